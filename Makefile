@@ -1,0 +1,47 @@
+# Two entry points for a fresh Debian machine: `make demo` and `make test`.
+# Both install what is missing first and are safe to run again.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+	libstrongswan-standard-plugins libstrongswan-extra-plugins \
+	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools \
+	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps
+YANG_PATH = $(shell $(PY) -c 'import sys; print(sys.prefix)')/share/yang/modules
+
+.PHONY: deps apt venv lint-yang lint test demo clean
+
+deps: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: apt $(VENV)/.installed
+
+lint-yang: venv
+	$(VENV)/bin/pyang --lint -p $(YANG_PATH)/ietf:$(YANG_PATH)/iana yang/*.yang
+	yanglint -p $(YANG_PATH)/ietf -p $(YANG_PATH)/iana yang/*.yang
+
+lint: venv lint-yang
+	$(VENV)/bin/ruff check nf northbound southbound tools tests
+
+test: deps lint
+	$(VENV)/bin/pytest -v -rs tests
+
+demo: deps
+	$(PY) -m tools.demo
+
+clean:
+	rm -rf $(VENV) *.egg-info
