@@ -1,0 +1,190 @@
+"""The running and candidate datastores: edits, validation, commit, locks and persistence."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from nf import persist
+from nf.edit import apply_edit, elements
+from nf.errors import RpcError
+from nf.schema import Schema
+from nf.validate import validate
+
+DATASTORES = ("running", "candidate")
+ROOT = "config"
+
+CommitHook = Callable[[dict[str, Any]], None]
+
+
+def _empty() -> etree._Element:
+    return etree.Element(ROOT)
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class Datastores:
+    """running + one shared candidate (RFC 6241 :candidate), persisted under ``state_dir``."""
+
+    def __init__(self, schema: Schema, state_dir: Path) -> None:
+        self.schema = schema
+        self.dir = state_dir
+        self.trees: dict[str, etree._Element] = {}
+        self.locks: dict[str, int] = {}
+        self.candidate_owner: int | None = None
+        self.on_commit: list[CommitHook] = []
+        self.config: dict[str, Any] = {}
+        self._load()
+
+    # ---- persistence -------------------------------------------------
+    def _file(self, name: str) -> Path:
+        return self.dir / f"{name}.xml"
+
+    def _load(self) -> None:
+        parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+        for name in DATASTORES:
+            raw = persist.read(self._file(name))
+            self.trees[name] = etree.fromstring(raw, parser) if raw else _empty()
+        if persist.read(self._file("candidate")) is None:
+            self.trees["candidate"] = copy.deepcopy(self.trees["running"])
+        self.config = validate(self.schema, list(elements(self.trees["running"])))
+
+    def _store(self, name: str) -> None:
+        persist.atomic_write(self._file(name), _serialize(self.trees[name]))
+
+    # ---- reading -----------------------------------------------------
+    def tree(self, name: str) -> etree._Element:
+        """The root element of a datastore (do not modify)."""
+        if name not in self.trees:
+            raise RpcError.of("invalid-value", f"unknown datastore {name!r}", type="protocol")
+        return self.trees[name]
+
+    # ---- locks -------------------------------------------------------
+    def lock(self, name: str, sid: int) -> None:
+        """Lock a datastore for a session (RFC 6241 7.5)."""
+        self.tree(name)
+        holder = self.locks.get(name)
+        if holder is not None:
+            raise RpcError.of(
+                "lock-denied", f"{name} is locked by session {holder}", type="protocol",
+                **{"session-id": str(holder)},
+            )
+        if name == "candidate" and self.candidate_owner not in (None, sid):
+            raise RpcError.of(
+                "lock-denied", "the candidate has uncommitted changes of another session",
+                type="protocol", **{"session-id": str(self.candidate_owner)},
+            )
+        self.locks[name] = sid
+
+    def unlock(self, name: str, sid: int) -> None:
+        """Release a lock held by ``sid``."""
+        self.tree(name)
+        if self.locks.get(name) != sid:
+            raise RpcError.of(
+                "operation-failed", f"{name} is not locked by this session", type="protocol"
+            )
+        del self.locks[name]
+        if name == "candidate" and self.candidate_owner == sid:
+            self.discard_changes(sid)
+
+    def check_writable(self, name: str, sid: int) -> None:
+        """Raise in-use when another session holds the lock of ``name``."""
+        holder = self.locks.get(name)
+        if holder is not None and holder != sid:
+            raise RpcError.of(
+                "in-use", f"{name} is locked by session {holder}", type="protocol",
+                **{"session-id": str(holder)},
+            )
+
+    def release_session(self, sid: int) -> None:
+        """A session ended: drop its locks, and its candidate changes if it held the lock."""
+        for name in [n for n, s in self.locks.items() if s == sid]:
+            del self.locks[name]
+            if name == "candidate":
+                self.discard_changes(sid)
+
+    # ---- editing -----------------------------------------------------
+    def edit(
+        self,
+        name: str,
+        config: etree._Element,
+        sid: int,
+        default_op: str = "merge",
+        test_option: str = "test-then-set",
+        error_option: str = "stop-on-error",
+    ) -> None:
+        """edit-config on ``name``; running is edited through an implicit commit."""
+        self.tree(name)
+        self.check_writable(name, sid)
+        if name == "running":
+            self.check_writable("candidate", sid)
+        work = copy.deepcopy(self.trees[name])
+        changed: set = set()
+        if error_option == "continue-on-error":
+            errors: list = []
+            for el in elements(config):
+                one = etree.Element("config")
+                one.append(copy.deepcopy(el))
+                try:
+                    changed |= apply_edit(self.schema.top, work, one, default_op)
+                except RpcError as e:
+                    errors.extend(e.errors)
+            if errors:
+                raise RpcError(*errors)
+        else:
+            changed = apply_edit(self.schema.top, work, config, default_op)
+        checked = None
+        if test_option in ("test-then-set", "test-only"):
+            checked = validate(self.schema, list(elements(work)))
+        if test_option == "test-only" or not changed:
+            return
+        if name == "running":
+            self._install(work, checked if checked is not None else self._validated(work))
+            self.trees["candidate"] = copy.deepcopy(work)
+            self._store("candidate")
+        else:
+            self.trees["candidate"] = work
+            self.candidate_owner = sid
+            self._store("candidate")
+
+    def _validated(self, tree: etree._Element) -> dict[str, Any]:
+        return validate(self.schema, list(elements(tree)))
+
+    def validate_datastore(self, name: str) -> None:
+        """The validate operation on a datastore."""
+        self._validated(self.tree(name))
+
+    def validate_config(self, config: etree._Element) -> None:
+        """The validate operation on an inline <config>."""
+        work = _empty()
+        apply_edit(self.schema.top, work, config, "merge")
+        self._validated(work)
+
+    # ---- commit ------------------------------------------------------
+    def commit(self, sid: int) -> None:
+        """Copy the candidate to running after validating it (RFC 6241 8.3.4.1)."""
+        self.check_writable("running", sid)
+        cand = self.trees["candidate"]
+        checked = self._validated(cand)
+        self._install(copy.deepcopy(cand), checked)
+        self.candidate_owner = None
+
+    def _install(self, tree: etree._Element, checked: dict[str, Any]) -> None:
+        self.trees["running"] = tree
+        self._store("running")
+        self.config = checked
+        for hook in self.on_commit:
+            hook(checked)
+
+    def discard_changes(self, sid: int) -> None:
+        """Reset the candidate to running."""
+        self.check_writable("candidate", sid)
+        self.trees["candidate"] = copy.deepcopy(self.trees["running"])
+        self.candidate_owner = None
+        self._store("candidate")

@@ -1,0 +1,229 @@
+"""edit-config (RFC 6241 section 7.2) applied to an XML config tree, guided by the schema."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+from lxml import etree
+
+from nf.errors import RpcError
+from nf.schema import SNode
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+OP_ATTR = f"{{{NC}}}operation"
+OPERATIONS = ("merge", "replace", "create", "delete", "remove", "none")
+
+
+def qname(el: etree._Element) -> tuple[str, str]:
+    """(namespace, local name) of an element."""
+    q = etree.QName(el)
+    return q.namespace or "", q.localname
+
+
+def elements(el: etree._Element) -> Iterable[etree._Element]:
+    """Child elements, without comments and processing instructions."""
+    return (c for c in el if isinstance(c.tag, str))
+
+
+def step(snode: SNode, el: etree._Element | None) -> str:
+    """One XPath step for error-path, with list keys as predicates."""
+    s = f"/{snode.module}:{snode.name}"
+    if snode.kind == "list" and el is not None:
+        for k in snode.keys:
+            kv = el.find(f"{{{snode.ns}}}{k}")
+            if kv is not None:
+                s += f"[{snode.module}:{k}={_quote(kv.text or '')}]"
+    elif snode.kind == "leaf-list" and el is not None:
+        s += f"[.={_quote(el.text or '')}]"
+    return s
+
+
+def _quote(v: str) -> str:
+    return f"'{v}'" if "'" not in v else f'"{v}"'
+
+
+def key_of(snode: SNode, el: etree._Element) -> tuple[str, ...]:
+    """The identity of a data node among its siblings of the same schema node."""
+    if snode.kind == "list":
+        return tuple((el.findtext(f"{{{snode.ns}}}{k}") or "").strip() for k in snode.keys)
+    if snode.kind == "leaf-list":
+        return ((el.text or "").strip(),)
+    return ()
+
+
+def find_match(
+    parent: etree._Element, snode: SNode, edit_el: etree._Element
+) -> etree._Element | None:
+    """The node of the target tree that an edit element addresses, if present."""
+    tag = f"{{{snode.ns}}}{snode.name}"
+    if snode.kind in ("container", "leaf"):
+        return parent.find(tag)
+    want = key_of(snode, edit_el)
+    for c in parent.iterchildren(tag):
+        if key_of(snode, c) == want:
+            return c
+    return None
+
+
+def strip_ops(el: etree._Element) -> etree._Element:
+    """A copy of an edit subtree without NETCONF operation attributes."""
+    el = copy.deepcopy(el)
+    for e in el.iter():
+        if isinstance(e.tag, str) and OP_ATTR in e.attrib:
+            del e.attrib[OP_ATTR]
+    return el
+
+
+class Editor:
+    """Applies one edit-config <config> to a target tree in place."""
+
+    def __init__(self, top: dict[tuple[str, str], SNode]) -> None:
+        self.top = top
+        self.changed: set[tuple[str, ...]] = set()
+
+    def apply(self, target: etree._Element, config: etree._Element, default_op: str) -> None:
+        """Apply every top-level element of ``config`` to ``target`` (the datastore root)."""
+        for el in elements(config):
+            ns, name = qname(el)
+            snode = self.top.get((ns, name))
+            if snode is None:
+                self._unknown(el, "", ns)
+            self._node(target, el, snode, default_op, "")
+
+    def _unknown(self, el: etree._Element, parent_path: str, ns: str) -> None:
+        known = {n.ns for n in self.top.values()}
+        _, name = qname(el)
+        if ns not in known:
+            raise RpcError.of(
+                "unknown-namespace",
+                f"unknown namespace {ns!r} of element {name!r}",
+                parent_path or "/",
+                **{"bad-element": name, "bad-namespace": ns},
+            )
+        raise RpcError.of(
+            "unknown-element",
+            f"unknown element {name!r}",
+            parent_path or "/",
+            **{"bad-element": name},
+        )
+
+    def _op(self, el: etree._Element, inherited: str, path: str) -> str:
+        op = el.get(OP_ATTR)
+        if op is None:
+            return inherited
+        if op not in OPERATIONS:
+            raise RpcError.of(
+                "bad-attribute",
+                f"invalid operation {op!r}",
+                path,
+                type="protocol",
+                **{"bad-attribute": "operation", "bad-element": qname(el)[1]},
+            )
+        return op
+
+    def _node(
+        self, parent: etree._Element, el: etree._Element, snode: SNode, inherited: str, ppath: str
+    ) -> None:
+        path = ppath + step(snode, el)
+        if not snode.config:
+            raise RpcError.of(
+                "invalid-value", f"{snode.name!r} is state data and cannot be edited", path
+            )
+        op = self._op(el, inherited, path)
+        if snode.kind == "list":
+            for k in snode.keys:
+                if el.find(f"{{{snode.ns}}}{k}") is None:
+                    raise RpcError.of(
+                        "missing-element",
+                        f"list entry {snode.name!r} lacks its key {k!r}",
+                        path,
+                        **{"bad-element": k},
+                    )
+        existing = find_match(parent, snode, el)
+        if op == "create" and existing is not None:
+            raise RpcError.of("data-exists", f"{snode.name!r} already exists", path)
+        if op == "delete" and existing is None:
+            raise RpcError.of("data-missing", f"{snode.name!r} does not exist", path)
+        if op in ("delete", "remove"):
+            if existing is not None:
+                parent.remove(existing)
+                self._mark(path)
+            return
+        if op in ("create", "replace"):
+            self._check_subtree(el, snode, path)
+            new = strip_ops(el)
+            if existing is not None:
+                if _same(existing, new):
+                    return
+                existing.addprevious(new)
+                parent.remove(existing)
+            else:
+                parent.append(new)
+            self._mark(path)
+            return
+        # merge or none
+        if snode.kind in ("leaf", "leaf-list"):
+            if op == "merge":
+                value = el.text or ""
+                if existing is None:
+                    new = strip_ops(el)
+                    parent.append(new)
+                    self._mark(path)
+                elif snode.kind == "leaf" and (existing.text or "") != value:
+                    existing.text = value
+                    self._mark(path)
+            return
+        created = existing is None
+        node = existing
+        if node is None:
+            node = etree.SubElement(parent, f"{{{snode.ns}}}{snode.name}")
+            for k in snode.keys:
+                node.append(strip_ops(el.find(f"{{{snode.ns}}}{k}")))
+        for c in elements(el):
+            ns, name = qname(c)
+            cs = snode.child(ns, name)
+            if cs is None:
+                self._unknown(c, path, ns)
+            if snode.kind == "list" and name in snode.keys and ns == snode.ns:
+                self._op(c, op, path)
+                continue
+            self._node(node, c, cs, op, path)
+        if created:
+            if op == "none" and len(node) == len(snode.keys):
+                parent.remove(node)
+            else:
+                self._mark(path)
+
+    def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
+        for c in elements(el):
+            ns, name = qname(c)
+            cs = snode.child(ns, name)
+            if cs is None:
+                self._unknown(c, path, ns)
+            cpath = path + step(cs, c)
+            if not cs.config:
+                raise RpcError.of(
+                    "invalid-value", f"{cs.name!r} is state data and cannot be edited", cpath
+                )
+            self._op(c, "merge", cpath)
+            self._check_subtree(c, cs, cpath)
+
+    def _mark(self, path: str) -> None:
+        self.changed.add(tuple(path.split("/")[1:3]))
+
+
+def _same(a: etree._Element, b: etree._Element) -> bool:
+    return etree.tostring(a, method="c14n") == etree.tostring(b, method="c14n")
+
+
+def apply_edit(
+    top: dict[tuple[str, str], SNode],
+    target: etree._Element,
+    config: etree._Element,
+    default_op: str = "merge",
+) -> set[tuple[str, ...]]:
+    """Apply ``config`` to ``target`` in place; return the top-level steps changed."""
+    ed = Editor(top)
+    ed.apply(target, config, default_op)
+    return ed.changed

@@ -1,0 +1,135 @@
+"""The YANG schema: the libyang context and a light Python mirror of the config tree.
+
+This is the only module of ``nf`` that imports libyang.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libyang
+from _libyang import ffi, lib
+from libyang.util import c2str
+
+YANG_DIR = Path(__file__).resolve().parent.parent / "yang"
+MODULES = ("ipsec-nf",)
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+
+
+def standard_module_dirs() -> list[Path]:
+    """Folders of the IETF/IANA modules that the pyang package installs."""
+    base = Path(sys.prefix) / "share" / "yang" / "modules"
+    return [base / "ietf", base / "iana"]
+
+
+@dataclass(frozen=True)
+class LyError:
+    """One error item reported by libyang."""
+
+    vecode: int
+    message: str
+    path: str | None
+    apptag: str | None
+
+
+class _Context(libyang.Context):
+    """A libyang context that keeps the structured error items of the last failure."""
+
+    last_errors: list[LyError]
+
+    def error(self, msg: str, *args) -> libyang.LibyangError:  # noqa: D102
+        items: list[LyError] = []
+        if self.cdata:
+            err = lib.ly_err_first(self.cdata)
+            while err:
+                items.append(
+                    LyError(
+                        vecode=int(err.vecode),
+                        message=c2str(err.msg) if err.msg else "",
+                        path=c2str(err.path) if err.path else None,
+                        apptag=c2str(err.apptag) if err.apptag else None,
+                    )
+                )
+                err = err.next
+        self.last_errors = items
+        return super().error(msg, *args)
+
+
+@dataclass
+class SNode:
+    """A schema node of the data tree, in the shape edit-config and filters need."""
+
+    name: str
+    ns: str
+    module: str
+    kind: str  # container | list | leaf | leaf-list
+    config: bool
+    keys: tuple[str, ...] = ()
+    default: str | None = None
+    children: dict[tuple[str, str], SNode] = field(default_factory=dict)
+
+    def child(self, ns: str, name: str) -> SNode | None:
+        """The child schema node with this namespace and name, if any."""
+        return self.children.get((ns, name))
+
+
+def _mirror(s: libyang.SNode) -> SNode:
+    kind = s.keyword()
+    mod = s.module()
+    node = SNode(
+        name=s.name(),
+        ns=c2str(mod.cdata.ns),
+        module=mod.name(),
+        kind=kind,
+        config=not s.config_false(),
+        keys=tuple(k.name() for k in s.keys()) if kind == "list" else (),
+        default=(str(s.default()) if kind == "leaf" and s.default() is not None else None),
+    )
+    if kind in ("container", "list"):
+        for c in s.children():
+            if c.keyword() in ("container", "list", "leaf", "leaf-list"):
+                m = _mirror(c)
+                node.children[(m.ns, m.name)] = m
+    return node
+
+
+class Schema:
+    """The loaded modules: a libyang context plus the mirror of their top-level nodes."""
+
+    def __init__(self, modules: tuple[str, ...] = MODULES) -> None:
+        search = ":".join(str(p) for p in [YANG_DIR, *standard_module_dirs()])
+        # Data paths in error items need the path flag of the log callback.
+        lib.ly_log_options(lib.LY_LOSTORE)
+        lib.ly_set_log_clb(lib.lypy_log_cb, True)
+        self.ctx = _Context(search)
+        self.ctx.last_errors = []
+        self.modules = [self.ctx.load_module(m) for m in modules]
+        self.top: dict[tuple[str, str], SNode] = {}
+        for mod in self.modules:
+            for c in mod.children():
+                if c.keyword() in ("container", "list", "leaf", "leaf-list"):
+                    m = _mirror(c)
+                    self.top[(m.ns, m.name)] = m
+
+    def parse_config(self, xml: str) -> libyang.DNode | None:
+        """Parse and fully validate a config tree given as XML; raise LibyangError."""
+        self.ctx.last_errors = []
+        return self.ctx.parse_data_mem(
+            xml, "xml", strict=True, no_state=True, validate_present=True
+        )
+
+    def module_text(self, name: str) -> str | None:
+        """The YANG source of one of our modules (for get-schema)."""
+        p = YANG_DIR / f"{name}.yang"
+        return p.read_text() if p.exists() else None
+
+
+def free(dnode: libyang.DNode | None) -> None:
+    """Free a data tree returned by parse_config."""
+    if dnode is not None:
+        dnode.free()
+
+
+__all__ = ["Schema", "SNode", "LyError", "NS", "free", "ffi"]

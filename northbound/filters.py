@@ -1,0 +1,129 @@
+"""Subtree (RFC 6241 section 6) and XPath filtering of a data tree. Pure functions."""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from nf.edit import elements, qname
+from nf.errors import RpcError
+from nf.schema import SNode
+
+
+def _matches(f: etree._Element, d: etree._Element) -> bool:
+    fns, fname = qname(f)
+    dns, dname = qname(d)
+    return fname == dname and (not fns or fns == dns)
+
+
+def _is_content_match(f: etree._Element) -> bool:
+    return len(list(elements(f))) == 0 and bool((f.text or "").strip())
+
+
+def _select(d: etree._Element, f: etree._Element) -> etree._Element | None:
+    fchildren = list(elements(f))
+    if not fchildren:
+        return copy.deepcopy(d)
+    matches = [c for c in fchildren if _is_content_match(c)]
+    for cm in matches:
+        want = (cm.text or "").strip()
+        if not any(_matches(cm, dc) and (dc.text or "").strip() == want for dc in elements(d)):
+            return None
+    others = [c for c in fchildren if not _is_content_match(c)]
+    if not others:
+        return copy.deepcopy(d)
+    out = etree.Element(d.tag, nsmap=d.nsmap)
+    for dc in elements(d):
+        if any(_matches(cm, dc) for cm in matches):
+            out.append(copy.deepcopy(dc))
+            continue
+        for fc in others:
+            if _matches(fc, dc):
+                r = _select(dc, fc)
+                if r is not None:
+                    out.append(r)
+                break
+    if matches and len(out) == len(matches) and others:
+        # Only the keys matched and nothing selected under them: keep the entry (as a marker).
+        return out
+    return out if len(out) or not others else None
+
+
+def subtree(roots: list[etree._Element], filt: etree._Element) -> list[etree._Element]:
+    """The parts of ``roots`` (top-level data nodes) selected by a subtree filter."""
+    out: list[etree._Element] = []
+    fchildren = list(elements(filt))
+    for d in roots:
+        for f in fchildren:
+            if _matches(f, d):
+                r = _select(d, f)
+                if r is not None and (len(r) or not list(elements(f))):
+                    out.append(r)
+                break
+    return out
+
+
+def _snode_path(el: etree._Element, top: dict[tuple[str, str], SNode]) -> list[SNode | None]:
+    chain = list(reversed([a for a in el.iterancestors()]))[1:] + [el]
+    nodes: list[SNode | None] = []
+    cur: SNode | None = None
+    for a in chain:
+        ns, name = qname(a)
+        cur = top.get((ns, name)) if cur is None and not nodes else (
+            cur.child(ns, name) if cur else None
+        )
+        nodes.append(cur)
+    return nodes
+
+
+def xpath(
+    roots: list[etree._Element], select: str, nsmap: dict, top: dict[tuple[str, str], SNode]
+) -> list[etree._Element]:
+    """The nodes selected by an XPath expression, with their ancestors and list keys."""
+    doc = etree.Element("root")
+    for r in roots:
+        doc.append(copy.deepcopy(r))
+    ns = {k: v for k, v in nsmap.items() if k}
+    try:
+        found = doc.xpath(select if not select.startswith("/") else "." + select, namespaces=ns)
+    except etree.XPathError as e:
+        raise RpcError.of("invalid-value", f"invalid XPath filter: {e}", type="protocol") from None
+    if not isinstance(found, list):
+        raise RpcError.of("invalid-value", "the XPath filter must select nodes", type="protocol")
+    out_root = etree.Element("root")
+    for node in found:
+        if not isinstance(node, etree._Element):
+            node = node.getparent() if hasattr(node, "getparent") else None
+            if node is None:
+                continue
+        if node is doc:
+            for r in roots:
+                out_root.append(copy.deepcopy(r))
+            continue
+        _graft(out_root, node, _snode_path(node, top))
+    return list(out_root)
+
+
+def _graft(out_root: etree._Element, node: etree._Element, snodes: list[SNode | None]) -> None:
+    chain = list(reversed([a for a in node.iterancestors()]))[1:]
+    parent = out_root
+    for anc, sn in zip(chain, snodes, strict=False):
+        keys = sn.keys if sn is not None else ()
+        key_vals = [(k, anc.findtext(f"{{{sn.ns}}}{k}")) for k in keys] if sn else []
+        existing = None
+        for c in parent.iterchildren(anc.tag):
+            if all(c.findtext(f"{{{sn.ns}}}{k}") == v for k, v in key_vals):
+                existing = c
+                break
+        if existing is None:
+            existing = etree.SubElement(parent, anc.tag, nsmap=anc.nsmap)
+            for k, v in key_vals:
+                etree.SubElement(existing, f"{{{sn.ns}}}{k}").text = v
+        parent = existing
+    sn = snodes[-1] if snodes else None
+    if sn is not None and parent is not out_root and sn.name in (
+        snodes[-2].keys if len(snodes) > 1 and snodes[-2] else ()
+    ):
+        return
+    parent.append(copy.deepcopy(node))

@@ -1,0 +1,201 @@
+"""The RFC 6241 base operations. Each handler takes (server, session, operation element)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from nf.edit import elements, qname
+from nf.errors import RpcError
+from nf.state import merge_state
+from northbound import filters, replies
+
+NC = replies.NC
+DEFAULT_OPS = ("merge", "replace", "none")
+TEST_OPTIONS = ("test-then-set", "set", "test-only")
+ERROR_OPTIONS = ("stop-on-error", "continue-on-error", "rollback-on-error")
+
+
+def _child(op: etree._Element, name: str) -> etree._Element | None:
+    return op.find(f"{{{NC}}}{name}")
+
+
+def _required(op: etree._Element, name: str) -> etree._Element:
+    el = _child(op, name)
+    if el is None:
+        raise RpcError.of(
+            "missing-element", f"<{qname(op)[1]}> needs <{name}>", type="protocol",
+            **{"bad-element": name},
+        )
+    return el
+
+
+def _datastore(op: etree._Element, which: str, allowed: tuple[str, ...]) -> str:
+    holder = _required(op, which)
+    kids = list(elements(holder))
+    if len(kids) != 1:
+        raise RpcError.of(
+            "missing-element", f"<{which}> needs one datastore", type="protocol",
+            **{"bad-element": which},
+        )
+    ns, name = qname(kids[0])
+    if name == "url":
+        raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
+    if ns != NC or name not in allowed:
+        raise RpcError.of(
+            "invalid-value", f"datastore {name!r} is not allowed in <{which}>", type="protocol",
+            **{"bad-element": name},
+        )
+    return name
+
+
+def _enum(op: etree._Element, name: str, allowed: tuple[str, ...], default: str) -> str:
+    el = _child(op, name)
+    if el is None:
+        return default
+    v = (el.text or "").strip()
+    if v not in allowed:
+        raise RpcError.of(
+            "invalid-value", f"<{name}> must be one of {', '.join(allowed)}", type="protocol",
+            **{"bad-element": name},
+        )
+    return v
+
+
+def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> etree._Element:
+    f = _child(op, "filter")
+    if f is None:
+        return replies.data(*roots)
+    ftype = f.get("type", "subtree")
+    if ftype == "subtree":
+        return replies.data(*filters.subtree(roots, f))
+    if ftype == "xpath":
+        select = f.get("select")
+        if select is None:
+            raise RpcError.of(
+                "missing-attribute", "an xpath filter needs a select attribute",
+                type="protocol", **{"bad-attribute": "select", "bad-element": "filter"},
+            )
+        return replies.data(*filters.xpath(roots, select, f.nsmap, server.schema.top))
+    raise RpcError.of(
+        "bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
+        **{"bad-attribute": "type", "bad-element": "filter"},
+    )
+
+
+async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<get>: running config plus the state read from the daemon."""
+    roots = [_copy(r) for r in elements(server.ds.tree("running"))]
+    state = await server.read_state()
+    return _filtered(server, merge_state(roots, state), op)
+
+
+async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<get-config> of running or candidate."""
+    name = _datastore(op, "source", ("running", "candidate"))
+    roots = [_copy(r) for r in elements(server.ds.tree(name))]
+    return _filtered(server, roots, op)
+
+
+async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<edit-config> on running or candidate."""
+    target = _datastore(op, "target", ("running", "candidate"))
+    default_op = _enum(op, "default-operation", DEFAULT_OPS, "merge")
+    test = _enum(op, "test-option", TEST_OPTIONS, "test-then-set")
+    error = _enum(op, "error-option", ERROR_OPTIONS, "stop-on-error")
+    if _child(op, "url") is not None:
+        raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
+    config = _required(op, "config")
+    server.ds.edit(target, config, session.session_id, default_op, test, error)
+    if target == "running":
+        server.committed(session)
+    return replies.ok()
+
+
+async def lock(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<lock>."""
+    server.ds.lock(_datastore(op, "target", ("running", "candidate")), session.session_id)
+    return replies.ok()
+
+
+async def unlock(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<unlock>."""
+    server.ds.unlock(_datastore(op, "target", ("running", "candidate")), session.session_id)
+    return replies.ok()
+
+
+async def validate(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<validate> of a datastore or of an inline <config>."""
+    src = _required(op, "source")
+    inline = src.find(f"{{{NC}}}config")
+    if inline is not None:
+        server.ds.validate_config(inline)
+    else:
+        server.ds.validate_datastore(_datastore(op, "source", ("running", "candidate")))
+    return replies.ok()
+
+
+async def commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<commit>: candidate to running, then the southbound converges."""
+    server.ds.commit(session.session_id)
+    server.committed(session)
+    return replies.ok()
+
+
+async def discard_changes(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<discard-changes>."""
+    server.ds.discard_changes(session.session_id)
+    return replies.ok()
+
+
+async def close_session(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<close-session>: reply ok, then the transport closes the session."""
+    session.closing = True
+    return replies.ok()
+
+
+async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<kill-session>: end another session, releasing its locks."""
+    raw = (_required(op, "session-id").text or "").strip()
+    if not raw.isdigit():
+        raise RpcError.of("invalid-value", "session-id must be a number", type="protocol",
+                          **{"bad-element": "session-id"})
+    sid = int(raw)
+    if sid == session.session_id:
+        raise RpcError.of("invalid-value", "a session cannot kill itself", type="protocol",
+                          **{"bad-element": "session-id"})
+    await server.kill(sid)
+    return replies.ok()
+
+
+def _copy(el: etree._Element) -> etree._Element:
+    import copy
+
+    return copy.deepcopy(el)
+
+
+TABLE = {
+    (NC, "get"): get,
+    (NC, "get-config"): get_config,
+    (NC, "edit-config"): edit_config,
+    (NC, "lock"): lock,
+    (NC, "unlock"): unlock,
+    (NC, "validate"): validate,
+    (NC, "commit"): commit,
+    (NC, "discard-changes"): discard_changes,
+    (NC, "close-session"): close_session,
+    (NC, "kill-session"): kill_session,
+}
+
+CAPABILITIES = [
+    "urn:ietf:params:netconf:base:1.0",
+    "urn:ietf:params:netconf:base:1.1",
+    "urn:ietf:params:netconf:capability:writable-running:1.0",
+    "urn:ietf:params:netconf:capability:candidate:1.0",
+    "urn:ietf:params:netconf:capability:validate:1.0",
+    "urn:ietf:params:netconf:capability:validate:1.1",
+    "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
+    "urn:ietf:params:netconf:capability:xpath:1.0",
+    "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
+]

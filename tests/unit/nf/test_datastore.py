@@ -1,0 +1,122 @@
+"""Datastore: edit-config operations, validation errors, commit, locks, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from nf.datastore import Datastores
+from nf.errors import RpcError
+from nf.schema import Schema
+from nf.templates import resolve
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema()
+
+
+def cfg(body: str) -> etree._Element:
+    return etree.fromstring(f'<config xmlns="{NC}"><ike xmlns="{NS}">{body}</ike></config>')
+
+
+def site_a() -> etree._Element:
+    return etree.parse(str(DATA / "site_a.xml")).getroot()
+
+
+def test_site_to_site_commit_and_resolution(schema: Schema, tmp_path: Path) -> None:
+    ds = Datastores(schema, tmp_path)
+    seen = []
+    ds.on_commit.append(seen.append)
+    ds.edit("candidate", site_a(), sid=1)
+    assert ds.config == {} or "vpn" not in ds.config.get("ike", {})
+    ds.commit(sid=1)
+    eff = resolve(seen[-1])
+    vpn = eff["vpns"]["siteA-siteB"]
+    assert vpn["ike"]["ike-proposal"][0]["enc-alg"] == ["aes128-cbc"]
+    assert vpn["ike"]["rekey-time"] == "4h" and vpn["ike"]["keying-tries"] == 1
+    assert vpn["ipsec"]["start-action"] == "trap"
+    assert vpn["security-policy"][0]["local-ts"]["subnet"] == "192.168.0.0/24"
+    assert eff["psks"]["siteb"]["secret"] == "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
+    # persisted, and reloaded identically
+    ds2 = Datastores(schema, tmp_path)
+    assert resolve(ds2.config) == eff
+
+
+def test_override_and_template_change(schema: Schema, tmp_path: Path) -> None:
+    ds = Datastores(schema, tmp_path)
+    ds.edit("running", site_a(), sid=1)
+    ds.edit("running", cfg(
+        "<vpn><name>siteA-siteB</name><ike-policy><keying-tries>10</keying-tries></ike-policy></vpn>"
+        "<ipsec-policy-template><name>ipsectemp1</name><esp-proposal><id>1</id>"
+        "<enc-alg nc:operation='replace' xmlns:nc='%s'>aes256-cbc</enc-alg>"
+        "</esp-proposal></ipsec-policy-template>" % NC), sid=1)
+    vpn = resolve(ds.config)["vpns"]["siteA-siteB"]
+    assert vpn["ike"]["keying-tries"] == 10
+    assert vpn["ipsec"]["esp-proposal"][0]["enc-alg"] == ["aes128-cbc", "aes256-cbc"] or \
+        "aes256-cbc" in vpn["ipsec"]["esp-proposal"][0]["enc-alg"]
+
+
+@pytest.mark.parametrize(
+    "body,tag,path_part",
+    [
+        ("<vpn><name>v</name><ike-policy><template>nope</template></ike-policy>"
+         "<ipsec-policy><template>ipsectemp1</template></ipsec-policy></vpn>",
+         "data-missing", "template"),
+        ("<ike-policy-template><name>t2</name><ike-proposal><id>1</id>"
+         "<aead-alg>aes128-gcm-128</aead-alg><dh-group>modp2048</dh-group>"
+         "</ike-proposal></ike-policy-template>", "operation-failed", "ike-proposal"),
+        ("<vpn><name>siteA-siteB</name><local-address>198.51.100.300</local-address></vpn>",
+         "invalid-value", "local-address"),
+        ("<vpn><name>siteA-siteB</name><colour>blue</colour></vpn>", "unknown-element", "vpn"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    schema: Schema, tmp_path: Path, body: str, tag: str, path_part: str
+) -> None:
+    ds = Datastores(schema, tmp_path)
+    ds.edit("running", site_a(), sid=1)
+    before = etree.tostring(ds.tree("running"))
+    cand_before = etree.tostring(ds.tree("candidate"))
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", cfg(body), sid=1)
+    err = ei.value.errors[0]
+    assert err.tag == tag, err
+    assert err.path and path_part in err.path, err
+    assert etree.tostring(ds.tree("running")) == before
+    assert etree.tostring(ds.tree("candidate")) == cand_before
+
+
+def test_create_delete_remove(schema: Schema, tmp_path: Path) -> None:
+    ds = Datastores(schema, tmp_path)
+    ds.edit("running", site_a(), sid=1)
+    op = f"xmlns:nc='{NC}' nc:operation"
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", cfg(f"<pre-shared-key {op}='create'><name>siteb</name>"
+                               "<secret>x</secret></pre-shared-key>"), sid=1)
+    assert ei.value.errors[0].tag == "data-exists"
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", cfg(f"<vpn {op}='delete'><name>nope</name></vpn>"), sid=1)
+    assert ei.value.errors[0].tag == "data-missing"
+    ds.edit("running", cfg(f"<vpn {op}='remove'><name>nope</name></vpn>"), sid=1)
+    ds.edit("running", cfg(f"<vpn {op}='delete'><name>siteA-siteB</name></vpn>"), sid=1)
+    assert "vpn" not in ds.config["ike"]
+
+
+def test_locks(schema: Schema, tmp_path: Path) -> None:
+    ds = Datastores(schema, tmp_path)
+    ds.lock("running", 1)
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", site_a(), sid=2)
+    assert ei.value.errors[0].tag == "in-use"
+    with pytest.raises(RpcError) as ei:
+        ds.lock("running", 2)
+    assert ei.value.errors[0].tag == "lock-denied"
+    ds.release_session(1)
+    ds.edit("running", site_a(), sid=2)
