@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from lxml import etree
@@ -108,8 +109,6 @@ async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._E
         raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
     config = _required(op, "config")
     server.ds.edit(target, config, session.session_id, default_op, test, error)
-    if target == "running":
-        server.committed(session)
     return replies.ok()
 
 
@@ -139,7 +138,6 @@ async def validate(server: Any, session: Any, op: etree._Element) -> etree._Elem
 async def commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<commit>: candidate to running, then the southbound converges."""
     server.ds.commit(session.session_id)
-    server.committed(session)
     return replies.ok()
 
 
@@ -170,8 +168,6 @@ async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._
 
 
 def _copy(el: etree._Element) -> etree._Element:
-    import copy
-
     return copy.deepcopy(el)
 
 

@@ -1,0 +1,91 @@
+"""Composition root of `ipsec-nf serve`: the only module that wires every layer together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from southbound.reconciler import Reconciler
+
+from nf.datastore import Datastores
+from nf.errors import RpcError
+from nf.schema import Schema
+from nf.templates import resolve
+from northbound import ops
+from northbound.rpc import Dispatcher
+from northbound.session import SessionRegistry
+from northbound.ssh import start_server
+from southbound.charon import CharonProcess, CharonSupervisor
+
+log = logging.getLogger("ipsec-nf")
+
+
+class App:
+    """One gateway instance: datastores, NETCONF server, charon and the reconciler."""
+
+    def __init__(self, state_dir: Path, backend: str = "kernel-libipsec") -> None:
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.schema = Schema()
+        self.ds = Datastores(self.schema, state_dir)
+        self.registry = SessionRegistry()
+        self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
+        options = self.ds.config.get("ike", {}).get("global-options", {})
+        self.charon = CharonProcess(state_dir / "charon", backend, options)
+        self.reconciler = Reconciler(self.charon.socket_path)
+        self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
+        self.ds.on_commit.append(self._committed)
+        self.dispatcher = Dispatcher(self, ops.TABLE)
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _committed(self, config: dict[str, Any]) -> None:
+        self.reconciler.set_desired(resolve(config))
+
+    async def read_state(self) -> dict[str, Any]:
+        """The observed IKE state, or none when the daemon cannot be asked."""
+        try:
+            return await self.reconciler.read_state()
+        except Exception as e:  # the config part of <get> must still answer
+            log.warning("cannot read IKE state: %s", e)
+            return {}
+
+    async def kill(self, sid: int) -> None:
+        """kill-session: end another session."""
+        target = self.registry.get(sid)
+        if target is None:
+            raise RpcError.of(
+                "invalid-value", f"no session {sid}", type="protocol",
+                **{"bad-element": "session-id"},
+            )
+        await target.kill()
+
+    async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+        """Start everything and serve until cancelled or signalled."""
+        await asyncio.to_thread(self.charon.start)
+        self._tasks.append(asyncio.create_task(self.supervisor.run()))
+        self._tasks.append(asyncio.create_task(self.reconciler.run()))
+        self.reconciler.set_desired(resolve(self.ds.config))
+        acceptor = await start_server(
+            host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
+            self.dispatcher.handle, ops.CAPABILITIES, self.registry,
+        )
+        log.info("NETCONF over SSH listening on %s port %d", host, acceptor.get_port())
+        print(f"ipsec-nf: NETCONF listening on {host}:{acceptor.get_port()}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            acceptor.close()
+            await self.registry.close_all()
+            for t in self._tasks:
+                t.cancel()
+            self.supervisor.stop()
+            await asyncio.to_thread(self.charon.stop)

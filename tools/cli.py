@@ -1,0 +1,77 @@
+"""The `ipsec-nf` command: serve, passwd."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:830"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """HOST:PORT or [V6]:PORT -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the gateway: NETCONF server, charon, reconciler."""
+    from tools.app import App
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    host, port = args.listen
+    asyncio.run(App(Path(args.state_dir), args.backend).run(host, port))
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    """Set a user's password, read from standard input."""
+    from northbound.users import set_password
+
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("ipsec-nf passwd: empty password refused", file=sys.stderr)
+        return 2
+    groups = set_password(Path(args.state_dir), args.user, password, args.group or None)
+    print(f"user {args.user}: groups {', '.join(groups) or '(none)'}")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    p = argparse.ArgumentParser(prog="ipsec-nf", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--state-dir", required=True, help="where config, keys and charon live")
+    s.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
+                   help=f"NETCONF over SSH address (default {DEFAULT_LISTEN})")
+    s.add_argument("--backend", choices=("kernel-libipsec", "kernel-netlink"),
+                   default="kernel-libipsec",
+                   help="data plane: ESP in user space over TUN, or kernel SAs")
+    s.add_argument("--debug", action="store_true")
+    w = sub.add_parser("passwd", help="set a user's password (read from stdin)")
+    w.add_argument("--state-dir", required=True)
+    w.add_argument("--group", action="append", help="NACM group (repeatable)")
+    w.add_argument("user")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
