@@ -1,0 +1,187 @@
+"""A two-site lab in network namespaces: each site runs `ipsec-nf serve`, managed over NETCONF.
+
+Used by the end-to-end tests and by `make demo`. Addresses are documentation ranges only:
+WAN 198.51.100.0/24 (veth between the sites), management 203.0.113.0/24 (veth from the host
+to each site), protected subnets 192.168.0.0/24 and 192.168.99.0/24 (on each site's lo).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NETCONF_PORT = 830
+USER, PASSWORD = "admin", "lab-admin-password"
+
+
+@dataclass
+class Site:
+    """One gateway of the lab."""
+
+    name: str
+    ns: str
+    wan: str
+    peer_wan: str
+    subnet: str
+    host: str
+    peer_subnet: str
+    mgmt: str
+    mgmt_host: str
+    fqdn: str
+    peer_fqdn: str
+    state_dir: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a command, capturing text output."""
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+class Lab:
+    """Build, run and tear down the two sites."""
+
+    def __init__(self, workdir: Path, tag: str | None = None) -> None:
+        tag = tag or str(os.getpid())
+        self.workdir = workdir
+        self.tag = tag
+        self.a = Site("A", f"nfA{tag}", "198.51.100.1", "198.51.100.2", "192.168.0.0/24",
+                      "192.168.0.1", "192.168.99.0/24", "203.0.113.2", "203.0.113.1",
+                      "secgwa.example.net", "secgwb.example.net", workdir / "siteA")
+        self.b = Site("B", f"nfB{tag}", "198.51.100.2", "198.51.100.1", "192.168.99.0/24",
+                      "192.168.99.1", "192.168.0.0/24", "203.0.113.6", "203.0.113.5",
+                      "secgwb.example.net", "secgwa.example.net", workdir / "siteB")
+        self.sites = (self.a, self.b)
+
+    # ---- topology ----------------------------------------------------
+    def up(self) -> None:
+        """Create the namespaces and links."""
+        a, b = self.a, self.b
+        for s in self.sites:
+            sh("ip", "netns", "add", s.ns)
+            sh("ip", "-n", s.ns, "link", "set", "lo", "up")
+            sh("ip", "-n", s.ns, "addr", "add", f"{s.host}/24", "dev", "lo")
+        wa, wb = f"wa{self.tag}"[:15], f"wb{self.tag}"[:15]
+        sh("ip", "link", "add", wa, "netns", a.ns, "type", "veth", "peer", wb, "netns", b.ns)
+        for s, ifname in ((a, wa), (b, wb)):
+            sh("ip", "-n", s.ns, "addr", "add", f"{s.wan}/24", "dev", ifname)
+            sh("ip", "-n", s.ns, "link", "set", ifname, "up")
+            host_if, site_if = f"m{s.name}h{self.tag}"[:15], f"m{s.name}s{self.tag}"[:15]
+            sh("ip", "link", "add", host_if, "type", "veth", "peer", site_if, "netns", s.ns)
+            sh("ip", "addr", "add", f"{s.mgmt_host}/30", "dev", host_if)
+            sh("ip", "link", "set", host_if, "up")
+            sh("ip", "-n", s.ns, "addr", "add", f"{s.mgmt}/30", "dev", site_if)
+            sh("ip", "-n", s.ns, "link", "set", site_if, "up")
+        self.wan_if = wa
+
+    def down(self) -> None:
+        """Stop the servers and delete everything the lab created."""
+        for s in self.sites:
+            self.stop(s)
+        for s in self.sites:
+            sh("ip", "netns", "del", s.ns, check=False)
+            sh("ip", "link", "del", f"m{s.name}h{self.tag}"[:15], check=False)
+
+    # ---- servers -----------------------------------------------------
+    def start(self, s: Site, timeout: float = 30) -> None:
+        """Create the admin user if needed and start `ipsec-nf serve` inside the site's netns."""
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        if not (s.state_dir / "users.json").exists():
+            subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
+                            str(s.state_dir), USER], input=PASSWORD + "\n", text=True,
+                           check=True, capture_output=True)
+        log = open(s.state_dir / "serve.log", "ab")
+        s.proc = subprocess.Popen(
+            ["ip", "netns", "exec", s.ns, sys.executable, "-m", "tools.cli", "serve",
+             "--state-dir", str(s.state_dir), "--listen", f"{s.mgmt}:{NETCONF_PORT}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if s.proc.poll() is not None:
+                raise RuntimeError(f"site {s.name}: ipsec-nf serve exited:\n{self.log(s)}")
+            try:
+                socket.create_connection((s.mgmt, NETCONF_PORT), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"site {s.name}: NETCONF port not open after {timeout}s:\n{self.log(s)}")
+
+    def stop(self, s: Site) -> None:
+        """Stop a site's server (SIGTERM, then SIGKILL)."""
+        if s.proc is None or s.proc.poll() is not None:
+            return
+        s.proc.terminate()
+        try:
+            s.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait(5)
+
+    def log(self, s: Site) -> str:
+        """The tail of the site's server log."""
+        p = s.state_dir / "serve.log"
+        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+
+    def connect(self, s: Site):  # noqa: ANN201 - ncclient Manager
+        """An ncclient session to the site's NETCONF server."""
+        from ncclient import manager
+        from ncclient.transport import session as nc_session
+
+        nc_session.TICK = 0.001
+        return manager.connect(
+            host=s.mgmt, port=NETCONF_PORT, username=USER, password=PASSWORD,
+            hostkey_verify=False, allow_agent=False, look_for_keys=False, timeout=30,
+        )
+
+    def ns(self, s: Site, *cmd: str, check: bool = False, timeout: float = 60):
+        """Run a command inside a site's namespace."""
+        return sh("ip", "netns", "exec", s.ns, *cmd, check=check, timeout=timeout)
+
+    def ping(self, s: Site, count: int = 3) -> subprocess.CompletedProcess:
+        """Ping the other site's subnet from this site's subnet."""
+        other = self.b if s is self.a else self.a
+        return self.ns(s, "ping", "-c", str(count), "-W", "2", "-I", s.host, other.host)
+
+
+def site_config(s: Site, enc: str = "aes128-cbc") -> str:
+    """The manual's site-to-site use case, for one site (edit-config <config> content)."""
+    return f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <ike xmlns="urn:ipsec-nf:yang:ipsec-nf">
+    <ike-policy-template>
+      <name>iketemp1</name>
+      <ike-proposal><id>1</id><enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha512</auth-alg>
+        <prf-alg>hmac-sha512</prf-alg><dh-group>modp2048</dh-group></ike-proposal>
+    </ike-policy-template>
+    <ipsec-policy-template>
+      <name>ipsectemp1</name>
+      <esp-proposal><id>1</id><enc-alg>{enc}</enc-alg><auth-alg>hmac-sha256</auth-alg>
+      </esp-proposal>
+    </ipsec-policy-template>
+    <vpn>
+      <name>siteA-siteB</name>
+      <ike-policy><template>iketemp1</template></ike-policy>
+      <ipsec-policy><template>ipsectemp1</template></ipsec-policy>
+      <local-address>{s.wan}</local-address>
+      <remote-address>{s.peer_wan}</remote-address>
+      <local-id>{s.fqdn}</local-id>
+      <remote-id>{s.peer_fqdn}</remote-id>
+      <security-policy>
+        <name>trunk</name>
+        <local-ts><subnet>{s.subnet}</subnet></local-ts>
+        <remote-ts><subnet>{s.peer_subnet}</subnet></remote-ts>
+      </security-policy>
+    </vpn>
+    <pre-shared-key>
+      <name>site-psk</name>
+      <id>{s.peer_fqdn}</id>
+      <secret>0seaJ31RfzHNRvUSH0oUYg7znTW0I=</secret>
+    </pre-shared-key>
+  </ike>
+</config>"""
