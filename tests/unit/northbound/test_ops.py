@@ -1,0 +1,119 @@
+"""NETCONF operations through the dispatcher, on a real datastore, without a transport."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from nf.datastore import Datastores
+from nf.schema import Schema
+from northbound import ops
+from northbound.rpc import Dispatcher
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+P = {"nc": NC, "i": NS}
+
+
+class FakeServer:
+    def __init__(self, tmp: Path) -> None:
+        self.schema = Schema()
+        self.ds = Datastores(self.schema, tmp)
+
+    async def read_state(self) -> dict[str, Any]:
+        return {"ike-sas": {"total": 1, "half-open": 0},
+                "ike-sa": [{"unique-id": 1, "name": "siteA-siteB", "state": "established"}]}
+
+
+@pytest.fixture
+def call(tmp_path: Path):
+    server = FakeServer(tmp_path)
+    d = Dispatcher(server, ops.TABLE)
+    session = SimpleNamespace(session_id=1, closing=False)
+
+    def run(body: str | bytes, raw: bool = False) -> etree._Element:
+        msg = body if raw else f'<rpc xmlns="{NC}" message-id="7">{body}</rpc>'
+        out = asyncio.run(d.handle(session, msg.encode() if isinstance(msg, str) else msg))
+        return etree.fromstring(out)
+
+    site = (DATA / "site_a.xml").read_text()
+    r = run(f"<edit-config><target><running/></target>{site}</edit-config>")
+    assert r.find("nc:ok", P) is not None, etree.tostring(r)
+    run.session = session
+    return run
+
+
+def test_get_config_subtree_filter(call) -> None:
+    r = call(f'<get-config><source><running/></source><filter type="subtree">'
+             f'<ike xmlns="{NS}"><vpn><name>siteA-siteB</name><local-id/></vpn></ike>'
+             f"</filter></get-config>")
+    vpn = r.find("nc:data/i:ike/i:vpn", P)
+    assert [etree.QName(c).localname for c in vpn] == ["name", "local-id"]
+    assert r.get("message-id") == "7"
+    assert r.find("nc:data/i:ike/i:pre-shared-key", P) is None
+
+
+def test_get_config_xpath_filter(call) -> None:
+    r = call(f'<get-config><source><running/></source><filter type="xpath" xmlns:i="{NS}" '
+             f'select="/i:ike/i:vpn/i:local-address"/></get-config>')
+    vpn = r.find("nc:data/i:ike/i:vpn", P)
+    assert vpn.findtext("i:name", namespaces=P) == "siteA-siteB"
+    assert vpn.findtext("i:local-address", namespaces=P) == "198.51.100.1"
+    assert vpn.find("i:remote-address", P) is None
+
+
+def test_get_includes_state(call) -> None:
+    r = call("<get/>")
+    assert r.findtext("nc:data/i:ike/i:ike-sa/i:state", namespaces=P) == "established"
+    assert r.find("nc:data/i:ike/i:vpn", P) is not None
+
+
+@pytest.mark.parametrize("msg,tag", [
+    (b"<rpc xmlns='urn:ietf:params:xml:ns:netconf:base:1.0' message-id='1'><get>",
+     "malformed-message"),
+    (b"<rpc xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get/></rpc>", "missing-attribute"),
+    (b"<rpc xmlns='urn:ietf:params:xml:ns:netconf:base:1.0' message-id='1'><frobnicate/></rpc>",
+     "operation-not-supported"),
+])
+def test_malformed_rpcs_get_errors(call, msg: bytes, tag: str) -> None:
+    r = call(msg, raw=True)
+    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == tag
+    # the server lives on
+    assert call("<get-config><source><running/></source></get-config>").find("nc:data", P) \
+        is not None
+
+
+def test_edit_error_has_tag_path_message(call) -> None:
+    r = call(f'<edit-config><target><candidate/></target><config><ike xmlns="{NS}"><vpn>'
+             f"<name>siteA-siteB</name><local-address>300.1.1.1</local-address></vpn></ike>"
+             f"</config></edit-config>")
+    err = r.find("nc:rpc-error", P)
+    assert err.findtext("nc:error-tag", namespaces=P) == "invalid-value"
+    assert "local-address" in err.findtext("nc:error-path", namespaces=P)
+    assert "300.1.1.1" in err.findtext("nc:error-message", namespaces=P)
+
+
+def test_candidate_commit_discard(call) -> None:
+    edit = (f'<edit-config><target><candidate/></target><config><ike xmlns="{NS}"><vpn>'
+            f"<name>siteA-siteB</name><local-id>changed.example.net</local-id></vpn></ike>"
+            f"</config></edit-config>")
+    assert call(edit).find("nc:ok", P) is not None
+    get_run = "<get-config><source><running/></source></get-config>"
+    assert b"changed.example.net" not in etree.tostring(call(get_run))
+    call("<discard-changes/>")
+    assert b"changed.example.net" not in etree.tostring(
+        call("<get-config><source><candidate/></source></get-config>"))
+    call(edit)
+    assert call("<commit/>").find("nc:ok", P) is not None
+    assert b"changed.example.net" in etree.tostring(call(get_run))
+
+
+def test_close_session_sets_closing(call) -> None:
+    assert call("<close-session/>").find("nc:ok", P) is not None
+    assert call.session.closing
