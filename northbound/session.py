@@ -1,0 +1,356 @@
+"""One NETCONF session over a byte stream, independent of the SSH layer.
+
+:class:`NetconfSession` performs the ``<hello>`` exchange (RFC 6241 section
+8.1), selects the framing (RFC 6242) and then hands every received message to
+an injected async *handler* that returns the complete ``<rpc-reply>`` to send.
+The handler implements the operations; this module only moves bytes.
+
+:class:`SessionRegistry` allocates session-ids, lets a handler find another
+session (``kill-session``) and runs ``on_close`` callbacks (e.g. to release
+locks) when any session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol
+
+from lxml import etree
+
+from northbound.framing import Framer, FramingError
+
+log = logging.getLogger(__name__)
+
+NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
+BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
+READ_SIZE = 65536
+
+Handler = Callable[["NetconfSession", bytes], Awaitable[bytes | None]]
+"""``async handler(session, message) -> reply-bytes | None``."""
+CloseCallback = Callable[["NetconfSession"], Any]
+"""Called (awaited if it returns an awaitable) when a session ends."""
+
+
+class ByteReader(Protocol):
+    """What :meth:`NetconfSession.run` reads from (asyncio or asyncssh reader)."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    """What :meth:`NetconfSession.run` writes to (asyncio or asyncssh writer)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+
+
+class NetconfSession:
+    """State of one NETCONF session.
+
+    Attributes useful to handlers: ``session_id``, ``user``, ``groups``,
+    ``source_host``, ``login_time`` (ISO 8601 UTC), ``client_capabilities``,
+    ``base11`` (chunked framing negotiated), ``registry`` and ``data`` (a free
+    dict for per-session state of the operations layer).  A handler sets
+    ``closing = True`` when processing ``<close-session>``: the channel is
+    closed right after the reply is sent.
+    """
+
+    def __init__(
+        self,
+        session_id: int,
+        user: str,
+        groups: list[str],
+        handler: Handler,
+        capabilities: list[str],
+        registry: SessionRegistry | None = None,
+        source_host: str | None = None,
+    ) -> None:
+        """Create a session; it starts talking when :meth:`run` is awaited."""
+        self.session_id = session_id
+        self.user = user
+        self.groups = list(groups)
+        self.handler = handler
+        self.capabilities = list(capabilities)
+        self.registry = registry
+        self.source_host = source_host
+        self.login_time = (
+            datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+        ).replace("+00:00", "Z")
+        self.client_capabilities: list[str] = []
+        self.base11 = False
+        self.closing = False
+        self.killed = False
+        self.in_rpcs = 0
+        self.data: dict[str, Any] = {}
+        self._writer: ByteWriter | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._in_handler = False
+        self._finishing = False
+        self._started = False
+        self._done = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<NetconfSession id={self.session_id} user={self.user!r}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once the session has ended and its callbacks have run."""
+        return self._done.is_set()
+
+    def hello(self) -> bytes:
+        """Return the server ``<hello>`` message (without framing)."""
+        root = etree.Element(f"{{{NC_NS}}}hello", nsmap={None: NC_NS})
+        caps = etree.SubElement(root, f"{{{NC_NS}}}capabilities")
+        for cap in self.capabilities:
+            etree.SubElement(caps, f"{{{NC_NS}}}capability").text = cap
+        etree.SubElement(root, f"{{{NC_NS}}}session-id").text = str(self.session_id)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    async def run(self, reader: ByteReader, writer: ByteWriter) -> None:
+        """Serve the session until EOF, close-session, kill or a framing error.
+
+        Always closes ``writer`` and unregisters the session on return.
+        """
+        if self._started:
+            raise RuntimeError("session already started")
+        self._started = True
+        self._writer = writer
+        self._task = asyncio.current_task()
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            if not self.killed:
+                raise
+            if self._task is not None:
+                self._task.uncancel()
+        except FramingError as exc:
+            log.info("session %d: framing error: %s", self.session_id, exc)
+        except (ConnectionError, OSError, EOFError) as exc:
+            log.info("session %d: connection lost: %s", self.session_id, exc)
+        except Exception:  # asyncssh errors (BreakReceived, ...) and the like
+            log.warning("session %d: ended by an error", self.session_id, exc_info=True)
+        finally:
+            self._finishing = True
+            self._close_writer()
+            try:
+                if self.registry is not None:
+                    await self.registry._session_closed(self)
+            finally:
+                self._done.set()
+                log.info("session %d (%s) closed", self.session_id, self.user)
+
+    async def kill(self) -> None:
+        """End this session on behalf of another one (``kill-session``).
+
+        The channel is closed and the ``on_close`` callbacks have run when this
+        returns.  An operation the session is executing is not interrupted
+        half-way: kill waits for that handler call to finish and drops its
+        reply.  Calling it from the session's own task only marks it closing.
+        """
+        if self.closed:
+            return
+        self.killed = True
+        self.closing = True
+        if not self._started:
+            self._close_writer()
+            if self.registry is not None:
+                await self.registry._session_closed(self)
+            self._done.set()
+            return
+        if self._task is asyncio.current_task():
+            return
+        self._close_writer()
+        if not (self._in_handler or self._finishing) and self._task is not None:
+            self._task.cancel()
+        await self._done.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the session has ended."""
+        await self._done.wait()
+
+    # -- internals ----------------------------------------------------------
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # already closed / connection gone
+                log.debug("session %d: close failed", self.session_id, exc_info=True)
+
+    async def _send(self, writer: ByteWriter, framer: Framer, msg: bytes) -> None:
+        writer.write(framer.encode(msg))
+        await writer.drain()
+
+    async def _serve(self, reader: ByteReader, writer: ByteWriter) -> None:
+        framer = Framer()
+        await self._send(writer, framer, self.hello())
+        pending: list[bytes] = []
+        while not pending:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            pending = framer.feed(data, limit=1)
+        if not self._accept_hello(pending[0]):
+            return
+        if self.base11:
+            framer.switch_to_chunked()
+        pending = framer.feed(b"")
+        while True:
+            for msg in pending:
+                if self.closing:
+                    return
+                self.in_rpcs += 1
+                self._in_handler = True
+                try:
+                    reply = await self._call_handler(msg)
+                finally:
+                    self._in_handler = False
+                if self.killed:
+                    return
+                if reply:
+                    await self._send(writer, framer, reply)
+                if self.closing:
+                    return
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            pending = framer.feed(data)
+
+    def _accept_hello(self, msg: bytes) -> bool:
+        """Validate the client hello; False closes the session (RFC 6241 8.1)."""
+        try:
+            root = etree.fromstring(msg, parser=_parser())
+        except etree.XMLSyntaxError:
+            log.info("session %d: client hello is not XML", self.session_id)
+            return False
+        if root.tag != f"{{{NC_NS}}}hello":
+            log.info("session %d: expected <hello>, got %s", self.session_id, root.tag)
+            return False
+        if root.find(f"{{{NC_NS}}}session-id") is not None:
+            log.info("session %d: client hello contains a session-id", self.session_id)
+            return False
+        caps = [
+            (c.text or "").strip()
+            for c in root.iterfind(f"{{{NC_NS}}}capabilities/{{{NC_NS}}}capability")
+        ]
+        self.client_capabilities = caps
+        if BASE_1_0 not in caps and BASE_1_1 not in caps:
+            log.info("session %d: client hello has no base capability", self.session_id)
+            return False
+        self.base11 = BASE_1_1 in caps and BASE_1_1 in self.capabilities
+        if not self.base11 and BASE_1_0 not in self.capabilities:
+            log.info("session %d: no common base capability", self.session_id)
+            return False
+        return True
+
+    async def _call_handler(self, msg: bytes) -> bytes | None:
+        try:
+            return await self.handler(self, msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session %d: handler failed", self.session_id)
+            return _operation_failed(msg)
+
+
+def _operation_failed(msg: bytes) -> bytes | None:
+    """Generic rpc-error for a handler crash, echoing the rpc's attributes."""
+    try:
+        rpc = etree.fromstring(msg, parser=_parser())
+    except etree.XMLSyntaxError:
+        return None
+    reply = etree.Element(f"{{{NC_NS}}}rpc-reply", nsmap={None: NC_NS})
+    for k, v in rpc.attrib.items():
+        reply.set(k, v)
+    err = etree.SubElement(reply, f"{{{NC_NS}}}rpc-error")
+    for tag, text in (
+        ("error-type", "application"),
+        ("error-tag", "operation-failed"),
+        ("error-severity", "error"),
+        ("error-message", "internal error"),
+    ):
+        etree.SubElement(err, f"{{{NC_NS}}}{tag}").text = text
+    return etree.tostring(reply, encoding="UTF-8")
+
+
+class SessionRegistry:
+    """The live sessions of one server, by session-id.
+
+    Session-ids are allocated from 1 upward and never reused while the
+    registry lives.  Callbacks registered with :meth:`on_close` run (in
+    registration order) whenever a session ends, after it was removed.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty registry."""
+        self._sessions: dict[int, NetconfSession] = {}
+        self._next_id = 1
+        self._on_close: list[CloseCallback] = []
+
+    def on_close(self, callback: CloseCallback) -> None:
+        """Register ``callback(session)``, run when any session ends."""
+        self._on_close.append(callback)
+
+    def create(
+        self,
+        user: str,
+        groups: list[str],
+        handler: Handler,
+        capabilities: list[str],
+        source_host: str | None = None,
+    ) -> NetconfSession:
+        """Allocate a session-id and register a new (not yet running) session."""
+        sid = self._next_id
+        self._next_id = sid + 1 if sid < 0xFFFFFFFF else 1
+        while sid in self._sessions:  # only after 2^32 sessions
+            sid = self._next_id
+            self._next_id += 1
+        session = NetconfSession(sid, user, groups, handler, capabilities, self, source_host)
+        self._sessions[sid] = session
+        return session
+
+    def get(self, session_id: int) -> NetconfSession | None:
+        """Return the live session with this id, or None."""
+        return self._sessions.get(session_id)
+
+    def sessions(self) -> list[NetconfSession]:
+        """Return the live sessions ordered by session-id."""
+        return [self._sessions[k] for k in sorted(self._sessions)]
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[NetconfSession]:
+        return iter(self.sessions())
+
+    async def close_all(self) -> None:
+        """Kill every live session (server shutdown)."""
+        for session in self.sessions():
+            await session.kill()
+
+    async def _session_closed(self, session: NetconfSession) -> None:
+        if self._sessions.get(session.session_id) is not session:
+            return
+        del self._sessions[session.session_id]
+        for callback in list(self._on_close):
+            try:
+                result = callback(session)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("on_close callback failed for session %d", session.session_id)
