@@ -15,7 +15,7 @@ from nf.errors import RpcError
 from nf.schema import Schema
 from nf.validate import validate
 
-DATASTORES = ("running", "candidate")
+DATASTORES = ("running", "candidate", "startup")
 ROOT = "config"
 
 CommitHook = Callable[[dict[str, Any]], None]
@@ -48,10 +48,14 @@ class Datastores:
 
     def _load(self) -> None:
         parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+        raw = {name: persist.read(self._file(name)) for name in DATASTORES}
         for name in DATASTORES:
-            raw = persist.read(self._file(name))
-            self.trees[name] = etree.fromstring(raw, parser) if raw else _empty()
-        if persist.read(self._file("candidate")) is None:
+            self.trees[name] = etree.fromstring(raw[name], parser) if raw[name] else _empty()
+        if raw["startup"] is not None:
+            # :startup semantics: the device boots with the startup configuration.
+            self.trees["running"] = copy.deepcopy(self.trees["startup"])
+            self._store("running")
+        if raw["candidate"] is None or raw["startup"] is not None:
             self.trees["candidate"] = copy.deepcopy(self.trees["running"])
         self.config = validate(self.schema, list(elements(self.trees["running"])))
 
@@ -165,6 +169,36 @@ class Datastores:
         work = _empty()
         apply_edit(self.schema.top, work, config, "merge")
         self._validated(work)
+
+    # ---- copy / delete ---------------------------------------------
+    def copy_config(self, target: str, sid: int, source: str | None = None,
+                    config: etree._Element | None = None) -> None:
+        """copy-config: replace ``target`` by a datastore or an inline <config>."""
+        self.tree(target)
+        self.check_writable(target, sid)
+        if source is not None:
+            new = copy.deepcopy(self.tree(source))
+        else:
+            new = _empty()
+            apply_edit(self.schema.top, new, config, "merge")
+        checked = self._validated(new)
+        if target == "running":
+            self._install(new, checked)
+        else:
+            self.trees[target] = new
+            self._store(target)
+            if target == "candidate":
+                self.candidate_owner = sid
+
+    def delete_config(self, target: str, sid: int) -> None:
+        """delete-config: only startup can be deleted (RFC 6241 7.4)."""
+        if target != "startup":
+            raise RpcError.of(
+                "operation-failed", f"the {target} datastore cannot be deleted", type="protocol"
+            )
+        self.check_writable(target, sid)
+        self.trees["startup"] = _empty()
+        self._file("startup").unlink(missing_ok=True)
 
     # ---- commit ------------------------------------------------------
     def commit(self, sid: int) -> None:

@@ -15,6 +15,7 @@ from northbound import filters, replies
 NC = replies.NC
 DEFAULT_OPS = ("merge", "replace", "none")
 TEST_OPTIONS = ("test-then-set", "set", "test-only")
+DATASTORES = ("running", "candidate", "startup")
 ERROR_OPTIONS = ("stop-on-error", "continue-on-error", "rollback-on-error")
 
 
@@ -94,7 +95,7 @@ async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
 
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
-    name = _datastore(op, "source", ("running", "candidate"))
+    name = _datastore(op, "source", ("running", "candidate", "startup"))
     roots = [_copy(r) for r in elements(server.ds.tree(name))]
     return _filtered(server, roots, op)
 
@@ -112,15 +113,38 @@ async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._E
     return replies.ok()
 
 
+async def copy_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<copy-config> between datastores, or from an inline <config>."""
+    target = _datastore(op, "target", ("running", "candidate", "startup"))
+    inline = _required(op, "source").find(f"{{{NC}}}config")
+    if inline is not None:
+        server.ds.copy_config(target, session.session_id, config=inline)
+    else:
+        source = _datastore(op, "source", ("running", "candidate", "startup"))
+        if source == target:
+            raise RpcError.of("invalid-value", "source and target are the same datastore",
+                              type="protocol")
+        server.ds.copy_config(target, session.session_id, source=source)
+    return replies.ok()
+
+
+async def delete_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<delete-config> (startup only)."""
+    server.ds.delete_config(
+        _datastore(op, "target", ("running", "candidate", "startup")), session.session_id
+    )
+    return replies.ok()
+
+
 async def lock(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<lock>."""
-    server.ds.lock(_datastore(op, "target", ("running", "candidate")), session.session_id)
+    server.ds.lock(_datastore(op, "target", DATASTORES), session.session_id)
     return replies.ok()
 
 
 async def unlock(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<unlock>."""
-    server.ds.unlock(_datastore(op, "target", ("running", "candidate")), session.session_id)
+    server.ds.unlock(_datastore(op, "target", DATASTORES), session.session_id)
     return replies.ok()
 
 
@@ -131,7 +155,7 @@ async def validate(server: Any, session: Any, op: etree._Element) -> etree._Elem
     if inline is not None:
         server.ds.validate_config(inline)
     else:
-        server.ds.validate_datastore(_datastore(op, "source", ("running", "candidate")))
+        server.ds.validate_datastore(_datastore(op, "source", DATASTORES))
     return replies.ok()
 
 
@@ -175,6 +199,8 @@ TABLE = {
     (NC, "get"): get,
     (NC, "get-config"): get_config,
     (NC, "edit-config"): edit_config,
+    (NC, "copy-config"): copy_config,
+    (NC, "delete-config"): delete_config,
     (NC, "lock"): lock,
     (NC, "unlock"): unlock,
     (NC, "validate"): validate,
@@ -193,5 +219,6 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:validate:1.1",
     "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
     "urn:ietf:params:netconf:capability:xpath:1.0",
+    "urn:ietf:params:netconf:capability:startup:1.0",
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
 ]

@@ -53,14 +53,23 @@ def test_override_and_template_change(schema: Schema, tmp_path: Path) -> None:
     ds = Datastores(schema, tmp_path)
     ds.edit("running", site_a(), sid=1)
     ds.edit("running", cfg(
-        "<vpn><name>siteA-siteB</name><ike-policy><keying-tries>10</keying-tries></ike-policy></vpn>"
-        "<ipsec-policy-template><name>ipsectemp1</name><esp-proposal><id>1</id>"
-        "<enc-alg nc:operation='replace' xmlns:nc='%s'>aes256-cbc</enc-alg>"
-        "</esp-proposal></ipsec-policy-template>" % NC), sid=1)
+        "<vpn><name>siteA-siteB</name><ike-policy><keying-tries>10</keying-tries></ike-policy>"
+        "</vpn><ipsec-policy-template><name>ipsectemp1</name>"
+        f"<esp-proposal nc:operation='replace' xmlns:nc='{NC}'><id>1</id>"
+        "<enc-alg>aes256-cbc</enc-alg><auth-alg>hmac-sha512</auth-alg>"
+        "</esp-proposal></ipsec-policy-template>"), sid=1)
     vpn = resolve(ds.config)["vpns"]["siteA-siteB"]
     assert vpn["ike"]["keying-tries"] == 10
-    assert vpn["ipsec"]["esp-proposal"][0]["enc-alg"] == ["aes128-cbc", "aes256-cbc"] or \
-        "aes256-cbc" in vpn["ipsec"]["esp-proposal"][0]["enc-alg"]
+    assert vpn["ike"]["rekey-time"] == "4h"
+    assert vpn["ipsec"]["esp-proposal"] == [
+        {"id": 1, "enc-alg": ["aes256-cbc"], "auth-alg": ["hmac-sha512"], "aead-alg": [],
+         "dh-group": [], "esn": False}]
+    # a proposal list set in the VPN replaces the template's
+    ds.edit("running", cfg(
+        "<vpn><name>siteA-siteB</name><ipsec-policy><esp-proposal><id>7</id>"
+        "<aead-alg>aes128-gcm-128</aead-alg></esp-proposal></ipsec-policy></vpn>"), sid=1)
+    vpn = resolve(ds.config)["vpns"]["siteA-siteB"]
+    assert [p["id"] for p in vpn["ipsec"]["esp-proposal"]] == [7]
 
 
 @pytest.mark.parametrize(

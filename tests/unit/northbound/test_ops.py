@@ -117,3 +117,19 @@ def test_candidate_commit_discard(call) -> None:
 def test_close_session_sets_closing(call) -> None:
     assert call("<close-session/>").find("nc:ok", P) is not None
     assert call.session.closing
+
+
+def test_startup_copy_and_delete(call, tmp_path: Path) -> None:
+    r = call("<copy-config><target><startup/></target><source><running/></source></copy-config>")
+    assert r.find("nc:ok", P) is not None, etree.tostring(r)
+    assert (tmp_path / "startup.xml").exists()
+    got = call("<get-config><source><startup/></source></get-config>")
+    assert got.findtext("nc:data/i:ike/i:vpn/i:name", namespaces=P) == "siteA-siteB"
+    # boot: running comes from startup
+    ds = Datastores(Schema(), tmp_path)
+    assert ds.tree("running").find(f"{{{NS}}}ike") is not None
+    r = call("<delete-config><target><running/></target></delete-config>")
+    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "operation-failed"
+    assert call("<delete-config><target><startup/></target></delete-config>").find(
+        "nc:ok", P) is not None
+    assert not (tmp_path / "startup.xml").exists()
