@@ -15,6 +15,7 @@ from libyang.util import c2str
 
 YANG_DIR = Path(__file__).resolve().parent.parent / "yang"
 MODULES = ("ipsec-nf",)
+SUPPORT_MODULES = ("ietf-netconf-with-defaults",)
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 
 
@@ -106,6 +107,7 @@ class Schema:
         self.ctx = _Context(search)
         self.ctx.last_errors = []
         self.modules = [self.ctx.load_module(m) for m in modules]
+        self.support = [self.ctx.load_module(m) for m in SUPPORT_MODULES]
         self.top: dict[tuple[str, str], SNode] = {}
         for mod in self.modules:
             for c in mod.children():
@@ -119,6 +121,29 @@ class Schema:
         return self.ctx.parse_data_mem(
             xml, "xml", strict=True, no_state=True, validate_present=True
         )
+
+    def print_with_defaults(self, xml: str, mode: str) -> str:
+        """Re-print a valid config in an RFC 6243 with-defaults mode (report-all, trim, ...)."""
+        flag = {
+            "explicit": lib.LYD_PRINT_WD_EXPLICIT,
+            "trim": lib.LYD_PRINT_WD_TRIM,
+            "report-all": lib.LYD_PRINT_WD_ALL,
+            "report-all-tagged": lib.LYD_PRINT_WD_ALL_TAG,
+        }[mode]
+        dnode = self.parse_config(xml)
+        if dnode is None:
+            return ""
+        buf = ffi.new("char **")
+        try:
+            flags = lib.LYD_PRINT_WITHSIBLINGS | lib.LYD_PRINT_SHRINK | flag
+            ret = lib.lyd_print_mem(buf, dnode.cdata, lib.LYD_XML, flags)
+            if ret != lib.LY_SUCCESS:
+                raise self.ctx.error("cannot print data")
+            return c2str(buf[0])
+        finally:
+            if buf[0]:
+                lib.free(buf[0])
+            dnode.free()
 
     def module_text(self, name: str) -> str | None:
         """The YANG source of one of our modules (for get-schema)."""

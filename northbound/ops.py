@@ -65,6 +65,28 @@ def _enum(op: etree._Element, name: str, allowed: tuple[str, ...], default: str)
     return v
 
 
+WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+WD_MODES = ("explicit", "trim", "report-all", "report-all-tagged")
+_XML = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+
+
+def _config_roots(server: Any, name: str, op: etree._Element) -> list[etree._Element]:
+    """Top-level config nodes of a datastore, in the with-defaults mode the request asks."""
+    roots = [copy.deepcopy(r) for r in elements(server.ds.tree(name))]
+    wd = op.find(f"{{{WD}}}with-defaults")
+    if wd is None or not roots:
+        return roots
+    mode = (wd.text or "").strip()
+    if mode not in WD_MODES:
+        raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
+                          type="protocol", **{"bad-element": "with-defaults"})
+    if mode == "explicit":
+        return roots
+    text = server.schema.print_with_defaults(
+        "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
+    return list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
+
+
 def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> etree._Element:
     f = _child(op, "filter")
     if f is None:
@@ -88,7 +110,7 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
 
 async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    roots = [_copy(r) for r in elements(server.ds.tree("running"))]
+    roots = _config_roots(server, "running", op)
     state = await server.read_state()
     return _filtered(server, merge_state(roots, state), op)
 
@@ -96,7 +118,7 @@ async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
-    roots = [_copy(r) for r in elements(server.ds.tree(name))]
+    roots = _config_roots(server, name, op)
     return _filtered(server, roots, op)
 
 
@@ -191,10 +213,6 @@ async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._
     return replies.ok()
 
 
-def _copy(el: etree._Element) -> etree._Element:
-    return copy.deepcopy(el)
-
-
 TABLE = {
     (NC, "get"): get,
     (NC, "get-config"): get_config,
@@ -220,5 +238,7 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
     "urn:ietf:params:netconf:capability:xpath:1.0",
     "urn:ietf:params:netconf:capability:startup:1.0",
+    "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit"
+    "&also-supported=report-all,report-all-tagged,trim",
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
 ]

@@ -133,3 +133,18 @@ def test_startup_copy_and_delete(call, tmp_path: Path) -> None:
     assert call("<delete-config><target><startup/></target></delete-config>").find(
         "nc:ok", P) is not None
     assert not (tmp_path / "startup.xml").exists()
+
+
+@pytest.mark.parametrize("mode,has_default,tagged", [
+    ("explicit", False, False), ("report-all", True, False),
+    ("report-all-tagged", True, True), ("trim", False, False)])
+def test_with_defaults(call, mode: str, has_default: bool, tagged: bool) -> None:
+    wd = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+    r = call(f'<get-config><source><running/></source><with-defaults xmlns="{wd}">{mode}'
+             "</with-defaults></get-config>")
+    kt = r.find("nc:data/i:ike/i:ike-policy-template/i:keying-tries", P)
+    assert (kt is not None) == has_default, etree.tostring(r)
+    if kt is not None:
+        assert kt.text == "1"
+        assert (kt.get(f"{{{wd}}}default") == "true") == tagged
+    assert r.findtext("nc:data/i:ike/i:vpn/i:name", namespaces=P) == "siteA-siteB"
