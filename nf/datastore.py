@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class Datastores:
         self.dir = state_dir
         self.trees: dict[str, etree._Element] = {}
         self.locks: dict[str, int] = {}
+        self.lock_times: dict[str, str] = {}
         self.candidate_owner: int | None = None
         self.on_commit: list[CommitHook] = []
         self.config: dict[str, Any] = {}
@@ -85,6 +87,7 @@ class Datastores:
                 type="protocol", **{"session-id": str(self.candidate_owner)},
             )
         self.locks[name] = sid
+        self.lock_times[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def unlock(self, name: str, sid: int) -> None:
         """Release a lock held by ``sid``."""

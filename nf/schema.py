@@ -15,7 +15,11 @@ from libyang.util import c2str
 
 YANG_DIR = Path(__file__).resolve().parent.parent / "yang"
 MODULES = ("ipsec-nf",)
-SUPPORT_MODULES = ("ietf-netconf-with-defaults",)
+SUPPORT_MODULES = (
+    "ietf-netconf-with-defaults",
+    "ietf-netconf-monitoring",
+    "ietf-netconf-notifications",
+)
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 
 
@@ -145,10 +149,40 @@ class Schema:
                 lib.free(buf[0])
             dnode.free()
 
-    def module_text(self, name: str) -> str | None:
-        """The YANG source of one of our modules (for get-schema)."""
-        p = YANG_DIR / f"{name}.yang"
-        return p.read_text() if p.exists() else None
+    def implemented(self) -> list[tuple[str, str, str]]:
+        """(name, revision, namespace) of every module in the context."""
+        out = []
+        ctx = self.ctx.cdata
+        i = ffi.new("uint32_t *", 0)
+        while True:
+            mod = lib.ly_ctx_get_module_iter(ctx, i)
+            if mod == ffi.NULL:
+                break
+            rev = c2str(mod.revision) if mod.revision else ""
+            out.append((c2str(mod.name), rev, c2str(mod.ns)))
+        return out
+
+    def module_text(self, name: str, revision: str | None = None) -> str | None:
+        """The YANG source of a module of the context (for get-schema), or None."""
+        try:
+            mod = self.ctx.get_module(name)
+        except libyang.LibyangError:
+            return None
+        rev = c2str(mod.cdata.revision) if mod.cdata.revision else ""
+        if revision and rev != revision:
+            return None
+        path = mod.filepath()
+        if path and Path(path).exists():
+            return Path(path).read_text()
+        return mod.print_mem("yang")
+
+    def yang_library(self, content_id: str) -> str:
+        """The ietf-yang-library data (RFC 8525) of the context, as XML."""
+        dnode = self.ctx.get_yanglib_data(content_id)
+        try:
+            return dnode.print_mem("xml", with_siblings=True, pretty=False)
+        finally:
+            dnode.free()
 
 
 def free(dnode: libyang.DNode | None) -> None:

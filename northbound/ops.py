@@ -10,7 +10,7 @@ from lxml import etree
 from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.state import merge_state
-from northbound import filters, replies
+from northbound import filters, monitoring, replies
 
 NC = replies.NC
 DEFAULT_OPS = ("merge", "replace", "none")
@@ -112,7 +112,8 @@ async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
     roots = _config_roots(server, "running", op)
     state = await server.read_state()
-    return _filtered(server, merge_state(roots, state), op)
+    extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
+    return _filtered(server, merge_state(roots, state) + extra, op)
 
 
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
@@ -226,6 +227,7 @@ TABLE = {
     (NC, "discard-changes"): discard_changes,
     (NC, "close-session"): close_session,
     (NC, "kill-session"): kill_session,
+    (monitoring.NCM, "get-schema"): monitoring.get_schema,
 }
 
 CAPABILITIES = [
@@ -241,4 +243,13 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit"
     "&also-supported=report-all,report-all-tagged,trim",
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
+    "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring"
+    "&revision=2010-10-04",
+    "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults?module=ietf-netconf-with-defaults"
+    "&revision=2011-06-01",
 ]
+
+
+def capabilities(schema: Any) -> list[str]:
+    """The hello capabilities, with the YANG library one (RFC 8526) for this module set."""
+    return [*CAPABILITIES, monitoring.yang_library_capability(schema)]

@@ -21,6 +21,37 @@ _PARSER = etree.XMLParser(
 )
 
 
+class BadRpc(Exception):
+    """The message is not a well-formed <rpc> (counted as in-bad-rpcs)."""
+
+    def __init__(self, attrs: dict[str, str], error: RpcError) -> None:
+        super().__init__(str(error))
+        self.attrs = attrs
+        self.error = error
+
+
+def parse_rpc(message: bytes) -> tuple[dict[str, str], etree._Element]:
+    """The attributes and the single operation element of an <rpc>; raise BadRpc."""
+    try:
+        doc = etree.fromstring(message, _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise BadRpc({}, RpcError.of("malformed-message", f"not well-formed XML: {e}",
+                                     type="rpc")) from None
+    if doc.tag != f"{{{NC}}}rpc":
+        raise BadRpc({}, RpcError.of("malformed-message", f"expected <rpc>, got {doc.tag}",
+                                     type="rpc"))
+    attrs = dict(doc.attrib)
+    if "message-id" not in attrs:
+        raise BadRpc(attrs, RpcError.of(
+            "missing-attribute", "<rpc> has no message-id", type="rpc",
+            **{"bad-attribute": "message-id", "bad-element": "rpc"}))
+    ops = list(elements(doc))
+    if len(ops) != 1:
+        raise BadRpc(attrs, RpcError.of(
+            "malformed-message", "<rpc> must hold exactly one operation", type="rpc"))
+    return attrs, ops[0]
+
+
 class Dispatcher:
     """Maps (namespace, operation) to a handler; turns every failure into an rpc-error."""
 
@@ -28,52 +59,35 @@ class Dispatcher:
         self.server = server
         self.table = table
 
+    def _count(self, session: Any, key: str) -> None:
+        counters = getattr(session, "data", {}).setdefault("counters", {})
+        counters[key] = counters.get(key, 0) + 1
+        stats = getattr(self.server, "stats", None)
+        if stats is not None and key in stats:
+            stats[key] += 1
+
     async def handle(self, session: Any, message: bytes) -> bytes | None:
         """Answer one NETCONF message from ``session``."""
         try:
-            doc = etree.fromstring(message, _PARSER)
-        except etree.XMLSyntaxError as e:
-            return replies.error_reply(
-                {}, RpcError.of("malformed-message", f"not well-formed XML: {e}", type="rpc")
-            )
-        if doc.tag != f"{{{NC}}}rpc":
-            return replies.error_reply(
-                {}, RpcError.of("malformed-message", f"expected <rpc>, got {doc.tag}", type="rpc")
-            )
-        attrs = dict(doc.attrib)
-        if "message-id" not in attrs:
-            return replies.error_reply(
-                attrs,
-                RpcError.of(
-                    "missing-attribute", "<rpc> has no message-id", type="rpc",
-                    **{"bad-attribute": "message-id", "bad-element": "rpc"},
-                ),
-            )
-        ops = list(elements(doc))
-        if len(ops) != 1:
-            return replies.error_reply(
-                attrs,
-                RpcError.of("malformed-message", "<rpc> must hold exactly one operation",
-                            type="rpc"),
-            )
-        op = ops[0]
-        handler = self.table.get(qname(op))
-        if handler is None:
-            ns, name = qname(op)
-            return replies.error_reply(
-                attrs,
-                RpcError.of(
-                    "operation-not-supported", f"operation {name!r} is not supported",
-                    type="protocol", **{"bad-element": name},
-                ),
-            )
+            attrs, op = parse_rpc(message)
+        except BadRpc as e:
+            self._count(session, "in-bad-rpcs")
+            self._count(session, "out-rpc-errors")
+            return replies.error_reply(e.attrs, e.error)
+        self._count(session, "in-rpcs")
         try:
+            handler = self.table.get(qname(op))
+            if handler is None:
+                raise RpcError.of(
+                    "operation-not-supported", f"operation {qname(op)[1]!r} is not supported",
+                    type="protocol", **{"bad-element": qname(op)[1]})
             result = await handler(self.server, session, op)
         except RpcError as e:
+            self._count(session, "out-rpc-errors")
             return replies.error_reply(attrs, e)
         except Exception:  # a bug must not kill the session
             log.exception("operation %s failed", qname(op)[1])
+            self._count(session, "out-rpc-errors")
             return replies.error_reply(
-                attrs, RpcError.of("operation-failed", "internal error; see the server log")
-            )
+                attrs, RpcError.of("operation-failed", "internal error; see the server log"))
         return replies.reply(attrs, result)

@@ -15,6 +15,7 @@ from nf.errors import RpcError
 from nf.schema import Schema
 from nf.templates import resolve
 from northbound import ops
+from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
@@ -39,6 +40,10 @@ class App:
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
         self.dispatcher = Dispatcher(self, ops.TABLE)
+        self.capabilities = ops.capabilities(self.schema)
+        self.stats = {"netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
+                      "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
+                      "out-rpc-errors": 0, "out-notifications": 0}
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _committed(self, config: dict[str, Any]) -> None:
@@ -70,7 +75,7 @@ class App:
         self.reconciler.set_desired(resolve(self.ds.config))
         acceptor = await start_server(
             host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
-            self.dispatcher.handle, ops.CAPABILITIES, self.registry,
+            self.dispatcher.handle, self.capabilities, self.registry,
         )
         log.info("NETCONF over SSH listening on %s port %d", host, acceptor.get_port())
         print(f"ipsec-nf: NETCONF listening on {host}:{acceptor.get_port()}", flush=True)

@@ -14,6 +14,7 @@ from nf.datastore import Datastores
 from nf.schema import Schema
 from northbound import ops
 from northbound.rpc import Dispatcher
+from northbound.session import SessionRegistry
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -25,6 +26,9 @@ class FakeServer:
     def __init__(self, tmp: Path) -> None:
         self.schema = Schema()
         self.ds = Datastores(self.schema, tmp)
+        self.capabilities = ops.capabilities(self.schema)
+        self.stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0}
+        self.registry = SessionRegistry()
 
     async def read_state(self) -> dict[str, Any]:
         return {"ike-sas": {"total": 1, "half-open": 0},
@@ -35,7 +39,7 @@ class FakeServer:
 def call(tmp_path: Path):
     server = FakeServer(tmp_path)
     d = Dispatcher(server, ops.TABLE)
-    session = SimpleNamespace(session_id=1, closing=False)
+    session = SimpleNamespace(session_id=1, closing=False, data={})
 
     def run(body: str | bytes, raw: bool = False) -> etree._Element:
         msg = body if raw else f'<rpc xmlns="{NC}" message-id="7">{body}</rpc>'
@@ -148,3 +152,30 @@ def test_with_defaults(call, mode: str, has_default: bool, tagged: bool) -> None
         assert kt.text == "1"
         assert (kt.get(f"{{{wd}}}default") == "true") == tagged
     assert r.findtext("nc:data/i:ike/i:vpn/i:name", namespaces=P) == "siteA-siteB"
+
+
+def test_monitoring_and_yang_library_in_get(call) -> None:
+    ncm = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+    yl = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+    call("<lock><target><candidate/></target></lock>")
+    r = call(f'<get><filter type="subtree"><netconf-state xmlns="{ncm}"/>'
+             f'<yang-library xmlns="{yl}"/></filter></get>')
+    p = {**P, "m": ncm, "y": yl}
+    ids = r.xpath("//m:schemas/m:schema/m:identifier/text()", namespaces=p)
+    assert {"ipsec-nf", "ietf-netconf-monitoring", "ietf-yang-library"} <= set(ids)
+    assert r.xpath("//m:datastore[m:name='candidate']/m:locks/m:global-lock/"
+                   "m:locked-by-session/text()", namespaces=p) == ["1"]
+    assert int(r.xpath("//m:statistics/m:in-rpcs/text()", namespaces=p)[0]) >= 2
+    assert "ipsec-nf" in r.xpath("//y:module-set/y:module/y:name/text()", namespaces=p)
+    assert r.find("nc:data/i:ike", P) is None
+
+
+@pytest.mark.parametrize("ident", ["ipsec-nf", "ietf-inet-types", "ietf-yang-library",
+                                   "ietf-netconf-acm"])
+def test_get_schema(call, ident: str) -> None:
+    ncm = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+    r = call(f'<get-schema xmlns="{ncm}"><identifier>{ident}</identifier></get-schema>')
+    text = r.findtext(f"{{{ncm}}}data")
+    assert text and text.lstrip().startswith("module " + ident), etree.tostring(r)[:300]
+    r = call(f'<get-schema xmlns="{ncm}"><identifier>nope</identifier></get-schema>')
+    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "invalid-value"
