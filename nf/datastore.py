@@ -219,6 +219,13 @@ class Datastores:
         for hook in self.on_commit:
             hook(checked)
 
+    def restore(self, tree: etree._Element) -> None:
+        """Put back a config that was running before (confirmed-commit rollback)."""
+        self._install(copy.deepcopy(tree), self._validated(tree))
+        self.trees["candidate"] = copy.deepcopy(tree)
+        self.candidate_owner = None
+        self._store("candidate")
+
     def discard_changes(self, sid: int) -> None:
         """Reset the candidate to running."""
         self.check_writable("candidate", sid)

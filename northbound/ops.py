@@ -183,8 +183,21 @@ async def validate(server: Any, session: Any, op: etree._Element) -> etree._Elem
 
 
 async def commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
-    """<commit>: candidate to running, then the southbound converges."""
-    server.ds.commit(session.session_id)
+    """<commit>, optionally confirmed: candidate to running, then the southbound converges."""
+    confirmed = _child(op, "confirmed") is not None
+    raw = (op.findtext(f"{{{NC}}}confirm-timeout") or "600").strip()
+    if not raw.isdigit() or int(raw) == 0:
+        raise RpcError.of("invalid-value", "confirm-timeout must be a positive number of seconds",
+                          type="protocol", **{"bad-element": "confirm-timeout"})
+    persist = op.findtext(f"{{{NC}}}persist")
+    persist_id = op.findtext(f"{{{NC}}}persist-id")
+    server.confirmed.commit(session.session_id, confirmed, int(raw), persist, persist_id)
+    return replies.ok()
+
+
+async def cancel_commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<cancel-commit>: roll back a pending confirmed commit."""
+    server.confirmed.cancel(session.session_id, op.findtext(f"{{{NC}}}persist-id"))
     return replies.ok()
 
 
@@ -224,6 +237,7 @@ TABLE = {
     (NC, "unlock"): unlock,
     (NC, "validate"): validate,
     (NC, "commit"): commit,
+    (NC, "cancel-commit"): cancel_commit,
     (NC, "discard-changes"): discard_changes,
     (NC, "close-session"): close_session,
     (NC, "kill-session"): kill_session,
@@ -235,6 +249,8 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:base:1.1",
     "urn:ietf:params:netconf:capability:writable-running:1.0",
     "urn:ietf:params:netconf:capability:candidate:1.0",
+    "urn:ietf:params:netconf:capability:confirmed-commit:1.0",
+    "urn:ietf:params:netconf:capability:confirmed-commit:1.1",
     "urn:ietf:params:netconf:capability:validate:1.0",
     "urn:ietf:params:netconf:capability:validate:1.1",
     "urn:ietf:params:netconf:capability:rollback-on-error:1.0",

@@ -10,6 +10,7 @@ from typing import Any
 
 from southbound.reconciler import Reconciler
 
+from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.errors import RpcError
 from nf.schema import Schema
@@ -33,6 +34,8 @@ class App:
         self.schema = Schema()
         self.ds = Datastores(self.schema, state_dir)
         self.registry = SessionRegistry()
+        self.confirmed = ConfirmedCommits(self.ds)
+        self.registry.on_close(lambda s: self.confirmed.session_ended(s.session_id))
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
         options = self.ds.config.get("ike", {}).get("global-options", {})
         self.charon = CharonProcess(state_dir / "charon", backend, options)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.schema import Schema
 from northbound import ops
@@ -29,6 +30,7 @@ class FakeServer:
         self.capabilities = ops.capabilities(self.schema)
         self.stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0}
         self.registry = SessionRegistry()
+        self.confirmed = ConfirmedCommits(self.ds)
 
     async def read_state(self) -> dict[str, Any]:
         return {"ike-sas": {"total": 1, "half-open": 0},

@@ -1,0 +1,123 @@
+"""Confirmed commit (RFC 6241 section 8.4, :confirmed-commit:1.1).
+
+A confirmed commit installs the candidate at once but keeps the previous running config; unless
+a confirming commit arrives before the timeout, the previous config is put back (and with it the
+tunnels, since installing a config drives the southbound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from nf.datastore import Datastores
+from nf.errors import RpcError
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 600
+
+
+@dataclass
+class Pending:
+    """A confirmed commit waiting for its confirmation."""
+
+    backup: etree._Element
+    session_id: int
+    persist: str | None
+    timer: asyncio.TimerHandle | None = None
+
+
+class ConfirmedCommits:
+    """Tracks the one pending confirmed commit of a server."""
+
+    def __init__(self, ds: Datastores) -> None:
+        self.ds = ds
+        self.pending: Pending | None = None
+        self.on_event: list[Callable[[str, int, str | None], None]] = []
+
+    def _check_owner(self, sid: int, persist_id: str | None) -> None:
+        p = self.pending
+        assert p is not None
+        if p.persist is not None:
+            if persist_id != p.persist:
+                raise RpcError.of(
+                    "invalid-value", "persist-id does not match the pending confirmed commit",
+                    type="protocol", **{"bad-element": "persist-id"})
+        elif persist_id is not None:
+            raise RpcError.of("invalid-value", "no persistent confirmed commit is pending",
+                              type="protocol", **{"bad-element": "persist-id"})
+        elif sid != p.session_id:
+            raise RpcError.of(
+                "operation-failed", "another session's confirmed commit is pending",
+                type="protocol", **{"session-id": str(p.session_id)})
+
+    def commit(self, sid: int, confirmed: bool, timeout: int = DEFAULT_TIMEOUT,
+               persist: str | None = None, persist_id: str | None = None) -> None:
+        """A <commit>, confirmed or not; confirms or extends a pending one."""
+        if self.pending is not None:
+            self._check_owner(sid, persist_id)
+        elif persist_id is not None:
+            raise RpcError.of("invalid-value", "no confirmed commit is pending",
+                              type="protocol", **{"bad-element": "persist-id"})
+        backup = (self.pending.backup if self.pending is not None
+                  else copy.deepcopy(self.ds.tree("running")))
+        self.ds.commit(sid)
+        if not confirmed:
+            if self.pending is not None:
+                self._stop_timer()
+                self.pending = None
+                self._emit("complete", sid)
+            return
+        if self.pending is None:
+            self.pending = Pending(backup, sid, persist)
+            self._emit("start", sid, timeout)
+        else:
+            self._stop_timer()
+            self.pending.persist = persist
+            self.pending.session_id = sid
+            self._emit("extend", sid, timeout)
+        loop = asyncio.get_running_loop()
+        self.pending.timer = loop.call_later(timeout, self._timeout)
+
+    def cancel(self, sid: int, persist_id: str | None = None) -> None:
+        """<cancel-commit>: roll back the pending confirmed commit now."""
+        if self.pending is None:
+            raise RpcError.of("operation-failed", "no confirmed commit is pending",
+                              type="protocol")
+        self._check_owner(sid, persist_id)
+        self._rollback("cancel", sid)
+
+    def session_ended(self, sid: int) -> None:
+        """A non-persistent confirmed commit is rolled back when its session ends."""
+        p = self.pending
+        if p is not None and p.persist is None and p.session_id == sid:
+            self._rollback("cancel", sid)
+
+    def _timeout(self) -> None:
+        log.warning("confirmed commit not confirmed in time: rolling back")
+        self._rollback("timeout", 0)
+
+    def _rollback(self, reason: str, sid: int) -> None:
+        p = self.pending
+        assert p is not None
+        self._stop_timer()
+        self.pending = None
+        self.ds.restore(p.backup)
+        self._emit(reason, sid)
+
+    def _stop_timer(self) -> None:
+        if self.pending is not None and self.pending.timer is not None:
+            self.pending.timer.cancel()
+            self.pending.timer = None
+
+    def _emit(self, event: str, sid: int, timeout: int | None = None) -> None:
+        for cb in self.on_event:
+            try:
+                cb(event, sid, str(timeout) if timeout is not None else None)
+            except Exception:
+                log.exception("confirmed-commit listener failed")

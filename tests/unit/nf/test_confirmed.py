@@ -1,0 +1,92 @@
+"""Confirmed commit: timeout rollback, confirmation, cancel, persist, session end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from nf.confirmed import ConfirmedCommits
+from nf.datastore import Datastores
+from nf.errors import RpcError
+from nf.schema import Schema
+from nf.templates import resolve
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+@pytest.fixture(scope="module")
+def schema() -> Schema:
+    return Schema()
+
+
+def setup(schema: Schema, tmp: Path) -> tuple[Datastores, ConfirmedCommits, list]:
+    ds = Datastores(schema, tmp)
+    installed: list = []
+    ds.on_commit.append(lambda cfg: installed.append(resolve(cfg)))
+    ds.edit("running", etree.parse(str(DATA / "site_a.xml")).getroot(), sid=1)
+    return ds, ConfirmedCommits(ds), installed
+
+
+def change_local_id(ds: Datastores, value: str, sid: int = 1) -> None:
+    ds.edit("candidate", etree.fromstring(
+        f'<config xmlns="{NC}"><ike xmlns="{NS}"><vpn><name>siteA-siteB</name>'
+        f"<local-id>{value}</local-id></vpn></ike></config>"), sid=sid)
+
+
+def local_id(ds: Datastores) -> str:
+    return resolve(ds.config)["vpns"]["siteA-siteB"]["local-id"]
+
+
+def test_unconfirmed_commit_rolls_back_on_timeout(schema: Schema, tmp_path: Path) -> None:
+    async def run() -> None:
+        ds, cc, installed = setup(schema, tmp_path)
+        change_local_id(ds, "new.example.net")
+        cc.commit(1, confirmed=True, timeout=1)
+        assert local_id(ds) == "new.example.net"
+        await asyncio.sleep(1.5)
+        assert local_id(ds) == "secgwa.example.net"
+        assert installed[-1]["vpns"]["siteA-siteB"]["local-id"] == "secgwa.example.net"
+        assert cc.pending is None
+    asyncio.run(run())
+
+
+def test_confirming_commit_keeps_the_change(schema: Schema, tmp_path: Path) -> None:
+    async def run() -> None:
+        ds, cc, _ = setup(schema, tmp_path)
+        change_local_id(ds, "new.example.net")
+        cc.commit(1, confirmed=True, timeout=1)
+        cc.commit(1, confirmed=False)
+        await asyncio.sleep(1.3)
+        assert local_id(ds) == "new.example.net"
+    asyncio.run(run())
+
+
+def test_persist_and_cancel(schema: Schema, tmp_path: Path) -> None:
+    async def run() -> None:
+        ds, cc, _ = setup(schema, tmp_path)
+        change_local_id(ds, "new.example.net")
+        cc.commit(1, confirmed=True, timeout=60, persist="tok")
+        cc.session_ended(1)  # a persistent confirmed commit outlives its session
+        assert local_id(ds) == "new.example.net"
+        with pytest.raises(RpcError):
+            cc.cancel(2, "wrong")
+        cc.cancel(2, "tok")
+        assert local_id(ds) == "secgwa.example.net"
+    asyncio.run(run())
+
+
+def test_session_end_rolls_back(schema: Schema, tmp_path: Path) -> None:
+    async def run() -> None:
+        ds, cc, _ = setup(schema, tmp_path)
+        change_local_id(ds, "new.example.net")
+        cc.commit(1, confirmed=True, timeout=60)
+        with pytest.raises(RpcError):
+            cc.commit(2, confirmed=False)  # another session cannot confirm it
+        cc.session_ended(1)
+        assert local_id(ds) == "secgwa.example.net"
+    asyncio.run(run())
