@@ -20,6 +20,8 @@ DATASTORES = ("running", "candidate", "startup")
 ROOT = "config"
 
 CommitHook = Callable[[dict[str, Any]], None]
+Edits = list[tuple[str, str]]
+ChangeHook = Callable[[int, Edits], None]
 
 
 def _empty() -> etree._Element:
@@ -41,6 +43,8 @@ class Datastores:
         self.lock_times: dict[str, str] = {}
         self.candidate_owner: int | None = None
         self.on_commit: list[CommitHook] = []
+        self.on_change: list[ChangeHook] = []
+        self.pending_edits: Edits = []
         self.config: dict[str, Any] = {}
         self._load()
 
@@ -132,14 +136,14 @@ class Datastores:
         if name == "running":
             self.check_writable("candidate", sid)
         work = copy.deepcopy(self.trees[name])
-        changed: set = set()
+        changed: Edits = []
         if error_option == "continue-on-error":
             errors: list = []
             for el in elements(config):
                 one = etree.Element("config")
                 one.append(copy.deepcopy(el))
                 try:
-                    changed |= apply_edit(self.schema.top, work, one, default_op)
+                    changed += apply_edit(self.schema.top, work, one, default_op)
                 except RpcError as e:
                     errors.extend(e.errors)
             if errors:
@@ -152,12 +156,14 @@ class Datastores:
         if test_option == "test-only" or not changed:
             return
         if name == "running":
-            self._install(work, checked if checked is not None else self._validated(work))
+            self._install(work, checked if checked is not None else self._validated(work),
+                          sid, changed)
             self.trees["candidate"] = copy.deepcopy(work)
             self._store("candidate")
         else:
             self.trees["candidate"] = work
             self.candidate_owner = sid
+            self.pending_edits += changed
             self._store("candidate")
 
     def _validated(self, tree: etree._Element) -> dict[str, Any]:
@@ -186,7 +192,7 @@ class Datastores:
             apply_edit(self.schema.top, new, config, "merge")
         checked = self._validated(new)
         if target == "running":
-            self._install(new, checked)
+            self._install(new, checked, sid, [("/", "replace")])
         else:
             self.trees[target] = new
             self._store(target)
@@ -209,21 +215,26 @@ class Datastores:
         self.check_writable("running", sid)
         cand = self.trees["candidate"]
         checked = self._validated(cand)
-        self._install(copy.deepcopy(cand), checked)
+        self._install(copy.deepcopy(cand), checked, sid, self.pending_edits or [("/", "replace")])
         self.candidate_owner = None
+        self.pending_edits = []
 
-    def _install(self, tree: etree._Element, checked: dict[str, Any]) -> None:
+    def _install(self, tree: etree._Element, checked: dict[str, Any], sid: int,
+                 edits: Edits) -> None:
         self.trees["running"] = tree
         self._store("running")
         self.config = checked
         for hook in self.on_commit:
             hook(checked)
+        for change in self.on_change:
+            change(sid, edits)
 
     def restore(self, tree: etree._Element) -> None:
         """Put back a config that was running before (confirmed-commit rollback)."""
-        self._install(copy.deepcopy(tree), self._validated(tree))
+        self._install(copy.deepcopy(tree), self._validated(tree), 0, [("/", "replace")])
         self.trees["candidate"] = copy.deepcopy(tree)
         self.candidate_owner = None
+        self.pending_edits = []
         self._store("candidate")
 
     def discard_changes(self, sid: int) -> None:
@@ -231,4 +242,5 @@ class Datastores:
         self.check_writable("candidate", sid)
         self.trees["candidate"] = copy.deepcopy(self.trees["running"])
         self.candidate_owner = None
+        self.pending_edits = []
         self._store("candidate")

@@ -80,7 +80,7 @@ class Editor:
 
     def __init__(self, top: dict[tuple[str, str], SNode]) -> None:
         self.top = top
-        self.changed: set[tuple[str, ...]] = set()
+        self.edits: list[tuple[str, str]] = []
 
     def apply(self, target: etree._Element, config: etree._Element, default_op: str) -> None:
         """Apply every top-level element of ``config`` to ``target`` (the datastore root)."""
@@ -148,7 +148,7 @@ class Editor:
         if op in ("delete", "remove"):
             if existing is not None:
                 parent.remove(existing)
-                self._mark(path)
+                self._mark(path, "delete")
             return
         if op in ("create", "replace"):
             self._check_subtree(el, snode, path)
@@ -160,7 +160,7 @@ class Editor:
                 parent.remove(existing)
             else:
                 parent.append(new)
-            self._mark(path)
+            self._mark(path, op if existing is None or op == "replace" else "replace")
             return
         # merge or none
         if snode.kind in ("leaf", "leaf-list"):
@@ -169,10 +169,10 @@ class Editor:
                 if existing is None:
                     new = strip_ops(el)
                     parent.append(new)
-                    self._mark(path)
+                    self._mark(path, "create")
                 elif snode.kind == "leaf" and (existing.text or "") != value:
                     existing.text = value
-                    self._mark(path)
+                    self._mark(path, "merge")
             return
         created = existing is None
         node = existing
@@ -193,7 +193,7 @@ class Editor:
             if op == "none" and len(node) == len(snode.keys):
                 parent.remove(node)
             else:
-                self._mark(path)
+                self._mark(path, "create")
 
     def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
         for c in elements(el):
@@ -209,8 +209,8 @@ class Editor:
             self._op(c, "merge", cpath)
             self._check_subtree(c, cs, cpath)
 
-    def _mark(self, path: str) -> None:
-        self.changed.add(tuple(path.split("/")[1:3]))
+    def _mark(self, path: str, op: str) -> None:
+        self.edits.append((path, op))
 
 
 def _same(a: etree._Element, b: etree._Element) -> bool:
@@ -222,8 +222,8 @@ def apply_edit(
     target: etree._Element,
     config: etree._Element,
     default_op: str = "merge",
-) -> set[tuple[str, ...]]:
-    """Apply ``config`` to ``target`` in place; return the top-level steps changed."""
+) -> list[tuple[str, str]]:
+    """Apply ``config`` to ``target`` in place; return the edits made as (path, operation)."""
     ed = Editor(top)
     ed.apply(target, config, default_op)
-    return ed.changed
+    return ed.edits

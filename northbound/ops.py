@@ -10,7 +10,7 @@ from lxml import etree
 from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.state import merge_state
-from northbound import filters, monitoring, replies
+from northbound import filters, monitoring, notifications, replies
 
 NC = replies.NC
 DEFAULT_OPS = ("merge", "replace", "none")
@@ -223,7 +223,7 @@ async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._
     if sid == session.session_id:
         raise RpcError.of("invalid-value", "a session cannot kill itself", type="protocol",
                           **{"bad-element": "session-id"})
-    await server.kill(sid)
+    await server.kill(sid, by=session.session_id)
     return replies.ok()
 
 
@@ -242,6 +242,7 @@ TABLE = {
     (NC, "close-session"): close_session,
     (NC, "kill-session"): kill_session,
     (monitoring.NCM, "get-schema"): monitoring.get_schema,
+    (notifications.NOTIF, "create-subscription"): notifications.create_subscription,
 }
 
 CAPABILITIES = [
@@ -256,6 +257,8 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
     "urn:ietf:params:netconf:capability:xpath:1.0",
     "urn:ietf:params:netconf:capability:startup:1.0",
+    "urn:ietf:params:netconf:capability:notification:1.0",
+    "urn:ietf:params:netconf:capability:interleave:1.0",
     "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit"
     "&also-supported=report-all,report-all-tagged,trim",
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",

@@ -95,6 +95,7 @@ class NetconfSession:
         self.in_rpcs = 0
         self.data: dict[str, Any] = {}
         self._writer: ByteWriter | None = None
+        self._framer: Framer | None = None
         self._task: asyncio.Task[Any] | None = None
         self._in_handler = False
         self._finishing = False
@@ -189,6 +190,19 @@ class NetconfSession:
             except Exception:  # already closed / connection gone
                 log.debug("session %d: close failed", self.session_id, exc_info=True)
 
+    async def send_notification(self, msg: bytes) -> bool:
+        """Send a <notification> between replies; False when the session cannot take it."""
+        if self._writer is None or self._framer is None or self.closing or self.killed:
+            return False
+        if self._done.is_set():
+            return False
+        try:
+            await self._send(self._writer, self._framer, msg)
+        except Exception:  # connection gone: the reader side will end the session
+            log.debug("session %d: notification not sent", self.session_id, exc_info=True)
+            return False
+        return True
+
     async def _send(self, writer: ByteWriter, framer: Framer, msg: bytes) -> None:
         writer.write(framer.encode(msg))
         await writer.drain()
@@ -206,6 +220,9 @@ class NetconfSession:
             return
         if self.base11:
             framer.switch_to_chunked()
+        self._framer = framer
+        if self.registry is not None:
+            await self.registry._session_started(self)
         pending = framer.feed(b"")
         while True:
             for msg in pending:
@@ -298,10 +315,24 @@ class SessionRegistry:
         self._sessions: dict[int, NetconfSession] = {}
         self._next_id = 1
         self._on_close: list[CloseCallback] = []
+        self._on_start: list[CloseCallback] = []
 
     def on_close(self, callback: CloseCallback) -> None:
         """Register ``callback(session)``, run when any session ends."""
         self._on_close.append(callback)
+
+    def on_start(self, callback: CloseCallback) -> None:
+        """Register ``callback(session)``, run when a session completed its hello."""
+        self._on_start.append(callback)
+
+    async def _session_started(self, session: NetconfSession) -> None:
+        for callback in list(self._on_start):
+            try:
+                result = callback(session)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("on_start callback failed for session %d", session.session_id)
 
     def create(
         self,

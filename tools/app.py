@@ -15,7 +15,7 @@ from nf.datastore import Datastores
 from nf.errors import RpcError
 from nf.schema import Schema
 from nf.templates import resolve
-from northbound import ops
+from northbound import notifications, ops
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher
 from northbound.session import SessionRegistry
@@ -42,6 +42,8 @@ class App:
         self.reconciler = Reconciler(self.charon.socket_path)
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
+        self.notifications = notifications.Notifications()
+        self._wire_notifications()
         self.dispatcher = Dispatcher(self, ops.TABLE)
         self.capabilities = ops.capabilities(self.schema)
         self.stats = {"netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
@@ -60,7 +62,7 @@ class App:
             log.warning("cannot read IKE state: %s", e)
             return {}
 
-    async def kill(self, sid: int) -> None:
+    async def kill(self, sid: int, by: int) -> None:
         """kill-session: end another session."""
         target = self.registry.get(sid)
         if target is None:
@@ -68,7 +70,20 @@ class App:
                 "invalid-value", f"no session {sid}", type="protocol",
                 **{"bad-element": "session-id"},
             )
+        target.data["killed-by"] = by
         await target.kill()
+
+    def _wire_notifications(self) -> None:
+        n = self.notifications
+        self.registry.on_start(lambda s: n.publish(notifications.session_start(s)))
+        self.registry.on_close(lambda s: n.publish(notifications.session_end(s)))
+        self.registry.on_close(n.session_ended)
+        self.ds.on_change.append(
+            lambda sid, edits: n.publish(notifications.config_change(self.registry.get(sid),
+                                                                     edits)))
+        self.confirmed.on_event.append(
+            lambda ev, sid, t: n.publish(notifications.confirmed_commit(
+                self.registry.get(sid), ev, t)))
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
         """Start everything and serve until cancelled or signalled."""

@@ -1,0 +1,218 @@
+"""Event notifications (RFC 5277): the NETCONF stream, replay log, subscriptions, and the
+RFC 6470 base events. Notification bodies never carry secrets: config changes name paths only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lxml import etree
+
+from nf.errors import RpcError
+from northbound import filters, replies
+
+log = logging.getLogger(__name__)
+NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+NMN = "urn:ietf:params:xml:ns:netmod:notification"
+STREAM = "NETCONF"
+LOG_SIZE = 1000
+
+
+def _ts(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(text: str, name: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RpcError.of("bad-element", f"{name} is not a date-and-time", type="protocol",
+                          **{"bad-element": name}) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@dataclass
+class Subscription:
+    """One session's subscription to the NETCONF stream."""
+
+    session: Any
+    filt: etree._Element | None
+    start: datetime | None
+    stop: datetime | None
+    replaying: bool = False
+
+
+def render(event_time: datetime, body: etree._Element) -> bytes:
+    """A complete <notification> message."""
+    n = etree.Element(f"{{{NOTIF}}}notification", nsmap={None: NOTIF})
+    etree.SubElement(n, f"{{{NOTIF}}}eventTime").text = _ts(event_time)
+    n.append(body)
+    return etree.tostring(n, encoding="utf-8", xml_declaration=True)
+
+
+class Notifications:
+    """The NETCONF event stream: a bounded replay log and the live subscriptions."""
+
+    def __init__(self, size: int = LOG_SIZE) -> None:
+        self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
+        self.subs: dict[int, Subscription] = {}
+        self.sent = 0
+
+    def publish(self, body: etree._Element) -> None:
+        """Record an event and deliver it to every live subscription."""
+        t = datetime.now(UTC)
+        self.log.append((t, body))
+        for sub in list(self.subs.values()):
+            if not sub.replaying:
+                asyncio.get_running_loop().create_task(self._deliver(sub, t, body))
+
+    async def _deliver(self, sub: Subscription, t: datetime, body: etree._Element) -> None:
+        if sub.stop is not None and t > sub.stop:
+            return
+        if sub.filt is not None and not _selected(body, sub.filt):
+            return
+        if await sub.session.send_notification(render(t, body)):
+            self.sent += 1
+            counters = sub.session.data.setdefault("counters", {})
+            counters["out-notifications"] = counters.get("out-notifications", 0) + 1
+
+    def subscribe(self, session: Any, op: etree._Element) -> None:
+        """<create-subscription>; replay and the stop timer start after the reply is sent."""
+        if session.session_id in self.subs:
+            raise RpcError.of("operation-failed", "this session already has a subscription",
+                              type="protocol")
+        stream = (op.findtext(f"{{{NOTIF}}}stream") or STREAM).strip()
+        if stream != STREAM:
+            raise RpcError.of("invalid-value", f"no stream {stream!r}", type="protocol",
+                              **{"bad-element": "stream"})
+        start_el, stop_el = op.find(f"{{{NOTIF}}}startTime"), op.find(f"{{{NOTIF}}}stopTime")
+        start = _parse_time(start_el.text or "", "startTime") if start_el is not None else None
+        stop = _parse_time(stop_el.text or "", "stopTime") if stop_el is not None else None
+        now = datetime.now(UTC)
+        if stop is not None and start is None:
+            raise RpcError.of("missing-element", "stopTime needs a startTime", type="protocol",
+                              **{"bad-element": "startTime"})
+        if start is not None and start > now:
+            raise RpcError.of("bad-element", "startTime is in the future", type="protocol",
+                              **{"bad-element": "startTime"})
+        if stop is not None and start is not None and stop < start:
+            raise RpcError.of("bad-element", "stopTime is before startTime", type="protocol",
+                              **{"bad-element": "stopTime"})
+        sub = Subscription(session, op.find(f"{{{NOTIF}}}filter"), start, stop,
+                           replaying=start is not None)
+        self.subs[session.session_id] = sub
+        asyncio.get_running_loop().create_task(self._begin(sub))
+
+    async def _begin(self, sub: Subscription) -> None:
+        if sub.start is not None:
+            for t, body in list(self.log):
+                if t >= sub.start and (sub.stop is None or t <= sub.stop):
+                    await self._deliver(sub, t, body)
+            await self._deliver(sub, datetime.now(UTC), _event(NMN, "replayComplete"))
+            sub.replaying = False
+        if sub.stop is not None:
+            delay = (sub.stop - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await sub.session.send_notification(
+                render(datetime.now(UTC), _event(NMN, "notificationComplete")))
+            self.subs.pop(sub.session.session_id, None)
+
+    def session_ended(self, session: Any) -> None:
+        """Forget the subscription of a session that ended."""
+        self.subs.pop(session.session_id, None)
+
+
+def _selected(body: etree._Element, filt: etree._Element) -> bool:
+    if filt.get("type", "subtree") == "xpath":
+        return bool(filters.xpath([body], filt.get("select", "/"), filt.nsmap, {}))
+    return bool(filters.subtree([body], filt))
+
+
+def _event(ns: str, name: str, **leaves: Any) -> etree._Element:
+    el = etree.Element(f"{{{ns}}}{name}", nsmap={None: ns})
+    for k, v in leaves.items():
+        if v is not None:
+            etree.SubElement(el, f"{{{ns}}}{k}").text = str(v)
+    return el
+
+
+def _changed_by(session: Any) -> etree._Element:
+    cb = etree.Element(f"{{{NCN}}}changed-by")
+    if session is None:
+        etree.SubElement(cb, f"{{{NCN}}}server")
+        return cb
+    etree.SubElement(cb, f"{{{NCN}}}username").text = session.user
+    etree.SubElement(cb, f"{{{NCN}}}session-id").text = str(session.session_id)
+    if getattr(session, "source_host", None):
+        etree.SubElement(cb, f"{{{NCN}}}source-host").text = session.source_host
+    return cb
+
+
+def config_change(session: Any, edits: list[tuple[str, str]]) -> etree._Element:
+    """RFC 6470 netconf-config-change: who changed running, and which paths (no values)."""
+    el = _event(NCN, "netconf-config-change")
+    el.append(_changed_by(session))
+    etree.SubElement(el, f"{{{NCN}}}datastore").text = "running"
+    for path, op in edits:
+        edit = etree.SubElement(el, f"{{{NCN}}}edit")
+        target = etree.SubElement(edit, f"{{{NCN}}}target", nsmap={"ipsec-nf": replies.NS})
+        target.text = path
+        etree.SubElement(edit, f"{{{NCN}}}operation").text = op
+    return el
+
+
+def confirmed_commit(session: Any, event: str, timeout: str | None) -> etree._Element:
+    """RFC 6470 netconf-confirmed-commit."""
+    el = _event(NCN, "netconf-confirmed-commit")
+    if session is not None:
+        for child in _changed_by(session):
+            el.append(child)
+    etree.SubElement(el, f"{{{NCN}}}confirm-event").text = event
+    if timeout is not None and event in ("start", "extend"):
+        etree.SubElement(el, f"{{{NCN}}}timeout").text = timeout
+    return el
+
+
+def session_start(session: Any) -> etree._Element:
+    """RFC 6470 netconf-session-start."""
+    el = _event(NCN, "netconf-session-start")
+    for child in _changed_by(session):
+        el.append(child)
+    return el
+
+
+def session_end(session: Any) -> etree._Element:
+    """RFC 6470 netconf-session-end, with the termination reason."""
+    el = _event(NCN, "netconf-session-end")
+    for child in _changed_by(session):
+        el.append(child)
+    killed_by = session.data.get("killed-by")
+    if killed_by is not None:
+        etree.SubElement(el, f"{{{NCN}}}killed-by").text = str(killed_by)
+    reason = ("killed" if killed_by is not None else "closed" if session.closing
+              else "dropped")
+    etree.SubElement(el, f"{{{NCN}}}termination-reason").text = reason
+    return el
+
+
+def sa_event(kind: str, event: str, vpn: str, peer: str | None, unique_id: int | None,
+             policy: str | None = None) -> etree._Element:
+    """Our ike-sa-event / child-sa-event notification."""
+    el = _event(replies.NS, f"{kind}-sa-event", event=event, vpn=vpn, peer=peer,
+                **{"unique-id": unique_id})
+    if policy is not None:
+        etree.SubElement(el, f"{{{replies.NS}}}security-policy").text = policy
+    return el
+
+
+async def create_subscription(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<create-subscription> (RFC 5277 section 2.1.1)."""
+    server.notifications.subscribe(session, op)
+    return replies.ok()
