@@ -11,7 +11,7 @@ from typing import Any
 from lxml import etree
 
 from nf import persist
-from nf.edit import apply_edit, elements
+from nf.edit import WriteCheck, apply_edit, elements
 from nf.errors import RpcError
 from nf.schema import Schema
 from nf.validate import validate
@@ -129,8 +129,12 @@ class Datastores:
         default_op: str = "merge",
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
+        check: WriteCheck | None = None,
     ) -> None:
-        """edit-config on ``name``; running is edited through an implicit commit."""
+        """edit-config on ``name``; running is edited through an implicit commit.
+
+        ``check`` (access control) is asked about every node the edit writes.
+        """
         self.tree(name)
         self.check_writable(name, sid)
         if name == "running":
@@ -143,13 +147,13 @@ class Datastores:
                 one = etree.Element("config")
                 one.append(copy.deepcopy(el))
                 try:
-                    changed += apply_edit(self.schema.top, work, one, default_op)
+                    changed += apply_edit(self.schema.top, work, one, default_op, check)
                 except RpcError as e:
                     errors.extend(e.errors)
             if errors:
                 raise RpcError(*errors)
         else:
-            changed = apply_edit(self.schema.top, work, config, default_op)
+            changed = apply_edit(self.schema.top, work, config, default_op, check)
         checked = None
         if test_option in ("test-then-set", "test-only"):
             checked = validate(self.schema, list(elements(work)))
@@ -181,7 +185,8 @@ class Datastores:
 
     # ---- copy / delete ---------------------------------------------
     def copy_config(self, target: str, sid: int, source: str | None = None,
-                    config: etree._Element | None = None) -> None:
+                    config: etree._Element | None = None,
+                    check: WriteCheck | None = None) -> None:
         """copy-config: replace ``target`` by a datastore or an inline <config>."""
         self.tree(target)
         self.check_writable(target, sid)
@@ -190,6 +195,11 @@ class Datastores:
         else:
             new = _empty()
             apply_edit(self.schema.top, new, config, "merge")
+        if check is not None:
+            for old in elements(self.trees[target]):
+                check("delete", old, True)
+            for el in elements(new):
+                check("create", el, True)
         checked = self._validated(new)
         if target == "running":
             self._install(new, checked, sid, [("/", "replace")])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lxml import etree
 
@@ -12,6 +12,7 @@ from nf.schema import SNode
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 OP_ATTR = f"{{{NC}}}operation"
+WriteCheck = Callable[[str, etree._Element, bool], None]
 OPERATIONS = ("merge", "replace", "create", "delete", "remove", "none")
 
 
@@ -78,8 +79,9 @@ def strip_ops(el: etree._Element) -> etree._Element:
 class Editor:
     """Applies one edit-config <config> to a target tree in place."""
 
-    def __init__(self, top: dict[tuple[str, str], SNode]) -> None:
+    def __init__(self, top: dict[tuple[str, str], SNode], check: WriteCheck | None = None) -> None:
         self.top = top
+        self.check = check
         self.edits: list[tuple[str, str]] = []
 
     def apply(self, target: etree._Element, config: etree._Element, default_op: str) -> None:
@@ -147,8 +149,8 @@ class Editor:
             raise RpcError.of("data-missing", f"{snode.name!r} does not exist", path)
         if op in ("delete", "remove"):
             if existing is not None:
+                self._mark(path, "delete", existing, deep=True)
                 parent.remove(existing)
-                self._mark(path, "delete")
             return
         if op in ("create", "replace"):
             self._check_subtree(el, snode, path)
@@ -160,7 +162,7 @@ class Editor:
                 parent.remove(existing)
             else:
                 parent.append(new)
-            self._mark(path, op if existing is None or op == "replace" else "replace")
+            self._mark(path, op, new, deep=True, nacm_op="create" if existing is None else "update")
             return
         # merge or none
         if snode.kind in ("leaf", "leaf-list"):
@@ -169,10 +171,10 @@ class Editor:
                 if existing is None:
                     new = strip_ops(el)
                     parent.append(new)
-                    self._mark(path, "create")
+                    self._mark(path, "create", new)
                 elif snode.kind == "leaf" and (existing.text or "") != value:
                     existing.text = value
-                    self._mark(path, "merge")
+                    self._mark(path, "merge", existing, nacm_op="update")
             return
         created = existing is None
         node = existing
@@ -193,7 +195,7 @@ class Editor:
             if op == "none" and len(node) == len(snode.keys):
                 parent.remove(node)
             else:
-                self._mark(path, "create")
+                self._mark(path, "create", node)
 
     def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
         for c in elements(el):
@@ -209,7 +211,10 @@ class Editor:
             self._op(c, "merge", cpath)
             self._check_subtree(c, cs, cpath)
 
-    def _mark(self, path: str, op: str) -> None:
+    def _mark(self, path: str, op: str, el: etree._Element, deep: bool = False,
+              nacm_op: str | None = None) -> None:
+        if self.check is not None:
+            self.check(nacm_op or op, el, deep)
         self.edits.append((path, op))
 
 
@@ -222,8 +227,13 @@ def apply_edit(
     target: etree._Element,
     config: etree._Element,
     default_op: str = "merge",
+    check: WriteCheck | None = None,
 ) -> list[tuple[str, str]]:
-    """Apply ``config`` to ``target`` in place; return the edits made as (path, operation)."""
-    ed = Editor(top)
+    """Apply ``config`` to ``target`` in place; return the edits made as (path, operation).
+
+    ``check(access-operation, node, deep)`` is called for every node created, updated or
+    deleted, while it is in the tree; it raises to refuse the edit (access control).
+    """
+    ed = Editor(top, check)
     ed.apply(target, config, default_op)
     return ed.edits

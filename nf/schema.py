@@ -14,13 +14,14 @@ from _libyang import ffi, lib
 from libyang.util import c2str
 
 YANG_DIR = Path(__file__).resolve().parent.parent / "yang"
-MODULES = ("ipsec-nf",)
+MODULES = ("ipsec-nf", "ietf-netconf-acm")
 SUPPORT_MODULES = (
     "ietf-netconf-with-defaults",
     "ietf-netconf-monitoring",
     "ietf-netconf-notifications",
 )
 NS = "urn:ipsec-nf:yang:ipsec-nf"
+NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module
 
 
 def standard_module_dirs() -> list[Path]:
@@ -73,6 +74,8 @@ class SNode:
     config: bool
     keys: tuple[str, ...] = ()
     default: str | None = None
+    deny_all: bool = False
+    deny_write: bool = False
     children: dict[tuple[str, str], SNode] = field(default_factory=dict)
 
     def child(self, ns: str, name: str) -> SNode | None:
@@ -92,6 +95,10 @@ def _mirror(s: libyang.SNode) -> SNode:
         keys=tuple(k.name() for k in s.keys()) if kind == "list" else (),
         default=(str(s.default()) if kind == "leaf" and s.default() is not None else None),
     )
+    for ext in s.extensions():
+        if ext.module().name() == "ietf-netconf-acm":
+            node.deny_all |= ext.name() == "default-deny-all"
+            node.deny_write |= ext.name() == "default-deny-write"
     if kind in ("container", "list"):
         for c in s.children():
             if c.keyword() in ("container", "list", "leaf", "leaf-list"):
@@ -112,6 +119,7 @@ class Schema:
         self.ctx.last_errors = []
         self.modules = [self.ctx.load_module(m) for m in modules]
         self.support = [self.ctx.load_module(m) for m in SUPPORT_MODULES]
+        NAMESPACES.update({name: ns for name, _, ns in self.implemented()})
         self.top: dict[tuple[str, str], SNode] = {}
         for mod in self.modules:
             for c in mod.children():

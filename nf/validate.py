@@ -11,15 +11,21 @@ from lxml import etree
 from nf.errors import ErrorInfo, RpcError
 from nf.schema import LyError, Schema
 
-_STEP = re.compile(r"(/|\[)([A-Za-z_][\w.-]*)(?=[\[=/]|$)")
-
 
 def nc_path(ly_path: str | None, module: str = "ipsec-nf") -> str | None:
-    """libyang's data path ("/ipsec-nf:ike/vpn[name='a']") as a prefixed XPath."""
+    """libyang's data path ("/ipsec-nf:ike/vpn[name='a']") as a fully prefixed XPath."""
     if not ly_path:
         return None
-    out = re.sub(r"(?<=[/\[])(?![\w.-]+:)([A-Za-z_][\w.-]*)", rf"{module}:\1", ly_path)
-    return out
+    current = module
+
+    def prefix(m: re.Match[str]) -> str:
+        nonlocal current
+        if m.group(2):
+            current = m.group(2)
+            return m.group(0)
+        return f"{m.group(1)}{current}:{m.group(3)}"
+
+    return re.sub(r"([/\[])(?:([\w.-]+):)?([A-Za-z_][\w.-]*)(?=[\[=/\]]|$)", prefix, ly_path)
 
 
 def to_rpc_error(items: list[LyError], fallback: str) -> RpcError:

@@ -9,6 +9,7 @@ from lxml import etree
 
 from nf.edit import elements, qname
 from nf.errors import RpcError
+from nf.nacm import prune_unreadable, write_checker
 from nf.state import merge_state
 from northbound import filters, monitoring, notifications, replies
 
@@ -70,9 +71,12 @@ WD_MODES = ("explicit", "trim", "report-all", "report-all-tagged")
 _XML = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
 
 
-def _config_roots(server: Any, name: str, op: etree._Element) -> list[etree._Element]:
-    """Top-level config nodes of a datastore, in the with-defaults mode the request asks."""
+def _config_roots(server: Any, session: Any, name: str,
+                  op: etree._Element) -> list[etree._Element]:
+    """Top-level config nodes of a datastore the user may read, in the with-defaults mode
+    the request asks."""
     roots = [copy.deepcopy(r) for r in elements(server.ds.tree(name))]
+    roots = prune_unreadable(server.access(session), roots, server.schema.top)
     wd = op.find(f"{{{WD}}}with-defaults")
     if wd is None or not roots:
         return roots
@@ -110,16 +114,17 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
 
 async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    roots = _config_roots(server, "running", op)
+    roots = _config_roots(server, session, "running", op)
     state = await server.read_state()
     extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
+    extra = prune_unreadable(server.access(session), extra, server.schema.top)
     return _filtered(server, merge_state(roots, state) + extra, op)
 
 
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
-    roots = _config_roots(server, name, op)
+    roots = _config_roots(server, session, name, op)
     return _filtered(server, roots, op)
 
 
@@ -132,7 +137,8 @@ async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._E
     if _child(op, "url") is not None:
         raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
     config = _required(op, "config")
-    server.ds.edit(target, config, session.session_id, default_op, test, error)
+    check = write_checker(server.access(session), server.schema.top)
+    server.ds.edit(target, config, session.session_id, default_op, test, error, check)
     return replies.ok()
 
 
@@ -141,13 +147,15 @@ async def copy_config(server: Any, session: Any, op: etree._Element) -> etree._E
     target = _datastore(op, "target", ("running", "candidate", "startup"))
     inline = _required(op, "source").find(f"{{{NC}}}config")
     if inline is not None:
-        server.ds.copy_config(target, session.session_id, config=inline)
+        server.ds.copy_config(target, session.session_id, config=inline,
+                              check=write_checker(server.access(session), server.schema.top))
     else:
         source = _datastore(op, "source", ("running", "candidate", "startup"))
         if source == target:
             raise RpcError.of("invalid-value", "source and target are the same datastore",
                               type="protocol")
-        server.ds.copy_config(target, session.session_id, source=source)
+        server.ds.copy_config(target, session.session_id, source=source,
+                              check=write_checker(server.access(session), server.schema.top))
     return replies.ok()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from nf.errors import RpcError
-from nf.schema import NS
+from nf.schema import NAMESPACES, NS
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -45,7 +47,9 @@ def error_elements(err: RpcError) -> list[etree._Element]:
         if e.app_tag:
             etree.SubElement(el, f"{{{NC}}}error-app-tag").text = e.app_tag
         if e.path:
-            p = etree.SubElement(el, f"{{{NC}}}error-path", nsmap={"ipsec-nf": NS})
+            prefixes = set(re.findall(r"([\w.-]+):", e.path))
+            nsmap = {m: NAMESPACES.get(m, NS) for m in prefixes if m in NAMESPACES} or None
+            p = etree.SubElement(el, f"{{{NC}}}error-path", nsmap=nsmap)
             p.text = e.path
         m = etree.SubElement(el, f"{{{NC}}}error-message")
         m.set(XML_LANG, "en")

@@ -10,6 +10,7 @@ from lxml import etree
 
 from nf.edit import elements, qname
 from nf.errors import RpcError
+from nf.schema import NAMESPACES
 from northbound import replies
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,17 @@ Handler = Callable[[Any, Any, etree._Element], Awaitable[etree._Element]]
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, remove_blank_text=False, huge_tree=False
 )
+
+
+OTHER_MODULES = {NC: "ietf-netconf", "urn:ietf:params:xml:ns:netconf:notification:1.0":
+                 "notifications"}
+
+
+def module_of(ns: str) -> str:
+    """The YANG module name of an operation's namespace (for NACM rules)."""
+    if ns in OTHER_MODULES:
+        return OTHER_MODULES[ns]
+    return next((m for m, n in NAMESPACES.items() if n == ns), ns)
 
 
 class BadRpc(Exception):
@@ -77,6 +89,10 @@ class Dispatcher:
         self._count(session, "in-rpcs")
         try:
             handler = self.table.get(qname(op))
+            access = self.server.access(session)
+            module = module_of(qname(op)[0])
+            if not access.may_exec(module, qname(op)[1]):
+                raise access.denied(f"{qname(op)[1]!r} is not allowed for this user")
             if handler is None:
                 raise RpcError.of(
                     "operation-not-supported", f"operation {qname(op)[1]!r} is not supported",

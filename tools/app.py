@@ -13,6 +13,7 @@ from southbound.reconciler import Reconciler
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.errors import RpcError
+from nf.nacm import Access, Policy, parse_policy
 from nf.schema import Schema
 from nf.templates import resolve
 from northbound import notifications, ops
@@ -50,9 +51,17 @@ class App:
                       "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
                       "out-rpc-errors": 0, "out-notifications": 0}
         self._tasks: list[asyncio.Task[Any]] = []
+        self._policy: tuple[Any, Policy] | None = None
 
     def _committed(self, config: dict[str, Any]) -> None:
         self.reconciler.set_desired(resolve(config))
+
+    def access(self, session: Any) -> Access:
+        """The NACM rights of a session's user under the rules in running."""
+        running = self.ds.tree("running")
+        if self._policy is None or self._policy[0] is not running:
+            self._policy = (running, parse_policy(running))
+        return Access(self._policy[1], session.user, session.groups)
 
     async def read_state(self) -> dict[str, Any]:
         """The observed IKE state, or none when the daemon cannot be asked."""

@@ -12,6 +12,7 @@ from lxml import etree
 
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
+from nf.nacm import Access, parse_policy
 from nf.schema import Schema
 from northbound import ops
 from northbound.rpc import Dispatcher
@@ -32,6 +33,9 @@ class FakeServer:
         self.registry = SessionRegistry()
         self.confirmed = ConfirmedCommits(self.ds)
 
+    def access(self, session: Any) -> Access:
+        return Access(parse_policy(self.ds.tree("running")), session.user, session.groups)
+
     async def read_state(self) -> dict[str, Any]:
         return {"ike-sas": {"total": 1, "half-open": 0},
                 "ike-sa": [{"unique-id": 1, "name": "siteA-siteB", "state": "established"}]}
@@ -41,7 +45,8 @@ class FakeServer:
 def call(tmp_path: Path):
     server = FakeServer(tmp_path)
     d = Dispatcher(server, ops.TABLE)
-    session = SimpleNamespace(session_id=1, closing=False, data={})
+    session = SimpleNamespace(session_id=1, closing=False, data={}, user="root",
+                              groups=["admin"])
 
     def run(body: str | bytes, raw: bool = False) -> etree._Element:
         msg = body if raw else f'<rpc xmlns="{NC}" message-id="7">{body}</rpc>'

@@ -1,0 +1,246 @@
+"""Network Configuration Access Control (RFC 8341): read, write and exec checks.
+
+The rules are read from /nacm in running. Members of the built-in `admin` group (the first
+user of an appliance) have every right, like RFC 8341's recovery session; everyone else is
+subject to the rules and to the defaults (read permit, write deny, exec permit), and nodes
+marked nacm:default-deny-all (secrets) are readable only through an explicit permit rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from nf.edit import elements, qname
+from nf.errors import RpcError
+from nf.schema import NAMESPACES, SNode
+
+NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+ADMIN_GROUP = "admin"
+ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
+# RPCs of ietf-netconf marked nacm:default-deny-all (RFC 6241 / RFC 8341 section 3.2.7).
+DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One NACM rule of a rule-list."""
+
+    module: str
+    rpc: str | None
+    notification: str | None
+    path: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] | None
+    ops: frozenset[str]
+    permit: bool
+
+
+@dataclass
+class Policy:
+    """The NACM configuration, parsed."""
+
+    enabled: bool = True
+    read_default: bool = True
+    write_default: bool = False
+    exec_default: bool = True
+    external_groups: bool = True
+    groups: dict[str, set[str]] = field(default_factory=dict)
+    rule_lists: list[tuple[set[str], list[Rule]]] = field(default_factory=list)
+
+
+def _flag(el: etree._Element | None, name: str, default: bool, yes: str) -> bool:
+    v = el.findtext(f"{{{NACM}}}{name}") if el is not None else None
+    return default if v is None else v.strip() == yes
+
+
+def _steps(text: str, nsmap: dict) -> tuple:
+    mods = {v: k for k, v in NAMESPACES.items()}
+    out = []
+    for step in [s for s in re.split(r"/(?![^\[]*\])", text.strip()) if s]:
+        name, _, preds = step.partition("[")
+        prefix, _, local = name.rpartition(":")
+        module = mods.get(nsmap.get(prefix, ""), prefix) if prefix else ""
+        keys = tuple(re.findall(r"(?:[\w.-]+:)?([\w.-]+)\s*=\s*['\"]([^'\"]*)['\"]", preds))
+        out.append((module, local, keys))
+    return tuple(out)
+
+
+def parse_policy(running: etree._Element) -> Policy:
+    """The /nacm settings of a running config tree."""
+    n = running.find(f"{{{NACM}}}nacm")
+    p = Policy(
+        enabled=_flag(n, "enable-nacm", True, "true"),
+        read_default=_flag(n, "read-default", True, "permit"),
+        write_default=_flag(n, "write-default", False, "permit"),
+        exec_default=_flag(n, "exec-default", True, "permit"),
+        external_groups=_flag(n, "enable-external-groups", True, "true"),
+    )
+    if n is None:
+        return p
+    for g in n.iterfind(f"{{{NACM}}}groups/{{{NACM}}}group"):
+        p.groups[g.findtext(f"{{{NACM}}}name", "")] = {
+            (u.text or "").strip() for u in g.iterfind(f"{{{NACM}}}user-name")}
+    for rl in n.iterfind(f"{{{NACM}}}rule-list"):
+        groups = {(g.text or "").strip() for g in rl.iterfind(f"{{{NACM}}}group")}
+        rules = []
+        for r in rl.iterfind(f"{{{NACM}}}rule"):
+            ops_text = (r.findtext(f"{{{NACM}}}access-operations") or "*").split()
+            path_el = r.find(f"{{{NACM}}}path")
+            rules.append(Rule(
+                module=(r.findtext(f"{{{NACM}}}module-name") or "*").strip(),
+                rpc=(r.findtext(f"{{{NACM}}}rpc-name") or "").strip() or None,
+                notification=(r.findtext(f"{{{NACM}}}notification-name") or "").strip() or None,
+                path=_steps(path_el.text or "", path_el.nsmap) if path_el is not None else None,
+                ops=ALL_OPS if "*" in ops_text else frozenset(ops_text),
+                permit=(r.findtext(f"{{{NACM}}}action") or "").strip() == "permit",
+            ))
+        p.rule_lists.append((groups, rules))
+    return p
+
+
+NodePath = tuple[tuple[str, str, dict[str, str]], ...]
+
+
+class Access:
+    """The rights of one user (with the groups our user store gives it) under a policy."""
+
+    def __init__(self, policy: Policy, user: str, groups: list[str]) -> None:
+        self.policy = policy
+        self.groups = {g for g, users in policy.groups.items() if user in users}
+        if policy.external_groups:
+            self.groups |= set(groups)
+        self.superuser = ADMIN_GROUP in self.groups or not policy.enabled
+        self.rules = [r for gs, rules in policy.rule_lists
+                      if "*" in gs or gs & self.groups for r in rules]
+
+    def _match(self, kind: str, module: str, op: str, name: str | None = None,
+               node: NodePath | None = None) -> bool | None:
+        for r in self.rules:
+            if op not in r.ops or r.module not in ("*", module):
+                continue
+            if r.rpc is not None and (kind != "rpc" or r.rpc not in ("*", name)):
+                continue
+            if r.notification is not None and (
+                    kind != "notification" or r.notification not in ("*", name)):
+                continue
+            if r.path is not None and (kind != "data" or not _path_covers(r.path, node or ())):
+                continue
+            return r.permit
+        return None
+
+    def may_exec(self, module: str, rpc: str) -> bool:
+        """RFC 8341 section 3.4.4: may this user invoke the operation?"""
+        if self.superuser or (module, rpc) == ("ietf-netconf", "close-session"):
+            return True
+        found = self._match("rpc", module, "exec", rpc)
+        if found is not None:
+            return found
+        return (module, rpc) not in DENY_ALL_RPCS and self.policy.exec_default
+
+    def may_notify(self, module: str, name: str) -> bool:
+        """RFC 8341 section 3.4.6: may this user receive the notification?"""
+        if self.superuser:
+            return True
+        found = self._match("notification", module, "read", name)
+        return self.policy.read_default if found is None else found
+
+    def may_data(self, op: str, node: NodePath, snodes: list[SNode | None]) -> bool:
+        """RFC 8341 section 3.4.5: may this user do ``op`` on the data node at ``node``?"""
+        if self.superuser:
+            return True
+        module = node[0][0] if node else ""
+        found = self._match("data", module, op, node=node)
+        if found is not None:
+            return found
+        if any(s is not None and s.deny_all for s in snodes):
+            return False
+        if op != "read" and any(s is not None and s.deny_write for s in snodes):
+            return False
+        return self.policy.read_default if op == "read" else self.policy.write_default
+
+    def denied(self, message: str, path: str | None = None) -> RpcError:
+        """The access-denied error (RFC 8341 section 3.4)."""
+        return RpcError.of("access-denied", message, path, type="application")
+
+
+def _path_covers(rule: tuple, node: NodePath) -> bool:
+    if len(rule) > len(node):
+        return False
+    for (rm, rn, rkeys), (nm, nn, nkeys) in zip(rule, node, strict=False):
+        if rn != nn or (rm and rm != nm):
+            return False
+        if any(nkeys.get(k) != v for k, v in rkeys):
+            return False
+    return True
+
+
+def prune_unreadable(access: Access, roots: list[etree._Element],
+                     top: dict[tuple[str, str], SNode]) -> list[etree._Element]:
+    """Remove from ``roots`` (in place) every node the user may not read."""
+    if access.superuser:
+        return roots
+    mods = {v: k for k, v in NAMESPACES.items()}
+    kept = []
+    for r in roots:
+        ns, name = qname(r)
+        if _prune(access, r, top.get((ns, name)), (), [], mods):
+            kept.append(r)
+    return kept
+
+
+def _prune(access: Access, el: etree._Element, sn: SNode | None, parent: NodePath,
+           snodes: list, mods: dict[str, str]) -> bool:
+    ns, name = qname(el)
+    keys = {k: (el.findtext(f"{{{ns}}}{k}") or "") for k in (sn.keys if sn else ())}
+    node = (*parent, (mods.get(ns, ns), name, keys))
+    chain = [*snodes, sn]
+    if not access.may_data("read", node, chain):
+        return False
+    for c in list(elements(el)):
+        cns, cname = qname(c)
+        csn = sn.child(cns, cname) if sn is not None else None
+        if not _prune(access, c, csn, node, chain, mods):
+            el.remove(c)
+    return True
+
+
+def node_path(path: str) -> NodePath:
+    """The NodePath of an edit path as produced by nf.edit ('/m:a/m:b[m:k='v']')."""
+    return tuple((m, n, dict(k)) for m, n, k in _steps(path, {}))
+
+
+def _locate(el: etree._Element, top: dict[tuple[str, str], SNode],
+            mods: dict[str, str]) -> tuple[NodePath, list[SNode | None]]:
+    chain = [a for a in reversed(list(el.iterancestors())) if a.getparent() is not None]
+    chain.append(el)
+    node: list[tuple[str, str, dict[str, str]]] = []
+    snodes: list[SNode | None] = []
+    sn: SNode | None = None
+    for i, a in enumerate(chain):
+        ns, name = qname(a)
+        sn = top.get((ns, name)) if i == 0 else (sn.child(ns, name) if sn else None)
+        keys = {k: (a.findtext(f"{{{ns}}}{k}") or "") for k in (sn.keys if sn else ())}
+        node.append((mods.get(ns, ns), name, keys))
+        snodes.append(sn)
+    return tuple(node), snodes
+
+
+def write_checker(access: Access, top: dict[tuple[str, str], SNode]):  # noqa: ANN201
+    """A check for nf.edit.apply_edit that raises access-denied on a forbidden write."""
+    mods = {v: k for k, v in NAMESPACES.items()}
+
+    def check(op: str, el: etree._Element, deep: bool) -> None:
+        if access.superuser:
+            return
+        targets = el.iter() if deep else [el]
+        for t in targets:
+            if not isinstance(t.tag, str):
+                continue
+            node, snodes = _locate(t, top, mods)
+            if not access.may_data(op, node, snodes):
+                path = "".join(f"/{m}:{n}" + "".join(f"[{m}:{k}='{v}']" for k, v in keys.items())
+                               for m, n, keys in node)
+                raise access.denied(f"{op} of {node[-1][1]!r} is not allowed for this user", path)
+
+    return check
