@@ -179,7 +179,8 @@ class Editor:
         created = existing is None
         node = existing
         if node is None:
-            node = etree.SubElement(parent, f"{{{snode.ns}}}{snode.name}")
+            nsmap = None if parent.nsmap.get(None) == snode.ns else {None: snode.ns}
+            node = etree.SubElement(parent, f"{{{snode.ns}}}{snode.name}", nsmap=nsmap)
             for k in snode.keys:
                 node.append(strip_ops(el.find(f"{{{snode.ns}}}{k}")))
         for c in elements(el):

@@ -10,8 +10,9 @@ from lxml import etree
 from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.nacm import prune_unreadable, write_checker
+from nf.schema import NS
 from nf.state import merge_state
-from northbound import filters, monitoring, notifications, replies
+from northbound import filters, monitoring, notifications, ops_history, replies
 
 NC = replies.NC
 DEFAULT_OPS = ("merge", "replace", "none")
@@ -197,6 +198,7 @@ async def commit(server: Any, session: Any, op: etree._Element) -> etree._Elemen
     if not raw.isdigit() or int(raw) == 0:
         raise RpcError.of("invalid-value", "confirm-timeout must be a positive number of seconds",
                           type="protocol", **{"bad-element": "confirm-timeout"})
+    session.data["comment"] = op.findtext(f"{{{NS}}}comment") or ""
     persist = op.findtext(f"{{{NC}}}persist")
     persist_id = op.findtext(f"{{{NC}}}persist-id")
     server.confirmed.commit(session.session_id, confirmed, int(raw), persist, persist_id)
@@ -251,6 +253,7 @@ TABLE = {
     (NC, "kill-session"): kill_session,
     (monitoring.NCM, "get-schema"): monitoring.get_schema,
     (notifications.NOTIF, "create-subscription"): notifications.create_subscription,
+    **ops_history.TABLE,
 }
 
 CAPABILITIES = [

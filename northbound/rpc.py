@@ -106,4 +106,4 @@ class Dispatcher:
             self._count(session, "out-rpc-errors")
             return replies.error_reply(
                 attrs, RpcError.of("operation-failed", "internal error; see the server log"))
-        return replies.reply(attrs, result)
+        return replies.reply(attrs, *(result if isinstance(result, list) else [result]))

@@ -8,11 +8,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from southbound.reconciler import Reconciler
-
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.errors import RpcError
+from nf.history import History
 from nf.nacm import Access, Policy, parse_policy
 from nf.schema import Schema
 from nf.templates import resolve
@@ -22,6 +21,7 @@ from northbound.rpc import Dispatcher
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
 from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.reconciler import Reconciler
 
 log = logging.getLogger("ipsec-nf")
 
@@ -43,6 +43,8 @@ class App:
         self.reconciler = Reconciler(self.charon.socket_path)
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
+        self.history = History(state_dir)
+        self.ds.on_change.append(self._record_commit)
         self.notifications = notifications.Notifications()
         self._wire_notifications()
         self.dispatcher = Dispatcher(self, ops.TABLE)
@@ -81,6 +83,11 @@ class App:
             )
         target.data["killed-by"] = by
         await target.kill()
+
+    def _record_commit(self, sid: int, edits: list[tuple[str, str]]) -> None:
+        s = self.registry.get(sid)
+        comment = s.data.pop("comment", "") if s else "confirmed commit rolled back"
+        self.history.record(self.ds.tree("running"), s.user if s else "(server)", sid, comment)
 
     def _wire_notifications(self) -> None:
         n = self.notifications

@@ -111,3 +111,4 @@ def test_deny_rule_hides_subtree(rpc) -> None:
     r = rpc("nora", ["novpn"], GET_CONFIG)
     assert r.find("nc:data/i:ike/i:vpn", P) is None
     assert r.find("nc:data/i:ike/i:ike-policy-template", P) is not None
+

@@ -1,0 +1,83 @@
+"""Commit history: list, diff (secrets hidden from others), rollback into the candidate."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+from lxml import etree
+
+from nf.confirmed import ConfirmedCommits
+from nf.datastore import Datastores
+from nf.history import History
+from nf.nacm import Access, parse_policy
+from nf.schema import Schema
+from northbound import ops
+from northbound.rpc import Dispatcher
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+P = {"nc": NC, "i": NS}
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.schema = Schema()
+        self.ds = Datastores(self.schema, tmp)
+        self.history = History(tmp, keep=3)
+        self.confirmed = ConfirmedCommits(self.ds)
+        self.sessions: dict[int, SimpleNamespace] = {}
+        self.ds.on_change.append(lambda sid, edits: self.history.record(
+            self.ds.tree("running"), self.sessions[sid].user, sid,
+            self.sessions[sid].data.pop("comment", "")))
+
+    def access(self, session) -> Access:
+        return Access(parse_policy(self.ds.tree("running")), session.user, session.groups)
+
+
+def test_history(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    d = Dispatcher(server, ops.TABLE)
+    admin = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
+    other = SimpleNamespace(session_id=2, closing=False, data={}, user="olga", groups=[])
+    server.sessions = {1: admin, 2: other}
+
+    def run(s, body: str) -> etree._Element:
+        out = asyncio.run(d.handle(s, f'<rpc xmlns="{NC}" message-id="1">{body}</rpc>'.encode()))
+        return etree.fromstring(out)
+
+    site = (DATA / "site_a.xml").read_text()
+    run(admin, f"<edit-config><target><candidate/></target>{site}</edit-config>")
+    assert run(admin, f'<commit><comment xmlns="{NS}">first site</comment></commit>').find(
+        "nc:ok", P) is not None
+    for lid in ("b.example.net", "c.example.net"):
+        run(admin, f'<edit-config><target><running/></target><config><ike xmlns="{NS}"><vpn>'
+                   f"<name>siteA-siteB</name><local-id>{lid}</local-id></vpn></ike></config>"
+                   "</edit-config>")
+    r = run(admin, f'<list-commits xmlns="{NS}"/>')
+    commits = r.findall("i:commit", P)
+    assert [c.findtext("i:rollback", namespaces=P) for c in commits] == ["0", "1", "2"]
+    assert commits[2].findtext("i:comment", namespaces=P) == "first site"
+    assert commits[0].findtext("i:user", namespaces=P) == "root"
+
+    d0 = run(admin, f'<show-commit-diff xmlns="{NS}"><rollback>0</rollback>'
+                    "</show-commit-diff>").findtext("i:diff", namespaces=P)
+    assert "-      <local-id>b.example.net</local-id>" in d0
+    assert "+      <local-id>c.example.net</local-id>" in d0
+    first = run(admin, f'<show-commit-diff xmlns="{NS}"><rollback>2</rollback>'
+                       "</show-commit-diff>").findtext("i:diff", namespaces=P)
+    assert "0seaJ31" in first
+    hidden = run(other, f'<show-commit-diff xmlns="{NS}"><rollback>2</rollback>'
+                        "</show-commit-diff>").findtext("i:diff", namespaces=P)
+    assert "0seaJ31" not in hidden and "siteA-siteB" in hidden
+
+    assert run(admin, f'<rollback xmlns="{NS}"><rollback>1</rollback></rollback>').find(
+        "nc:ok", P) is not None
+    cand = run(admin, "<get-config><source><candidate/></source></get-config>")
+    assert cand.findtext("nc:data/i:ike/i:vpn/i:local-id", namespaces=P) == "b.example.net"
+    run(admin, "<commit/>")
+    assert len(server.history.entries) == 3  # keeps the last 3
+    r = run(admin, f'<rollback xmlns="{NS}"><rollback>9</rollback></rollback>')
+    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "invalid-value"
