@@ -19,6 +19,8 @@ SUPPORT_MODULES = (
     "ietf-netconf-with-defaults",
     "ietf-netconf-monitoring",
     "ietf-netconf-notifications",
+    "ietf-netconf-nmda",
+    "ietf-origin",
 )
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from lxml import etree
@@ -12,7 +11,8 @@ from nf.errors import RpcError
 from nf.nacm import prune_unreadable, write_checker
 from nf.schema import NS
 from nf.state import merge_state
-from northbound import filters, monitoring, notifications, ops_history, replies
+from northbound import filters, monitoring, notifications, ops_history, ops_nmda, replies
+from northbound.reading import config_roots
 
 NC = replies.NC
 DEFAULT_OPS = ("merge", "replace", "none")
@@ -67,31 +67,6 @@ def _enum(op: etree._Element, name: str, allowed: tuple[str, ...], default: str)
     return v
 
 
-WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
-WD_MODES = ("explicit", "trim", "report-all", "report-all-tagged")
-_XML = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
-
-
-def _config_roots(server: Any, session: Any, name: str,
-                  op: etree._Element) -> list[etree._Element]:
-    """Top-level config nodes of a datastore the user may read, in the with-defaults mode
-    the request asks."""
-    roots = [copy.deepcopy(r) for r in elements(server.ds.tree(name))]
-    roots = prune_unreadable(server.access(session), roots, server.schema.top)
-    wd = op.find(f"{{{WD}}}with-defaults")
-    if wd is None or not roots:
-        return roots
-    mode = (wd.text or "").strip()
-    if mode not in WD_MODES:
-        raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
-                          type="protocol", **{"bad-element": "with-defaults"})
-    if mode == "explicit":
-        return roots
-    text = server.schema.print_with_defaults(
-        "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
-    return list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
-
-
 def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> etree._Element:
     f = _child(op, "filter")
     if f is None:
@@ -115,7 +90,7 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
 
 async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    roots = _config_roots(server, session, "running", op)
+    roots = config_roots(server, session, "running", op)
     state = await server.read_state()
     extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
     extra = prune_unreadable(server.access(session), extra, server.schema.top)
@@ -125,7 +100,7 @@ async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
-    roots = _config_roots(server, session, name, op)
+    roots = config_roots(server, session, name, op)
     return _filtered(server, roots, op)
 
 
@@ -254,6 +229,7 @@ TABLE = {
     (monitoring.NCM, "get-schema"): monitoring.get_schema,
     (notifications.NOTIF, "create-subscription"): notifications.create_subscription,
     **ops_history.TABLE,
+    **ops_nmda.TABLE,
 }
 
 CAPABILITIES = [
@@ -275,6 +251,7 @@ CAPABILITIES = [
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring"
     "&revision=2010-10-04",
+    "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda?module=ietf-netconf-nmda&revision=2019-01-07",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults?module=ietf-netconf-with-defaults"
     "&revision=2011-06-01",
 ]

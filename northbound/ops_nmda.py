@@ -1,0 +1,144 @@
+"""NMDA operations (RFC 8526): get-data on every datastore, with origins; edit-data."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lxml import etree
+
+from nf.edit import elements, qname
+from nf.errors import RpcError
+from nf.nacm import prune_unreadable, write_checker
+from nf.state import merge_state
+from northbound import filters, monitoring, replies
+from northbound.reading import WD, WD_MODES, config_roots
+
+NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+OR = "urn:ietf:params:xml:ns:yang:ietf-origin"
+CONVENTIONAL = ("running", "candidate", "startup", "intended")
+
+
+def _datastore(op: etree._Element) -> str:
+    el = op.find(f"{{{NMDA}}}datastore")
+    if el is None:
+        raise RpcError.of("missing-element", "<datastore> is required", type="protocol",
+                          **{"bad-element": "datastore"})
+    prefix, _, name = (el.text or "").strip().rpartition(":")
+    if el.nsmap.get(prefix or None) != DS or name not in (*CONVENTIONAL, "operational"):
+        raise RpcError.of("invalid-value", f"unknown datastore {el.text!r}", type="protocol",
+                          **{"bad-element": "datastore"})
+    return name
+
+
+def _wd_alias(op: etree._Element) -> etree._Element:
+    """get-data carries with-defaults in its own namespace: present it as get-config does."""
+    wd = op.find(f"{{{NMDA}}}with-defaults")
+    if wd is None:
+        return op
+    alias = etree.Element("op")
+    etree.SubElement(alias, f"{{{WD}}}with-defaults").text = wd.text
+    if (wd.text or "").strip() not in WD_MODES:
+        raise RpcError.of("invalid-value", "bad with-defaults value", type="protocol",
+                          **{"bad-element": "with-defaults"})
+    return alias
+
+
+def _origin(el: etree._Element, value: str) -> None:
+    el.set(f"{{{OR}}}origin", f"or:{value}")
+
+
+def _only(el: etree._Element, sn: Any, want_config: bool) -> bool:
+    """Keep only config (or only state) nodes under ``el``; True when something is left."""
+    if sn is None:
+        return not want_config  # monitoring data is all state
+    if sn.kind in ("leaf", "leaf-list"):
+        return sn.config == want_config
+    keep = False
+    for c in list(elements(el)):
+        csn = sn.child(*qname(c))
+        if sn.kind == "list" and csn is not None and csn.name in sn.keys:
+            continue
+        if _only(c, csn, want_config):
+            keep = True
+        else:
+            el.remove(c)
+    return keep or (not len(el) and sn.config == want_config)
+
+
+def _depth(el: etree._Element, limit: int) -> None:
+    for c in list(elements(el)):
+        if limit <= 1:
+            el.remove(c)
+        else:
+            _depth(c, limit - 1)
+
+
+async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<get-data>: one datastore, optionally filtered, with origins for operational."""
+    name = _datastore(op)
+    source = "running" if name in ("intended", "operational") else name
+    roots = config_roots(server, session, source, _wd_alias(op))
+    with_origin = op.find(f"{{{NMDA}}}with-origin") is not None
+    if name == "operational":
+        roots = merge_state(roots, await server.read_state())
+        for r in roots if with_origin else []:
+            _origin(r, "intended")
+            sn = server.schema.top.get(qname(r))
+            for c in elements(r):
+                csn = sn.child(*qname(c)) if sn is not None else None
+                if csn is not None and not csn.config:
+                    _origin(c, "learned")
+        extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
+        if with_origin:
+            for e in extra:
+                _origin(e, "system")
+        roots += prune_unreadable(server.access(session), extra, server.schema.top)
+    elif with_origin:
+        raise RpcError.of("invalid-value", "with-origin applies to operational only",
+                          type="protocol", **{"bad-element": "with-origin"})
+    cf = op.findtext(f"{{{NMDA}}}config-filter")
+    if cf is not None:
+        want = cf.strip() == "true"
+        roots = [r for r in roots if _only(r, server.schema.top.get(qname(r)), want)]
+    sub = op.find(f"{{{NMDA}}}subtree-filter")
+    xp = op.find(f"{{{NMDA}}}xpath-filter")
+    if sub is not None:
+        roots = filters.subtree(roots, sub)
+    elif xp is not None:
+        roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap, server.schema.top)
+    md = (op.findtext(f"{{{NMDA}}}max-depth") or "unbounded").strip()
+    if md != "unbounded":
+        if not md.isdigit() or int(md) < 1:
+            raise RpcError.of("invalid-value", "max-depth must be a positive number",
+                              type="protocol", **{"bad-element": "max-depth"})
+        roots = [copy.deepcopy(r) for r in roots]
+        for r in roots:
+            _depth(r, int(md))
+    d = etree.Element(f"{{{NMDA}}}data", nsmap={None: NMDA, "or": OR})
+    for r in roots:
+        d.append(r)
+    return d
+
+
+async def edit_data(server: Any, session: Any, op: etree._Element) -> etree._Element:
+    """<edit-data> on running or candidate (same operations as edit-config)."""
+    name = _datastore(op)
+    if name not in ("running", "candidate"):
+        raise RpcError.of("invalid-value", f"{name} cannot be edited", type="protocol",
+                          **{"bad-element": "datastore"})
+    dop = (op.findtext(f"{{{NMDA}}}default-operation") or "merge").strip()
+    if dop not in ("merge", "replace", "none"):
+        raise RpcError.of("invalid-value", "bad default-operation", type="protocol",
+                          **{"bad-element": "default-operation"})
+    config = op.find(f"{{{NMDA}}}config")
+    if config is None:
+        raise RpcError.of("missing-element", "<config> is required", type="protocol",
+                          **{"bad-element": "config"})
+    check = write_checker(server.access(session), server.schema.top)
+    server.ds.edit(name, config, session.session_id, dop, check=check)
+    return replies.ok()
+
+
+TABLE = {(NMDA, "get-data"): get_data, (NMDA, "edit-data"): edit_data}
