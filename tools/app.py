@@ -40,7 +40,9 @@ class App:
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
         options = self.ds.config.get("ike", {}).get("global-options", {})
         self.charon = CharonProcess(state_dir / "charon", backend, options)
-        self.reconciler = Reconciler(self.charon.socket_path)
+        # kernel-libipsec never raises an acquire for a trap policy: negotiate at once instead.
+        self.reconciler = Reconciler(self.charon.socket_path,
+                                     trap_as_start=backend == "kernel-libipsec")
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
         self.history = History(state_dir)

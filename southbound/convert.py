@@ -1,0 +1,321 @@
+"""Pure conversions between the effective config / YANG state and VICI messages.
+
+* :func:`conn_for` builds the ``load-conn`` payload of one VPN,
+* :func:`shared_for` the ``load-shared`` payload of one pre-shared key,
+* :func:`conn_digest` / :func:`shared_digest` stable digests telling the reconciler what changed,
+* :func:`ike_sa_state` turns one ``list-sas`` entry into the YANG ``ike-sa`` shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from southbound.algorithms import (
+    dh_to_vici,
+    enc_to_vici,
+    integ_to_vici,
+    prf_to_vici,
+    sa_algorithms,
+)
+
+_AUTH = {
+    "pre-shared-key": "psk",
+    "certificate": "pubkey",
+    "eap-mschapv2": "eap-mschapv2",
+    "eap-md5": "eap-md5",
+    "eap-radius": "eap-radius",
+}
+_MODE = {"bypass": "pass", "discard": "drop"}
+
+
+class SecretBytes(bytes):
+    """Key material: bytes whose repr/str never show the value."""
+
+    def __repr__(self) -> str:
+        return "SecretBytes(<redacted>)"
+
+    __str__ = __repr__
+
+
+def _yn(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def decode_secret(secret: str) -> SecretBytes:
+    """Decode a vRouter secret: text (optionally double-quoted), ``0x`` hex or ``0s`` base64.
+
+    Raises ValueError (without the secret in the message) when the encoding is invalid.
+    """
+    text = secret.strip()
+    try:
+        if text[:2].lower() == "0x":
+            return SecretBytes(bytes.fromhex(text[2:].replace(" ", "")))
+        if text[:2] == "0s":
+            return SecretBytes(base64.b64decode(text[2:], validate=True))
+    except (ValueError, binascii.Error):
+        raise ValueError("secret is not valid hex/base64") from None
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    return SecretBytes(text.encode("utf-8"))
+
+
+def _proposal(parts: list[list[str]]) -> str:
+    return "-".join(alg for group in parts for alg in group)
+
+
+def ike_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
+    """strongSwan proposal strings of a list of YANG ``ike-proposal`` entries."""
+    out = []
+    for p in proposals:
+        prf = [prf_to_vici(a) for a in p.get("prf-alg") or []]
+        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
+        if p.get("aead-alg"):
+            out.append(_proposal([[enc_to_vici(a) for a in p["aead-alg"]], prf, dh]))
+        else:
+            enc = [enc_to_vici(a) for a in p.get("enc-alg") or []]
+            integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
+            out.append(_proposal([enc, integ, prf, dh]))
+    return out
+
+
+def esp_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
+    """strongSwan proposal strings of YANG ``esp-proposal`` entries."""
+    out = []
+    for p in proposals:
+        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
+        esn = ["esn"] if p.get("esn") else []
+        if p.get("aead-alg"):
+            out.append(_proposal([[enc_to_vici(a) for a in p["aead-alg"]], dh, esn]))
+        else:
+            enc = [enc_to_vici(a) for a in p.get("enc-alg") or []]
+            integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
+            out.append(_proposal([enc, integ, dh, esn]))
+    return out
+
+
+def ah_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
+    """strongSwan proposal strings of YANG ``ah-proposal`` entries."""
+    out = []
+    for p in proposals:
+        integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
+        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
+        out.append(_proposal([integ, dh, ["esn"] if p.get("esn") else []]))
+    return out
+
+
+def traffic_selector(ts: Mapping[str, Any] | None) -> str:
+    """strongSwan traffic selector string, e.g. ``10.0.0.0/24[tcp/80]`` -> ``...[6/80]``."""
+    ts = ts or {}
+    subnet = ts.get("subnet") or "dynamic"
+    proto, port = ts.get("protocol"), ts.get("port")
+    if proto is None and port is None:
+        return subnet
+    return f"{subnet}[{'%any' if proto is None else proto}/{'%any' if port is None else port}]"
+
+
+def copy_dscp(encap: bool, decap: bool) -> str:
+    """VICI ``copy_dscp`` value from the model's encap/decap-copy-dscp booleans."""
+    return {(True, True): "yes", (True, False): "out", (False, True): "in"}.get(
+        (bool(encap), bool(decap)), "no")
+
+
+def _child(sp: Mapping[str, Any], ipsec: Mapping[str, Any],
+           trap_as_start: bool = False) -> dict[str, Any]:
+    action = sp.get("action") or "esp"
+    child: dict[str, Any] = {
+        "local_ts": [traffic_selector(sp.get("local-ts"))],
+        "remote_ts": [traffic_selector(sp.get("remote-ts"))],
+        "mode": _MODE.get(action, sp.get("mode") or "tunnel"),
+    }
+    if action == "ah":
+        if ipsec.get("ah-proposal"):
+            child["ah_proposals"] = ah_proposals(ipsec["ah-proposal"])
+    elif action == "esp" and ipsec.get("esp-proposal"):
+        child["esp_proposals"] = esp_proposals(ipsec["esp-proposal"])
+    start, close = ipsec.get("start-action"), ipsec.get("close-action")
+    if action in _MODE:
+        start = "trap"  # shunt policies are only installed with start_action = trap
+    elif trap_as_start:
+        start = "start" if start == "trap" else start
+        close = "start" if close == "trap" else close
+    simple = {
+        "start_action": start,
+        "close_action": close,
+        "dpd_action": ipsec.get("dpd-action"),
+        "replay_window": ipsec.get("replay-window"),
+        "rekey_time": ipsec.get("rekey-time"),
+        "rekey_bytes": ipsec.get("rekey-bytes"),
+        "rekey_packets": ipsec.get("rekey-packets"),
+    }
+    child.update({k: str(v) for k, v in simple.items() if v is not None})
+    if "encap-copy-dscp" in ipsec or "decap-copy-dscp" in ipsec:
+        child["copy_dscp"] = copy_dscp(ipsec.get("encap-copy-dscp", False),
+                                       ipsec.get("decap-copy-dscp", False))
+    if ipsec.get("encap-copy-df") is not None:
+        child["copy_df"] = _yn(ipsec["encap-copy-df"])
+    return child
+
+
+def _auth(method: str | None, ident: str | None) -> dict[str, str]:
+    section = {"auth": _AUTH.get(method or "pre-shared-key", method or "psk")}
+    if ident:
+        section["id"] = ident
+    return section
+
+
+def conn_for(vpn: Mapping[str, Any], trap_as_start: bool = False) -> dict[str, Any]:
+    """The VICI ``load-conn`` payload (without the outer name) of one effective VPN.
+
+    ``trap_as_start`` turns trap start/close actions into start: kernel-libipsec (user-space
+    ESP) never raises an acquire for a trap policy, so on-demand negotiation cannot work there.
+    """
+    ike = vpn.get("ike") or {}
+    ipsec = vpn.get("ipsec") or {}
+    conn: dict[str, Any] = {}
+    if ike.get("version") is not None:
+        conn["version"] = str(ike["version"])
+    if vpn.get("local-address"):
+        conn["local_addrs"] = [vpn["local-address"]]
+    if vpn.get("remote-address"):
+        conn["remote_addrs"] = [vpn["remote-address"]]
+    if ike.get("ike-proposal"):
+        conn["proposals"] = ike_proposals(ike["ike-proposal"])
+    simple = {
+        "rekey_time": ike.get("rekey-time"),
+        "reauth_time": ike.get("reauth-time"),
+        "keyingtries": ike.get("keying-tries"),
+        "unique": ike.get("unique-sa"),
+        "dpd_delay": ike.get("dpd-delay"),
+    }
+    conn.update({k: str(v) for k, v in simple.items() if v is not None})
+    for key, leaf in (("aggressive", "aggressive"), ("encap", "udp-encap"),
+                      ("mobike", "mobike")):
+        if ike.get(leaf) is not None:
+            conn[key] = _yn(ike[leaf])
+    conn["local"] = _auth(ike.get("local-auth-method"), vpn.get("local-id"))
+    conn["remote"] = _auth(ike.get("remote-auth-method"), vpn.get("remote-id"))
+    conn["children"] = {sp["name"]: _child(sp, ipsec, trap_as_start)
+                        for sp in vpn.get("security-policy") or []}
+    return conn
+
+
+def shared_for(psk: Mapping[str, Any]) -> dict[str, Any]:
+    """The VICI ``load-shared`` payload (without ``id``) of one pre-shared key."""
+    return {"type": "IKE", "data": decode_secret(psk["secret"]),
+            "owners": [str(i) for i in psk.get("id") or []]}
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def conn_digest(vpn: Mapping[str, Any], trap_as_start: bool = False) -> str:
+    """Stable digest of the load-conn payload of ``vpn``: equal iff the payload is equal."""
+    return _digest(conn_for(vpn, trap_as_start))
+
+
+# Digests of secrets are keyed with a per-process random key, so a digest seen in memory or in
+# a log cannot be used to guess a weak secret offline. Stable for the life of the process.
+_SECRET_DIGEST_KEY = os.urandom(32)
+
+
+def shared_digest(psk: Mapping[str, Any]) -> str:
+    """Stable (per process) keyed digest of the load-shared payload of ``psk``."""
+    payload = shared_for(psk)
+    mac = hmac.new(_SECRET_DIGEST_KEY, bytes(payload["data"]), hashlib.sha256)
+    mac.update(json.dumps([payload["type"], payload["owners"]]).encode())
+    return mac.hexdigest()
+
+
+# ---------------------------------------------------------------------------- state (list-sas)
+
+def _str(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(_str(v))
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(v: Any) -> bool:
+    return _str(v).lower() in ("yes", "1", "true")
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and value != "":
+        out[key] = value
+
+
+def _ts(values: Any) -> dict[str, list[str]]:
+    return {"subnet": [_str(v) for v in values or []]}
+
+
+def child_sa_state(child: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``child-sas`` entry of list-sas in the YANG ``child-sa`` shape."""
+    out: dict[str, Any] = {}
+    _put(out, "unique-id", _int(child.get("uniqueid")))
+    _put(out, "name", child.get("name") and _str(child["name"]))
+    _put(out, "state", child.get("state") and _str(child["state"]).lower())
+    _put(out, "reqid", _int(child.get("reqid")))
+    _put(out, "protocol", child.get("protocol") and _str(child["protocol"]).lower())
+    _put(out, "mode", child.get("mode") and _str(child["mode"]).lower())
+    if "encap" in child:
+        out["udp-encap"] = _bool(child["encap"])
+    _put(out, "spi-in", child.get("spi-in") and _str(child["spi-in"]))
+    _put(out, "spi-out", child.get("spi-out") and _str(child["spi-out"]))
+    out.update(sa_algorithms({k: _str(v) for k, v in child.items() if isinstance(v, bytes)},
+                             prf=False))
+    if "esn" in child:
+        out["esn"] = _bool(child["esn"])
+    for key in ("bytes-in", "packets-in", "bytes-out", "packets-out"):
+        _put(out, key, _int(child.get(key)))
+    _put(out, "installed-time", _int(child.get("install-time")))
+    _put(out, "rekey-time", _int(child.get("rekey-time")))
+    _put(out, "life-time", _int(child.get("life-time")))
+    if "local-ts" in child:
+        out["local-ts"] = _ts(child["local-ts"])
+    if "remote-ts" in child:
+        out["remote-ts"] = _ts(child["remote-ts"])
+    return out
+
+
+def ike_sa_state(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One list-sas entry ``{name: {...}}`` (bytes values) in the YANG ``ike-sa`` shape."""
+    ((name, sa),) = entry.items()
+    out: dict[str, Any] = {}
+    _put(out, "unique-id", _int(sa.get("uniqueid")))
+    out["name"] = _str(name)
+    _put(out, "version", _int(sa.get("version")))
+    _put(out, "state", sa.get("state") and _str(sa["state"]).lower())
+    for key, vici_key in (("local-address", "local-host"), ("remote-address", "remote-host"),
+                          ("local-id", "local-id"), ("remote-id", "remote-id"),
+                          ("initiator-spi", "initiator-spi"),
+                          ("responder-spi", "responder-spi")):
+        _put(out, key, sa.get(vici_key) and _str(sa[vici_key]))
+    _put(out, "local-port", _int(sa.get("local-port")))
+    _put(out, "remote-port", _int(sa.get("remote-port")))
+    out.update(sa_algorithms({k: _str(v) for k, v in sa.items() if isinstance(v, bytes)},
+                             prf=True))
+    _put(out, "established-time", _int(sa.get("established")))
+    _put(out, "rekey-time", _int(sa.get("rekey-time")))
+    _put(out, "reauth-time", _int(sa.get("reauth-time")))
+    children = [child_sa_state(c) for c in (sa.get("child-sas") or {}).values()]
+    nat = any(_bool(sa.get(k, b"no")) for k in ("nat-local", "nat-remote", "nat-fake",
+                                               "nat-any"))
+    out["udp-encap"] = nat or any(c.get("udp-encap") for c in children)
+    if "mobike" in sa:
+        out["mobike"] = _bool(sa["mobike"])
+    if children:
+        out["child-sa"] = children
+    return out

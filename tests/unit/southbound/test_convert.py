@@ -1,0 +1,216 @@
+"""Pure tests of the effective-config -> VICI and list-sas -> YANG conversions."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+import pytest
+
+from southbound.convert import (
+    SecretBytes,
+    conn_digest,
+    conn_for,
+    copy_dscp,
+    decode_secret,
+    esp_proposals,
+    ike_proposals,
+    ike_sa_state,
+    shared_digest,
+    shared_for,
+    traffic_selector,
+)
+
+VPN = {
+    "name": "siteA-siteB",
+    "local-address": "198.51.100.1", "remote-address": "198.51.100.2",
+    "local-id": "secgwa.example.net", "remote-id": "secgwb.example.net",
+    "ike": {"ike-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"], "auth-alg": ["hmac-sha512"],
+                              "prf-alg": [], "aead-alg": [], "dh-group": ["modp2048"]}],
+            "local-auth-method": "pre-shared-key", "remote-auth-method": "pre-shared-key",
+            "version": 2, "keying-tries": 1, "unique-sa": "no", "reauth-time": "0s",
+            "rekey-time": "4h", "dpd-delay": "0s", "aggressive": False, "udp-encap": False,
+            "mobike": False},
+    "ipsec": {"esp-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"], "auth-alg": ["hmac-sha256"],
+                                "aead-alg": [], "dh-group": [], "esn": False}],
+              "ah-proposal": [],
+              "start-action": "trap", "close-action": "trap", "dpd-action": "restart",
+              "replay-window": 32, "rekey-time": "1h", "rekey-bytes": 0, "rekey-packets": 0,
+              "encap-copy-dscp": True, "decap-copy-dscp": False, "encap-copy-df": True},
+    "security-policy": [{"name": "trunk",
+                         "local-ts": {"subnet": "192.168.0.0/24", "protocol": None, "port": None},
+                         "remote-ts": {"subnet": "192.168.99.0/24", "protocol": None,
+                                       "port": None},
+                         "mode": "tunnel", "action": "esp"}],
+}
+
+EXPECTED_CONN = {
+    "version": "2",
+    "local_addrs": ["198.51.100.1"],
+    "remote_addrs": ["198.51.100.2"],
+    "proposals": ["aes128-sha512-modp2048"],
+    "rekey_time": "4h", "reauth_time": "0s", "keyingtries": "1", "unique": "no",
+    "dpd_delay": "0s", "aggressive": "no", "encap": "no", "mobike": "no",
+    "local": {"auth": "psk", "id": "secgwa.example.net"},
+    "remote": {"auth": "psk", "id": "secgwb.example.net"},
+    "children": {"trunk": {
+        "local_ts": ["192.168.0.0/24"], "remote_ts": ["192.168.99.0/24"], "mode": "tunnel",
+        "esp_proposals": ["aes128-sha256"], "start_action": "trap", "close_action": "trap",
+        "dpd_action": "restart", "replay_window": "32", "rekey_time": "1h",
+        "rekey_bytes": "0", "rekey_packets": "0", "copy_dscp": "out", "copy_df": "yes"}},
+}
+
+
+def test_conn_for_site_to_site() -> None:
+    assert conn_for(VPN) == EXPECTED_CONN
+
+
+def test_conn_for_trap_as_start() -> None:
+    child = conn_for(VPN, trap_as_start=True)["children"]["trunk"]
+    assert child["start_action"] == "start" and child["close_action"] == "start"
+
+
+def test_conn_for_absent_addresses_and_ids() -> None:
+    vpn = {**VPN, "local-address": None, "remote-address": None, "local-id": None,
+           "remote-id": None}
+    conn = conn_for(vpn)
+    assert "local_addrs" not in conn and "remote_addrs" not in conn
+    assert conn["local"] == {"auth": "psk"} and conn["remote"] == {"auth": "psk"}
+
+
+def test_conn_for_actions() -> None:
+    vpn = copy.deepcopy(VPN)
+    vpn["ipsec"]["ah-proposal"] = [{"id": 1, "auth-alg": ["hmac-sha1"], "dh-group": ["ecp256"],
+                                    "esn": True}]
+    vpn["security-policy"] = [
+        {"name": "ah", "local-ts": {"subnet": "10.0.0.0/8", "protocol": 6, "port": 80},
+         "remote-ts": {"subnet": "10.1.0.0/16", "protocol": 17, "port": None},
+         "mode": "transport", "action": "ah"},
+        {"name": "by", "local-ts": {"subnet": "10.2.0.0/16"}, "remote-ts": {},
+         "mode": "tunnel", "action": "bypass"},
+        {"name": "dr", "local-ts": {"subnet": "10.3.0.0/16"}, "remote-ts": {},
+         "action": "discard"},
+    ]
+    vpn["ipsec"]["start-action"] = "none"
+    children = conn_for(vpn)["children"]
+    assert list(children) == ["ah", "by", "dr"]
+    ah = children["ah"]
+    assert ah["mode"] == "transport" and ah["ah_proposals"] == ["sha1-ecp256-esn"]
+    assert "esp_proposals" not in ah
+    assert ah["local_ts"] == ["10.0.0.0/8[6/80]"] and ah["remote_ts"] == ["10.1.0.0/16[17/%any]"]
+    assert ah["start_action"] == "none"
+    assert children["by"]["mode"] == "pass" and children["by"]["start_action"] == "trap"
+    assert children["by"]["remote_ts"] == ["dynamic"]
+    assert children["dr"]["mode"] == "drop" and "esp_proposals" not in children["dr"]
+
+
+@pytest.mark.parametrize(("proposal", "expected"), [
+    ({"enc-alg": ["aes128-cbc", "aes256-ctr"], "auth-alg": ["hmac-sha256", "aes-xcbc"],
+      "prf-alg": ["hmac-sha512"], "dh-group": ["modp2048", "curve25519"]},
+     "aes128-aes256ctr-sha256-aesxcbc-prfsha512-modp2048-curve25519"),
+    ({"enc-alg": ["3des-cbc", "camellia128-cbc"], "auth-alg": ["hmac-md5", "aes-cmac"],
+      "dh-group": ["ecp384"]}, "3des-camellia128-md5-aescmac-ecp384"),
+    ({"aead-alg": ["aes128-gcm-128", "aes256-ccm-64", "chacha20-poly1305"],
+      "prf-alg": ["hmac-sha256", "aes-xcbc"], "dh-group": ["curve448"]},
+     "aes128gcm128-aes256ccm64-chacha20poly1305-prfsha256-prfaesxcbc-curve448"),
+])
+def test_ike_proposals(proposal: dict, expected: str) -> None:
+    assert ike_proposals([proposal]) == [expected]
+
+
+def test_esp_proposals() -> None:
+    assert esp_proposals([
+        {"enc-alg": ["aes192-cbc"], "auth-alg": ["hmac-sha384"], "dh-group": [], "esn": False},
+        {"aead-alg": ["aes128-gcm-96"], "dh-group": ["modp3072"], "esn": True},
+    ]) == ["aes192-sha384", "aes128gcm96-modp3072-esn"]
+
+
+def test_copy_dscp_and_ts() -> None:
+    assert [copy_dscp(True, True), copy_dscp(True, False), copy_dscp(False, True),
+            copy_dscp(False, False)] == ["yes", "out", "in", "no"]
+    assert traffic_selector({"subnet": "10.0.0.0/8", "port": 443}) == "10.0.0.0/8[%any/443]"
+
+
+@pytest.mark.parametrize(("secret", "raw"), [
+    ("0seaJ31RfzHNRvUSH0oUYg7znTW0I=", base64.b64decode("eaJ31RfzHNRvUSH0oUYg7znTW0I=")),
+    ("0x0a0B ff", b"\x0a\x0b\xff"),
+    ('"quoted secret"', b"quoted secret"),
+    ("plain", b"plain"),
+])
+def test_decode_secret(secret: str, raw: bytes) -> None:
+    value = decode_secret(secret)
+    assert bytes(value) == raw
+    assert isinstance(value, SecretBytes)
+    assert "redacted" in repr(value) and "redacted" in str(value)
+
+
+def test_decode_secret_invalid_hides_value() -> None:
+    with pytest.raises(ValueError) as exc:
+        decode_secret("0xnothexZZ")
+    assert "nothexZZ" not in str(exc.value)
+
+
+def test_shared_for_and_digests() -> None:
+    psk = {"name": "siteb", "id": ["secgwb.example.net"], "secret": "0x0102"}
+    payload = shared_for(psk)
+    assert payload == {"type": "IKE", "data": b"\x01\x02", "owners": ["secgwb.example.net"]}
+    assert "\\x01" not in repr(payload)
+    assert shared_digest(psk) == shared_digest(dict(psk))
+    assert shared_digest(psk) != shared_digest({**psk, "secret": "0x0103"})
+    assert conn_digest(VPN) == conn_digest(copy.deepcopy(VPN))
+    changed = copy.deepcopy(VPN)
+    changed["ipsec"]["esp-proposal"][0]["enc-alg"] = ["aes256-cbc"]
+    assert conn_digest(VPN) != conn_digest(changed)
+
+
+LIST_SAS_ENTRY = {"siteA-siteB": {
+    "uniqueid": b"3", "version": b"2", "state": b"ESTABLISHED",
+    "local-host": b"198.51.100.1", "local-port": b"4500", "local-id": b"secgwa.example.net",
+    "remote-host": b"198.51.100.2", "remote-port": b"4500", "remote-id": b"secgwb.example.net",
+    "initiator": b"yes", "initiator-spi": b"a1b2c3d4e5f60718", "responder-spi": b"1122334455667788",
+    "nat-remote": b"yes", "nat-any": b"yes",
+    "encr-alg": b"AES_CBC", "encr-keysize": b"128", "integ-alg": b"HMAC_SHA2_512_256",
+    "prf-alg": b"PRF_HMAC_SHA2_512", "dh-group": b"MODP_2048",
+    "established": b"12", "rekey-time": b"13000",
+    "child-sas": {"trunk-1": {
+        "name": b"trunk", "uniqueid": b"1", "reqid": b"1", "state": b"INSTALLED",
+        "mode": b"TUNNEL", "protocol": b"ESP", "encap": b"yes",
+        "spi-in": b"c1d2e3f4", "spi-out": b"0a0b0c0d",
+        "encr-alg": b"AES_GCM_16", "encr-keysize": b"256",
+        "bytes-in": b"252", "packets-in": b"3", "use-in": b"1",
+        "bytes-out": b"252", "packets-out": b"3", "use-out": b"1",
+        "rekey-time": b"3000", "life-time": b"3500", "install-time": b"12",
+        "local-ts": [b"192.168.0.0/24"], "remote-ts": [b"192.168.99.0/24"]}},
+}}
+
+
+def test_ike_sa_state() -> None:
+    assert ike_sa_state(LIST_SAS_ENTRY) == {
+        "unique-id": 3, "name": "siteA-siteB", "version": 2, "state": "established",
+        "local-address": "198.51.100.1", "remote-address": "198.51.100.2",
+        "local-id": "secgwa.example.net", "remote-id": "secgwb.example.net",
+        "initiator-spi": "a1b2c3d4e5f60718", "responder-spi": "1122334455667788",
+        "local-port": 4500, "remote-port": 4500,
+        "enc-alg": "aes128-cbc", "auth-alg": "hmac-sha512", "prf-alg": "hmac-sha512",
+        "dh-group": "modp2048", "established-time": 12, "rekey-time": 13000,
+        "udp-encap": True,
+        "child-sa": [{
+            "unique-id": 1, "name": "trunk", "state": "installed", "reqid": 1,
+            "protocol": "esp", "mode": "tunnel", "udp-encap": True,
+            "spi-in": "c1d2e3f4", "spi-out": "0a0b0c0d", "enc-alg": "aes256-gcm-128",
+            "bytes-in": 252, "packets-in": 3, "bytes-out": 252, "packets-out": 3,
+            "installed-time": 12, "rekey-time": 3000, "life-time": 3500,
+            "local-ts": {"subnet": ["192.168.0.0/24"]},
+            "remote-ts": {"subnet": ["192.168.99.0/24"]}}],
+    }
+
+
+def test_ike_sa_state_unknown_algorithms_and_minimal() -> None:
+    entry = {"x": {"uniqueid": b"9", "state": b"CONNECTING", "encr-alg": b"SERPENT_CBC",
+                   "encr-keysize": b"256", "dh-group": b"ECP_256_BP",
+                   "integ-alg": b"HMAC_SHA2_256_128", "prf-alg": b"PRF_AES128_CMAC"}}
+    state = ike_sa_state(entry)
+    assert state == {"unique-id": 9, "name": "x", "state": "connecting",
+                     "enc-alg": "serpent_cbc", "auth-alg": "hmac-sha256",
+                     "prf-alg": "aes-cmac", "dh-group": "ecp_256_bp", "udp-encap": False}
+    assert None not in state.values()
