@@ -70,7 +70,9 @@ def test_tunnel_carries_esp_and_shows_state(lab: Lab) -> None:
         ["ip", "netns", "exec", lab.a.ns, "tcpdump", "-l", "-n", "-c", "4", "-i", lab.wan_if,
          "udp port 4500"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        time.sleep(1.5)  # let tcpdump attach
         assert ping_ok(lab), "ping between the protected subnets never passed"
+        assert lab.ping(lab.a, 3).returncode == 0
         out, _ = cap.communicate(timeout=20)
     finally:
         cap.kill()
@@ -91,7 +93,16 @@ def test_tunnel_carries_esp_and_shows_state(lab: Lab) -> None:
 
 
 def test_template_change_rekeys_with_new_algorithm(lab: Lab) -> None:
-    configure(lab, enc="aes256-cbc")
+    new_proposal = (
+        '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" '
+        'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">'
+        '<ike xmlns="urn:ipsec-nf:yang:ipsec-nf"><ipsec-policy-template><name>ipsectemp1</name>'
+        '<esp-proposal nc:operation="replace"><id>1</id><enc-alg>aes256-cbc</enc-alg>'
+        "<auth-alg>hmac-sha256</auth-alg></esp-proposal></ipsec-policy-template></ike></config>")
+    for s in (lab.b, lab.a):
+        with lab.connect(s) as m:
+            m.edit_config(target="candidate", config=new_proposal)
+            m.commit()
 
     def new_alg() -> bool:
         lab.ping(lab.a, 1)
