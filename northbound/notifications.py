@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,8 @@ class Notifications:
         self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
         self.subs: dict[int, Subscription] = {}
         self.sent = 0
+        # access control: may this session receive this notification? (NACM)
+        self.authorize: Callable[[Any, etree._Element], bool] = lambda session, body: True
 
     def publish(self, body: etree._Element) -> None:
         """Record an event and deliver it to every live subscription."""
@@ -76,6 +79,8 @@ class Notifications:
         if sub.stop is not None and t > sub.stop:
             return
         if sub.filt is not None and not _selected(body, sub.filt):
+            return
+        if not self.authorize(sub.session, body):
             return
         if await sub.session.send_notification(render(t, body)):
             self.sent += 1

@@ -17,10 +17,11 @@ from nf.schema import Schema
 from nf.templates import resolve
 from northbound import notifications, ops
 from northbound.monitoring import now_iso
-from northbound.rpc import Dispatcher
+from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
 from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
 
 log = logging.getLogger("ipsec-nf")
@@ -91,8 +92,22 @@ class App:
         comment = s.data.pop("comment", "") if s else "confirmed commit rolled back"
         self.history.record(self.ds.tree("running"), s.user if s else "(server)", sid, comment)
 
+    def _sa_event(self, ev: dict[str, Any]) -> None:
+        log.info("%s SA %s: vpn %s peer %s", ev["kind"].upper(), ev["event"], ev["vpn"],
+                 ev.get("peer"))
+        self.notifications.publish(notifications.sa_event(
+            ev["kind"], ev["event"], ev["vpn"], ev.get("peer"), ev.get("unique-id"),
+            ev.get("policy")))
+
+    def _may_receive(self, session: Any, body: Any) -> bool:
+        from lxml import etree
+
+        q = etree.QName(body)
+        return self.access(session).may_notify(module_of(q.namespace or ""), q.localname)
+
     def _wire_notifications(self) -> None:
         n = self.notifications
+        n.authorize = self._may_receive
         self.registry.on_start(lambda s: n.publish(notifications.session_start(s)))
         self.registry.on_close(lambda s: n.publish(notifications.session_end(s)))
         self.registry.on_close(n.session_ended)
@@ -106,6 +121,9 @@ class App:
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
         """Start everything and serve until cancelled or signalled."""
         await asyncio.to_thread(self.charon.start)
+        events = SaEventListener(self.charon.socket_path, self._sa_event,
+                                 asyncio.get_running_loop())
+        events.start()
         self._tasks.append(asyncio.create_task(self.supervisor.run()))
         self._tasks.append(asyncio.create_task(self.reconciler.run()))
         self.reconciler.set_desired(resolve(self.ds.config))
@@ -129,4 +147,5 @@ class App:
             for t in self._tasks:
                 t.cancel()
             self.supervisor.stop()
+            events.stop()
             await asyncio.to_thread(self.charon.stop)
