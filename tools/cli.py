@@ -45,7 +45,24 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd}
+def cmd_add_key(args: argparse.Namespace) -> int:
+    """Authorize an OpenSSH public key (read from stdin) for a user."""
+    from northbound.users import add_authorized_key
+
+    line = sys.stdin.readline().strip()
+    if not line:
+        print("ipsec-nf add-key: no public key on standard input", file=sys.stderr)
+        return 2
+    try:
+        add_authorized_key(Path(args.state_dir), args.user, line)
+    except ValueError as e:
+        print(f"ipsec-nf add-key: {e}", file=sys.stderr)
+        return 2
+    print(f"user {args.user}: key added")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd, "add-key": cmd_add_key}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--state-dir", required=True)
     w.add_argument("--group", action="append", help="NACM group (repeatable)")
     w.add_argument("user")
+    k = sub.add_parser("add-key", help="authorize an SSH public key (read from stdin)")
+    k.add_argument("--state-dir", required=True)
+    k.add_argument("user")
     return p
 
 
