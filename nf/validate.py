@@ -9,13 +9,16 @@ import libyang
 from lxml import etree
 
 from nf.errors import ErrorInfo, RpcError
-from nf.schema import LyError, Schema
+from nf.schema import LyError, Schema, SNode
 
 
 def nc_path(ly_path: str | None, module: str = "ipsec-nf") -> str | None:
     """libyang's data path ("/ipsec-nf:ike/vpn[name='a']") as a fully prefixed XPath."""
     if not ly_path:
         return None
+    located = re.match(r'(?:Data|Schema) location "([^"]*)"', ly_path)
+    if located:
+        ly_path = located.group(1)
     current = module
 
     def prefix(m: re.Match[str]) -> str:
@@ -28,13 +31,35 @@ def nc_path(ly_path: str | None, module: str = "ipsec-nf") -> str | None:
     return re.sub(r"([/\[])(?:([\w.-]+):)?([A-Za-z_][\w.-]*)(?=[\[=/\]]|$)", prefix, ly_path)
 
 
-def to_rpc_error(items: list[LyError], fallback: str) -> RpcError:
-    """Map libyang error items (RFC 7950 section 15 conventions) to an RpcError."""
+def is_secret(path: str | None, top: dict[tuple[str, str], SNode]) -> bool:
+    """Does a prefixed data path point at (or into) a nacm:default-deny-all node?"""
+    if not path:
+        return False
+    sn: SNode | None = None
+    for i, step in enumerate(re.findall(r"/([\w.-]+):([\w.-]+)", re.sub(r"\[[^\]]*\]", "", path))):
+        module, name = step
+        if i == 0:
+            sn = next((n for n in top.values() if n.module == module and n.name == name), None)
+        else:
+            sn = next((c for c in sn.children.values() if c.name == name), None) if sn else None
+        if sn is not None and sn.deny_all:
+            return True
+    return False
+
+
+def to_rpc_error(items: list[LyError], fallback: str,
+                 top: dict[tuple[str, str], SNode] | None = None) -> RpcError:
+    """Map libyang error items (RFC 7950 section 15 conventions) to an RpcError.
+
+    Messages about secret leaves never repeat the value.
+    """
     if not items:
         return RpcError.of("invalid-value", fallback)
     errs = []
     for it in items:
         msg, path, app = it.message, nc_path(it.path), it.apptag
+        if top is not None and is_secret(path, top):
+            msg = "invalid value of a secret leaf (not shown)"
         if "leafref" in msg or app == "instance-required":
             errs.append(ErrorInfo("data-missing", msg, path, app_tag="instance-required"))
         elif app == "must-violation" or "must" in msg.lower() and "condition" in msg.lower():
@@ -55,8 +80,8 @@ def validate(schema: Schema, roots: list[etree._Element]) -> dict[str, Any]:
     xml = "".join(etree.tostring(r, encoding="unicode") for r in roots)
     try:
         dnode = schema.parse_config(xml)
-    except libyang.LibyangError as e:
-        raise to_rpc_error(schema.ctx.last_errors, str(e)) from None
+    except libyang.LibyangError:
+        raise to_rpc_error(schema.ctx.last_errors, "invalid configuration", schema.top) from None
     if dnode is None:
         return {}
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +58,12 @@ def main() -> int:
                     m.edit_config(target="candidate", config=site_config(s))
                     m.commit()
                 print(f"  site {s.name}: committed")
-            say("Pinging 192.168.99.1 from 192.168.0.1 (the first packet triggers IKE)")
+            say("Pinging 192.168.99.1 from 192.168.0.1 through the tunnel, capturing the WAN link")
+            cap = subprocess.Popen(
+                ["ip", "netns", "exec", lab.a.ns, "tcpdump", "-l", "-n", "-c", "2", "-i",
+                 lab.wan_if, "udp port 4500"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            time.sleep(1.5)
             ok = False
             for _ in range(40):
                 r = lab.ping(lab.a, 2)
@@ -67,6 +73,15 @@ def main() -> int:
                     break
                 time.sleep(0.3)
             print("  tunnel UP, traffic passes" if ok else "  ping FAILED")
+            lab.ping(lab.a, 2)
+            try:
+                wire, _ = cap.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                cap.kill()
+                wire = ""
+            print("  on the wire (site A WAN):")
+            for line in wire.strip().splitlines() or ["(nothing captured)"]:
+                print(f"    {line}")
             say("SA table of site A (read over NETCONF <get>)")
             print(sa_table(lab))
             return 0 if ok else 1

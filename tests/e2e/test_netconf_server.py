@@ -224,3 +224,10 @@ def test_second_client_netconf_console2(lab: Lab, tmp_path: Path) -> None:
     with lab.connect(lab.a) as m:
         m.discard_changes()
         m.edit_config(target="running", config=site_config(lab.a))
+
+
+def test_logs_hold_no_secret(lab: Lab) -> None:
+    text = (lab.a.state_dir / "serve.log").read_text(errors="replace")
+    assert "session" in text  # the log is there and has content
+    for secret in ("0seaJ31RfzHNRvUSH0oUYg7znTW0I=", "reader-pw", "nobody-pw", PASSWORD):
+        assert secret not in text

@@ -179,3 +179,10 @@ def test_root_and_namespaces_available() -> None:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     assert out.returncode == 0, f"`ip netns` unusable (tests need root): {out.stderr}"
     assert Path("/usr/lib/ipsec/charon").exists(), "strongSwan charon is not installed"
+
+
+def test_logs_hold_no_secret(lab: Lab) -> None:
+    for s in lab.sites:
+        for log in (s.state_dir / "serve.log", s.state_dir / "charon" / "charon.log"):
+            assert log.exists(), log
+            assert "0seaJ31RfzHNRvUSH0oUYg7znTW0I=" not in log.read_text(errors="replace"), log

@@ -129,3 +129,14 @@ def test_locks(schema: Schema, tmp_path: Path) -> None:
     assert ei.value.errors[0].tag == "lock-denied"
     ds.release_session(1)
     ds.edit("running", site_a(), sid=2)
+
+
+def test_errors_never_repeat_a_secret(schema: Schema, tmp_path: Path) -> None:
+    ds = Datastores(schema, tmp_path)
+    secret = "S3cr3t-" + "x" * 1100
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", cfg(f"<pre-shared-key><name>k</name><secret>{secret}</secret>"
+                               "</pre-shared-key>"), sid=1)
+    err = ei.value.errors[0]
+    assert err.tag == "invalid-value" and "secret" in (err.path or "")
+    assert "S3cr3t" not in err.message and "S3cr3t" not in str(ei.value)
