@@ -376,13 +376,9 @@ def test_kill_waits_for_running_operation_and_drops_reply(server: Server) -> Non
 
 
 def test_ipv6_loopback_binds_ipv6_only(tmp_path: Path) -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback")
+    assert socket.has_ipv6, "this host has no IPv6: the test needs the ::1 loopback"
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))  # fails loudly without an IPv6 loopback
 
     async def scenario() -> list[tuple[Any, ...]]:
         acceptor = await start_server(
