@@ -326,13 +326,7 @@ class SessionRegistry:
         self._on_start.append(callback)
 
     async def _session_started(self, session: NetconfSession) -> None:
-        for callback in list(self._on_start):
-            try:
-                result = callback(session)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("on_start callback failed for session %d", session.session_id)
+        await _run_callbacks(self._on_start, session, "on_start")
 
     def create(
         self,
@@ -378,10 +372,16 @@ class SessionRegistry:
         if self._sessions.get(session.session_id) is not session:
             return
         del self._sessions[session.session_id]
-        for callback in list(self._on_close):
-            try:
-                result = callback(session)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("on_close callback failed for session %d", session.session_id)
+        await _run_callbacks(self._on_close, session, "on_close")
+
+
+async def _run_callbacks(callbacks: list[CloseCallback], session: NetconfSession,
+                         what: str) -> None:
+    """Run each callback (awaiting those that return awaitables); one failing spares the rest."""
+    for callback in list(callbacks):
+        try:
+            result = callback(session)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("%s callback failed for session %d", what, session.session_id)
