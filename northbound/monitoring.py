@@ -80,6 +80,7 @@ def netconf_state(server: Any) -> etree._Element:
         for k in ("in-rpcs", "in-bad-rpcs", "out-rpc-errors", "out-notifications"):
             _sub(se, k, counters.get(k, 0))
     stats = _sub(st, "statistics")
+    server.stats["in-bad-hellos"] = server.registry.bad_hellos
     for k, v in server.stats.items():
         _sub(stats, k, v)
     return _with_ncm_prefix(st)

@@ -217,6 +217,8 @@ class NetconfSession:
                 return
             pending = framer.feed(data, limit=1)
         if not self._accept_hello(pending[0]):
+            if self.registry is not None:
+                self.registry.bad_hellos += 1
             return
         if self.base11:
             framer.switch_to_chunked()
@@ -316,6 +318,7 @@ class SessionRegistry:
         self._next_id = 1
         self._on_close: list[CloseCallback] = []
         self._on_start: list[CloseCallback] = []
+        self.bad_hellos = 0
 
     def on_close(self, callback: CloseCallback) -> None:
         """Register ``callback(session)``, run when any session ends."""

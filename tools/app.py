@@ -105,9 +105,17 @@ class App:
         q = etree.QName(body)
         return self.access(session).may_notify(module_of(q.namespace or ""), q.localname)
 
+    def _count_session(self, session: Any, started: bool) -> None:
+        if started:
+            self.stats["in-sessions"] += 1
+        elif not session.closing and "killed-by" not in session.data:
+            self.stats["dropped-sessions"] += 1
+
     def _wire_notifications(self) -> None:
         n = self.notifications
         n.authorize = self._may_receive
+        self.registry.on_start(lambda s: self._count_session(s, True))
+        self.registry.on_close(lambda s: self._count_session(s, False))
         self.registry.on_start(lambda s: n.publish(notifications.session_start(s)))
         self.registry.on_close(lambda s: n.publish(notifications.session_end(s)))
         self.registry.on_close(n.session_ended)

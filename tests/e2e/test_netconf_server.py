@@ -91,6 +91,8 @@ def test_get_schema_and_monitoring(lab: Lab) -> None:
         ncm = {"m": "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"}
         assert "ipsec-nf" in st.xpath("//m:schema/m:identifier/text()", namespaces=ncm)
         assert st.xpath("//m:session/m:username/text()", namespaces=ncm) == ["admin"]
+        assert int(st.xpath("//m:statistics/m:in-sessions/text()", namespaces=ncm)[0]) >= 2
+        assert int(st.xpath("//m:statistics/m:in-rpcs/text()", namespaces=ncm)[0]) >= 3
 
 
 def test_with_defaults(lab: Lab) -> None:

@@ -6,6 +6,7 @@ Needs root and `ip netns` (CI runs as root); it fails, never skips, when they ar
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from lxml import etree
 from ncclient.operations.rpc import RPCError
 
-from tools.lab import Lab, site_config
+from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 pytestmark = pytest.mark.e2e
@@ -58,10 +59,17 @@ def ping_ok(lab: Lab) -> bool:
 
 
 def configure(lab: Lab, enc: str = "aes128-cbc") -> None:
-    for s in (lab.b, lab.a):
-        with lab.connect(s) as m:
-            m.edit_config(target="candidate", config=site_config(s, enc))
-            m.commit()
+    """Site B through netconf-console2, site A through ncclient: two independent clients."""
+    cfg = lab.workdir / "siteB.xml"
+    cfg.write_text(site_config(lab.b, enc).split(">", 1)[1].rsplit("</config>", 1)[0])
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "netconf-console2"), "--host", lab.b.mgmt,
+         "--port", str(NETCONF_PORT), "-u", USER, "-p", PASSWORD, "--db", "candidate",
+         "--edit-config", str(cfg), "--commit"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "rpc-error" not in r.stdout, r.stdout + r.stderr
+    with lab.connect(lab.a) as m:
+        m.edit_config(target="candidate", config=site_config(lab.a, enc))
+        m.commit()
 
 
 def test_tunnel_carries_esp_and_shows_state(lab: Lab) -> None:
