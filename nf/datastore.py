@@ -1,9 +1,12 @@
-"""The running and candidate datastores: edits, validation, commit, locks and persistence."""
+"""The running, candidate and startup datastores: edits, validation, commit, locks, persistence.
+
+Edits happen in place inside transactions (nf.tree) and are validated, persisted (nf.journal)
+and announced per entry, so a commit costs what it changes, not what is configured.
+"""
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,179 +14,244 @@ from typing import Any
 from lxml import etree
 
 from nf import persist
-from nf.edit import WriteCheck, apply_edit, elements
+from nf.configdict import keyed, merge
+from nf.edit import WriteCheck, edit_tree, elements
 from nf.errors import RpcError
+from nf.journal import Journal
+from nf.locks import Locks
+from nf.records import record, replay, units
 from nf.schema import Schema
-from nf.validate import validate
+from nf.tree import EntryKey, Tree, Txn
+from nf.validate import validate, validate_slice
 
 DATASTORES = ("running", "candidate", "startup")
 ROOT = "config"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
-CommitHook = Callable[[dict[str, Any]], None]
+Images = dict[EntryKey, etree._Element | None]
 Edits = list[tuple[str, str]]
-ChangeHook = Callable[[int, Edits], None]
+# on_commit(config, touched entries or None for "everything may have changed")
+CommitHook = Callable[[dict[str, Any], set[EntryKey] | None], None]
+# on_change(session-id, edits, before-images, after-images)
+ChangeHook = Callable[[int, Edits, Images, Images], None]
 
 
 def _empty() -> etree._Element:
     return etree.Element(ROOT)
 
 
-def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+class Datastores(Locks):
+    """running + one shared candidate (RFC 6241 :candidate) + startup, under ``state_dir``.
 
-
-class Datastores:
-    """running + one shared candidate (RFC 6241 :candidate), persisted under ``state_dir``."""
+    The candidate is kept as "running plus pending edits" (persisted as a small log) until it
+    is replaced wholesale (copy-config, rollback) or running changes under it; then it is
+    stored whole.
+    """
 
     def __init__(self, schema: Schema, state_dir: Path) -> None:
         self.schema = schema
         self.dir = state_dir
-        self.trees: dict[str, etree._Element] = {}
+        state_dir.mkdir(parents=True, exist_ok=True)
         self.locks: dict[str, int] = {}
         self.lock_times: dict[str, str] = {}
         self.candidate_owner: int | None = None
         self.on_commit: list[CommitHook] = []
         self.on_change: list[ChangeHook] = []
         self.pending_edits: Edits = []
-        self.config: dict[str, Any] = {}
+        self.version = 0
+        self._pending: list[tuple[etree._Element, str]] = []
+        self._cand_full = False
+        self.running_j = Journal(state_dir, "running")
+        self.cand_j = Journal(state_dir, "candidate")
         self._load()
 
     # ---- persistence -------------------------------------------------
-    def _file(self, name: str) -> Path:
-        return self.dir / f"{name}.xml"
-
     def _load(self) -> None:
-        parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
-        raw = {name: persist.read(self._file(name)) for name in DATASTORES}
-        for name in DATASTORES:
-            self.trees[name] = etree.fromstring(raw[name], parser) if raw[name] else _empty()
-        if raw["startup"] is not None:
-            # :startup semantics: the device boots with the startup configuration.
-            self.trees["running"] = copy.deepcopy(self.trees["startup"])
-            self._store("running")
-        if raw["candidate"] is None or raw["startup"] is not None:
-            self.trees["candidate"] = copy.deepcopy(self.trees["running"])
-        self.config = validate(self.schema, list(elements(self.trees["running"])))
+        startup = persist.read(self.dir / "startup.xml")
+        parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, huge_tree=True)
+        self.startup = etree.fromstring(startup, parser) if startup else _empty()
+        base, records = self.running_j.load()
+        self.running = Tree(base if base is not None else _empty(), self.schema.top)
+        for rec in records:
+            replay(self.running.begin(), rec)
+        if startup is not None:  # :startup semantics: boot with the startup configuration
+            self.running = Tree(copy.deepcopy(self.startup), self.schema.top)
+            self.running_j.write_base(self.running.root)
+        elif records and self.running_j.should_compact():
+            self.running_j.write_base(self.running.root)
+        self.config = self._full_dict(self.running.root)
+        cand, pending = self.cand_j.load()
+        if startup is None and cand is not None and cand.get("mode") == "full":
+            del cand.attrib["mode"]
+            self.candidate = Tree(cand, self.schema.top)
+            self._cand_full = True
+        else:
+            self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
+            try:
+                for rec in pending if startup is None else []:
+                    replay(self.candidate.begin(), rec)
+                    self._pending += [(e[0], e.get("default-operation", "merge"))
+                                      for e in etree.fromstring(rec)]
+            except RpcError:  # a crash between a commit and the candidate's reset
+                self._reset_candidate()
 
-    def _store(self, name: str) -> None:
-        persist.atomic_write(self._file(name), _serialize(self.trees[name]))
+    def _store_candidate_full(self) -> None:
+        self.candidate.root.set("mode", "full")
+        try:
+            self.cand_j.write_base(self.candidate.root)
+        finally:
+            del self.candidate.root.attrib["mode"]
+        self._cand_full, self._pending = True, []
+
+    def _reset_candidate(self) -> None:
+        self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
+        self._cand_full, self._pending, self.pending_edits = False, [], []
+        self.candidate_owner = None
+        self.cand_j.remove()
+        self.cand_j = Journal(self.dir, "candidate")
+
+    def _full_dict(self, root: etree._Element) -> dict[str, Any]:
+        return keyed(validate(self.schema, list(elements(root))))
 
     # ---- reading -----------------------------------------------------
     def tree(self, name: str) -> etree._Element:
         """The root element of a datastore (do not modify)."""
-        if name not in self.trees:
-            raise RpcError.of("invalid-value", f"unknown datastore {name!r}", type="protocol")
-        return self.trees[name]
-
-    # ---- locks -------------------------------------------------------
-    def lock(self, name: str, sid: int) -> None:
-        """Lock a datastore for a session (RFC 6241 7.5)."""
-        self.tree(name)
-        holder = self.locks.get(name)
-        if holder is not None:
-            raise RpcError.of(
-                "lock-denied", f"{name} is locked by session {holder}", type="protocol",
-                **{"session-id": str(holder)},
-            )
-        if name == "candidate" and self.candidate_owner not in (None, sid):
-            raise RpcError.of(
-                "lock-denied", "the candidate has uncommitted changes of another session",
-                type="protocol", **{"session-id": str(self.candidate_owner)},
-            )
-        self.locks[name] = sid
-        self.lock_times[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-    def unlock(self, name: str, sid: int) -> None:
-        """Release a lock held by ``sid``."""
-        self.tree(name)
-        if self.locks.get(name) != sid:
-            raise RpcError.of(
-                "operation-failed", f"{name} is not locked by this session", type="protocol"
-            )
-        del self.locks[name]
-        if name == "candidate" and self.candidate_owner == sid:
-            self.discard_changes(sid)
-
-    def check_writable(self, name: str, sid: int) -> None:
-        """Raise in-use when another session holds the lock of ``name``."""
-        holder = self.locks.get(name)
-        if holder is not None and holder != sid:
-            raise RpcError.of(
-                "in-use", f"{name} is locked by session {holder}", type="protocol",
-                **{"session-id": str(holder)},
-            )
-
-    def release_session(self, sid: int) -> None:
-        """A session ended: drop its locks, and its candidate changes if it held the lock."""
-        for name in [n for n, s in self.locks.items() if s == sid]:
-            del self.locks[name]
-            if name == "candidate":
-                self.discard_changes(sid)
+        if name == "running":
+            return self.running.root
+        if name == "candidate":
+            return self.candidate.root
+        if name == "startup":
+            return self.startup
+        raise RpcError.of("invalid-value", f"unknown datastore {name!r}", type="protocol")
 
     # ---- editing -----------------------------------------------------
-    def edit(
-        self,
-        name: str,
-        config: etree._Element,
-        sid: int,
-        default_op: str = "merge",
-        test_option: str = "test-then-set",
-        error_option: str = "stop-on-error",
-        check: WriteCheck | None = None,
-    ) -> None:
+    def _apply(self, tree: Tree, config: etree._Element, default_op: str, error_option: str,
+               check: WriteCheck | None) -> tuple[list[Txn], Edits, list, list]:
+        """Edit ``tree`` in place; on error everything is undone, except with
+        continue-on-error, where the entries that failed are undone and their errors returned."""
+        if error_option != "continue-on-error":
+            txn = tree.begin()
+            try:
+                return [txn], edit_tree(txn, config, default_op, check), [], [config]
+            except RpcError:
+                txn.rollback()
+                raise
+        txns, edits, errors, applied = [], [], [], []
+        for one in units(config):
+            txn = tree.begin()
+            try:
+                edits += edit_tree(txn, one, default_op, check)
+                txns.append(txn)
+                applied.append(one)
+            except RpcError as e:
+                txn.rollback()
+                errors.extend(e.errors)
+        return txns, edits, errors, applied
+
+    def edit(self, name: str, config: etree._Element, sid: int, default_op: str = "merge",
+             test_option: str = "test-then-set", error_option: str = "stop-on-error",
+             check: WriteCheck | None = None) -> None:
         """edit-config on ``name``; running is edited through an implicit commit.
 
         ``check`` (access control) is asked about every node the edit writes.
         """
-        self.tree(name)
+        if name not in ("running", "candidate"):
+            self.tree(name)
+            raise RpcError.of("invalid-value", f"{name} cannot be edited", type="protocol")
         self.check_writable(name, sid)
         if name == "running":
             self.check_writable("candidate", sid)
-        work = copy.deepcopy(self.trees[name])
-        changed: Edits = []
-        if error_option == "continue-on-error":
-            errors: list = []
-            for el in elements(config):
-                one = etree.Element("config")
-                one.append(copy.deepcopy(el))
-                try:
-                    changed += apply_edit(self.schema.top, work, one, default_op, check)
-                except RpcError as e:
-                    errors.extend(e.errors)
-            if errors:
-                raise RpcError(*errors)
-        else:
-            changed = apply_edit(self.schema.top, work, config, default_op, check)
-        checked = None
-        if test_option in ("test-then-set", "test-only"):
-            checked = validate(self.schema, list(elements(work)))
-        if test_option == "test-only" or not changed:
-            return
-        if name == "running":
-            self._install(work, checked if checked is not None else self._validated(work),
-                          sid, changed)
-            self.trees["candidate"] = copy.deepcopy(work)
-            self._store("candidate")
-        else:
-            self.trees["candidate"] = work
-            self.candidate_owner = sid
-            self.pending_edits += changed
-            self._store("candidate")
+        tree = self.running if name == "running" else self.candidate
+        txns, edits, errors, applied = self._apply(tree, config, default_op, error_option,
+                                                   check)
+        touched = _touched(txns)
+        try:
+            checked = None
+            if test_option in ("test-then-set", "test-only") or name == "running":
+                checked = self._check(tree, touched)
+            if test_option == "test-only":
+                raise _Undo()
+        except (RpcError, _Undo) as e:
+            _rollback(txns)
+            if isinstance(e, _Undo):
+                return
+            raise
+        if edits:
+            self._keep(name, [(c, default_op) for c in applied], sid, edits, checked, touched,
+                       txns)
+        if errors:
+            raise RpcError(*errors)
 
-    def _validated(self, tree: etree._Element) -> dict[str, Any]:
-        return validate(self.schema, list(elements(tree)))
+    def _keep(self, name: str, applied: list[tuple[etree._Element, str]], sid: int,
+              edits: Edits, checked: Any, touched: set[EntryKey], txns: list[Txn]) -> None:
+        """Persist and announce an accepted edit."""
+        if name == "running":
+            self.running_j.append(record(applied))
+            self._after_running_change(checked, touched, sid, edits, txns)
+            for config, default_op in applied:
+                self._follow_running(config, default_op)
+        else:
+            self.candidate_owner = sid
+            self.pending_edits += edits
+            if self._cand_full:
+                self._store_candidate_full()
+            else:
+                self._pending += [(copy.deepcopy(c), op) for c, op in applied]
+                self.cand_j.append(record(applied))
+
+    def _check(self, tree: Tree, touched: set[EntryKey]) -> tuple[dict[str, Any], bool]:
+        """Validate what changed: (libyang dict, is it the whole config?)."""
+        sliced = validate_slice(self.schema, tree, touched)
+        if sliced is not None:
+            return sliced, False
+        return validate(self.schema, list(elements(tree.root))), True
+
+    def _follow_running(self, config: etree._Element, default_op: str) -> None:
+        """Running changed directly: a clean candidate follows it, a dirty one is kept whole."""
+        if self._pending or self._cand_full:
+            if not self._cand_full:
+                self._store_candidate_full()
+            return
+        txn = self.candidate.begin()
+        try:
+            edit_tree(txn, config, default_op)
+        except RpcError:
+            txn.rollback()
+            self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
+
+    def _after_running_change(self, checked: tuple[dict[str, Any], bool],
+                              touched: set[EntryKey], sid: int, edits: Edits,
+                              txns: list[Txn]) -> None:
+        data, whole = checked
+        if whole:
+            self.config = keyed(data)
+        else:
+            merge(self.config, data, touched)
+        if self.running_j.should_compact():
+            self.running_j.write_base(self.running.root)
+        self.version += 1
+        before: Images = {}
+        for t in txns:
+            for k, v in t.before.items():
+                before.setdefault(k, v)
+        after = {k: (copy.deepcopy(e) if (e := self.running.lookup(k)) is not None else None)
+                 for k in before}
+        for hook in self.on_commit:
+            hook(self.config, None if whole else touched)
+        for change in self.on_change:
+            change(sid, edits, before, after)
 
     def validate_datastore(self, name: str) -> None:
         """The validate operation on a datastore."""
-        self._validated(self.tree(name))
+        validate(self.schema, list(elements(self.tree(name))))
 
     def validate_config(self, config: etree._Element) -> None:
         """The validate operation on an inline <config>."""
-        work = _empty()
-        apply_edit(self.schema.top, work, config, "merge")
-        self._validated(work)
+        t = Tree(_empty(), self.schema.top)
+        edit_tree(t.begin(), config, "merge")
+        validate(self.schema, list(elements(t.root)))
 
-    # ---- copy / delete ---------------------------------------------
+    # ---- whole-config changes ----------------------------------------
     def copy_config(self, target: str, sid: int, source: str | None = None,
                     config: etree._Element | None = None,
                     check: WriteCheck | None = None) -> None:
@@ -193,64 +261,103 @@ class Datastores:
         if source is not None:
             new = copy.deepcopy(self.tree(source))
         else:
-            new = _empty()
-            apply_edit(self.schema.top, new, config, "merge")
+            t = Tree(_empty(), self.schema.top)
+            edit_tree(t.begin(), config, "merge")
+            new = t.root
         if check is not None:
-            for old in elements(self.trees[target]):
+            for old in elements(self.tree(target)):
                 check("delete", old, True)
             for el in elements(new):
                 check("create", el, True)
-        checked = self._validated(new)
+        validate(self.schema, list(elements(new)))
         if target == "running":
-            self._install(new, checked, sid, [("/", "replace")])
+            self._replace_running(new, sid, [("/", "replace")])
+        elif target == "candidate":
+            self.candidate = Tree(new, self.schema.top)
+            self.candidate_owner = sid
+            self._store_candidate_full()
         else:
-            self.trees[target] = new
-            self._store(target)
-            if target == "candidate":
-                self.candidate_owner = sid
+            self.startup = new
+            persist.atomic_write(self.dir / "startup.xml", etree.tostring(new))
 
     def delete_config(self, target: str, sid: int) -> None:
         """delete-config: only startup can be deleted (RFC 6241 7.4)."""
         if target != "startup":
-            raise RpcError.of(
-                "operation-failed", f"the {target} datastore cannot be deleted", type="protocol"
-            )
+            raise RpcError.of("operation-failed", f"the {target} datastore cannot be deleted",
+                              type="protocol")
         self.check_writable(target, sid)
-        self.trees["startup"] = _empty()
-        self._file("startup").unlink(missing_ok=True)
+        self.startup = _empty()
+        (self.dir / "startup.xml").unlink(missing_ok=True)
+
+    def _replace_running(self, new: etree._Element, sid: int, edits: Edits) -> None:
+        old = self.running
+        before: Images = {(t.tag, None, ()): copy.deepcopy(t) for t in elements(old.root)}
+        self.running = Tree(new, self.schema.top)
+        self.running_j.write_base(self.running.root)
+        self.config = self._full_dict(new)
+        self.version += 1
+        after: Images = {(t.tag, None, ()): copy.deepcopy(t) for t in elements(new)}
+        for k in before:
+            after.setdefault(k, None)
+        for k in after:
+            before.setdefault(k, None)
+        for hook in self.on_commit:
+            hook(self.config, None)
+        for change in self.on_change:
+            change(sid, edits, before, after)
 
     # ---- commit ------------------------------------------------------
     def commit(self, sid: int) -> None:
         """Copy the candidate to running after validating it (RFC 6241 8.3.4.1)."""
         self.check_writable("running", sid)
-        cand = self.trees["candidate"]
-        checked = self._validated(cand)
-        self._install(copy.deepcopy(cand), checked, sid, self.pending_edits or [("/", "replace")])
-        self.candidate_owner = None
-        self.pending_edits = []
-
-    def _install(self, tree: etree._Element, checked: dict[str, Any], sid: int,
-                 edits: Edits) -> None:
-        self.trees["running"] = tree
-        self._store("running")
-        self.config = checked
-        for hook in self.on_commit:
-            hook(checked)
-        for change in self.on_change:
-            change(sid, edits)
+        edits = self.pending_edits or [("/", "replace")]
+        if not self._cand_full and self._pending:
+            txns: list[Txn] = []
+            try:
+                for config, dop in self._pending:
+                    txn = self.running.begin()
+                    txns.append(txn)
+                    edit_tree(txn, config, dop)
+                touched = _touched(txns)
+                checked = self._check(self.running, touched)
+            except RpcError:
+                _rollback(txns)
+                validate(self.schema, list(elements(self.candidate.root)))  # raises if invalid
+                self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
+            else:
+                self.running_j.append(record(self._pending))
+                self._after_running_change(checked, touched, sid, edits, txns)
+        elif self._cand_full:
+            validate(self.schema, list(elements(self.candidate.root)))
+            self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
+        self._reset_candidate()
 
     def restore(self, tree: etree._Element) -> None:
         """Put back a config that was running before (confirmed-commit rollback)."""
-        self._install(copy.deepcopy(tree), self._validated(tree), 0, [("/", "replace")])
-        self.trees["candidate"] = copy.deepcopy(tree)
-        self.candidate_owner = None
-        self.pending_edits = []
-        self._store("candidate")
+        validate(self.schema, list(elements(tree)))
+        self._replace_running(copy.deepcopy(tree), 0, [("/", "replace")])
+        self._reset_candidate()
 
     def discard_changes(self, sid: int) -> None:
         """Reset the candidate to running."""
         self.check_writable("candidate", sid)
-        self.trees["candidate"] = copy.deepcopy(self.trees["running"])
+        if self._pending or self._cand_full:
+            self._reset_candidate()
         self.candidate_owner = None
         self.pending_edits = []
-        self._store("candidate")
+
+
+class _Undo(Exception):
+    """test-only: the edit was checked, now take it back."""
+
+
+def _rollback(txns: list[Txn]) -> None:
+    for t in reversed(txns):
+        t.rollback()
+
+
+def _touched(txns: list[Txn]) -> set[EntryKey]:
+    out: set[EntryKey] = set()
+    for t in txns:
+        out |= t.touched
+    return out

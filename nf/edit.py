@@ -9,6 +9,7 @@ from lxml import etree
 
 from nf.errors import RpcError
 from nf.schema import SNode
+from nf.tree import Tree, Txn
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 OP_ATTR = f"{{{NC}}}operation"
@@ -54,13 +55,15 @@ def key_of(snode: SNode, el: etree._Element) -> tuple[str, ...]:
 
 
 def find_match(
-    parent: etree._Element, snode: SNode, edit_el: etree._Element
+    parent: etree._Element, snode: SNode, edit_el: etree._Element, tree: Tree | None = None
 ) -> etree._Element | None:
     """The node of the target tree that an edit element addresses, if present."""
     tag = f"{{{snode.ns}}}{snode.name}"
     if snode.kind in ("container", "leaf"):
         return parent.find(tag)
     want = key_of(snode, edit_el)
+    if tree is not None and snode.kind == "list" and parent.getparent() is tree.root:
+        return tree.find_entry(parent, tag, want)
     for c in parent.iterchildren(tag):
         if key_of(snode, c) == want:
             return c
@@ -79,8 +82,10 @@ def strip_ops(el: etree._Element) -> etree._Element:
 class Editor:
     """Applies one edit-config <config> to a target tree in place."""
 
-    def __init__(self, top: dict[tuple[str, str], SNode], check: WriteCheck | None = None) -> None:
-        self.top = top
+    def __init__(self, txn: Txn, check: WriteCheck | None = None) -> None:
+        self.txn = txn
+        self.tree = txn.tree
+        self.top = txn.tree.top
         self.check = check
         self.edits: list[tuple[str, str]] = []
 
@@ -142,7 +147,7 @@ class Editor:
                         path,
                         **{"bad-element": k},
                     )
-        existing = find_match(parent, snode, el)
+        existing = find_match(parent, snode, el, self.tree)
         if op == "create" and existing is not None:
             raise RpcError.of("data-exists", f"{snode.name!r} already exists", path)
         if op == "delete" and existing is None:
@@ -150,7 +155,7 @@ class Editor:
         if op in ("delete", "remove"):
             if existing is not None:
                 self._mark(path, "delete", existing, deep=True)
-                parent.remove(existing)
+                self.txn.remove(parent, existing)
             return
         if op in ("create", "replace"):
             self._check_subtree(el, snode, path)
@@ -158,10 +163,9 @@ class Editor:
             if existing is not None:
                 if _same(existing, new):
                     return
-                existing.addprevious(new)
-                parent.remove(existing)
+                self.txn.replace(existing, new)
             else:
-                parent.append(new)
+                self.txn.append(parent, new)
             self._mark(path, op, new, deep=True, nacm_op="create" if existing is None else "update")
             return
         # merge or none
@@ -170,19 +174,20 @@ class Editor:
                 value = el.text or ""
                 if existing is None:
                     new = strip_ops(el)
-                    parent.append(new)
+                    self.txn.append(parent, new)
                     self._mark(path, "create", new)
                 elif snode.kind == "leaf" and (existing.text or "") != value:
-                    existing.text = value
+                    self.txn.set_text(existing, value)
                     self._mark(path, "merge", existing, nacm_op="update")
             return
         created = existing is None
         node = existing
         if node is None:
             nsmap = None if parent.nsmap.get(None) == snode.ns else {None: snode.ns}
-            node = etree.SubElement(parent, f"{{{snode.ns}}}{snode.name}", nsmap=nsmap)
+            node = etree.Element(f"{{{snode.ns}}}{snode.name}", nsmap=nsmap)
             for k in snode.keys:
                 node.append(strip_ops(el.find(f"{{{snode.ns}}}{k}")))
+            self.txn.append(parent, node)
         for c in elements(el):
             ns, name = qname(c)
             cs = snode.child(ns, name)
@@ -194,7 +199,7 @@ class Editor:
             self._node(node, c, cs, op, path)
         if created:
             if op == "none" and len(node) == len(snode.keys):
-                parent.remove(node)
+                self.txn.remove(parent, node)
             else:
                 self._mark(path, "create", node)
 
@@ -223,6 +228,23 @@ def _same(a: etree._Element, b: etree._Element) -> bool:
     return etree.tostring(a, method="c14n") == etree.tostring(b, method="c14n")
 
 
+def edit_tree(
+    txn: Txn,
+    config: etree._Element,
+    default_op: str = "merge",
+    check: WriteCheck | None = None,
+) -> list[tuple[str, str]]:
+    """Apply ``config`` in place within a transaction; return the edits as (path, operation).
+
+    ``check(access-operation, node, deep)`` is called for every node created, updated or
+    deleted, while it is in the tree; it raises to refuse the edit (access control). On an
+    error the caller rolls the transaction back.
+    """
+    ed = Editor(txn, check)
+    ed.apply(txn.tree.root, config, default_op)
+    return ed.edits
+
+
 def apply_edit(
     top: dict[tuple[str, str], SNode],
     target: etree._Element,
@@ -230,11 +252,5 @@ def apply_edit(
     default_op: str = "merge",
     check: WriteCheck | None = None,
 ) -> list[tuple[str, str]]:
-    """Apply ``config`` to ``target`` in place; return the edits made as (path, operation).
-
-    ``check(access-operation, node, deep)`` is called for every node created, updated or
-    deleted, while it is in the tree; it raises to refuse the edit (access control).
-    """
-    ed = Editor(top, check)
-    ed.apply(target, config, default_op)
-    return ed.edits
+    """Apply ``config`` to a detached tree ``target`` in place (no undo)."""
+    return edit_tree(Tree(target, top).begin(), config, default_op, check)

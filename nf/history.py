@@ -1,7 +1,9 @@
-"""Commit history: the last N configurations of running, with who, when and why."""
+"""Commit history: the last N commits of running, each with who, when, why, and the images of
+the entries it changed (before and after), so showing or undoing one costs what it changed."""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import time
@@ -11,8 +13,10 @@ from pathlib import Path
 from lxml import etree
 
 from nf import persist
+from nf.tree import EntryKey, Tree
 
 KEEP = 20
+Images = dict[EntryKey, etree._Element | None]
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Commit:
 
 
 class History:
-    """Keeps the last ``keep`` running configs under ``<state_dir>/history``."""
+    """Keeps the last ``keep`` commits under ``<state_dir>/history``."""
 
     def __init__(self, state_dir: Path, keep: int = KEEP) -> None:
         self.dir = state_dir / "history"
@@ -35,12 +39,21 @@ class History:
         raw = persist.read(self.dir / "index.json")
         self.entries = [Commit(**e) for e in json.loads(raw)] if raw else []
 
-    def record(self, running: etree._Element, user: str, session_id: int, comment: str) -> Commit:
-        """Store a new running config as the newest commit."""
+    def record(self, before: Images, after: Images, user: str, session_id: int,
+               comment: str) -> Commit:
+        """Store a new commit with the before/after images of what it changed."""
         cid = self.entries[-1].id + 1 if self.entries else 1
         c = Commit(cid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), user, session_id,
                    comment)
-        persist.atomic_write(self.dir / f"{cid}.xml", etree.tostring(running))
+        doc = etree.Element("commit")
+        for key in before:
+            e = etree.SubElement(doc, "entry", top=key[0], tag=key[1] or "",
+                                 key=json.dumps(list(key[2])))
+            for side, img in (("before", before[key]), ("after", after.get(key))):
+                s = etree.SubElement(e, side)
+                if img is not None:
+                    s.append(copy.deepcopy(img))
+        persist.atomic_write(self.dir / f"{cid}.xml", etree.tostring(doc))
         self.entries.append(c)
         for old in self.entries[:-self.keep]:
             (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
@@ -50,18 +63,51 @@ class History:
         return c
 
     def by_back(self, n: int) -> Commit | None:
-        """The commit ``n`` steps back (0 = the current running, 1 = the one before...)."""
+        """The commit ``n`` steps back (0 = the newest, which made the running config)."""
         return self.entries[-1 - n] if 0 <= n < len(self.entries) else None
 
-    def config(self, c: Commit) -> etree._Element:
-        """The running config stored with a commit."""
-        parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
-        return etree.fromstring((self.dir / f"{c.id}.xml").read_bytes(), parser)
+    def images(self, c: Commit) -> tuple[Images, Images]:
+        """The before and after images of a commit."""
+        doc = etree.fromstring((self.dir / f"{c.id}.xml").read_bytes(),
+                               etree.XMLParser(remove_blank_text=True, huge_tree=True))
+        before: Images = {}
+        after: Images = {}
+        for e in doc:
+            key: EntryKey = (e.get("top"), e.get("tag") or None, tuple(json.loads(e.get("key"))))
+            for side, out in (("before", before), ("after", after)):
+                s = e.find(side)
+                out[key] = s[0] if s is not None and len(s) else None
+        return before, after
+
+    def undo(self, running: etree._Element, top: dict, n: int) -> etree._Element:
+        """The running config as it was ``n`` commits ago (undoing the newest n commits)."""
+        t = Tree(copy.deepcopy(running), top)
+        for back in range(n):
+            before, _ = self.images(self.entries[-1 - back])
+            txn = t.begin()
+            for key, img in before.items():
+                cur = t.lookup(key)
+                parent = t.root if key[1] is None else t.root.find(key[0])
+                if parent is None and img is not None:
+                    parent = etree.SubElement(t.root, key[0])
+                if cur is not None and img is not None:
+                    txn.replace(cur, copy.deepcopy(img))
+                elif cur is not None:
+                    txn.remove(cur.getparent(), cur)
+                elif img is not None:
+                    txn.append(parent, copy.deepcopy(img))
+        return t.root
 
 
-def diff(old: etree._Element, new: etree._Element, old_name: str, new_name: str) -> str:
-    """A unified diff of two configs, pretty-printed."""
-    def lines(t: etree._Element) -> list[str]:
-        t = etree.fromstring(etree.tostring(t), etree.XMLParser(remove_blank_text=True))
-        return etree.tostring(t, pretty_print=True, encoding="unicode").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(lines(old), lines(new), old_name, new_name))
+def diff(before: Images, after: Images, old_name: str, new_name: str) -> str:
+    """A unified diff of the changed entries, pretty-printed."""
+    def lines(imgs: Images) -> list[str]:
+        out: list[str] = []
+        for key in sorted(imgs, key=lambda k: (k[0], k[1] or "", k[2])):
+            img = imgs[key]
+            if img is not None:
+                t = etree.fromstring(etree.tostring(img), etree.XMLParser(remove_blank_text=True))
+                etree.cleanup_namespaces(t)
+                out += etree.tostring(t, pretty_print=True, encoding="unicode").splitlines(True)
+        return out
+    return "".join(difflib.unified_diff(lines(before), lines(after), old_name, new_name))

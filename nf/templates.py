@@ -15,8 +15,15 @@ AH_PROPOSAL_LEAFLISTS = ("auth-alg", "dh-group")
 TS_LEAVES = ("subnet", "protocol", "port")
 
 
-def _by_name(entries: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+def _by_name(entries: list[dict[str, Any]] | dict[str, Any] | None) -> dict[str, dict]:
+    if isinstance(entries, dict):
+        return entries
     return {e["name"]: e for e in entries or []}
+
+
+def psk_entry(p: dict[str, Any]) -> dict[str, Any]:
+    """The effective form of one pre-shared key."""
+    return {"name": p["name"], "id": list(p.get("id", [])), "secret": p["secret"]}
 
 
 def _proposals(entries: list[dict[str, Any]], leaflists: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -83,9 +90,27 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "enabled": ike.get("enabled", True),
         "global-options": ike.get("global-options", {}),
-        "psks": {
-            p["name"]: {"name": p["name"], "id": list(p.get("id", [])), "secret": p["secret"]}
-            for p in ike.get("pre-shared-key", [])
-        },
-        "vpns": {v["name"]: resolve_vpn(v, ike_t, ipsec_t) for v in ike.get("vpn", [])},
+        "psks": {n: psk_entry(p) for n, p in _by_name(ike.get("pre-shared-key")).items()},
+        "vpns": {n: resolve_vpn(v, ike_t, ipsec_t) for n, v in _by_name(ike.get("vpn")).items()},
     }
+
+
+def update(effective: dict[str, Any], config: dict[str, Any], vpns: set[str],
+           psks: set[str]) -> dict[str, Any]:
+    """A new effective config in which only the named VPNs and keys are resolved again."""
+    ike = config.get("ike", {})
+    ike_t = _by_name(ike.get("ike-policy-template"))
+    ipsec_t = _by_name(ike.get("ipsec-policy-template"))
+    out = {**effective, "vpns": dict(effective["vpns"]), "psks": dict(effective["psks"])}
+    all_vpns, all_psks = _by_name(ike.get("vpn")), _by_name(ike.get("pre-shared-key"))
+    for n in vpns:
+        if n in all_vpns:
+            out["vpns"][n] = resolve_vpn(all_vpns[n], ike_t, ipsec_t)
+        else:
+            out["vpns"].pop(n, None)
+    for n in psks:
+        if n in all_psks:
+            out["psks"][n] = psk_entry(all_psks[n])
+        else:
+            out["psks"].pop(n, None)
+    return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import libyang
 from lxml import etree
 
+from nf.edit import elements
 from nf.errors import ErrorInfo, RpcError
 from nf.schema import LyError, Schema, SNode
 
@@ -91,3 +93,43 @@ def validate(schema: Schema, roots: list[etree._Element]) -> dict[str, Any]:
         return out
     finally:
         dnode.free()
+
+
+# Lists whose entries nothing refers to: a change to one of them is validated alone (with the
+# small rest of the config it may refer to), so a commit costs what it changes.
+BULK = {"vpn", "pre-shared-key"}
+
+
+def _local(tag: str) -> str:
+    return etree.QName(tag).localname
+
+
+def is_bulk(key: tuple) -> bool:
+    """Is this entry key (nf.tree.EntryKey) an entry of a bulk list?"""
+    return key[1] is not None and _local(key[1]) in BULK and bool(key[2])
+
+
+def validate_slice(schema: Schema, tree: Any, touched: set) -> dict[str, Any] | None:
+    """Validate only the touched bulk entries of ``tree`` (an nf.tree.Tree) with the rest of the
+    config, not the other bulk entries; return libyang's dict of that slice, or None when a full
+    validation is needed."""
+    if not touched or not all(is_bulk(k) for k in touched):
+        return None
+    parts = {}
+    for top in elements(tree.root):
+        shell = etree.Element(top.tag, nsmap=top.nsmap)
+        sn = schema.top.get((etree.QName(top).namespace or "", etree.QName(top).localname))
+        for child in (sn.children.values() if sn is not None else []):
+            if child.name not in BULK:
+                for c in top.iterchildren(f"{{{child.ns}}}{child.name}"):
+                    shell.append(_copy(c))
+        parts[top.tag] = shell
+    for key in touched:
+        el = tree.lookup(key)
+        if el is not None:
+            parts[key[0]].append(_copy(el))
+    return validate(schema, list(parts.values()))
+
+
+def _copy(el: etree._Element) -> etree._Element:
+    return copy.deepcopy(el)

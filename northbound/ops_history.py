@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from lxml import etree
 
-from nf.edit import elements
 from nf.errors import RpcError
 from nf.history import diff
 from nf.nacm import prune_unreadable, write_checker
@@ -31,12 +31,19 @@ def _no_commit(n: int) -> RpcError:
     return RpcError.of("invalid-value", f"no commit {n} steps back", **{"bad-element": "rollback"})
 
 
-def _readable(server: Any, session: Any, tree: etree._Element | None) -> etree._Element:
-    out = etree.Element("config")
-    if tree is not None:
-        roots = [etree.fromstring(etree.tostring(r)) for r in elements(tree)]
-        for r in prune_unreadable(server.access(session), roots, server.schema.top):
-            out.append(r)
+def _readable(server: Any, session: Any, images: dict) -> dict:
+    """The images the user may read, each wrapped in its top container (for NACM paths)."""
+    out = {}
+    for key, img in images.items():
+        if img is None:
+            out[key] = None
+            continue
+        wrapper = etree.Element(key[0], nsmap={None: etree.QName(key[0]).namespace})
+        wrapper.append(copy.deepcopy(img))
+        root = wrapper[0] if key[1] is None else wrapper
+        kept = prune_unreadable(server.access(session), [root], server.schema.top)
+        out[key] = (kept[0] if key[1] is None else kept[0][0] if kept and len(kept[0]) else None
+                    ) if kept else None
     return out
 
 
@@ -54,15 +61,13 @@ async def list_commits(server: Any, session: Any, op: etree._Element) -> list[et
 
 
 async def show_commit_diff(server: Any, session: Any, op: etree._Element) -> etree._Element:
-    """<show-commit-diff>: what rollback N changed compared to rollback N+1."""
+    """<show-commit-diff>: what the commit N steps back changed."""
     n = _n(op, 0)
-    h = server.history
-    new = h.by_back(n)
-    if new is None:
+    c = server.history.by_back(n)
+    if c is None:
         raise _no_commit(n)
-    old = h.by_back(n + 1)
-    text = diff(_readable(server, session, h.config(old) if old else None),
-                _readable(server, session, h.config(new)),
+    before, after = server.history.images(c)
+    text = diff(_readable(server, session, before), _readable(server, session, after),
                 f"rollback {n + 1}", f"rollback {n}")
     el = etree.Element(f"{{{NS}}}diff", nsmap={None: NS})
     el.text = text
@@ -70,12 +75,12 @@ async def show_commit_diff(server: Any, session: Any, op: etree._Element) -> etr
 
 
 async def rollback(server: Any, session: Any, op: etree._Element) -> etree._Element:
-    """<rollback>: load an earlier running config into the candidate; commit applies it."""
+    """<rollback>: load the config of N commits ago into the candidate; commit applies it."""
     n = _n(op, None)
-    c = server.history.by_back(n)
-    if c is None:
+    if n > len(server.history.entries):
         raise _no_commit(n)
-    server.ds.copy_config("candidate", session.session_id, config=server.history.config(c),
+    old = server.history.undo(server.ds.tree("running"), server.schema.top, n)
+    server.ds.copy_config("candidate", session.session_id, config=old,
                           check=write_checker(server.access(session), server.schema.top))
     return replies.ok()
 

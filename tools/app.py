@@ -8,13 +8,16 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.errors import RpcError
 from nf.history import History
 from nf.nacm import Access, Policy, parse_policy
 from nf.schema import Schema
-from nf.templates import resolve
+from nf.templates import resolve, update
+from nf.validate import is_bulk
 from northbound import notifications, ops
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
@@ -56,16 +59,24 @@ class App:
                       "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
                       "out-rpc-errors": 0, "out-notifications": 0}
         self._tasks: list[asyncio.Task[Any]] = []
-        self._policy: tuple[Any, Policy] | None = None
+        self._policy: tuple[int, Policy] | None = None
+        self.effective: dict[str, Any] = resolve(self.ds.config)
 
-    def _committed(self, config: dict[str, Any]) -> None:
-        self.reconciler.set_desired(resolve(config))
+    def _committed(self, config: dict[str, Any], touched: set | None) -> None:
+        """Running changed: re-resolve only what changed and hand it to the reconciler."""
+        if touched is None or not all(is_bulk(k) for k in touched):
+            self.effective = resolve(config)
+            self.reconciler.set_desired(self.effective)
+            return
+        vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
+        psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
+        self.effective = update(self.effective, config, vpns, psks)
+        self.reconciler.set_desired(self.effective, vpns_changed=vpns, psks_changed=psks)
 
     def access(self, session: Any) -> Access:
         """The NACM rights of a session's user under the rules in running."""
-        running = self.ds.tree("running")
-        if self._policy is None or self._policy[0] is not running:
-            self._policy = (running, parse_policy(running))
+        if self._policy is None or self._policy[0] != self.ds.version:
+            self._policy = (self.ds.version, parse_policy(self.ds.tree("running")))
         return Access(self._policy[1], session.user, session.groups)
 
     async def read_state(self) -> dict[str, Any]:
@@ -87,10 +98,11 @@ class App:
         target.data["killed-by"] = by
         await target.kill()
 
-    def _record_commit(self, sid: int, edits: list[tuple[str, str]]) -> None:
+    def _record_commit(self, sid: int, edits: list[tuple[str, str]], before: dict,
+                       after: dict) -> None:
         s = self.registry.get(sid)
         comment = s.data.pop("comment", "") if s else "confirmed commit rolled back"
-        self.history.record(self.ds.tree("running"), s.user if s else "(server)", sid, comment)
+        self.history.record(before, after, s.user if s else "(server)", sid, comment)
 
     def _sa_event(self, ev: dict[str, Any]) -> None:
         log.info("%s SA %s: vpn %s peer %s", ev["kind"].upper(), ev["event"], ev["vpn"],
@@ -100,8 +112,6 @@ class App:
             ev.get("policy")))
 
     def _may_receive(self, session: Any, body: Any) -> bool:
-        from lxml import etree
-
         q = etree.QName(body)
         return self.access(session).may_notify(module_of(q.namespace or ""), q.localname)
 
@@ -120,8 +130,8 @@ class App:
         self.registry.on_close(lambda s: n.publish(notifications.session_end(s)))
         self.registry.on_close(n.session_ended)
         self.ds.on_change.append(
-            lambda sid, edits: n.publish(notifications.config_change(self.registry.get(sid),
-                                                                     edits)))
+            lambda sid, edits, *_: n.publish(notifications.config_change(
+                self.registry.get(sid), edits)))
         self.confirmed.on_event.append(
             lambda ev, sid, t: n.publish(notifications.confirmed_commit(
                 self.registry.get(sid), ev, t)))
@@ -134,7 +144,8 @@ class App:
         events.start()
         self._tasks.append(asyncio.create_task(self.supervisor.run()))
         self._tasks.append(asyncio.create_task(self.reconciler.run()))
-        self.reconciler.set_desired(resolve(self.ds.config))
+        self.effective = resolve(self.ds.config)
+        self.reconciler.set_desired(self.effective)
         acceptor = await start_server(
             host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
             self.dispatcher.handle, self.capabilities, self.registry,

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 from lxml import etree
 from ncclient import manager
@@ -188,10 +189,11 @@ def test_nacm_users(lab: Lab) -> None:
 
 
 def test_public_key_auth(lab: Lab, tmp_path: Path) -> None:
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    other = tmp_path / "other"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    key, other = tmp_path / "id_ed25519", tmp_path / "other"
+    for path in (key, other):
+        k = asyncssh.generate_private_key("ssh-ed25519")
+        k.write_private_key(str(path))
+        k.write_public_key(str(path) + ".pub")
     r = cli("add-key", "--state-dir", str(lab.a.state_dir), "keyuser",
             stdin=(tmp_path / "id_ed25519.pub").read_text())
     assert r.returncode == 0, r.stderr

@@ -27,7 +27,7 @@ def schema() -> Schema:
 def setup(schema: Schema, tmp: Path) -> tuple[Datastores, ConfirmedCommits, list]:
     ds = Datastores(schema, tmp)
     installed: list = []
-    ds.on_commit.append(lambda cfg: installed.append(resolve(cfg)))
+    ds.on_commit.append(lambda cfg, touched: installed.append(resolve(cfg)))
     ds.edit("running", etree.parse(str(DATA / "site_a.xml")).getroot(), sid=1)
     return ds, ConfirmedCommits(ds), installed
 

@@ -33,7 +33,7 @@ def site_a() -> etree._Element:
 def test_site_to_site_commit_and_resolution(schema: Schema, tmp_path: Path) -> None:
     ds = Datastores(schema, tmp_path)
     seen = []
-    ds.on_commit.append(seen.append)
+    ds.on_commit.append(lambda cfg, touched: seen.append(cfg))
     ds.edit("candidate", site_a(), sid=1)
     assert ds.config == {} or "vpn" not in ds.config.get("ike", {})
     ds.commit(sid=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,8 +30,8 @@ class Server:
         self.history = History(tmp, keep=3)
         self.confirmed = ConfirmedCommits(self.ds)
         self.sessions: dict[int, SimpleNamespace] = {}
-        self.ds.on_change.append(lambda sid, edits: self.history.record(
-            self.ds.tree("running"), self.sessions[sid].user, sid,
+        self.ds.on_change.append(lambda sid, edits, before, after: self.history.record(
+            before, after, self.sessions[sid].user, sid,
             self.sessions[sid].data.pop("comment", "")))
 
     def access(self, session) -> Access:
@@ -64,8 +65,8 @@ def test_history(tmp_path: Path) -> None:
 
     d0 = run(admin, f'<show-commit-diff xmlns="{NS}"><rollback>0</rollback>'
                     "</show-commit-diff>").findtext("i:diff", namespaces=P)
-    assert "-      <local-id>b.example.net</local-id>" in d0
-    assert "+      <local-id>c.example.net</local-id>" in d0
+    assert re.search(r"^-\s*<local-id>b\.example\.net</local-id>$", d0, re.M), d0
+    assert re.search(r"^\+\s*<local-id>c\.example\.net</local-id>$", d0, re.M), d0
     first = run(admin, f'<show-commit-diff xmlns="{NS}"><rollback>2</rollback>'
                        "</show-commit-diff>").findtext("i:diff", namespaces=P)
     assert "0seaJ31" in first

@@ -1,0 +1,111 @@
+"""Crash-safe persistence of a config that changes a little at a time.
+
+A base snapshot (`NAME.xml`, generation G) plus an append-only log of change records
+(`NAME.G.log`). Each record is a length, a SHA-256 and the payload, fsynced before the commit is
+acknowledged; a torn last record (a crash while appending) is ignored on load. When the log
+grows, a new base (G+1) is written atomically and the old log removed: a crash at any instant
+leaves either the old base with its full log, or the new base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+from lxml import etree
+
+from nf import persist
+
+GEN_ATTR = "generation"
+_HEAD = struct.Struct(">I32s")
+
+
+class Journal:
+    """The files of one persisted datastore."""
+
+    def __init__(self, directory: Path, name: str, min_log: int = 1 << 20) -> None:
+        self.dir = directory
+        self.name = name
+        self.min_log = min_log
+        self.generation = 0
+        self.base_size = 0
+        self.log_size = 0
+
+    @property
+    def base_path(self) -> Path:
+        return self.dir / f"{self.name}.xml"
+
+    def log_path(self, generation: int | None = None) -> Path:
+        """The log of a generation (the current one by default)."""
+        return self.dir / f"{self.name}.{self.generation if generation is None else generation}.log"
+
+    def load(self) -> tuple[etree._Element | None, list[bytes]]:
+        """The base tree (None if never stored) and the intact log records after it."""
+        raw = persist.read(self.base_path)
+        root = None
+        self.generation = self.base_size = 0
+        if raw is not None:
+            parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False,
+                                     huge_tree=True)
+            root = etree.fromstring(raw, parser)
+            self.generation = int(root.attrib.pop(GEN_ATTR, "0"))
+            self.base_size = len(raw)
+        for stale in self.dir.glob(f"{self.name}.*.log"):
+            if stale != self.log_path():
+                stale.unlink(missing_ok=True)
+        records, good = _read_records(persist.read(self.log_path()) or b"")
+        self.log_size = good
+        if good != (self.log_path().stat().st_size if self.log_path().exists() else 0):
+            with open(self.log_path(), "r+b") as f:  # drop a torn tail
+                f.truncate(good)
+        return root, records
+
+    def append(self, payload: bytes) -> None:
+        """Add a record durably."""
+        rec = _HEAD.pack(len(payload), hashlib.sha256(payload).digest()) + payload
+        fd = os.open(self.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, rec)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.log_size += len(rec)
+
+    def should_compact(self) -> bool:
+        """Has the log grown enough to be folded into a new base?"""
+        return self.log_size > max(self.min_log, self.base_size // 2)
+
+    def write_base(self, root: etree._Element) -> None:
+        """Store a whole new base (next generation) and drop the log."""
+        old_log = self.log_path()
+        self.generation += 1
+        root.set(GEN_ATTR, str(self.generation))
+        try:
+            data = etree.tostring(root, encoding="utf-8", xml_declaration=True)
+        finally:
+            del root.attrib[GEN_ATTR]
+        persist.atomic_write(self.base_path, data)
+        old_log.unlink(missing_ok=True)
+        self.base_size, self.log_size = len(data), 0
+
+    def remove(self) -> None:
+        """Forget everything stored."""
+        self.base_path.unlink(missing_ok=True)
+        for log in self.dir.glob(f"{self.name}.*.log"):
+            log.unlink(missing_ok=True)
+        self.base_size = self.log_size = 0
+
+
+def _read_records(data: bytes) -> tuple[list[bytes], int]:
+    out, pos = [], 0
+    while pos + _HEAD.size <= len(data):
+        length, digest = _HEAD.unpack_from(data, pos)
+        end = pos + _HEAD.size + length
+        payload = data[pos + _HEAD.size:end]
+        if end > len(data) or hashlib.sha256(payload).digest() != digest:
+            break
+        out.append(payload)
+        pos = end
+    return out, pos

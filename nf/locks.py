@@ -1,0 +1,54 @@
+"""Datastore locks (RFC 6241 section 7.5), held by session-id."""
+
+from __future__ import annotations
+
+import time
+
+from nf.errors import RpcError
+
+
+class Locks:
+    """The lock table of the datastores; mixed into nf.datastore.Datastores, which provides
+    ``tree(name)`` and ``discard_changes(sid)``."""
+
+    locks: dict[str, int]
+    lock_times: dict[str, str]
+    candidate_owner: int | None
+
+    def lock(self, name: str, sid: int) -> None:
+        """Lock a datastore for a session (RFC 6241 7.5)."""
+        self.tree(name)
+        holder = self.locks.get(name)
+        if holder is not None:
+            raise RpcError.of("lock-denied", f"{name} is locked by session {holder}",
+                              type="protocol", **{"session-id": str(holder)})
+        if name == "candidate" and self.candidate_owner not in (None, sid):
+            raise RpcError.of(
+                "lock-denied", "the candidate has uncommitted changes of another session",
+                type="protocol", **{"session-id": str(self.candidate_owner)})
+        self.locks[name] = sid
+        self.lock_times[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def unlock(self, name: str, sid: int) -> None:
+        """Release a lock held by ``sid``."""
+        self.tree(name)
+        if self.locks.get(name) != sid:
+            raise RpcError.of("operation-failed", f"{name} is not locked by this session",
+                              type="protocol")
+        del self.locks[name]
+        if name == "candidate" and self.candidate_owner == sid:
+            self.discard_changes(sid)
+
+    def check_writable(self, name: str, sid: int) -> None:
+        """Raise in-use when another session holds the lock of ``name``."""
+        holder = self.locks.get(name)
+        if holder is not None and holder != sid:
+            raise RpcError.of("in-use", f"{name} is locked by session {holder}",
+                              type="protocol", **{"session-id": str(holder)})
+
+    def release_session(self, sid: int) -> None:
+        """A session ended: drop its locks, and its candidate changes if it held the lock."""
+        for name in [n for n, s in self.locks.items() if s == sid]:
+            del self.locks[name]
+            if name == "candidate":
+                self.discard_changes(sid)

@@ -1,0 +1,191 @@
+"""A config tree that is edited in place: an index of list entries, an undo log, and the
+entries (children of the top-level containers) each transaction touched, with their images.
+
+Edits cost what they change: no whole-tree copy, no linear search among 10,000 VPNs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+
+from lxml import etree
+
+from nf.schema import SNode
+
+# An entry: (top-level tag, child tag, key values); child tag None = the whole top container.
+EntryKey = tuple[str, str | None, tuple[str, ...]]
+
+
+def _elements(el: etree._Element) -> Iterable[etree._Element]:
+    return (c for c in el if isinstance(c.tag, str))
+
+
+def _key(sn: SNode | None, el: etree._Element) -> tuple[str, ...]:
+    if sn is None or sn.kind != "list":
+        return ()
+    return tuple((el.findtext(f"{{{sn.ns}}}{k}") or "").strip() for k in sn.keys)
+
+
+class Tree:
+    """The root of one datastore (children = top-level containers) and its entry index."""
+
+    def __init__(self, root: etree._Element, top: dict[tuple[str, str], SNode]) -> None:
+        self.root = root
+        self.top = top
+        self.index: dict[tuple[str, str], dict[tuple[str, ...], etree._Element]] = {}
+        for t in _elements(root):
+            for c in _elements(t):
+                self._index_add(t, c)
+
+    # ---- schema helpers ----------------------------------------------
+    def _child_snode(self, top_el: etree._Element, el: etree._Element) -> SNode | None:
+        q, cq = etree.QName(top_el), etree.QName(el)
+        sn = self.top.get((q.namespace or "", q.localname))
+        return sn.child(cq.namespace or "", cq.localname) if sn is not None else None
+
+    def _index_add(self, top_el: etree._Element, el: etree._Element) -> None:
+        sn = self._child_snode(top_el, el)
+        if sn is not None and sn.kind == "list":
+            self.index.setdefault((top_el.tag, el.tag), {})[_key(sn, el)] = el
+
+    def _index_del(self, top_el: etree._Element, el: etree._Element) -> None:
+        sn = self._child_snode(top_el, el)
+        if sn is not None and sn.kind == "list":
+            self.index.get((top_el.tag, el.tag), {}).pop(_key(sn, el), None)
+
+    def entry_of(self, el: etree._Element) -> tuple[EntryKey, etree._Element | None]:
+        """The entry containing ``el`` (which must be in the tree) and its entry element."""
+        chain = [el]
+        while chain[-1].getparent() is not None and chain[-1].getparent() is not self.root:
+            chain.append(chain[-1].getparent())
+        top_el = chain[-1]
+        if len(chain) == 1:
+            return (top_el.tag, None, ()), top_el
+        entry = chain[-2]
+        return (top_el.tag, entry.tag, _key(self._child_snode(top_el, entry), entry)), entry
+
+    def find_entry(self, top_el: etree._Element, tag: str,
+                   key: tuple[str, ...]) -> etree._Element | None:
+        """A list entry under a top-level container, by key (constant time)."""
+        return self.index.get((top_el.tag, tag), {}).get(key)
+
+    def lookup(self, key: EntryKey) -> etree._Element | None:
+        """The element of an entry, if present."""
+        top_el = self.root.find(key[0])
+        if top_el is None or key[1] is None:
+            return top_el
+        found = self.find_entry(top_el, key[1], key[2])
+        if found is None and not key[2]:
+            found = top_el.find(key[1])
+        return found
+
+    def begin(self) -> Txn:
+        """Start a transaction of in-place edits."""
+        return Txn(self)
+
+
+class Txn:
+    """In-place mutations of a Tree that can be undone, recording the entries touched."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self._undo: list[Callable[[], None]] = []
+        self.before: dict[EntryKey, etree._Element | None] = {}
+
+    @property
+    def touched(self) -> set[EntryKey]:
+        """The entries this transaction changed."""
+        return set(self.before)
+
+    def _note(self, el: etree._Element) -> None:
+        """Remember the before-image of the entry around ``el`` (in the tree, unchanged yet)."""
+        key, entry = self.tree.entry_of(el)
+        if key not in self.before:
+            self.before[key] = copy.deepcopy(entry)
+
+    def _is_entry(self, parent: etree._Element) -> bool:
+        return parent.getparent() is self.tree.root
+
+    def _is_top(self, parent: etree._Element) -> bool:
+        return parent is self.tree.root
+
+    def append(self, parent: etree._Element, el: etree._Element) -> None:
+        """Append a new child."""
+        if self._is_top(parent):
+            self.before.setdefault((el.tag, None, ()), None)
+        elif not self._is_entry(parent):
+            self._note(parent)
+        parent.append(el)
+        if self._is_entry(parent):
+            self.before.setdefault(self.tree.entry_of(el)[0], None)
+            self.tree._index_add(parent, el)
+        self._undo.append(lambda: self._undo_append(parent, el))
+
+    def _undo_append(self, parent: etree._Element, el: etree._Element) -> None:
+        if self._is_entry(parent):
+            self.tree._index_del(parent, el)
+        parent.remove(el)
+
+    def remove(self, parent: etree._Element, el: etree._Element) -> None:
+        """Remove a child."""
+        if self._is_top(parent):
+            self.before.setdefault((el.tag, None, ()), copy.deepcopy(el))
+        else:
+            self._note(el)
+        pos = parent.index(el)
+        if self._is_entry(parent):
+            self.tree._index_del(parent, el)
+        parent.remove(el)
+        self._undo.append(lambda: self._undo_remove(parent, el, pos))
+
+    def _undo_remove(self, parent: etree._Element, el: etree._Element, pos: int) -> None:
+        parent.insert(pos, el)
+        if self._is_entry(parent):
+            self.tree._index_add(parent, el)
+
+    def replace(self, old: etree._Element, new: etree._Element) -> None:
+        """Put ``new`` where ``old`` is."""
+        parent = old.getparent()
+        if self._is_top(parent):
+            self.before.setdefault((old.tag, None, ()), copy.deepcopy(old))
+        else:
+            self._note(old)
+        if self._is_entry(parent):
+            self.tree._index_del(parent, old)
+        old.addprevious(new)
+        parent.remove(old)
+        if self._is_entry(parent):
+            self.tree._index_add(parent, new)
+        self._undo.append(lambda: self._undo_replace(parent, old, new))
+
+    def _undo_replace(self, parent: etree._Element, old: etree._Element,
+                      new: etree._Element) -> None:
+        if self._is_entry(parent):
+            self.tree._index_del(parent, new)
+        new.addprevious(old)
+        parent.remove(new)
+        if self._is_entry(parent):
+            self.tree._index_add(parent, old)
+
+    def set_text(self, el: etree._Element, text: str) -> None:
+        """Change a leaf's value."""
+        self._note(el)
+        old = el.text
+        el.text = text
+        self._undo.append(lambda: setattr(el, "text", old))
+
+    def rollback(self) -> None:
+        """Undo every mutation, newest first."""
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self.before.clear()
+
+    def after(self) -> dict[EntryKey, etree._Element | None]:
+        """Copies of the touched entries as they are now (None = absent)."""
+        out = {}
+        for key in self.before:
+            el = self.tree.lookup(key)
+            out[key] = copy.deepcopy(el) if el is not None else None
+        return out
