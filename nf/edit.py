@@ -169,6 +169,14 @@ class Editor:
             self._mark(path, op, new, deep=True, nacm_op="create" if existing is None else "update")
             return
         # merge or none
+        if existing is None and op == "merge" and snode.kind in ("container", "list") \
+                and not el.xpath(".//*[@nc:operation]", namespaces={"nc": NC}):
+            # a new subtree without operations inside: inserted whole, like create
+            self._check_subtree(el, snode, path)
+            new = strip_ops(el)
+            self.txn.append(parent, new)
+            self._mark(path, "create", new, deep=True)
+            return
         if snode.kind in ("leaf", "leaf-list"):
             if op == "merge":
                 value = el.text or ""
@@ -204,18 +212,23 @@ class Editor:
                 self._mark(path, "create", node)
 
     def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
-        for c in elements(el):
-            ns, name = qname(c)
-            cs = snode.child(ns, name)
+        """Every node of a subtree to insert is known config; paths are built only on error."""
+        for c in el:
+            tag = c.tag
+            if not isinstance(tag, str):
+                continue
+            ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
+            cs = snode.children.get((ns, name))
             if cs is None:
                 self._unknown(c, path, ns)
-            cpath = path + step(cs, c)
             if not cs.config:
-                raise RpcError.of(
-                    "invalid-value", f"{cs.name!r} is state data and cannot be edited", cpath
-                )
-            self._op(c, "merge", cpath)
-            self._check_subtree(c, cs, cpath)
+                raise RpcError.of("invalid-value",
+                                  f"{cs.name!r} is state data and cannot be edited",
+                                  path + step(cs, c))
+            if OP_ATTR in c.attrib:
+                self._op(c, "merge", path + step(cs, c))
+            if cs.children:
+                self._check_subtree(c, cs, path + step(cs, c))
 
     def _mark(self, path: str, op: str, el: etree._Element, deep: bool = False,
               nacm_op: str | None = None) -> None:

@@ -78,6 +78,7 @@ class SNode:
     default: str | None = None
     deny_all: bool = False
     deny_write: bool = False
+    conv: str | None = None  # "int" / "float": JSON carries these as strings (RFC 7951)
     children: dict[tuple[str, str], SNode] = field(default_factory=dict)
 
     def child(self, ns: str, name: str) -> SNode | None:
@@ -97,6 +98,12 @@ def _mirror(s: libyang.SNode) -> SNode:
         keys=tuple(k.name() for k in s.keys()) if kind == "list" else (),
         default=(str(s.default()) if kind == "leaf" and s.default() is not None else None),
     )
+    if kind in ("leaf", "leaf-list"):
+        base = s.type().base()
+        if base in (lib.LY_TYPE_INT64, lib.LY_TYPE_UINT64):
+            node.conv = "int"
+        elif base == lib.LY_TYPE_DEC64:
+            node.conv = "float"
     for ext in s.extensions():
         if ext.module().name() == "ietf-netconf-acm":
             node.deny_all |= ext.name() == "default-deny-all"

@@ -49,6 +49,11 @@ class Tree:
         if sn is not None and sn.kind == "list":
             self.index.setdefault((top_el.tag, el.tag), {})[_key(sn, el)] = el
 
+    def index_top(self, top_el: etree._Element, add: bool) -> None:
+        """Index (or unindex) every entry of a top-level container."""
+        for c in _elements(top_el):
+            (self._index_add if add else self._index_del)(top_el, c)
+
     def _index_del(self, top_el: etree._Element, el: etree._Element) -> None:
         sn = self._child_snode(top_el, el)
         if sn is not None and sn.kind == "list":
@@ -120,11 +125,15 @@ class Txn:
         if self._is_entry(parent):
             self.before.setdefault(self.tree.entry_of(el)[0], None)
             self.tree._index_add(parent, el)
+        elif self._is_top(parent):
+            self.tree.index_top(el, True)
         self._undo.append(lambda: self._undo_append(parent, el))
 
     def _undo_append(self, parent: etree._Element, el: etree._Element) -> None:
         if self._is_entry(parent):
             self.tree._index_del(parent, el)
+        elif self._is_top(parent):
+            self.tree.index_top(el, False)
         parent.remove(el)
 
     def remove(self, parent: etree._Element, el: etree._Element) -> None:
@@ -136,6 +145,8 @@ class Txn:
         pos = parent.index(el)
         if self._is_entry(parent):
             self.tree._index_del(parent, el)
+        elif self._is_top(parent):
+            self.tree.index_top(el, False)
         parent.remove(el)
         self._undo.append(lambda: self._undo_remove(parent, el, pos))
 
@@ -143,6 +154,8 @@ class Txn:
         parent.insert(pos, el)
         if self._is_entry(parent):
             self.tree._index_add(parent, el)
+        elif self._is_top(parent):
+            self.tree.index_top(el, True)
 
     def replace(self, old: etree._Element, new: etree._Element) -> None:
         """Put ``new`` where ``old`` is."""
@@ -151,22 +164,20 @@ class Txn:
             self.before.setdefault((old.tag, None, ()), copy.deepcopy(old))
         else:
             self._note(old)
+        self._swap(parent, old, new)
+        self._undo.append(lambda: self._swap(parent, new, old))
+
+    def _swap(self, parent: etree._Element, old: etree._Element, new: etree._Element) -> None:
         if self._is_entry(parent):
             self.tree._index_del(parent, old)
+        elif self._is_top(parent):
+            self.tree.index_top(old, False)
         old.addprevious(new)
         parent.remove(old)
         if self._is_entry(parent):
             self.tree._index_add(parent, new)
-        self._undo.append(lambda: self._undo_replace(parent, old, new))
-
-    def _undo_replace(self, parent: etree._Element, old: etree._Element,
-                      new: etree._Element) -> None:
-        if self._is_entry(parent):
-            self.tree._index_del(parent, new)
-        new.addprevious(old)
-        parent.remove(new)
-        if self._is_entry(parent):
-            self.tree._index_add(parent, old)
+        elif self._is_top(parent):
+            self.tree.index_top(new, True)
 
     def set_text(self, el: etree._Element, text: str) -> None:
         """Change a leaf's value."""

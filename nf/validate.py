@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -87,12 +88,38 @@ def validate(schema: Schema, roots: list[etree._Element]) -> dict[str, Any]:
     if dnode is None:
         return {}
     try:
-        out: dict[str, Any] = {}
-        for sib in dnode.siblings(include_self=True):
-            out.update(sib.print_dict(include_implicit_defaults=True, absolute=False))
-        return out
+        text = dnode.print_mem("json", with_siblings=True, pretty=False,
+                               include_implicit_defaults=True)
     finally:
         dnode.free()
+    return _from_json(json.loads(text), schema)
+
+
+def _from_json(data: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """RFC 7951 JSON as plain dicts: top-level names without module prefix, 64-bit integers
+    and decimals as numbers."""
+    by_name = {(n.module, n.name): n for n in schema.top.values()}
+    out: dict[str, Any] = {}
+    for qualified, value in data.items():
+        module, _, name = qualified.partition(":")
+        sn = by_name.get((module, name))
+        out[name] = _convert(value, sn) if sn is not None else value
+    return out
+
+
+def _convert(value: Any, sn: SNode) -> Any:
+    if sn.conv is not None:
+        f = int if sn.conv == "int" else float
+        return [f(v) for v in value] if isinstance(value, list) else f(value)
+    if isinstance(value, list) and sn.kind == "list":
+        return [_convert(v, sn) for v in value]
+    if isinstance(value, dict):
+        kids = {c.name: c for c in sn.children.values()}
+        for k, v in value.items():
+            c = kids.get(k.partition(":")[2] or k)
+            if c is not None and (c.conv is not None or c.children):
+                value[k] = _convert(v, c)
+    return value
 
 
 # Lists whose entries nothing refers to: a change to one of them is validated alone (with the
