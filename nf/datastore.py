@@ -214,7 +214,7 @@ class Datastores(Locks):
             return
         txn = self.candidate.begin()
         try:
-            edit_tree(txn, config, default_op)
+            edit_tree(txn, config, default_op, trusted=True)
         except RpcError:
             txn.rollback()
             self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
@@ -317,7 +317,7 @@ class Datastores(Locks):
                 for config, dop in self._pending:
                     txn = self.running.begin()
                     txns.append(txn)
-                    edit_tree(txn, config, dop)
+                    edit_tree(txn, config, dop, trusted=True)
                 touched = _touched(txns)
                 checked = self._check(self.running, touched)
             except RpcError:
