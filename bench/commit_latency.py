@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -75,7 +76,8 @@ def measure(schema: Schema, n: int, repeat: int) -> dict[str, float]:
             ds.edit("running", config(vpn(r % n, f"gw{r}.example.net")), sid=1)
             samples.append((time.perf_counter() - t) * 1000)
     samples.sort()
-    return {"vpns": n, "bulk_load_s": round(bulk, 3),
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"vpns": n, "bulk_load_s": round(bulk, 3), "peak_rss_mib": round(rss, 1),
             "p50_ms": round(statistics.median(samples), 2),
             "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2)}
 
@@ -93,7 +95,8 @@ def main() -> int:
         r = measure(schema, n, args.repeat)
         results.append(r)
         print(f"{n:>6} VPNs: bulk load {r['bulk_load_s']:.2f} s, one-VPN commit "
-              f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms", flush=True)
+              f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
