@@ -38,7 +38,15 @@ class ConfirmedCommits:
     def __init__(self, ds: Datastores) -> None:
         self.ds = ds
         self.pending: Pending | None = None
+        ds.lock_guard = self._guard_lock
         self.on_event: list[Callable[[str, int, str | None], None]] = []
+
+    def _guard_lock(self, sid: int) -> None:
+        """RFC 6241 7.5: no lock on running while another session's confirmed commit runs."""
+        p = self.pending
+        if p is not None and (p.persist is not None or p.session_id != sid):
+            raise RpcError.of("lock-denied", "a confirmed commit is pending", type="protocol",
+                              **{"session-id": str(p.session_id)})
 
     def _check_owner(self, sid: int, persist_id: str | None) -> None:
         p = self.pending

@@ -85,6 +85,8 @@ class Datastores(Locks):
             del cand.attrib["mode"]
             self.candidate = Tree(cand, self.schema.top)
             self._cand_full = True
+        elif startup is not None:
+            self._reset_candidate()
         else:
             self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
             try:
@@ -109,6 +111,11 @@ class Datastores(Locks):
         self.candidate_owner = None
         self.cand_j.remove()
         self.cand_j = Journal(self.dir, "candidate")
+
+    @property
+    def candidate_dirty(self) -> bool:
+        """Does the candidate hold changes not committed yet?"""
+        return bool(self._pending) or self._cand_full
 
     def _full_dict(self, root: etree._Element) -> dict[str, Any]:
         return keyed(validate(self.schema, list(elements(root))))
@@ -272,6 +279,7 @@ class Datastores(Locks):
         validate(self.schema, list(elements(new)))
         if target == "running":
             self._replace_running(new, sid, [("/", "replace")])
+            self._candidate_after_replace()
         elif target == "candidate":
             self.candidate = Tree(new, self.schema.top)
             self.candidate_owner = sid
@@ -336,15 +344,20 @@ class Datastores(Locks):
         """Put back a config that was running before (confirmed-commit rollback)."""
         validate(self.schema, list(elements(tree)))
         self._replace_running(copy.deepcopy(tree), 0, [("/", "replace")])
-        self._reset_candidate()
+        self._candidate_after_replace()
+
+    def _candidate_after_replace(self) -> None:
+        """Running was replaced: a clean candidate follows it, a dirty one is kept whole."""
+        if self._pending or self._cand_full:
+            if not self._cand_full:
+                self._store_candidate_full()
+        else:
+            self._reset_candidate()
 
     def discard_changes(self, sid: int) -> None:
         """Reset the candidate to running."""
         self.check_writable("candidate", sid)
-        if self._pending or self._cand_full:
-            self._reset_candidate()
-        self.candidate_owner = None
-        self.pending_edits = []
+        self._reset_candidate()
 
 
 class _Undo(Exception):

@@ -48,9 +48,9 @@ def _quote(v: str) -> str:
 def key_of(snode: SNode, el: etree._Element) -> tuple[str, ...]:
     """The identity of a data node among its siblings of the same schema node."""
     if snode.kind == "list":
-        return tuple((el.findtext(f"{{{snode.ns}}}{k}") or "").strip() for k in snode.keys)
+        return tuple(el.findtext(f"{{{snode.ns}}}{k}") or "" for k in snode.keys)
     if snode.kind == "leaf-list":
-        return ((el.text or "").strip(),)
+        return (el.text or "",)
     return ()
 
 
@@ -164,10 +164,14 @@ class Editor:
             if existing is not None:
                 if _same(existing, new):
                     return
+                if self.check is not None:
+                    # RFC 8341 3.4.5: what a replace removes needs delete access, what it puts
+                    # in needs create access
+                    self.check("delete", existing, True)
                 self.txn.replace(existing, new)
             else:
                 self.txn.append(parent, new)
-            self._mark(path, op, new, deep=True, nacm_op="create" if existing is None else "update")
+            self._mark(path, op, new, deep=True, nacm_op="create")
             return
         # merge or none
         if existing is None and op == "merge" and snode.kind in ("container", "list") \

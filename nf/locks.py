@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from nf.errors import RpcError
 
@@ -12,6 +13,8 @@ class Locks:
     ``tree(name)`` and ``discard_changes(sid)``."""
 
     locks: dict[str, int]
+    # raises lock-denied while another session's confirmed commit is pending (nf.confirmed)
+    lock_guard: Callable[[int], None] | None = None
     lock_times: dict[str, str]
     candidate_owner: int | None
 
@@ -22,10 +25,14 @@ class Locks:
         if holder is not None:
             raise RpcError.of("lock-denied", f"{name} is locked by session {holder}",
                               type="protocol", **{"session-id": str(holder)})
-        if name == "candidate" and self.candidate_owner not in (None, sid):
+        if name == "candidate" and self.candidate_dirty:
+            # RFC 6241 7.5: not while the candidate holds uncommitted changes, whoever made them
+            owner = self.candidate_owner or 0
             raise RpcError.of(
-                "lock-denied", "the candidate has uncommitted changes of another session",
-                type="protocol", **{"session-id": str(self.candidate_owner)})
+                "lock-denied", "the candidate has uncommitted changes (commit or discard them)",
+                type="protocol", **{"session-id": str(owner)})
+        if name == "running" and self.lock_guard is not None:
+            self.lock_guard(sid)
         self.locks[name] = sid
         self.lock_times[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

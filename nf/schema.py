@@ -151,9 +151,16 @@ class Schema:
             "report-all": lib.LYD_PRINT_WD_ALL,
             "report-all-tagged": lib.LYD_PRINT_WD_ALL_TAG,
         }[mode]
-        dnode = self.parse_config(xml)
+        # No validation: the tree may be an unvalidated candidate; defaults are added as such.
+        dnode = self.ctx.parse_data_mem(xml, "xml", parse_only=True, strict=True)
         if dnode is None:
             return ""
+        node_p = ffi.new("struct lyd_node **", dnode.cdata)
+        if lib.lyd_new_implicit_all(node_p, self.ctx.cdata, lib.LYD_IMPLICIT_NO_STATE,
+                                    ffi.NULL) != lib.LY_SUCCESS:
+            dnode.free()
+            raise self.ctx.error("cannot add default values")
+        dnode = libyang.DNode.new(self.ctx, node_p[0])
         buf = ffi.new("char **")
         try:
             flags = lib.LYD_PRINT_WITHSIBLINGS | lib.LYD_PRINT_SHRINK | flag

@@ -24,7 +24,7 @@ def _elements(el: etree._Element) -> Iterable[etree._Element]:
 def _key(sn: SNode | None, el: etree._Element) -> tuple[str, ...]:
     if sn is None or sn.kind != "list":
         return ()
-    return tuple((el.findtext(f"{{{sn.ns}}}{k}") or "").strip() for k in sn.keys)
+    return tuple(el.findtext(f"{{{sn.ns}}}{k}") or "" for k in sn.keys)
 
 
 class Tree:

@@ -8,10 +8,11 @@ from lxml import etree
 
 from nf.edit import elements, qname
 from nf.errors import RpcError
-from nf.nacm import prune_unreadable, write_checker
+from nf.nacm import write_checker
 from nf.schema import NS
 from nf.state import merge_state
 from northbound import filters, monitoring, notifications, ops_history, ops_nmda, replies
+from northbound.params import uint
 from northbound.reading import config_roots
 
 NC = replies.NC
@@ -90,11 +91,11 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
 
 async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    roots = config_roots(server, session, "running", op)
     state = await server.read_state()
     extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
-    extra = prune_unreadable(server.access(session), extra, server.schema.top)
-    return _filtered(server, merge_state(roots, state) + extra, op)
+    roots = config_roots(server, session, "running", op,
+                         lambda rs: merge_state(rs, state) + extra)
+    return _filtered(server, roots, op)
 
 
 async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
@@ -169,14 +170,11 @@ async def validate(server: Any, session: Any, op: etree._Element) -> etree._Elem
 async def commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<commit>, optionally confirmed: candidate to running, then the southbound converges."""
     confirmed = _child(op, "confirmed") is not None
-    raw = (op.findtext(f"{{{NC}}}confirm-timeout") or "600").strip()
-    if not raw.isdigit() or int(raw) == 0:
-        raise RpcError.of("invalid-value", "confirm-timeout must be a positive number of seconds",
-                          type="protocol", **{"bad-element": "confirm-timeout"})
+    timeout = uint(op.findtext(f"{{{NC}}}confirm-timeout") or "600", "confirm-timeout", 1)
     session.data["comment"] = op.findtext(f"{{{NS}}}comment") or ""
     persist = op.findtext(f"{{{NC}}}persist")
     persist_id = op.findtext(f"{{{NC}}}persist-id")
-    server.confirmed.commit(session.session_id, confirmed, int(raw), persist, persist_id)
+    server.confirmed.commit(session.session_id, confirmed, timeout, persist, persist_id)
     return replies.ok()
 
 
@@ -200,11 +198,7 @@ async def close_session(server: Any, session: Any, op: etree._Element) -> etree.
 
 async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._Element:
     """<kill-session>: end another session, releasing its locks."""
-    raw = (_required(op, "session-id").text or "").strip()
-    if not raw.isdigit():
-        raise RpcError.of("invalid-value", "session-id must be a number", type="protocol",
-                          **{"bad-element": "session-id"})
-    sid = int(raw)
+    sid = uint(_required(op, "session-id").text, "session-id", 1)
     if sid == session.session_id:
         raise RpcError.of("invalid-value", "a session cannot kill itself", type="protocol",
                           **{"bad-element": "session-id"})

@@ -12,6 +12,7 @@ from nf.history import diff
 from nf.nacm import prune_unreadable, write_checker
 from nf.schema import NS
 from northbound import replies
+from northbound.params import uint
 
 
 def _n(op: etree._Element, default: int | None) -> int:
@@ -21,10 +22,7 @@ def _n(op: etree._Element, default: int | None) -> int:
             raise RpcError.of("missing-element", "<rollback> is required", type="protocol",
                               **{"bad-element": "rollback"})
         return default
-    if not raw.strip().isdigit():
-        raise RpcError.of("invalid-value", "rollback must be a number", type="protocol",
-                          **{"bad-element": "rollback"})
-    return int(raw)
+    return uint(raw, "rollback")
 
 
 def _no_commit(n: int) -> RpcError:

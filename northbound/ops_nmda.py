@@ -9,9 +9,10 @@ from lxml import etree
 
 from nf.edit import elements, qname
 from nf.errors import RpcError
-from nf.nacm import prune_unreadable, write_checker
+from nf.nacm import write_checker
 from nf.state import merge_state
 from northbound import filters, monitoring, replies
+from northbound.params import uint
 from northbound.reading import WD, WD_MODES, config_roots
 
 NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
@@ -79,10 +80,14 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
     """<get-data>: one datastore, optionally filtered, with origins for operational."""
     name = _datastore(op)
     source = "running" if name in ("intended", "operational") else name
-    roots = config_roots(server, session, source, _wd_alias(op))
     with_origin = op.find(f"{{{NMDA}}}with-origin") is not None
-    if name == "operational":
-        roots = merge_state(roots, await server.read_state())
+    if with_origin and name != "operational":
+        raise RpcError.of("invalid-value", "with-origin applies to operational only",
+                          type="protocol", **{"bad-element": "with-origin"})
+    state = await server.read_state() if name == "operational" else {}
+
+    def operational(roots: list[etree._Element]) -> list[etree._Element]:
+        roots = merge_state(roots, state)
         for r in roots if with_origin else []:
             _origin(r, "intended")
             sn = server.schema.top.get(qname(r))
@@ -91,13 +96,12 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
                 if csn is not None and not csn.config:
                     _origin(c, "learned")
         extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
-        if with_origin:
-            for e in extra:
-                _origin(e, "system")
-        roots += prune_unreadable(server.access(session), extra, server.schema.top)
-    elif with_origin:
-        raise RpcError.of("invalid-value", "with-origin applies to operational only",
-                          type="protocol", **{"bad-element": "with-origin"})
+        for e in extra if with_origin else []:
+            _origin(e, "system")
+        return roots + extra
+
+    roots = config_roots(server, session, source, _wd_alias(op),
+                         operational if name == "operational" else None)
     cf = op.findtext(f"{{{NMDA}}}config-filter")
     if cf is not None:
         want = cf.strip() == "true"
@@ -110,12 +114,10 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
         roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap, server.schema.top)
     md = (op.findtext(f"{{{NMDA}}}max-depth") or "unbounded").strip()
     if md != "unbounded":
-        if not md.isdigit() or int(md) < 1:
-            raise RpcError.of("invalid-value", "max-depth must be a positive number",
-                              type="protocol", **{"bad-element": "max-depth"})
+        depth = uint(md, "max-depth", 1, 65535)
         roots = [copy.deepcopy(r) for r in roots]
         for r in roots:
-            _depth(r, int(md))
+            _depth(r, depth)
     d = etree.Element(f"{{{NMDA}}}data", nsmap={None: NMDA, "or": OR})
     for r in roots:
         d.append(r)

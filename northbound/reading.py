@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -16,21 +17,21 @@ WD_MODES = ("explicit", "trim", "report-all", "report-all-tagged")
 _XML = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
 
 
-def config_roots(server: Any, session: Any, name: str,
-                  op: etree._Element) -> list[etree._Element]:
-    """Top-level config nodes of a datastore the user may read, in the with-defaults mode
-    the request asks."""
+def config_roots(server: Any, session: Any, name: str, op: etree._Element,
+                 extra: Callable[[list[etree._Element]], list[etree._Element]] | None = None
+                 ) -> list[etree._Element]:
+    """Top-level nodes of a datastore in the with-defaults mode the request asks, plus what
+    ``extra`` adds (state), keeping only what the user may read."""
     roots = [copy.deepcopy(r) for r in elements(server.ds.tree(name))]
-    roots = prune_unreadable(server.access(session), roots, server.schema.top)
     wd = op.find(f"{{{WD}}}with-defaults")
-    if wd is None or not roots:
-        return roots
-    mode = (wd.text or "").strip()
+    mode = (wd.text or "").strip() if wd is not None else "explicit"
     if mode not in WD_MODES:
         raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
                           type="protocol", **{"bad-element": "with-defaults"})
-    if mode == "explicit":
-        return roots
-    text = server.schema.print_with_defaults(
-        "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
-    return list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
+    if mode != "explicit" and roots:
+        text = server.schema.print_with_defaults(
+            "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
+        roots = list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
+    if extra is not None:
+        roots = extra(roots)
+    return prune_unreadable(server.access(session), roots, server.schema.top)

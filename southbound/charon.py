@@ -230,6 +230,9 @@ class CharonProcess:
             pass
 
 
+STABLE = 30.0  # seconds charon must stay up before restarts are quick again
+
+
 class CharonSupervisor:
     """Restart charon when it dies and tell the reconciler to put the world back.
 
@@ -247,11 +250,23 @@ class CharonSupervisor:
         self._stopping = False
 
     async def run(self) -> None:
-        """Watch charon forever (cancel the task to stop); start it if it is not running."""
+        """Watch charon forever (cancel the task to stop); start it if it is not running.
+
+        Restarts back off exponentially until charon has stayed up for ``STABLE`` seconds, so
+        a charon that dies right after each start is not restarted in a tight loop.
+        """
         backoff = self.interval
+        started_at = time.monotonic()
         while not self._stopping:
             if not self.charon.alive():
                 first = self.charon.pid is None and self.restarts == 0
+                if not first and time.monotonic() - started_at < STABLE:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                elif not first:
+                    backoff = self.interval
+                if self._stopping:
+                    break
                 try:
                     await asyncio.to_thread(self.charon.start)
                 except (CharonError, OSError) as exc:
@@ -259,7 +274,7 @@ class CharonSupervisor:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
-                backoff = self.interval
+                started_at = time.monotonic()
                 if not first:
                     self.restarts += 1
                     log.warning("charon restarted (restart #%d)", self.restarts)
@@ -268,6 +283,6 @@ class CharonSupervisor:
             await asyncio.sleep(self.interval)
 
     def stop(self) -> None:
-        """Stop watching and stop charon."""
+        """Stop watching and stop charon (blocking: call it from a thread in async code)."""
         self._stopping = True
         self.charon.stop()

@@ -57,7 +57,7 @@ def decode_secret(secret: str) -> SecretBytes:
     try:
         if text[:2].lower() == "0x":
             return SecretBytes(bytes.fromhex(text[2:].replace(" ", "")))
-        if text[:2] == "0s":
+        if text[:2].lower() == "0s":
             return SecretBytes(base64.b64decode(text[2:], validate=True))
     except (ValueError, binascii.Error):
         raise ValueError("secret is not valid hex/base64") from None
@@ -117,7 +117,10 @@ def traffic_selector(ts: Mapping[str, Any] | None) -> str:
     proto, port = ts.get("protocol"), ts.get("port")
     if proto is None and port is None:
         return subnet
-    return f"{subnet}[{'%any' if proto is None else proto}/{'%any' if port is None else port}]"
+    if port is None:
+        return f"{subnet}[{proto}]"
+    # charon's VICI parser knows "any" (not "%any") for a protocol or port left open
+    return f"{subnet}[{'any' if proto is None else proto}/{port}]"
 
 
 def copy_dscp(encap: bool, decap: bool) -> str:
@@ -142,13 +145,15 @@ def _child(sp: Mapping[str, Any], ipsec: Mapping[str, Any],
     start, close = ipsec.get("start-action"), ipsec.get("close-action")
     if action in _MODE:
         start = "trap"  # shunt policies are only installed with start_action = trap
-    elif trap_as_start:
+    dpd = ipsec.get("dpd-action")
+    if action not in _MODE and trap_as_start:
         start = "start" if start == "trap" else start
         close = "start" if close == "trap" else close
+        dpd = "restart" if dpd == "trap" else dpd
     simple = {
         "start_action": start,
         "close_action": close,
-        "dpd_action": ipsec.get("dpd-action"),
+        "dpd_action": dpd,
         "replay_window": ipsec.get("replay-window"),
         "rekey_time": ipsec.get("rekey-time"),
         "rekey_bytes": ipsec.get("rekey-bytes"),

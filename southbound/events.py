@@ -77,17 +77,20 @@ class SaEventListener:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop at the next reconnect or event."""
+        """Stop listening (within about a second)."""
         self._stop.set()
+        self._thread.join(timeout=2)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             sock = socket.socket(socket.AF_UNIX)
             try:
                 sock.connect(self.socket_path)
-                for name, msg in vici.Session(sock).listen(EVENTS):
+                for name, msg in vici.Session(sock).listen(EVENTS, timeout=0.5):
                     if self._stop.is_set():
                         return
+                    if name is None:  # timeout: a chance to notice stop()
+                        continue
                     for ev in parse(_s(name), msg):
                         self.loop.call_soon_threadsafe(self.callback, ev)
             except Exception as e:  # charon restarting: try again shortly

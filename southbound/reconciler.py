@@ -77,6 +77,7 @@ class _Batch:
     ops: list[Op]
     payloads: dict[Op, dict] = field(repr=False)
     restart: dict[str, list[str]] = field(default_factory=dict)  # conn -> children to start
+    digests: dict[Op, str | None] = field(default_factory=dict)  # what each load carried
     done: list[Op] = field(default_factory=list)
     failed: dict[Op, str] = field(default_factory=dict)
     error: Exception | None = None
@@ -171,8 +172,13 @@ class Reconciler:
                     if self._force_resync:
                         break
                 backoff = 0.1
-            except (ViciConnectionError, OSError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the worker must outlive any failure
+                if not isinstance(exc, ViciConnectionError | OSError):
+                    log.exception("reconciler pass failed; resyncing")
                 self._disconnect()
+                self._force_resync = True
                 log.warning("charon unreachable (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
@@ -232,7 +238,7 @@ class Reconciler:
             world.dirty_shared |= shared_keys
             raise
         for op in batch.done:
-            self._record(op)
+            self._record(op, batch.digests.get(op))
         # Whatever did not run (connection lost midway) stays dirty.
         left = [op for op in batch.ops if op not in batch.done and op not in batch.failed]
         for op in left:
@@ -244,14 +250,15 @@ class Reconciler:
         if batch.error is not None:
             raise batch.error
 
-    def _record(self, op: Op) -> None:
-        w = self.world
+    def _record(self, op: Op, digest: str | None) -> None:
+        """Remember what charon now holds: the digest of the payload that was sent (a change
+        made while the batch ran stays different, so it is applied next)."""
         kind = "psk" if isinstance(op, LoadShared | UnloadShared) else "conn"
         self.errors.pop(f"{kind}:{op.name}", None)
         if isinstance(op, LoadShared):
-            self.loaded_shared[op.name] = w.shared_digests.get(op.name)
+            self.loaded_shared[op.name] = digest
         elif isinstance(op, LoadConn):
-            self.loaded_conns[op.name] = w.conn_digests.get(op.name)
+            self.loaded_conns[op.name] = digest
         elif isinstance(op, UnloadConn):
             self.loaded_conns.pop(op.name, None)
         else:
@@ -265,16 +272,19 @@ class Reconciler:
                    {k: self.loaded_shared[k] for k in shared_keys if k in self.loaded_shared})
         payloads: dict[Op, dict] = {}
         restart: dict[str, list[str]] = {}
+        digests: dict[Op, str | None] = {}
         for op in ops:
             if isinstance(op, LoadShared):
                 payloads[op] = w.shared_payloads[op.name]
+                digests[op] = w.shared_digests.get(op.name)
             elif isinstance(op, LoadConn):
                 payloads[op] = conn = w.conn_payloads[op.name]
+                digests[op] = w.conn_digests.get(op.name)
                 if self.loaded_conns.get(op.name) is not None:  # a change, not a (re)load
                     restart[op.name] = [c for c, v in conn["children"].items()
                                         if v.get("mode") in ("tunnel", "transport")
                                         and v.get("start_action") in ("start", "trap")]
-        return _Batch(ops, payloads, restart)
+        return _Batch(ops, payloads, restart, digests)
 
     def _apply(self, batch: _Batch) -> None:
         """Run a batch in the VICI thread; stop at the first connection error."""

@@ -66,6 +66,7 @@ class App:
         """Running changed: re-resolve only what changed and hand it to the reconciler."""
         if touched is None or not all(is_bulk(k) for k in touched):
             self.effective = resolve(config)
+            self._apply_global_options(self.effective.get("global-options", {}))
             self.reconciler.set_desired(self.effective)
             return
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
@@ -78,6 +79,17 @@ class App:
         if self._policy is None or self._policy[0] != self.ds.version:
             self._policy = (self.ds.version, parse_policy(self.ds.tree("running")))
         return Access(self._policy[1], session.user, session.groups)
+
+    def _apply_global_options(self, options: dict[str, Any]) -> None:
+        """charon reads its options at start: restart it (the supervisor does, and the
+        reconciler loads everything again) when they change."""
+        if options == self.charon.options:
+            return
+        self.charon.options = options
+        if self.charon.alive():
+            log.warning("global options changed: restarting charon")
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self.charon.stop)))
 
     async def read_state(self) -> dict[str, Any]:
         """The observed IKE state, or none when the daemon cannot be asked."""
@@ -137,34 +149,34 @@ class App:
                 self.registry.get(sid), ev, t)))
 
     async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        """Start everything and serve until cancelled or signalled."""
-        await asyncio.to_thread(self.charon.start)
-        events = SaEventListener(self.charon.socket_path, self._sa_event,
-                                 asyncio.get_running_loop())
-        events.start()
-        self._tasks.append(asyncio.create_task(self.supervisor.run()))
-        self._tasks.append(asyncio.create_task(self.reconciler.run()))
-        self.effective = resolve(self.ds.config)
-        self.reconciler.set_desired(self.effective)
-        acceptor = await start_server(
-            host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
-            self.dispatcher.handle, self.capabilities, self.registry,
-        )
-        log.info("NETCONF over SSH listening on %s port %d", host, acceptor.get_port())
-        print(f"ipsec-nf: NETCONF listening on {host}:{acceptor.get_port()}", flush=True)
-        stop = asyncio.Event()
+        """Start everything and serve until cancelled or signalled; always clean up charon."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        if ready is not None:
-            ready.set()
+        events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
+        acceptor = None
         try:
+            await asyncio.to_thread(self.charon.start)
+            events.start()
+            self._tasks.append(asyncio.create_task(self.supervisor.run()))
+            self._tasks.append(asyncio.create_task(self.reconciler.run()))
+            self.reconciler.set_desired(self.effective)
+            acceptor = await start_server(
+                host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
+                self.dispatcher.handle, self.capabilities, self.registry,
+            )
+            log.info("NETCONF over SSH listening on %s port %d", host, acceptor.get_port())
+            print(f"ipsec-nf: NETCONF listening on {host}:{acceptor.get_port()}", flush=True)
+            stop = asyncio.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            if ready is not None:
+                ready.set()
             await stop.wait()
         finally:
-            acceptor.close()
+            if acceptor is not None:
+                acceptor.close()
             await self.registry.close_all()
             for t in self._tasks:
                 t.cancel()
-            self.supervisor.stop()
-            events.stop()
-            await asyncio.to_thread(self.charon.stop)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.to_thread(self.supervisor.stop)
+            await asyncio.to_thread(events.stop)

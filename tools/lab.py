@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +150,32 @@ class Lab:
         """Ping the other site's subnet from this site's subnet."""
         other = self.b if s is self.a else self.a
         return self.ns(s, "ping", "-c", str(count), "-W", "2", "-I", s.host, other.host)
+
+
+@contextmanager
+def running(workdir: Path, sites: str = "AB") -> Iterator[Lab]:
+    """A lab with the named sites' servers running; its logs are printed and everything is
+    deleted at the end."""
+    lab = Lab(workdir)
+    try:
+        lab.up()
+        for s in lab.sites:
+            if s.name in sites:
+                lab.start(s)
+        yield lab
+    finally:
+        for s in lab.sites:
+            if s.name in sites:
+                print(f"--- site {s.name} serve.log ---\n{lab.log(s)}")
+        lab.down()
+
+
+def configure(lab: Lab, *sites: Site) -> None:
+    """Push the site-to-site use case to the given sites over NETCONF (candidate + commit)."""
+    for s in sites:
+        with lab.connect(s) as m:
+            m.edit_config(target="candidate", config=site_config(s))
+            m.commit()
 
 
 def site_config(s: Site, enc: str = "aes128-cbc") -> str:

@@ -8,27 +8,16 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 
-from tools.lab import Lab, site_config
+from tools.lab import Lab, configure, running, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("cclab"))
-    try:
-        lab.up()
-        for s in lab.sites:
-            lab.start(s)
-        for s in (lab.b, lab.a):
-            with lab.connect(s) as m:
-                m.edit_config(target="candidate", config=site_config(s))
-                m.commit()
+    with running(tmp_path_factory.mktemp("cclab")) as lab:
+        configure(lab, lab.b, lab.a)
         yield lab
-    finally:
-        for s in lab.sites:
-            print(f"--- site {s.name} ---\n{lab.log(s)}")
-        lab.down()
 
 
 def established(m) -> set[str]:

@@ -10,7 +10,7 @@ from lxml import etree
 from ncclient.operations.rpc import RPCError
 from ncclient.xml_ import to_ele
 
-from tools.lab import Lab, site_config
+from tools.lab import Lab, running, site_config
 
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -20,16 +20,10 @@ P = {"i": NS, "nc": NC, "n": NMDA}
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("oplab"))
-    try:
-        lab.up()
-        lab.start(lab.a)
+    with running(tmp_path_factory.mktemp("oplab"), sites="A") as lab:
         with lab.connect(lab.a) as m:
             m.edit_config(target="running", config=site_config(lab.a))
         yield lab
-    finally:
-        print(lab.log(lab.a))
-        lab.down()
 
 
 def ike(body: str, nc_ns: bool = False) -> str:

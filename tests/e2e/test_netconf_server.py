@@ -17,7 +17,7 @@ from ncclient import manager
 from ncclient.operations.rpc import RPCError
 from ncclient.transport.errors import AuthenticationError
 
-from tools.lab import NETCONF_PORT, PASSWORD, Lab, site_config
+from tools.lab import NETCONF_PORT, PASSWORD, Lab, configure, running, site_config
 
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -32,21 +32,13 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("nclab"))
-    try:
-        lab.up()
-        lab.start(lab.a)
+    with running(tmp_path_factory.mktemp("nclab"), sites="A") as lab:
         sd = str(lab.a.state_dir)
         assert cli("passwd", "--state-dir", sd, "--group", "operators", "reader",
                    stdin="reader-pw\n").returncode == 0
         assert cli("passwd", "--state-dir", sd, "nobody", stdin="nobody-pw\n").returncode == 0
-        with lab.connect(lab.a) as m:
-            m.edit_config(target="candidate", config=site_config(lab.a))
-            m.commit()
+        configure(lab, lab.a)
         yield lab
-    finally:
-        print(lab.log(lab.a))
-        lab.down()
 
 
 def connect(lab: Lab, user: str, password: str, **kw):

@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from ncclient.operations.rpc import RPCError
 
-from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, site_config
+from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, running, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 pytestmark = pytest.mark.e2e
@@ -23,16 +23,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(tmp_path_factory.mktemp("lab"))
-    try:
-        lab.up()
-        for s in lab.sites:
-            lab.start(s)
+    with running(tmp_path_factory.mktemp("lab")) as lab:
         yield lab
-    finally:
-        for s in lab.sites:
-            print(f"--- site {s.name} serve.log ---\n{lab.log(s)}")
-        lab.down()
 
 
 def state(m) -> etree._Element:

@@ -19,11 +19,6 @@ NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema()
-
-
 def setup(schema: Schema, tmp: Path) -> tuple[Datastores, ConfirmedCommits, list]:
     ds = Datastores(schema, tmp)
     installed: list = []

@@ -17,11 +17,6 @@ NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema()
-
-
 def cfg(body: str) -> etree._Element:
     return etree.fromstring(f'<config xmlns="{NC}"><ike xmlns="{NS}">{body}</ike></config>')
 

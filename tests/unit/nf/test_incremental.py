@@ -18,11 +18,6 @@ from nf.tree import Tree
 from tests.support import DATA, NC, NS
 
 
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return Schema()
-
-
 def cfg(body: str, nc: bool = False) -> etree._Element:
     x = f' xmlns:nc="{NC}"' if nc else ""
     return etree.fromstring(f'<config xmlns="{NC}"{x}><ike xmlns="{NS}">{body}</ike></config>')

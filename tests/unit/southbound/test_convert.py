@@ -97,7 +97,7 @@ def test_conn_for_actions() -> None:
     ah = children["ah"]
     assert ah["mode"] == "transport" and ah["ah_proposals"] == ["sha1-ecp256-esn"]
     assert "esp_proposals" not in ah
-    assert ah["local_ts"] == ["10.0.0.0/8[6/80]"] and ah["remote_ts"] == ["10.1.0.0/16[17/%any]"]
+    assert ah["local_ts"] == ["10.0.0.0/8[6/80]"] and ah["remote_ts"] == ["10.1.0.0/16[17]"]
     assert ah["start_action"] == "none"
     assert children["by"]["mode"] == "pass" and children["by"]["start_action"] == "trap"
     assert children["by"]["remote_ts"] == ["dynamic"]
@@ -128,7 +128,7 @@ def test_esp_proposals() -> None:
 def test_copy_dscp_and_ts() -> None:
     assert [copy_dscp(True, True), copy_dscp(True, False), copy_dscp(False, True),
             copy_dscp(False, False)] == ["yes", "out", "in", "no"]
-    assert traffic_selector({"subnet": "10.0.0.0/8", "port": 443}) == "10.0.0.0/8[%any/443]"
+    assert traffic_selector({"subnet": "10.0.0.0/8", "port": 443}) == "10.0.0.0/8[any/443]"
 
 
 @pytest.mark.parametrize(("secret", "raw"), [
@@ -214,3 +214,14 @@ def test_ike_sa_state_unknown_algorithms_and_minimal() -> None:
                      "enc-alg": "serpent_cbc", "auth-alg": "hmac-sha256",
                      "prf-alg": "aes-cmac", "dh-group": "ecp_256_bp", "udp-encap": False}
     assert None not in state.values()
+
+
+def test_trap_as_start_maps_dpd_trap_and_upper_case_base64() -> None:
+    from southbound.convert import _child, decode_secret
+
+    child = _child({"name": "t", "action": "esp"},
+                   {"start-action": "trap", "close-action": "trap", "dpd-action": "trap"},
+                   trap_as_start=True)
+    assert (child["start_action"], child["close_action"], child["dpd_action"]) == \
+        ("start", "start", "restart")
+    assert bytes(decode_secret("0SY2M=")) == b"cc"
