@@ -7,6 +7,7 @@ and announced per entry, so a commit costs what it changes, not what is configur
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from nf.schema import Schema
 from nf.tree import EntryKey, Tree, Txn
 from nf.validate import validate, validate_slice
 
+log = logging.getLogger(__name__)
 DATASTORES = ("running", "candidate", "startup")
 ROOT = "config"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -243,10 +245,8 @@ class Datastores(Locks):
                 before.setdefault(k, v)
         after = {k: (copy.deepcopy(e) if (e := self.running.lookup(k)) is not None else None)
                  for k in before}
-        for hook in self.on_commit:
-            hook(self.config, None if whole else touched)
-        for change in self.on_change:
-            change(sid, edits, before, after)
+        _notify(self.on_commit, self.config, None if whole else touched)
+        _notify(self.on_change, sid, edits, before, after)
 
     def validate_datastore(self, name: str) -> None:
         """The validate operation on a datastore."""
@@ -309,10 +309,8 @@ class Datastores(Locks):
             after.setdefault(k, None)
         for k in after:
             before.setdefault(k, None)
-        for hook in self.on_commit:
-            hook(self.config, None)
-        for change in self.on_change:
-            change(sid, edits, before, after)
+        _notify(self.on_commit, self.config, None)
+        _notify(self.on_change, sid, edits, before, after)
 
     # ---- commit ------------------------------------------------------
     def commit(self, sid: int) -> None:
@@ -358,6 +356,16 @@ class Datastores(Locks):
         """Reset the candidate to running."""
         self.check_writable("candidate", sid)
         self._reset_candidate()
+
+
+def _notify(hooks: list, *args: Any) -> None:
+    """Tell observers about a change that is already made: a failing one is logged, the
+    others still run, and the commit stands."""
+    for hook in hooks:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("commit observer %r failed", hook)
 
 
 class _Undo(Exception):

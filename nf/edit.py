@@ -12,7 +12,9 @@ from nf.schema import SNode
 from nf.tree import Tree, Txn
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+YANG = "urn:ietf:params:xml:ns:yang:1"
 OP_ATTR = f"{{{NC}}}operation"
+INSERT_ATTR = f"{{{YANG}}}insert"
 WriteCheck = Callable[[str, etree._Element, bool], None]
 OPERATIONS = ("merge", "replace", "create", "delete", "remove", "none")
 
@@ -71,12 +73,20 @@ def find_match(
 
 
 def strip_ops(el: etree._Element) -> etree._Element:
-    """A copy of an edit subtree without NETCONF operation attributes."""
-    el = copy.deepcopy(el)
-    for e in el.iter():
-        if isinstance(e.tag, str) and OP_ATTR in e.attrib:
-            del e.attrib[OP_ATTR]
-    return el
+    """A copy of an edit subtree without NETCONF/YANG edit attributes (operation, insert,
+    value, key), keeping every namespace in scope (values such as NACM paths use prefixes)."""
+    out = copy.deepcopy(el)
+    missing = {p: u for p, u in el.nsmap.items() if p is not None and out.nsmap.get(p) != u}
+    if missing:
+        scoped = etree.Element(out.tag, dict(out.attrib), nsmap={**out.nsmap, **missing})
+        scoped.text = out.text
+        scoped.extend(list(out))
+        out = scoped
+    for e in out.iter():
+        if isinstance(e.tag, str):
+            for a in [a for a in e.attrib if a.startswith((f"{{{NC}}}", f"{{{YANG}}}"))]:
+                del e.attrib[a]
+    return out
 
 
 class Editor:
@@ -139,6 +149,11 @@ class Editor:
                 "invalid-value", f"{snode.name!r} is state data and cannot be edited", path
             )
         op = self._op(el, inherited, path)
+        insert = el.get(INSERT_ATTR)
+        if insert not in (None, "first", "last"):
+            raise RpcError.of("operation-not-supported",
+                              f"yang:insert={insert!r} is not supported (use first or last)",
+                              path, type="protocol", **{"bad-attribute": "insert"})
         if snode.kind == "list":
             for k in snode.keys:
                 if el.find(f"{{{snode.ns}}}{k}") is None:
@@ -170,7 +185,7 @@ class Editor:
                     self.check("delete", existing, True)
                 self.txn.replace(existing, new)
             else:
-                self.txn.append(parent, new)
+                self.txn.append(parent, new, self._first(parent, snode, insert))
             self._mark(path, op, new, deep=True, nacm_op="create")
             return
         # merge or none
@@ -179,7 +194,7 @@ class Editor:
             # a new subtree without operations inside: inserted whole, like create
             self._check_subtree(el, snode, path)
             new = strip_ops(el)
-            self.txn.append(parent, new)
+            self.txn.append(parent, new, self._first(parent, snode, insert))
             self._mark(path, "create", new, deep=True)
             return
         if snode.kind in ("leaf", "leaf-list"):
@@ -187,7 +202,7 @@ class Editor:
                 value = el.text or ""
                 if existing is None:
                     new = strip_ops(el)
-                    self.txn.append(parent, new)
+                    self.txn.append(parent, new, self._first(parent, snode, insert))
                     self._mark(path, "create", new)
                 elif snode.kind == "leaf" and (existing.text or "") != value:
                     self.txn.set_text(existing, value)
@@ -215,6 +230,11 @@ class Editor:
                 self.txn.remove(parent, node)
             else:
                 self._mark(path, "create", node)
+
+    @staticmethod
+    def _first(parent: etree._Element, snode: SNode, insert: str | None) -> etree._Element | None:
+        """yang:insert="first": the sibling to insert before (None = at the end)."""
+        return parent.find(f"{{{snode.ns}}}{snode.name}") if insert == "first" else None
 
     def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
         """Every node of a subtree to insert is known config; paths are built only on error."""

@@ -129,12 +129,20 @@ class Schema:
         self.modules = [self.ctx.load_module(m) for m in modules]
         self.support = [self.ctx.load_module(m) for m in SUPPORT_MODULES]
         NAMESPACES.update({name: ns for name, _, ns in self.implemented()})
+
         self.top: dict[tuple[str, str], SNode] = {}
         for mod in self.modules:
             for c in mod.children():
                 if c.keyword() in ("container", "list", "leaf", "leaf-list"):
                     m = _mirror(c)
                     self.top[(m.ns, m.name)] = m
+        # state-only trees of the support modules, so filters know their list keys
+        self.state_top: dict[tuple[str, str], SNode] = dict(self.top)
+        for mod in [*self.support, self.ctx.get_module("ietf-yang-library")]:
+            for c in mod.children():
+                if c.keyword() in ("container", "list"):
+                    m = _mirror(c)
+                    self.state_top.setdefault((m.ns, m.name), m)
 
     def parse_config(self, xml: str) -> libyang.DNode | None:
         """Parse and fully validate a config tree given as XML; raise LibyangError."""

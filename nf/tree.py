@@ -115,13 +115,17 @@ class Txn:
     def _is_top(self, parent: etree._Element) -> bool:
         return parent is self.tree.root
 
-    def append(self, parent: etree._Element, el: etree._Element) -> None:
-        """Append a new child."""
+    def append(self, parent: etree._Element, el: etree._Element,
+               before: etree._Element | None = None) -> None:
+        """Add a new child at the end, or just before ``before`` (ordered-by user lists)."""
         if self._is_top(parent):
             self.before.setdefault((el.tag, None, ()), None)
         elif not self._is_entry(parent):
             self._note(parent)
-        parent.append(el)
+        if before is not None:
+            before.addprevious(el)
+        else:
+            parent.append(el)
         if self._is_entry(parent):
             self.before.setdefault(self.tree.entry_of(el)[0], None)
             self.tree._index_add(parent, el)

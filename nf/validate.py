@@ -62,7 +62,8 @@ def to_rpc_error(items: list[LyError], fallback: str,
     for it in items:
         msg, path, app = it.message, nc_path(it.path), it.apptag
         if top is not None and is_secret(path, top):
-            msg = "invalid value of a secret leaf (not shown)"
+            msg = ("invalid secret: use text, 0x and hexadecimal bytes, or 0s and base64 "
+                   "(value not shown)")
         if "leafref" in msg or app == "instance-required":
             errs.append(ErrorInfo("data-missing", msg, path, app_tag="instance-required"))
         elif app == "must-violation" or "must" in msg.lower() and "condition" in msg.lower():

@@ -38,12 +38,9 @@ def _select(d: etree._Element, f: etree._Element) -> etree._Element | None:
         if any(_matches(cm, dc) for cm in matches):
             out.append(copy.deepcopy(dc))
             continue
-        for fc in others:
-            if _matches(fc, dc):
-                r = _select(dc, fc)
-                if r is not None:
-                    out.append(r)
-                break
+        r = _union([_select(dc, fc) for fc in others if _matches(fc, dc)])
+        if r is not None:
+            out.append(r)
     if matches and len(out) == len(matches) and others:
         # Only the keys matched and nothing selected under them: keep the entry (as a marker).
         return out
@@ -55,24 +52,37 @@ def subtree(roots: list[etree._Element], filt: etree._Element) -> list[etree._El
     out: list[etree._Element] = []
     fchildren = list(elements(filt))
     for d in roots:
-        for f in fchildren:
-            if _matches(f, d):
-                r = _select(d, f)
-                if r is not None and (len(r) or not list(elements(f))):
-                    out.append(r)
-                break
+        r = _union([_select(d, f) for f in fchildren if _matches(f, d)])
+        if r is not None and (len(r) or any(not list(elements(f)) for f in fchildren
+                                            if _matches(f, d))):
+            out.append(r)
     return out
 
 
+def _union(results: list[etree._Element | None]) -> etree._Element | None:
+    """Several filter siblings selecting the same node (RFC 6241 6.4.4): one node holding
+    what any of them selected."""
+    found = [r for r in results if r is not None]
+    if not found:
+        return None
+    first = found[0]
+    seen = {etree.tostring(c, method="c14n") for c in elements(first)}
+    for other in found[1:]:
+        for c in list(elements(other)):
+            key = etree.tostring(c, method="c14n")
+            if key not in seen:
+                seen.add(key)
+                first.append(c)
+    return first
+
+
 def _snode_path(el: etree._Element, top: dict[tuple[str, str], SNode]) -> list[SNode | None]:
-    chain = list(reversed([a for a in el.iterancestors()]))[1:] + [el]
+    chain = [*reversed(list(el.iterancestors())), el]
     nodes: list[SNode | None] = []
     cur: SNode | None = None
-    for a in chain:
+    for i, a in enumerate(chain):
         ns, name = qname(a)
-        cur = top.get((ns, name)) if cur is None and not nodes else (
-            cur.child(ns, name) if cur else None
-        )
+        cur = top.get((ns, name)) if i == 0 else (cur.child(ns, name) if cur else None)
         nodes.append(cur)
     return nodes
 
@@ -80,33 +90,31 @@ def _snode_path(el: etree._Element, top: dict[tuple[str, str], SNode]) -> list[S
 def xpath(
     roots: list[etree._Element], select: str, nsmap: dict, top: dict[tuple[str, str], SNode]
 ) -> list[etree._Element]:
-    """The nodes selected by an XPath expression, with their ancestors and list keys."""
-    doc = etree.Element("root")
-    for r in roots:
-        doc.append(copy.deepcopy(r))
+    """The nodes selected by an XPath expression, with their ancestors and list keys.
+
+    Each top-level node is its own document, so absolute paths and unions work as written."""
     ns = {k: v for k, v in nsmap.items() if k}
-    try:
-        found = doc.xpath(select if not select.startswith("/") else "." + select, namespaces=ns)
-    except etree.XPathError as e:
-        raise RpcError.of("invalid-value", f"invalid XPath filter: {e}", type="protocol") from None
-    if not isinstance(found, list):
-        raise RpcError.of("invalid-value", "the XPath filter must select nodes", type="protocol")
     out_root = etree.Element("root")
-    for node in found:
-        if not isinstance(node, etree._Element):
-            node = node.getparent() if hasattr(node, "getparent") else None
-            if node is None:
-                continue
-        if node is doc:
-            for r in roots:
-                out_root.append(copy.deepcopy(r))
-            continue
-        _graft(out_root, node, _snode_path(node, top))
+    for r in roots:
+        doc = etree.ElementTree(copy.deepcopy(r))
+        try:
+            found = doc.xpath(select, namespaces=ns)
+        except etree.XPathError as e:
+            raise RpcError.of("invalid-value", f"invalid XPath filter: {e}",
+                              type="protocol") from None
+        if not isinstance(found, list):
+            raise RpcError.of("invalid-value", "the XPath filter must select nodes",
+                              type="protocol")
+        for node in found:
+            if not isinstance(node, etree._Element):
+                node = node.getparent() if hasattr(node, "getparent") else None
+            if node is not None and isinstance(node.tag, str):
+                _graft(out_root, node, _snode_path(node, top))
     return list(out_root)
 
 
 def _graft(out_root: etree._Element, node: etree._Element, snodes: list[SNode | None]) -> None:
-    chain = list(reversed([a for a in node.iterancestors()]))[1:]
+    chain = list(reversed(list(node.iterancestors())))
     parent = out_root
     for anc, sn in zip(chain, snodes, strict=False):
         keys = sn.keys if sn is not None else ()

@@ -109,18 +109,22 @@ class Notifications:
         if stop is not None and start is not None and stop < start:
             raise RpcError.of("bad-element", "stopTime is before startTime", type="protocol",
                               **{"bad-element": "stopTime"})
-        sub = Subscription(session, op.find(f"{{{NOTIF}}}filter"), start, stop,
-                           replaying=start is not None)
+        filt = op.find(f"{{{NOTIF}}}filter")
+        if filt is not None:
+            _check_filter(filt)
+        sub = Subscription(session, filt, start, stop, replaying=start is not None)
         self.subs[session.session_id] = sub
         asyncio.get_running_loop().create_task(self._begin(sub))
 
     async def _begin(self, sub: Subscription) -> None:
         if sub.start is not None:
-            for t, body in list(self.log):
-                if t >= sub.start and (sub.stop is None or t <= sub.stop):
-                    await self._deliver(sub, t, body)
-            await self._deliver(sub, datetime.now(UTC), _event(NMN, "replayComplete"))
-            sub.replaying = False
+            try:
+                for t, body in list(self.log):
+                    if t >= sub.start and (sub.stop is None or t <= sub.stop):
+                        await self._deliver(sub, t, body)
+                await self._deliver(sub, datetime.now(UTC), _event(NMN, "replayComplete"))
+            finally:
+                sub.replaying = False
         if sub.stop is not None:
             delay = (sub.stop - datetime.now(UTC)).total_seconds()
             if delay > 0:
@@ -132,6 +136,21 @@ class Notifications:
     def session_ended(self, session: Any) -> None:
         """Forget the subscription of a session that ended."""
         self.subs.pop(session.session_id, None)
+
+
+def _check_filter(filt: etree._Element) -> None:
+    """Refuse a filter that could not be applied (RFC 5277 2.1.1: the subscription fails)."""
+    ftype = filt.get("type", "subtree")
+    if ftype == "xpath":
+        try:
+            etree.XPath(filt.get("select", ""), namespaces={k: v for k, v in filt.nsmap.items()
+                                                          if k})
+        except etree.XPathError as e:
+            raise RpcError.of("invalid-value", f"invalid XPath filter: {e}", type="protocol",
+                              **{"bad-element": "filter"}) from None
+    elif ftype != "subtree":
+        raise RpcError.of("bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
+                          **{"bad-attribute": "type", "bad-element": "filter"})
 
 
 def _selected(body: etree._Element, filt: etree._Element) -> bool:

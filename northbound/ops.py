@@ -82,7 +82,7 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
                 "missing-attribute", "an xpath filter needs a select attribute",
                 type="protocol", **{"bad-attribute": "select", "bad-element": "filter"},
             )
-        return replies.data(*filters.xpath(roots, select, f.nsmap, server.schema.top))
+        return replies.data(*filters.xpath(roots, select, f.nsmap, server.schema.state_top))
     raise RpcError.of(
         "bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
         **{"bad-attribute": "type", "bad-element": "filter"},

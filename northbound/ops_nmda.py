@@ -111,7 +111,8 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
     if sub is not None:
         roots = filters.subtree(roots, sub)
     elif xp is not None:
-        roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap, server.schema.top)
+        roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap,
+                               server.schema.state_top)
     md = (op.findtext(f"{{{NMDA}}}max-depth") or "unbounded").strip()
     if md != "unbounded":
         depth = uint(md, "max-depth", 1, 65535)

@@ -34,4 +34,4 @@ def config_roots(server: Any, session: Any, name: str, op: etree._Element,
         roots = list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
     if extra is not None:
         roots = extra(roots)
-    return prune_unreadable(server.access(session), roots, server.schema.top)
+    return prune_unreadable(server.access(session), roots, server.schema.state_top)

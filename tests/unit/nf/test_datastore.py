@@ -135,3 +135,18 @@ def test_errors_never_repeat_a_secret(schema: Schema, tmp_path: Path) -> None:
     err = ei.value.errors[0]
     assert err.tag == "invalid-value" and "secret" in (err.path or "")
     assert "S3cr3t" not in err.message and "S3cr3t" not in str(ei.value)
+
+
+@pytest.mark.parametrize("secret,ok", [
+    ("0seaJ31RfzHNRvUSH0oUYg7znTW0I=", True), ("0xd2c79a27", True), ('"a phrase"', True),
+    ("0xZZ", False), ("0xabc", False), ("0s!!", False), ("0sYQ", False)])
+def test_secret_encodings(schema: Schema, tmp_path: Path, secret: str, ok: bool) -> None:
+    ds = Datastores(schema, tmp_path)
+    edit = cfg(f"<pre-shared-key><name>k</name><secret>{secret}</secret></pre-shared-key>")
+    if ok:
+        ds.edit("running", edit, sid=1)
+        return
+    with pytest.raises(RpcError) as ei:
+        ds.edit("running", edit, sid=1)
+    assert ei.value.errors[0].tag == "invalid-value"
+    assert secret not in ei.value.errors[0].message

@@ -138,3 +138,32 @@ def test_get_schema(call, ident: str) -> None:
     assert text and text.lstrip().startswith("module " + ident), etree.tostring(r)[:300]
     r = call(f'<get-schema xmlns="{ncm}"><identifier>nope</identifier></get-schema>')
     assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "invalid-value"
+
+
+def test_multiple_filter_siblings_and_xpath_union(call) -> None:
+    call(f'<edit-config><target><running/></target><config><ike xmlns="{NS}"><vpn><name>b</name>'
+         "<ike-policy><template>iketemp1</template></ike-policy><ipsec-policy><template>"
+         "ipsectemp1</template></ipsec-policy><local-id>bee</local-id></vpn></ike></config>"
+         "</edit-config>")
+    r = call(f'<get-config><source><running/></source><filter type="subtree">'
+             f'<ike xmlns="{NS}"><vpn><name>siteA-siteB</name><local-id/></vpn>'
+             "<vpn><name>b</name><local-id/></vpn></ike></filter></get-config>")
+    got = {v.findtext("i:name", namespaces=P): v.findtext("i:local-id", namespaces=P)
+           for v in r.iterfind(".//i:vpn", P)}
+    assert got == {"siteA-siteB": "secgwa.example.net", "b": "bee"}
+    r = call(f'<get-config><source><running/></source><filter type="xpath" xmlns:i="{NS}" '
+             'select="/i:ike/i:vpn/i:name | /i:ike/i:pre-shared-key/i:name"/></get-config>')
+    assert r.find("nc:data/i:ike/i:pre-shared-key/i:name", P) is not None
+    assert len(r.findall("nc:data/i:ike/i:vpn", P)) == 2
+
+
+def test_insert_first_in_ordered_leaf_list(call) -> None:
+    y = "urn:ietf:params:xml:ns:yang:1"
+    call(f'<edit-config><target><running/></target><config><ike xmlns="{NS}" xmlns:yang="{y}">'
+         "<ike-policy-template><name>iketemp1</name><ike-proposal><id>1</id>"
+         '<enc-alg yang:insert="first">aes256-cbc</enc-alg></ike-proposal>'
+         "</ike-policy-template></ike></config></edit-config>")
+    r = call("<get-config><source><running/></source></get-config>")
+    algs = [e.text for e in r.iterfind(".//i:ike-policy-template/i:ike-proposal/i:enc-alg", P)]
+    assert algs == ["aes256-cbc", "aes128-cbc"]
+    assert b"insert" not in etree.tostring(r)
