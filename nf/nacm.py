@@ -205,6 +205,21 @@ def _prune(access: Access, el: etree._Element, sn: SNode | None, parent: NodePat
     return True
 
 
+def may_read_path(access: Access, path: str, top: dict[tuple[str, str], SNode]) -> bool:
+    """May the user read the node at an edit path ('/m:a/m:b[m:k='v']')?"""
+    if access.superuser:
+        return True
+    node = node_path(path)
+    mods = dict(NAMESPACES)
+    snodes: list[SNode | None] = []
+    sn: SNode | None = None
+    for i, (module, name, _) in enumerate(node):
+        ns = mods.get(module, "")
+        sn = top.get((ns, name)) if i == 0 else (sn.child(ns, name) if sn else None)
+        snodes.append(sn)
+    return all(access.may_data("read", node[:i + 1], snodes[:i + 1]) for i in range(len(node)))
+
+
 def node_path(path: str) -> NodePath:
     """The NodePath of an edit path as produced by nf.edit ('/m:a/m:b[m:k='v']')."""
     return tuple((m, n, dict(k)) for m, n, k in _steps(path, {}))

@@ -64,8 +64,9 @@ class Notifications:
         self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
         self.subs: dict[int, Subscription] = {}
         self.sent = 0
-        # access control: may this session receive this notification? (NACM)
-        self.authorize: Callable[[Any, etree._Element], bool] = lambda session, body: True
+        # access control (NACM): the body this session may receive, or None
+        self.authorize: Callable[[Any, etree._Element], etree._Element | None] = (
+            lambda session, body: body)
 
     def publish(self, body: etree._Element) -> None:
         """Record an event and deliver it to every live subscription."""
@@ -80,7 +81,8 @@ class Notifications:
             return
         if sub.filt is not None and not _selected(body, sub.filt):
             return
-        if not self.authorize(sub.session, body):
+        body = self.authorize(sub.session, body)
+        if body is None:
             return
         if await sub.session.send_notification(render(t, body)):
             self.sent += 1

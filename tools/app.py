@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import signal
 from pathlib import Path
@@ -14,7 +15,7 @@ from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.errors import RpcError
 from nf.history import History
-from nf.nacm import Access, Policy, parse_policy
+from nf.nacm import Access, Policy, may_read_path, parse_policy
 from nf.schema import Schema
 from nf.templates import resolve, update
 from nf.validate import is_bulk
@@ -123,9 +124,20 @@ class App:
             ev["kind"], ev["event"], ev["vpn"], ev.get("peer"), ev.get("unique-id"),
             ev.get("policy")))
 
-    def _may_receive(self, session: Any, body: Any) -> bool:
+    def _may_receive(self, session: Any, body: Any) -> Any:
+        """The notification as this session may see it (NACM), or None."""
+        access = self.access(session)
         q = etree.QName(body)
-        return self.access(session).may_notify(module_of(q.namespace or ""), q.localname)
+        if not access.may_notify(module_of(q.namespace or ""), q.localname):
+            return None
+        if q.localname != "netconf-config-change" or access.superuser:
+            return body
+        body = copy.deepcopy(body)
+        for edit in body.findall(f"{{{q.namespace}}}edit"):
+            target = edit.findtext(f"{{{q.namespace}}}target") or "/"
+            if target != "/" and not may_read_path(access, target, self.schema.top):
+                body.remove(edit)  # not even the entry's name may show
+        return body
 
     def _count_session(self, session: Any, started: bool) -> None:
         if started:

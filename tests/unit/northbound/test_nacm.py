@@ -112,3 +112,24 @@ def test_deny_rule_hides_subtree(rpc) -> None:
     assert r.find("nc:data/i:ike/i:vpn", P) is None
     assert r.find("nc:data/i:ike/i:ike-policy-template", P) is not None
 
+
+
+def test_may_read_path_for_notifications(tmp_path: Path) -> None:
+    from nf.nacm import may_read_path
+
+    server = Server(tmp_path)
+    d = Dispatcher(server, ops.TABLE)
+    root = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
+    site = (DATA / "site_a.xml").read_text().replace("</config>", RULES + "</config>")
+    asyncio.run(d.handle(root, f'<rpc xmlns="{NC}" message-id="1"><edit-config><target>'
+                               f"<running/></target>{site}</edit-config></rpc>".encode()))
+    top = server.schema.top
+    vpn = "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']"
+    nora = server.access(SimpleNamespace(user="nora", groups=["novpn"]))
+    assert not may_read_path(nora, vpn, top)
+    assert may_read_path(nora, "/ipsec-nf:ike/ipsec-nf:ike-policy-template[ipsec-nf:name='t']",
+                         top)
+    olga = server.access(SimpleNamespace(user="olga", groups=[]))
+    assert may_read_path(olga, vpn, top)
+    assert not may_read_path(olga, "/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name='s']"
+                                   "/ipsec-nf:secret", top)
