@@ -5,6 +5,8 @@ Needs root and `ip netns` (CI runs as root); it fails, never skips, when they ar
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -112,6 +114,32 @@ def test_template_change_rekeys_with_new_algorithm(lab: Lab) -> None:
                        for c in child_sas(m))
     assert wait_for(new_alg, timeout=40), "CHILD SA was not re-keyed with aes256-cbc"
     assert ping_ok(lab)
+
+
+def charon_pid(lab: Lab, s) -> int | None:
+    """The pid of the site's charon (found by the strongswan.conf in its environment)."""
+    conf = f"STRONGSWAN_CONF={s.state_dir / 'charon' / 'strongswan.conf'}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if conf in (proc / "environ").read_bytes().split(b"\0") and \
+                        (proc / "comm").read_text().strip() == "charon":
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
+def test_killed_charon_is_restarted_and_tunnel_returns(lab: Lab) -> None:
+    pid = charon_pid(lab, lab.a)
+    assert pid is not None, "site A's charon not found"
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: (charon_pid(lab, lab.a) or pid) != pid, timeout=30), \
+        "charon was not restarted"
+    assert ping_ok(lab), "the tunnel did not come back after charon was killed"
+    with lab.connect(lab.a) as m:
+        assert wait_for(lambda: any(c.findtext("i:state", namespaces=NS) == "installed"
+                                    for c in child_sas(m)), timeout=30)
 
 
 BAD = [
