@@ -61,7 +61,7 @@ def main() -> int:
             say("Pinging 192.168.99.1 from 192.168.0.1 through the tunnel, capturing the WAN link")
             cap = subprocess.Popen(
                 ["ip", "netns", "exec", lab.a.ns, "tcpdump", "-l", "-n", "-c", "2", "-i",
-                 lab.wan_if, "udp port 4500"],
+                 lab.wan_if, "udp port 4500 and udp[8:4] != 0"],  # ESP only, not IKE
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             time.sleep(1.5)
             ok = False

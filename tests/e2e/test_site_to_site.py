@@ -70,7 +70,8 @@ def test_tunnel_carries_esp_and_shows_state(lab: Lab) -> None:
     configure(lab)
     cap = subprocess.Popen(
         ["ip", "netns", "exec", lab.a.ns, "tcpdump", "-l", "-n", "-c", "4", "-i", lab.wan_if,
-         "udp port 4500"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+         "udp port 4500 and udp[8:4] != 0"],  # ESP in UDP, not IKE (non-ESP marker 0)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         time.sleep(1.5)  # let tcpdump attach
         assert ping_ok(lab), "ping between the protected subnets never passed"
