@@ -318,11 +318,10 @@ class Datastores(Locks):
         self.check_writable("running", sid)
         edits = self.pending_edits or [("/", "replace")]
         if not self._cand_full and self._pending:
-            txns: list[Txn] = []
+            txn = self.running.begin()  # one transaction: its images span all the edits
+            txns: list[Txn] = [txn]
             try:
                 for config, dop in self._pending:
-                    txn = self.running.begin()
-                    txns.append(txn)
                     edit_tree(txn, config, dop, trusted=True)
                 touched = _touched(txns)
                 checked = self._check(self.running, touched)

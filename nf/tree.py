@@ -106,8 +106,29 @@ class Txn:
     def _note(self, el: etree._Element) -> None:
         """Remember the before-image of the entry around ``el`` (in the tree, unchanged yet)."""
         key, entry = self.tree.entry_of(el)
-        if key not in self.before:
+        if key not in self.before and (key[0], None, ()) not in self.before:
             self.before[key] = copy.deepcopy(entry)
+
+    def _note_top(self, top_el: etree._Element) -> None:
+        """Remember a whole top container as it was before this transaction: its current
+        copy with the entries changed so far put back as they were."""
+        tkey = (top_el.tag, None, ())
+        if tkey in self.before:
+            return
+        img = copy.deepcopy(top_el)
+        shadow = Tree(etree.Element("r"), self.tree.top)
+        shadow.root.append(img)
+        shadow.index_top(img, True)
+        for key in [k for k in self.before if k[0] == top_el.tag and k[1] is not None]:
+            old, cur = self.before.pop(key), shadow.lookup(key)
+            if cur is not None and old is not None:
+                cur.addprevious(copy.deepcopy(old))
+                img.remove(cur)
+            elif cur is not None:
+                img.remove(cur)
+            elif old is not None:
+                img.append(copy.deepcopy(old))
+        self.before[tkey] = img
 
     def _is_entry(self, parent: etree._Element) -> bool:
         return parent.getparent() is self.tree.root
@@ -120,6 +141,8 @@ class Txn:
         """Add a new child at the end, or just before ``before`` (ordered-by user lists)."""
         if self._is_top(parent):
             self.before.setdefault((el.tag, None, ()), None)
+            for key in [k for k in self.before if k[0] == el.tag and k[1] is not None]:
+                del self.before[key]  # the whole container is new: nothing inside existed
         elif not self._is_entry(parent):
             self._note(parent)
         if before is not None:
@@ -143,7 +166,7 @@ class Txn:
     def remove(self, parent: etree._Element, el: etree._Element) -> None:
         """Remove a child."""
         if self._is_top(parent):
-            self.before.setdefault((el.tag, None, ()), copy.deepcopy(el))
+            self._note_top(el)
         else:
             self._note(el)
         pos = parent.index(el)
@@ -165,7 +188,7 @@ class Txn:
         """Put ``new`` where ``old`` is."""
         parent = old.getparent()
         if self._is_top(parent):
-            self.before.setdefault((old.tag, None, ()), copy.deepcopy(old))
+            self._note_top(old)
         else:
             self._note(old)
         self._swap(parent, old, new)

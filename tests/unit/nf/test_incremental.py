@@ -133,3 +133,21 @@ def test_running_edit_with_dirty_candidate(schema: Schema, tmp_path: Path) -> No
     ds.commit(sid=1)  # commit copies the candidate to running (RFC 6241 8.3.4.1)
     vpns = set(resolve(ds.config)["vpns"])
     assert "v2" in vpns and "v3" not in vpns
+
+
+def test_history_undo_of_entry_and_top_in_one_commit(schema: Schema, tmp_path: Path) -> None:
+    from nf.history import History
+
+    ds = loaded(schema, tmp_path, n=2)
+    hist = History(tmp_path)
+    ds.on_change.append(lambda sid, edits, b, a: hist.record(b, a, "u", sid, ""))
+    before = canon(ds.tree("running"))
+    ds.edit("candidate", cfg("<vpn><name>v0</name><local-id>first.example.net</local-id></vpn>"),
+            sid=1)
+    whole = etree.tostring(ds.tree("running")).decode().replace("v1.example.net", "x.example.net")
+    replace = etree.fromstring(whole.replace("<config>", f'<config xmlns:nc="{NC}">', 1)
+                               .replace(f'<ike xmlns="{NS}"', f'<ike nc:operation="replace" '
+                                        f'xmlns="{NS}"', 1))
+    ds.edit("candidate", replace, sid=1)
+    ds.commit(sid=1)
+    assert canon(hist.undo(ds.tree("running"), schema.top, 1)) == before
