@@ -72,8 +72,9 @@ class ConfirmedCommits:
         elif persist_id is not None:
             raise RpcError.of("invalid-value", "no confirmed commit is pending",
                               type="protocol", **{"bad-element": "persist-id"})
-        backup = (self.pending.backup if self.pending is not None
-                  else copy.deepcopy(self.ds.tree("running")))
+        backup = None
+        if confirmed and self.pending is None:  # the only commit that needs the old config
+            backup = copy.deepcopy(self.ds.tree("running"))
         self.ds.commit(sid)
         if not confirmed:
             if self.pending is not None:
@@ -82,6 +83,7 @@ class ConfirmedCommits:
                 self._emit("complete", sid)
             return
         if self.pending is None:
+            assert backup is not None
             self.pending = Pending(backup, sid, persist)
             self._emit("start", sid, timeout)
         else:

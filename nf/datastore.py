@@ -34,7 +34,8 @@ Images = dict[EntryKey, etree._Element | None]
 Edits = list[tuple[str, str]]
 # on_commit(config, touched entries or None for "everything may have changed")
 CommitHook = Callable[[dict[str, Any], set[EntryKey] | None], None]
-# on_change(session-id, edits, before-images, after-images)
+# on_change(session-id, edits, before-images, after-images); the after-images are the live
+# entries of running: read them during the call, never keep or modify them
 ChangeHook = Callable[[int, Edits, Images, Images], None]
 
 
@@ -243,8 +244,8 @@ class Datastores(Locks):
         for t in txns:
             for k, v in t.before.items():
                 before.setdefault(k, v)
-        after = {k: (copy.deepcopy(e) if (e := self.running.lookup(k)) is not None else None)
-                 for k in before}
+        # the entries as they are now, not copies: observers run at once and must not keep them
+        after = {k: self.running.lookup(k) for k in before}
         _notify(self.on_commit, self.config, None if whole else touched)
         _notify(self.on_change, sid, edits, before, after)
 
@@ -304,7 +305,7 @@ class Datastores(Locks):
         self.running_j.write_base(self.running.root)
         self.config = self._full_dict(new)
         self.version += 1
-        after: Images = {(t.tag, None, ()): copy.deepcopy(t) for t in elements(new)}
+        after: Images = {(t.tag, None, ()): t for t in elements(new)}  # live: read at once
         for k in before:
             after.setdefault(k, None)
         for k in after:
@@ -335,7 +336,11 @@ class Datastores(Locks):
         elif self._cand_full:
             validate(self.schema, list(elements(self.candidate.root)))
             self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
-        self._reset_candidate()
+        # running now equals the candidate: keep its tree (no copy), forget the pending state
+        self._cand_full, self._pending, self.pending_edits = False, [], []
+        self.candidate_owner = None
+        self.cand_j.remove()
+        self.cand_j = Journal(self.dir, "candidate")
 
     def restore(self, tree: etree._Element) -> None:
         """Put back a config that was running before (confirmed-commit rollback)."""

@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -45,15 +46,18 @@ class History:
         cid = self.entries[-1].id + 1 if self.entries else 1
         c = Commit(cid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), user, session_id,
                    comment)
-        doc = etree.Element("commit")
-        for key in before:
-            e = etree.SubElement(doc, "entry", top=key[0], tag=key[1] or "",
-                                 key=json.dumps(list(key[2])))
+        parts = [b"<commit>"]
+        for key in before:  # serialized piece by piece: the images are never copied
+            parts.append(f"<entry top={quoteattr(key[0])} tag={quoteattr(key[1] or '')} "
+                         f"key={quoteattr(json.dumps(list(key[2])))}>".encode())
             for side, img in (("before", before[key]), ("after", after.get(key))):
-                s = etree.SubElement(e, side)
+                parts.append(f"<{side}>".encode())
                 if img is not None:
-                    s.append(copy.deepcopy(img))
-        persist.atomic_write(self.dir / f"{cid}.xml", etree.tostring(doc))
+                    parts.append(etree.tostring(img))
+                parts.append(f"</{side}>".encode())
+            parts.append(b"</entry>")
+        parts.append(b"</commit>")
+        persist.atomic_write(self.dir / f"{cid}.xml", b"".join(parts))
         self.entries.append(c)
         for old in self.entries[:-self.keep]:
             (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
