@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ def plan(desired_conns: Mapping[str, str], desired_shared: Mapping[str, str],
     ops += [UnloadConn(n) for n in sorted(loaded_conns) if n not in desired_conns]
     ops += [UnloadShared(n) for n in sorted(loaded_shared) if n not in desired_shared]
     return ops
+
+
+PARALLEL = 4  # VICI sessions for bulk connection loads
+PARALLEL_MIN = 64  # below this many loads, one session is as fast
 
 
 @dataclass
@@ -287,11 +292,38 @@ class Reconciler:
         return _Batch(ops, payloads, restart, digests)
 
     def _apply(self, batch: _Batch) -> None:
-        """Run a batch in the VICI thread; stop at the first connection error."""
+        """Run a batch in the VICI thread, in plan order; stop at the first connection error.
+
+        Many connection loads in a row are spread over a few extra VICI sessions, so that
+        encoding one request overlaps charon's work on the others (bulk loads)."""
         client = self._client
         assert client is not None
+        ops = batch.ops
+        loads = [op for op in ops if isinstance(op, LoadConn)]
+        if len(loads) < PARALLEL_MIN:
+            self._run_ops(client, ops, batch)
+            return
+        first, last = ops.index(loads[0]), ops.index(loads[-1])
+        self._run_ops(client, ops[:first], batch)
+        if batch.error is None:
+            chunks = [loads[i::PARALLEL] for i in range(PARALLEL)]
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                list(pool.map(lambda chunk: self._run_chunk(chunk, batch), chunks))
+        if batch.error is None:
+            self._run_ops(client, ops[last + 1:], batch)
+
+    def _run_chunk(self, ops: list[Op], batch: _Batch) -> None:
         try:
-            for op in batch.ops:
+            with ViciClient(self.socket_path, self.vici_timeout) as client:
+                self._run_ops(client, ops, batch)
+        except (ViciConnectionError, OSError) as exc:
+            batch.error = exc
+
+    def _run_ops(self, client: ViciClient, ops: list[Op], batch: _Batch) -> None:
+        try:
+            for op in ops:
+                if batch.error is not None:
+                    return
                 try:
                     self._apply_op(client, op, batch)
                 except ViciError as exc:
