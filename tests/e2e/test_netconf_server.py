@@ -85,6 +85,12 @@ def test_get_schema_and_monitoring(lab: Lab) -> None:
         assert "ipsec-nf" in st.xpath("//m:schema/m:identifier/text()", namespaces=ncm)
         assert st.xpath("//m:session/m:username/text()", namespaces=ncm) == ["admin"]
         assert int(st.xpath("//m:statistics/m:in-sessions/text()", namespaces=ncm)[0]) >= 2
+        yl = etree.fromstring(m.get(filter=("subtree", '<yang-library xmlns="urn:ietf:params:'
+                                            'xml:ns:yang:ietf-yang-library"/>')).data_xml
+                              .encode())
+        names = yl.xpath("//y:module/y:name/text()",
+                         namespaces={"y": "urn:ietf:params:xml:ns:yang:ietf-yang-library"})
+        assert {"ipsec-nf", "ietf-netconf-acm", "ietf-yang-library"} <= set(names)
         assert int(st.xpath("//m:statistics/m:in-rpcs/text()", namespaces=ncm)[0]) >= 3
 
 

@@ -37,6 +37,10 @@ def child_sas(m) -> list[etree._Element]:
     return state(m).xpath("//i:ike-sa/i:child-sa", namespaces=NS)
 
 
+def packets_out(m) -> int:
+    return sum(int(c.findtext("i:packets-out", namespaces=NS) or 0) for c in child_sas(m))
+
+
 def wait_for(pred, timeout: float = 30, every: float = 0.5):
     deadline = time.monotonic() + timeout
     last = None
@@ -89,10 +93,10 @@ def test_tunnel_carries_esp_and_shows_state(lab: Lab) -> None:
         child = ike[0].find("i:child-sa", NS)
         assert child.findtext("i:state", namespaces=NS) == "installed"
         assert child.findtext("i:enc-alg", namespaces=NS) == "aes128-cbc"
-        before = int(child.findtext("i:packets-out", namespaces=NS))
+        # both sides initiate, so there may be more than one CHILD SA: count them all
+        before = packets_out(m)
         assert lab.ping(lab.a, 3).returncode == 0
-        after = int(child_sas(m)[0].findtext("i:packets-out", namespaces=NS))
-        assert after >= before + 3
+        assert packets_out(m) >= before + 3
 
 
 def test_template_change_rekeys_with_new_algorithm(lab: Lab) -> None:
@@ -195,12 +199,26 @@ def test_delete_vpn_removes_sas(lab: Lab) -> None:
            'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">'
            '<ike xmlns="urn:ipsec-nf:yang:ipsec-nf"><vpn nc:operation="delete">'
            '<name>siteA-siteB</name></vpn></ike></config>')
-    with lab.connect(lab.a) as m:
+    with lab.connect(lab.a) as m, lab.connect(lab.a) as listener:
         assert wait_for(lambda: child_sas(m), timeout=30), "no CHILD SA before the delete"
+        listener.create_subscription()
         m.edit_config(target="candidate", config=cfg)
         m.commit()
         gone = wait_for(lambda: not state(m).xpath("//i:ike-sa", namespaces=NS), timeout=30)
         assert gone, etree.tostring(state(m)).decode()
+        events: list[str] = []
+
+        def seen(kind: str) -> str | None:
+            return next((e for e in events
+                         if f"{kind}-sa-event" in e and "<event>down</event>" in e), None)
+        while seen("ike") is None or seen("child") is None:
+            n = listener.take_notification(block=True, timeout=10)
+            assert n is not None, f"no IKE and CHILD SA down events; got {events}"
+            events.append(n.notification_xml)
+        for kind in ("ike", "child"):
+            assert "<vpn>siteA-siteB</vpn>" in seen(kind), seen(kind)
+            assert "<peer>198.51.100.2</peer>" in seen(kind), seen(kind)
+        assert "<security-policy>trunk</security-policy>" in seen("child")
     assert lab.ping(lab.a, 2).returncode != 0
 
 
