@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -158,17 +158,10 @@ def main() -> int:
     a = ap.parse_args()
     if a.inner:
         return inner(a.vpns, a.repeat, a.json)
-    ns = f"nfbench{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "198.51.100.1/32", "dev", "lo"],
-                       check=True)
-        cmd = ["ip", "netns", "exec", ns, sys.executable, __file__, "--inner",
-               "--vpns", str(a.vpns), "--repeat", str(a.repeat)]
-        return subprocess.run(cmd + (["--json", a.json] if a.json else [])).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", ns])
+    from netns import rerun_inside
+
+    return rerun_inside(__file__, ["--vpns", str(a.vpns), "--repeat", str(a.repeat)]
+                        + (["--json", a.json] if a.json else []))
 
 
 if __name__ == "__main__":

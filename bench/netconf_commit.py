@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -103,17 +102,10 @@ def main() -> int:
         if a.json:
             Path(a.json).write_text(json.dumps(results, indent=2))
         return 0
-    ns = f"nfncb{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "198.51.100.1/32", "dev", "lo"],
-                       check=True)
-        cmd = ["ip", "netns", "exec", ns, sys.executable, __file__, "--inner", "--sizes",
-               a.sizes, "--repeat", str(a.repeat)] + (["--json", a.json] if a.json else [])
-        return subprocess.run(cmd).returncode
-    finally:
-        subprocess.run(["ip", "netns", "del", ns])
+    from netns import rerun_inside
+
+    return rerun_inside(__file__, ["--sizes", a.sizes, "--repeat", str(a.repeat)]
+                        + (["--json", a.json] if a.json else []))
 
 
 if __name__ == "__main__":
