@@ -81,6 +81,8 @@ def netconf_state(server: Any) -> etree._Element:
             _sub(se, k, counters.get(k, 0))
     stats = _sub(st, "statistics")
     server.stats["in-bad-hellos"] = server.registry.bad_hellos
+    if hasattr(server, "notifications"):
+        server.stats["out-notifications"] = server.notifications.sent
     for k, v in server.stats.items():
         _sub(stats, k, v)
     return _with_ncm_prefix(st)
