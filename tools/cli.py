@@ -27,8 +27,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    from southbound.charon import CharonError
+
     host, port = args.listen
-    asyncio.run(App(Path(args.state_dir), args.backend).run(host, port))
+    try:
+        asyncio.run(App(Path(args.state_dir), args.backend).run(host, port))
+    except CharonError as e:
+        print(f"ipsec-nf serve: the IKE daemon did not start: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. the NETCONF address is in use or not on this host
+        print(f"ipsec-nf serve: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
