@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from nf import persist as files
 from nf.datastore import Datastores
 from nf.errors import RpcError
 
@@ -40,6 +41,15 @@ class ConfirmedCommits:
         self.pending: Pending | None = None
         ds.lock_guard = self._guard_lock
         self.on_event: list[Callable[[str, int, str | None], None]] = []
+        self.backup_path = ds.dir / "confirmed-backup.xml"
+        raw = files.read(self.backup_path)
+        if raw is not None:
+            # the server stopped while a confirmed commit was pending: that ends its session,
+            # so the commit is rolled back (RFC 6241 8.4)
+            log.warning("unconfirmed commit found at start: rolling back")
+            ds.restore(etree.fromstring(raw, etree.XMLParser(huge_tree=True,
+                                                             resolve_entities=False)))
+            self._drop_backup()
 
     def _guard_lock(self, sid: int) -> None:
         """RFC 6241 7.5: no lock on running while another session's confirmed commit runs."""
@@ -75,11 +85,18 @@ class ConfirmedCommits:
         backup = None
         if confirmed and self.pending is None:  # the only commit that needs the old config
             backup = copy.deepcopy(self.ds.tree("running"))
-        self.ds.commit(sid)
+            files.atomic_write(self.backup_path, etree.tostring(backup))  # survives a crash
+        try:
+            self.ds.commit(sid)
+        except Exception:
+            if backup is not None:
+                self._drop_backup()
+            raise
         if not confirmed:
             if self.pending is not None:
                 self._stop_timer()
                 self.pending = None
+                self._drop_backup()
                 self._emit("complete", sid)
             return
         if self.pending is None:
@@ -118,7 +135,11 @@ class ConfirmedCommits:
         self._stop_timer()
         self.pending = None
         self.ds.restore(p.backup)
+        self._drop_backup()
         self._emit(reason, sid)
+
+    def _drop_backup(self) -> None:
+        self.backup_path.unlink(missing_ok=True)
 
     def _stop_timer(self) -> None:
         if self.pending is not None and self.pending.timer is not None:

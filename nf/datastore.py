@@ -147,7 +147,7 @@ class Datastores(Locks):
                 txn.rollback()
                 raise
         txns, edits, errors, applied = [], [], [], []
-        for one in units(config):
+        for one in units(config, split=default_op != "replace"):
             txn = tree.begin()
             try:
                 edits += edit_tree(txn, one, default_op, check)
@@ -194,9 +194,12 @@ class Datastores(Locks):
 
     def _keep(self, name: str, applied: list[tuple[etree._Element, str]], sid: int,
               edits: Edits, checked: Any, touched: set[EntryKey], txns: list[Txn]) -> None:
-        """Persist and announce an accepted edit."""
+        """Persist and announce an accepted edit (undone if it cannot be stored)."""
         if name == "running":
-            self.running_j.append(record(applied))
+            if self._pending and not self._cand_full:
+                # before running moves: the dirty candidate must no longer depend on it
+                self._store_candidate_full()
+            self._durably(lambda: self.running_j.append(record(applied)), txns)
             self._after_running_change(checked, touched, sid, edits, txns)
             for config, default_op in applied:
                 self._follow_running(config, default_op)
@@ -206,8 +209,24 @@ class Datastores(Locks):
             if self._cand_full:
                 self._store_candidate_full()
             else:
+                self._durably(lambda: self.cand_j.append(record(applied)), txns)
                 self._pending += [(copy.deepcopy(c), op) for c, op in applied]
-                self.cand_j.append(record(applied))
+
+    def _durably(self, store: Callable[[], None], txns: list[Txn]) -> None:
+        """Store a change; if the disk refuses, undo it in memory too and say so."""
+        try:
+            store()
+        except OSError as e:
+            _rollback(txns)
+            raise RpcError.of("operation-failed",
+                              f"the configuration could not be stored: {e.strerror}") from None
+
+    def _compact(self) -> None:
+        """Fold the running log into a new base; a failure is logged (the log stays valid)."""
+        try:
+            self.running_j.write_base(self.running.root)
+        except OSError as e:
+            log.error("cannot compact the running journal: %s", e)
 
     def _check(self, tree: Tree, touched: set[EntryKey]) -> tuple[dict[str, Any], bool]:
         """Validate what changed: (libyang dict, is it the whole config?)."""
@@ -238,7 +257,7 @@ class Datastores(Locks):
         else:
             merge(self.config, data, touched)
         if self.running_j.should_compact():
-            self.running_j.write_base(self.running.root)
+            self._compact()
         self.version += 1
         before: Images = {}
         for t in txns:
@@ -299,10 +318,12 @@ class Datastores(Locks):
         (self.dir / "startup.xml").unlink(missing_ok=True)
 
     def _replace_running(self, new: etree._Element, sid: int, edits: Edits) -> None:
+        if self._pending and not self._cand_full:
+            self._store_candidate_full()  # before running's files change (crash safety)
         old = self.running
         before: Images = {(t.tag, None, ()): copy.deepcopy(t) for t in elements(old.root)}
+        self.running_j.write_base(new)
         self.running = Tree(new, self.schema.top)
-        self.running_j.write_base(self.running.root)
         self.config = self._full_dict(new)
         self.version += 1
         after: Images = {(t.tag, None, ()): t for t in elements(new)}  # live: read at once
@@ -331,7 +352,7 @@ class Datastores(Locks):
                 validate(self.schema, list(elements(self.candidate.root)))  # raises if invalid
                 self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
             else:
-                self.running_j.append(record(self._pending))
+                self._durably(lambda: self.running_j.append(record(self._pending)), txns)
                 self._after_running_change(checked, touched, sid, edits, txns)
         elif self._cand_full:
             validate(self.schema, list(elements(self.candidate.root)))

@@ -59,11 +59,12 @@ class History:
         parts.append(b"</commit>")
         persist.atomic_write(self.dir / f"{cid}.xml", b"".join(parts))
         self.entries.append(c)
-        for old in self.entries[:-self.keep]:
-            (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
+        dropped = self.entries[:-self.keep]
         self.entries = self.entries[-self.keep:]
         persist.atomic_write(self.dir / "index.json",
                              json.dumps([asdict(e) for e in self.entries]).encode())
+        for old in dropped:  # after the index: a crash leaves an orphan file, not a hole
+            (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
         return c
 
     def by_back(self, n: int) -> Commit | None:

@@ -65,12 +65,18 @@ class Journal:
     def append(self, payload: bytes) -> None:
         """Add a record durably."""
         rec = _HEAD.pack(len(payload), hashlib.sha256(payload).digest()) + payload
+        new = not self.log_path().exists()
         fd = os.open(self.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, rec)
             os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, self.log_size)  # no half record may hide the next ones
+            raise
         finally:
             os.close(fd)
+        if new:
+            persist.fsync_dir(self.dir)
         self.log_size += len(rec)
 
     def should_compact(self) -> bool:
@@ -80,13 +86,13 @@ class Journal:
     def write_base(self, root: etree._Element) -> None:
         """Store a whole new base (next generation) and drop the log."""
         old_log = self.log_path()
-        self.generation += 1
-        root.set(GEN_ATTR, str(self.generation))
+        root.set(GEN_ATTR, str(self.generation + 1))
         try:
             data = etree.tostring(root, encoding="utf-8", xml_declaration=True)
         finally:
             del root.attrib[GEN_ATTR]
-        persist.atomic_write(self.base_path, data)
+        persist.atomic_write(self.base_path, data)  # raises: nothing changed, old log still valid
+        self.generation += 1
         old_log.unlink(missing_ok=True)
         self.base_size, self.log_size = len(data), 0
 

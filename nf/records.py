@@ -25,12 +25,13 @@ def replay(txn: Txn, payload: bytes) -> None:
         edit_tree(txn, e[0], e.get("default-operation", "merge"), trusted=True)
 
 
-def units(config: etree._Element) -> list[etree._Element]:
-    """continue-on-error: each entry (child of a top-level node) is edited on its own."""
+def units(config: etree._Element, split: bool = True) -> list[etree._Element]:
+    """continue-on-error: each entry (child of a top-level node) is edited on its own; with
+    ``split`` False (default-operation replace) each top-level node is one unit."""
     out = []
     for top in elements(config):
         kids = list(elements(top))
-        if not kids or top.get(f"{{{NC}}}operation") is not None:
+        if not split or not kids or top.get(f"{{{NC}}}operation") is not None:
             parts = [copy.deepcopy(top)]
         else:
             parts = []

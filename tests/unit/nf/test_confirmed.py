@@ -85,3 +85,17 @@ def test_session_end_rolls_back(schema: Schema, tmp_path: Path) -> None:
         cc.session_ended(1)
         assert local_id(ds) == "secgwa.example.net"
     asyncio.run(run())
+
+
+def test_restart_during_a_confirmed_commit_rolls_it_back(schema: Schema, tmp_path: Path) -> None:
+    async def run() -> None:
+        ds, cc, _ = setup(schema, tmp_path)
+        change_local_id(ds, "new.example.net")
+        cc.commit(1, confirmed=True, timeout=60)
+        assert local_id(Datastores(schema, tmp_path)) == "new.example.net"
+        # the process dies here; a new one starts from the files
+        again = Datastores(schema, tmp_path)
+        ConfirmedCommits(again)
+        assert local_id(again) == "secgwa.example.net"
+        assert not (tmp_path / "confirmed-backup.xml").exists()
+    asyncio.run(run())

@@ -151,3 +151,25 @@ def test_history_undo_of_entry_and_top_in_one_commit(schema: Schema, tmp_path: P
     ds.edit("candidate", replace, sid=1)
     ds.commit(sid=1)
     assert canon(hist.undo(ds.tree("running"), schema.top, 1)) == before
+
+
+def test_disk_refusal_undoes_the_edit(schema: Schema, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = loaded(schema, tmp_path, n=1)
+
+    def full(self, payload: bytes) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Journal, "append", full)
+    for target in ("running", "candidate"):
+        with pytest.raises(RpcError) as ei:
+            ds.edit(target, cfg(vpn(5)), sid=1)
+        assert ei.value.errors[0].tag == "operation-failed"
+        assert "v5" not in etree.tostring(ds.tree(target)).decode()
+
+
+def test_continue_on_error_with_replace_keeps_siblings(schema: Schema, tmp_path: Path) -> None:
+    ds = loaded(schema, tmp_path, n=0)
+    ds.edit("running", etree.parse(str(DATA / "site_a.xml")).getroot(), sid=1,
+            default_op="replace", error_option="continue-on-error")
+    names = [etree.QName(c).localname for c in ds.tree("running")[0]]
+    assert {"ike-policy-template", "vpn", "pre-shared-key"} <= set(names)
