@@ -22,7 +22,7 @@ from nf.journal import Journal
 from nf.locks import Locks
 from nf.records import record, replay, units
 from nf.schema import Schema
-from nf.tree import EntryKey, Tree, Txn
+from nf.tree import EntryKey, Tree, Txn, rollback_all, touched_by
 from nf.validate import validate, validate_slice
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class Datastores(Locks):
         tree = self.running if name == "running" else self.candidate
         txns, edits, errors, applied = self._apply(tree, config, default_op, error_option,
                                                    check)
-        touched = _touched(txns)
+        touched = touched_by(txns)
         try:
             checked = None
             if test_option in ("test-then-set", "test-only") or name == "running":
@@ -182,7 +182,7 @@ class Datastores(Locks):
             if test_option == "test-only":
                 raise _Undo()
         except (RpcError, _Undo) as e:
-            _rollback(txns)
+            rollback_all(txns)
             if isinstance(e, _Undo):
                 return
             raise
@@ -217,7 +217,7 @@ class Datastores(Locks):
         try:
             store()
         except OSError as e:
-            _rollback(txns)
+            rollback_all(txns)
             raise RpcError.of("operation-failed",
                               f"the configuration could not be stored: {e.strerror}") from None
 
@@ -345,10 +345,10 @@ class Datastores(Locks):
             try:
                 for config, dop in self._pending:
                     edit_tree(txn, config, dop, trusted=True)
-                touched = _touched(txns)
+                touched = touched_by(txns)
                 checked = self._check(self.running, touched)
             except RpcError:
-                _rollback(txns)
+                rollback_all(txns)
                 validate(self.schema, list(elements(self.candidate.root)))  # raises if invalid
                 self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
             else:
@@ -395,15 +395,3 @@ def _notify(hooks: list, *args: Any) -> None:
 
 class _Undo(Exception):
     """test-only: the edit was checked, now take it back."""
-
-
-def _rollback(txns: list[Txn]) -> None:
-    for t in reversed(txns):
-        t.rollback()
-
-
-def _touched(txns: list[Txn]) -> set[EntryKey]:
-    out: set[EntryKey] = set()
-    for t in txns:
-        out |= t.touched
-    return out

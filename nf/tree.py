@@ -227,3 +227,17 @@ class Txn:
             el = self.tree.lookup(key)
             out[key] = copy.deepcopy(el) if el is not None else None
         return out
+
+
+def rollback_all(txns: list[Txn]) -> None:
+    """Undo several transactions, newest first."""
+    for t in reversed(txns):
+        t.rollback()
+
+
+def touched_by(txns: list[Txn]) -> set[EntryKey]:
+    """The entries any of the transactions changed."""
+    out: set[EntryKey] = set()
+    for t in txns:
+        out |= t.touched
+    return out
