@@ -242,19 +242,21 @@ def shared_digest(psk: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- state (list-sas)
 
-def _str(v: Any) -> str:
+def vici_str(v: Any) -> str:
+    """A VICI value (bytes) as text."""
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def _int(v: Any) -> int | None:
+def vici_int(v: Any) -> int | None:
+    """A VICI value as an integer, or None."""
     try:
-        return int(_str(v))
+        return int(vici_str(v))
     except (TypeError, ValueError):
         return None
 
 
 def _bool(v: Any) -> bool:
-    return _str(v).lower() in ("yes", "1", "true")
+    return vici_str(v).lower() in ("yes", "1", "true")
 
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
@@ -263,31 +265,31 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _ts(values: Any) -> dict[str, list[str]]:
-    return {"subnet": [_str(v) for v in values or []]}
+    return {"subnet": [vici_str(v) for v in values or []]}
 
 
 def child_sa_state(child: Mapping[str, Any]) -> dict[str, Any]:
     """One ``child-sas`` entry of list-sas in the YANG ``child-sa`` shape."""
     out: dict[str, Any] = {}
-    _put(out, "unique-id", _int(child.get("uniqueid")))
-    _put(out, "name", child.get("name") and _str(child["name"]))
-    _put(out, "state", child.get("state") and _str(child["state"]).lower())
-    _put(out, "reqid", _int(child.get("reqid")))
-    _put(out, "protocol", child.get("protocol") and _str(child["protocol"]).lower())
-    _put(out, "mode", child.get("mode") and _str(child["mode"]).lower())
+    _put(out, "unique-id", vici_int(child.get("uniqueid")))
+    _put(out, "name", child.get("name") and vici_str(child["name"]))
+    _put(out, "state", child.get("state") and vici_str(child["state"]).lower())
+    _put(out, "reqid", vici_int(child.get("reqid")))
+    _put(out, "protocol", child.get("protocol") and vici_str(child["protocol"]).lower())
+    _put(out, "mode", child.get("mode") and vici_str(child["mode"]).lower())
     if "encap" in child:
         out["udp-encap"] = _bool(child["encap"])
-    _put(out, "spi-in", child.get("spi-in") and _str(child["spi-in"]))
-    _put(out, "spi-out", child.get("spi-out") and _str(child["spi-out"]))
-    out.update(sa_algorithms({k: _str(v) for k, v in child.items() if isinstance(v, bytes)},
+    _put(out, "spi-in", child.get("spi-in") and vici_str(child["spi-in"]))
+    _put(out, "spi-out", child.get("spi-out") and vici_str(child["spi-out"]))
+    out.update(sa_algorithms({k: vici_str(v) for k, v in child.items() if isinstance(v, bytes)},
                              prf=False))
     if "esn" in child:
         out["esn"] = _bool(child["esn"])
     for key in ("bytes-in", "packets-in", "bytes-out", "packets-out"):
-        _put(out, key, _int(child.get(key)))
-    _put(out, "installed-time", _int(child.get("install-time")))
-    _put(out, "rekey-time", _int(child.get("rekey-time")))
-    _put(out, "life-time", _int(child.get("life-time")))
+        _put(out, key, vici_int(child.get(key)))
+    _put(out, "installed-time", vici_int(child.get("install-time")))
+    _put(out, "rekey-time", vici_int(child.get("rekey-time")))
+    _put(out, "life-time", vici_int(child.get("life-time")))
     if "local-ts" in child:
         out["local-ts"] = _ts(child["local-ts"])
     if "remote-ts" in child:
@@ -299,22 +301,22 @@ def ike_sa_state(entry: Mapping[str, Any]) -> dict[str, Any]:
     """One list-sas entry ``{name: {...}}`` (bytes values) in the YANG ``ike-sa`` shape."""
     ((name, sa),) = entry.items()
     out: dict[str, Any] = {}
-    _put(out, "unique-id", _int(sa.get("uniqueid")))
-    out["name"] = _str(name)
-    _put(out, "version", _int(sa.get("version")))
-    _put(out, "state", sa.get("state") and _str(sa["state"]).lower())
+    _put(out, "unique-id", vici_int(sa.get("uniqueid")))
+    out["name"] = vici_str(name)
+    _put(out, "version", vici_int(sa.get("version")))
+    _put(out, "state", sa.get("state") and vici_str(sa["state"]).lower())
     for key, vici_key in (("local-address", "local-host"), ("remote-address", "remote-host"),
                           ("local-id", "local-id"), ("remote-id", "remote-id"),
                           ("initiator-spi", "initiator-spi"),
                           ("responder-spi", "responder-spi")):
-        _put(out, key, sa.get(vici_key) and _str(sa[vici_key]))
-    _put(out, "local-port", _int(sa.get("local-port")))
-    _put(out, "remote-port", _int(sa.get("remote-port")))
-    out.update(sa_algorithms({k: _str(v) for k, v in sa.items() if isinstance(v, bytes)},
+        _put(out, key, sa.get(vici_key) and vici_str(sa[vici_key]))
+    _put(out, "local-port", vici_int(sa.get("local-port")))
+    _put(out, "remote-port", vici_int(sa.get("remote-port")))
+    out.update(sa_algorithms({k: vici_str(v) for k, v in sa.items() if isinstance(v, bytes)},
                              prf=True))
-    _put(out, "established-time", _int(sa.get("established")))
-    _put(out, "rekey-time", _int(sa.get("rekey-time")))
-    _put(out, "reauth-time", _int(sa.get("reauth-time")))
+    _put(out, "established-time", vici_int(sa.get("established")))
+    _put(out, "rekey-time", vici_int(sa.get("rekey-time")))
+    _put(out, "reauth-time", vici_int(sa.get("reauth-time")))
     children = [child_sa_state(c) for c in (sa.get("child-sas") or {}).values()]
     nat = any(_bool(sa.get(k, b"no")) for k in ("nat-local", "nat-remote", "nat-fake",
                                                "nat-any"))

@@ -17,47 +17,38 @@ from typing import Any
 
 import vici
 
+from southbound.convert import vici_int, vici_str
+
 log = logging.getLogger(__name__)
 EVENTS = ["ike-updown", "child-updown", "ike-rekey", "child-rekey"]
 SaEvent = dict[str, Any]  # kind (ike|child), event (up|down|rekeyed), vpn, peer, unique-id, policy
 
 
-def _s(v: Any) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(_s(v))
-    except (TypeError, ValueError):
-        return None
-
-
 def parse(name: str, msg: Mapping[str, Any]) -> list[SaEvent]:
     """The SA events carried by one VICI event message (pure)."""
     out: list[SaEvent] = []
-    up = _s(msg.get("up", b"no")) == "yes"
+    up = vici_str(msg.get("up", b"no")) == "yes"
     for vpn, sa in msg.items():
         if not isinstance(sa, Mapping):
             continue
         if name == "ike-rekey":
             new = sa.get("new") or {}
-            out.append({"kind": "ike", "event": "rekeyed", "vpn": _s(vpn),
-                        "peer": _s(new.get("remote-host", b"")) or None,
-                        "unique-id": _int(new.get("uniqueid"))})
+            out.append({"kind": "ike", "event": "rekeyed", "vpn": vici_str(vpn),
+                        "peer": vici_str(new.get("remote-host", b"")) or None,
+                        "unique-id": vici_int(new.get("uniqueid"))})
             continue
-        base = {"vpn": _s(vpn), "peer": _s(sa.get("remote-host", b"")) or None,
-                "unique-id": _int(sa.get("uniqueid"))}
+        base = {"vpn": vici_str(vpn), "peer": vici_str(sa.get("remote-host", b"")) or None,
+                "unique-id": vici_int(sa.get("uniqueid"))}
         if name == "ike-updown":
             out.append({"kind": "ike", "event": "up" if up else "down", **base})
         for child in (sa.get("child-sas") or {}).values():
             if name == "child-updown":
                 out.append({"kind": "child", "event": "up" if up else "down",
-                            "policy": _s(child.get("name", b"")), **base})
+                            "policy": vici_str(child.get("name", b"")), **base})
             elif name == "child-rekey":
                 new = child.get("new") or {}
                 out.append({"kind": "child", "event": "rekeyed",
-                            "policy": _s(new.get("name", b"")), **base})
+                            "policy": vici_str(new.get("name", b"")), **base})
     return out
 
 
@@ -91,7 +82,7 @@ class SaEventListener:
                         return
                     if name is None:  # timeout: a chance to notice stop()
                         continue
-                    for ev in parse(_s(name), msg):
+                    for ev in parse(vici_str(name), msg):
                         self.loop.call_soon_threadsafe(self.callback, ev)
             except Exception as e:  # charon restarting: try again shortly
                 log.debug("VICI event stream: %s", e)
