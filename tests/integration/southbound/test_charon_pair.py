@@ -171,10 +171,12 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
     await asyncio.to_thread(charon_b.start)
     tasks = [asyncio.create_task(t) for t in (rec_a.run(), rec_b.run(), sup_a.run())]
     try:
-        rec_a.set_desired(EFF_A)
+        # the responder first: A negotiates as soon as it is loaded, and a CHILD SA refused by
+        # a B that does not know the connection yet is not retried
         rec_b.set_desired(EFF_B)
-        assert await rec_a.wait_converged(10), rec_a.errors
         assert await rec_b.wait_converged(10), rec_b.errors
+        rec_a.set_desired(EFF_A)
+        assert await rec_a.wait_converged(10), rec_a.errors
         assert rec_a.errors == {} and rec_b.errors == {}
         assert set(rec_a.loaded_conns) == {"siteA-siteB"}
         assert set(rec_a.loaded_shared) == {"ab"}
