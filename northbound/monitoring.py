@@ -9,6 +9,7 @@ from typing import Any
 from lxml import etree
 
 from nf.errors import RpcError
+from northbound.context import ServerContext
 
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 YANG_CAP = "urn:ietf:params:netconf:capability:yang-library:1.1"
@@ -44,23 +45,23 @@ def _sub(parent: etree._Element, name: str, text: Any = None) -> etree._Element:
     return el
 
 
-def netconf_state(server: Any) -> etree._Element:
+def netconf_state(ctx: ServerContext) -> etree._Element:
     """The /netconf-state tree: capabilities, datastores, schemas, sessions, statistics."""
     st = etree.Element(f"{{{NCM}}}netconf-state", nsmap={None: NCM})
     caps = _sub(st, "capabilities")
-    for c in server.capabilities:
+    for c in ctx.capabilities:
         _sub(caps, "capability", c)
     dss = _sub(st, "datastores")
     for name in ("running", "candidate", "startup"):
         ds = _sub(dss, "datastore")
         _sub(ds, "name", name)
-        holder = server.ds.locks.get(name)
+        holder = ctx.ds.locks.get(name)
         if holder is not None:
             gl = _sub(_sub(ds, "locks"), "global-lock")
             _sub(gl, "locked-by-session", holder)
-            _sub(gl, "locked-time", server.ds.lock_times.get(name, now_iso()))
+            _sub(gl, "locked-time", ctx.ds.lock_times.get(name, now_iso()))
     schemas = _sub(st, "schemas")
-    for name, rev, ns in server.schema.implemented():
+    for name, rev, ns in ctx.schema.implemented():
         sc = _sub(schemas, "schema")
         _sub(sc, "identifier", name)
         _sub(sc, "version", rev)
@@ -68,7 +69,7 @@ def netconf_state(server: Any) -> etree._Element:
         _sub(sc, "namespace", ns)
         _sub(sc, "location", "NETCONF")
     sessions = _sub(st, "sessions")
-    for s in server.registry.sessions():
+    for s in ctx.registry.sessions():
         se = _sub(sessions, "session")
         _sub(se, "session-id", s.session_id)
         _sub(se, "transport", "ncm:netconf-ssh")
@@ -80,10 +81,9 @@ def netconf_state(server: Any) -> etree._Element:
         for k in ("in-rpcs", "in-bad-rpcs", "out-rpc-errors", "out-notifications"):
             _sub(se, k, counters.get(k, 0))
     stats = _sub(st, "statistics")
-    server.stats["in-bad-hellos"] = server.registry.bad_hellos
-    if hasattr(server, "notifications"):
-        server.stats["out-notifications"] = server.notifications.sent
-    for k, v in server.stats.items():
+    ctx.stats["in-bad-hellos"] = ctx.registry.bad_hellos
+    ctx.stats["out-notifications"] = ctx.notifications.sent
+    for k, v in ctx.stats.items():
         _sub(stats, k, v)
     return _with_ncm_prefix(st)
 
@@ -96,7 +96,7 @@ def _with_ncm_prefix(st: etree._Element) -> etree._Element:
     return out
 
 
-async def get_schema(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def get_schema(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get-schema> (RFC 6022 section 3.1): the YANG text of a module we implement."""
     ident = op.findtext(f"{{{NCM}}}identifier")
     if not ident:
@@ -107,7 +107,7 @@ async def get_schema(server: Any, session: Any, op: etree._Element) -> etree._El
     if fmt.split(":")[-1] != "yang":
         raise RpcError.of("invalid-value", f"schema format {fmt!r} is not available",
                           **{"bad-element": "format"})
-    text = server.schema.module_text(ident.strip(), version)
+    text = ctx.schema.module_text(ident.strip(), version)
     if text is None:
         raise RpcError.of("invalid-value", f"no schema {ident!r}"
                           + (f" revision {version}" if version else ""),

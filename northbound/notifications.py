@@ -10,12 +10,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from nf.errors import RpcError
 from northbound import filters, replies
+
+if TYPE_CHECKING:  # context.py imports this module
+    from northbound.context import ServerContext
 
 log = logging.getLogger(__name__)
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
@@ -238,7 +241,8 @@ def sa_event(kind: str, event: str, vpn: str, peer: str | None, unique_id: int |
     return el
 
 
-async def create_subscription(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def create_subscription(ctx: ServerContext, session: Any,
+                              op: etree._Element) -> etree._Element:
     """<create-subscription> (RFC 5277 section 2.1.1)."""
-    server.notifications.subscribe(session, op)
+    ctx.notifications.subscribe(session, op)
     return replies.ok()

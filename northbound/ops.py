@@ -1,4 +1,4 @@
-"""The RFC 6241 base operations. Each handler takes (server, session, operation element)."""
+"""The RFC 6241 base operations. Each handler takes (ctx, session, operation element)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from nf.nacm import write_checker
 from nf.schema import NS
 from nf.state import merge_state
 from northbound import filters, monitoring, notifications, ops_history, ops_nmda, replies
+from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import config_roots
 
@@ -68,7 +69,8 @@ def _enum(op: etree._Element, name: str, allowed: tuple[str, ...], default: str)
     return v
 
 
-def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> etree._Element:
+def _filtered(ctx: ServerContext, roots: list[etree._Element],
+              op: etree._Element) -> etree._Element:
     f = _child(op, "filter")
     if f is None:
         return replies.data(*roots)
@@ -82,30 +84,30 @@ def _filtered(server: Any, roots: list[etree._Element], op: etree._Element) -> e
                 "missing-attribute", "an xpath filter needs a select attribute",
                 type="protocol", **{"bad-attribute": "select", "bad-element": "filter"},
             )
-        return replies.data(*filters.xpath(roots, select, f.nsmap, server.schema.state_top))
+        return replies.data(*filters.xpath(roots, select, f.nsmap, ctx.schema.state_top))
     raise RpcError.of(
         "bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
         **{"bad-attribute": "type", "bad-element": "filter"},
     )
 
 
-async def get(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    state = await server.read_state()
-    extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
-    roots = config_roots(server, session, "running", op,
+    state = await ctx.read_state()
+    extra = [monitoring.netconf_state(ctx), *monitoring.yang_library(ctx.schema)]
+    roots = config_roots(ctx, session, "running", op,
                          lambda rs: merge_state(rs, state) + extra)
-    return _filtered(server, roots, op)
+    return _filtered(ctx, roots, op)
 
 
-async def get_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def get_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
-    roots = config_roots(server, session, name, op)
-    return _filtered(server, roots, op)
+    roots = config_roots(ctx, session, name, op)
+    return _filtered(ctx, roots, op)
 
 
-async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def edit_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<edit-config> on running or candidate."""
     target = _datastore(op, "target", ("running", "candidate"))
     default_op = _enum(op, "default-operation", DEFAULT_OPS, "merge")
@@ -114,95 +116,96 @@ async def edit_config(server: Any, session: Any, op: etree._Element) -> etree._E
     if _child(op, "url") is not None:
         raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
     config = _required(op, "config")
-    check = write_checker(server.access(session), server.schema.top)
-    server.ds.edit(target, config, session.session_id, default_op, test, error, check)
+    check = write_checker(ctx.access(session), ctx.schema.top)
+    ctx.ds.edit(target, config, session.session_id, default_op, test, error, check)
     return replies.ok()
 
 
-async def copy_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def copy_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<copy-config> between datastores, or from an inline <config>."""
     target = _datastore(op, "target", ("running", "candidate", "startup"))
     inline = _required(op, "source").find(f"{{{NC}}}config")
     if inline is not None:
-        server.ds.copy_config(target, session.session_id, config=inline,
-                              check=write_checker(server.access(session), server.schema.top))
+        ctx.ds.copy_config(target, session.session_id, config=inline,
+                           check=write_checker(ctx.access(session), ctx.schema.top))
     else:
         source = _datastore(op, "source", ("running", "candidate", "startup"))
         if source == target:
             raise RpcError.of("invalid-value", "source and target are the same datastore",
                               type="protocol")
-        server.ds.copy_config(target, session.session_id, source=source,
-                              check=write_checker(server.access(session), server.schema.top))
+        ctx.ds.copy_config(target, session.session_id, source=source,
+                           check=write_checker(ctx.access(session), ctx.schema.top))
     return replies.ok()
 
 
-async def delete_config(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def delete_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<delete-config> (startup only)."""
-    server.ds.delete_config(
+    ctx.ds.delete_config(
         _datastore(op, "target", ("running", "candidate", "startup")), session.session_id
     )
     return replies.ok()
 
 
-async def lock(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def lock(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<lock>."""
-    server.ds.lock(_datastore(op, "target", DATASTORES), session.session_id)
+    ctx.ds.lock(_datastore(op, "target", DATASTORES), session.session_id)
     return replies.ok()
 
 
-async def unlock(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def unlock(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<unlock>."""
-    server.ds.unlock(_datastore(op, "target", DATASTORES), session.session_id)
+    ctx.ds.unlock(_datastore(op, "target", DATASTORES), session.session_id)
     return replies.ok()
 
 
-async def validate(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def validate(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<validate> of a datastore or of an inline <config>."""
     src = _required(op, "source")
     inline = src.find(f"{{{NC}}}config")
     if inline is not None:
-        server.ds.validate_config(inline)
+        ctx.ds.validate_config(inline)
     else:
-        server.ds.validate_datastore(_datastore(op, "source", DATASTORES))
+        ctx.ds.validate_datastore(_datastore(op, "source", DATASTORES))
     return replies.ok()
 
 
-async def commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def commit(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<commit>, optionally confirmed: candidate to running, then the southbound converges."""
     confirmed = _child(op, "confirmed") is not None
     timeout = uint(op.findtext(f"{{{NC}}}confirm-timeout") or "600", "confirm-timeout", 1)
     session.data["comment"] = op.findtext(f"{{{NS}}}comment") or ""
     persist = op.findtext(f"{{{NC}}}persist")
     persist_id = op.findtext(f"{{{NC}}}persist-id")
-    server.confirmed.commit(session.session_id, confirmed, timeout, persist, persist_id)
+    ctx.confirmed.commit(session.session_id, confirmed, timeout, persist, persist_id)
     return replies.ok()
 
 
-async def cancel_commit(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def cancel_commit(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<cancel-commit>: roll back a pending confirmed commit."""
-    server.confirmed.cancel(session.session_id, op.findtext(f"{{{NC}}}persist-id"))
+    ctx.confirmed.cancel(session.session_id, op.findtext(f"{{{NC}}}persist-id"))
     return replies.ok()
 
 
-async def discard_changes(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def discard_changes(ctx: ServerContext, session: Any,
+                          op: etree._Element) -> etree._Element:
     """<discard-changes>."""
-    server.ds.discard_changes(session.session_id)
+    ctx.ds.discard_changes(session.session_id)
     return replies.ok()
 
 
-async def close_session(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def close_session(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<close-session>: reply ok, then the transport closes the session."""
     session.closing = True
     return replies.ok()
 
 
-async def kill_session(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def kill_session(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<kill-session>: end another session, releasing its locks."""
     sid = uint(_required(op, "session-id").text, "session-id", 1)
     if sid == session.session_id:
         raise RpcError.of("invalid-value", "a session cannot kill itself", type="protocol",
                           **{"bad-element": "session-id"})
-    await server.kill(sid, by=session.session_id)
+    await ctx.kill(sid, session.session_id)
     return replies.ok()
 
 

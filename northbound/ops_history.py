@@ -12,6 +12,7 @@ from nf.history import diff
 from nf.nacm import prune_unreadable, write_checker
 from nf.schema import NS
 from northbound import replies
+from northbound.context import ServerContext
 from northbound.params import uint
 
 
@@ -29,7 +30,7 @@ def _no_commit(n: int) -> RpcError:
     return RpcError.of("invalid-value", f"no commit {n} steps back", **{"bad-element": "rollback"})
 
 
-def _readable(server: Any, session: Any, images: dict) -> dict:
+def _readable(ctx: ServerContext, session: Any, images: dict) -> dict:
     """The images the user may read, each wrapped in its top container (for NACM paths)."""
     out = {}
     for key, img in images.items():
@@ -39,16 +40,17 @@ def _readable(server: Any, session: Any, images: dict) -> dict:
         wrapper = etree.Element(key[0], nsmap={None: etree.QName(key[0]).namespace})
         wrapper.append(copy.deepcopy(img))
         root = wrapper[0] if key[1] is None else wrapper
-        kept = prune_unreadable(server.access(session), [root], server.schema.top)
+        kept = prune_unreadable(ctx.access(session), [root], ctx.schema.top)
         out[key] = (kept[0] if key[1] is None else kept[0][0] if kept and len(kept[0]) else None
                     ) if kept else None
     return out
 
 
-async def list_commits(server: Any, session: Any, op: etree._Element) -> list[etree._Element]:
+async def list_commits(ctx: ServerContext, session: Any,
+                       op: etree._Element) -> list[etree._Element]:
     """<list-commits>: newest first."""
     out = []
-    for back, c in enumerate(reversed(server.history.entries)):
+    for back, c in enumerate(reversed(ctx.history.entries)):
         el = etree.Element(f"{{{NS}}}commit", nsmap={None: NS})
         for name, value in (("rollback", back), ("id", c.id), ("time", c.time),
                             ("user", c.user), ("session-id", c.session_id),
@@ -58,28 +60,29 @@ async def list_commits(server: Any, session: Any, op: etree._Element) -> list[et
     return out or [replies.ok()]
 
 
-async def show_commit_diff(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def show_commit_diff(ctx: ServerContext, session: Any,
+                           op: etree._Element) -> etree._Element:
     """<show-commit-diff>: what the commit N steps back changed."""
     n = _n(op, 0)
-    c = server.history.by_back(n)
+    c = ctx.history.by_back(n)
     if c is None:
         raise _no_commit(n)
-    before, after = server.history.images(c)
-    text = diff(_readable(server, session, before), _readable(server, session, after),
+    before, after = ctx.history.images(c)
+    text = diff(_readable(ctx, session, before), _readable(ctx, session, after),
                 f"rollback {n + 1}", f"rollback {n}")
     el = etree.Element(f"{{{NS}}}diff", nsmap={None: NS})
     el.text = text
     return el
 
 
-async def rollback(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def rollback(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<rollback>: load the config of N commits ago into the candidate; commit applies it."""
     n = _n(op, None)
-    if n > len(server.history.entries):
+    if n > len(ctx.history.entries):
         raise _no_commit(n)
-    old = server.history.undo(server.ds.tree("running"), server.schema.top, n)
-    server.ds.copy_config("candidate", session.session_id, config=old,
-                          check=write_checker(server.access(session), server.schema.top))
+    old = ctx.history.undo(ctx.ds.tree("running"), ctx.schema.top, n)
+    ctx.ds.copy_config("candidate", session.session_id, config=old,
+                       check=write_checker(ctx.access(session), ctx.schema.top))
     return replies.ok()
 
 

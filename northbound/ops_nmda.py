@@ -12,6 +12,7 @@ from nf.errors import RpcError
 from nf.nacm import write_checker
 from nf.state import merge_state
 from northbound import filters, monitoring, replies
+from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import WD, WD_MODES, config_roots
 
@@ -76,7 +77,7 @@ def _depth(el: etree._Element, limit: int) -> None:
             _depth(c, limit - 1)
 
 
-async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get-data>: one datastore, optionally filtered, with origins for operational."""
     name = _datastore(op)
     source = "running" if name in ("intended", "operational") else name
@@ -84,35 +85,34 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
     if with_origin and name != "operational":
         raise RpcError.of("invalid-value", "with-origin applies to operational only",
                           type="protocol", **{"bad-element": "with-origin"})
-    state = await server.read_state() if name == "operational" else {}
+    state = await ctx.read_state() if name == "operational" else {}
 
     def operational(roots: list[etree._Element]) -> list[etree._Element]:
         roots = merge_state(roots, state)
         for r in roots if with_origin else []:
             _origin(r, "intended")
-            sn = server.schema.top.get(qname(r))
+            sn = ctx.schema.top.get(qname(r))
             for c in elements(r):
                 csn = sn.child(*qname(c)) if sn is not None else None
                 if csn is not None and not csn.config:
                     _origin(c, "learned")
-        extra = [monitoring.netconf_state(server), *monitoring.yang_library(server.schema)]
+        extra = [monitoring.netconf_state(ctx), *monitoring.yang_library(ctx.schema)]
         for e in extra if with_origin else []:
             _origin(e, "system")
         return roots + extra
 
-    roots = config_roots(server, session, source, _wd_alias(op),
+    roots = config_roots(ctx, session, source, _wd_alias(op),
                          operational if name == "operational" else None)
     cf = op.findtext(f"{{{NMDA}}}config-filter")
     if cf is not None:
         want = cf.strip() == "true"
-        roots = [r for r in roots if _only(r, server.schema.top.get(qname(r)), want)]
+        roots = [r for r in roots if _only(r, ctx.schema.top.get(qname(r)), want)]
     sub = op.find(f"{{{NMDA}}}subtree-filter")
     xp = op.find(f"{{{NMDA}}}xpath-filter")
     if sub is not None:
         roots = filters.subtree(roots, sub)
     elif xp is not None:
-        roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap,
-                               server.schema.state_top)
+        roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap, ctx.schema.state_top)
     md = (op.findtext(f"{{{NMDA}}}max-depth") or "unbounded").strip()
     if md != "unbounded":
         depth = uint(md, "max-depth", 1, 65535)
@@ -125,7 +125,7 @@ async def get_data(server: Any, session: Any, op: etree._Element) -> etree._Elem
     return d
 
 
-async def edit_data(server: Any, session: Any, op: etree._Element) -> etree._Element:
+async def edit_data(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<edit-data> on running or candidate (same operations as edit-config)."""
     name = _datastore(op)
     if name not in ("running", "candidate"):
@@ -139,8 +139,8 @@ async def edit_data(server: Any, session: Any, op: etree._Element) -> etree._Ele
     if config is None:
         raise RpcError.of("missing-element", "<config> is required", type="protocol",
                           **{"bad-element": "config"})
-    check = write_checker(server.access(session), server.schema.top)
-    server.ds.edit(name, config, session.session_id, dop, check=check)
+    check = write_checker(ctx.access(session), ctx.schema.top)
+    ctx.ds.edit(name, config, session.session_id, dop, check=check)
     return replies.ok()
 
 

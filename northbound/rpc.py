@@ -12,11 +12,14 @@ from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.schema import NAMESPACES
 from northbound import replies
+from northbound.context import ServerContext
 
 log = logging.getLogger(__name__)
 NC = replies.NC
 
-Handler = Callable[[Any, Any, etree._Element], Awaitable[etree._Element]]
+# (context, session, operation element) -> the reply's content: one element or a list
+Handler = Callable[[ServerContext, Any, etree._Element],
+                   Awaitable[etree._Element | list[etree._Element]]]
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, remove_blank_text=False, huge_tree=False
 )
@@ -67,16 +70,15 @@ def parse_rpc(message: bytes) -> tuple[dict[str, str], etree._Element]:
 class Dispatcher:
     """Maps (namespace, operation) to a handler; turns every failure into an rpc-error."""
 
-    def __init__(self, server: Any, table: dict[tuple[str, str], Handler]) -> None:
-        self.server = server
+    def __init__(self, ctx: ServerContext, table: dict[tuple[str, str], Handler]) -> None:
+        self.ctx = ctx
         self.table = table
 
     def _count(self, session: Any, key: str) -> None:
         counters = getattr(session, "data", {}).setdefault("counters", {})
         counters[key] = counters.get(key, 0) + 1
-        stats = getattr(self.server, "stats", None)
-        if stats is not None and key in stats:
-            stats[key] += 1
+        if key in self.ctx.stats:
+            self.ctx.stats[key] += 1
 
     async def handle(self, session: Any, message: bytes) -> bytes | None:
         """Answer one NETCONF message from ``session``."""
@@ -89,7 +91,7 @@ class Dispatcher:
         self._count(session, "in-rpcs")
         try:
             handler = self.table.get(qname(op))
-            access = self.server.access(session)
+            access = self.ctx.access(session)
             module = module_of(qname(op)[0])
             if not access.may_exec(module, qname(op)[1]):
                 raise access.denied(f"{qname(op)[1]!r} is not allowed for this user")
@@ -97,7 +99,7 @@ class Dispatcher:
                 raise RpcError.of(
                     "operation-not-supported", f"operation {qname(op)[1]!r} is not supported",
                     type="protocol", **{"bad-element": qname(op)[1]})
-            result = await handler(self.server, session, op)
+            result = await handler(self.ctx, session, op)
         except RpcError as e:
             self._count(session, "out-rpc-errors")
             return replies.error_reply(attrs, e)

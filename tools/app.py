@@ -20,6 +20,7 @@ from nf.schema import Schema
 from nf.templates import resolve, update
 from nf.validate import is_bulk
 from northbound import notifications, ops
+from northbound.context import ServerContext
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
@@ -54,11 +55,18 @@ class App:
         self.ds.on_change.append(self._record_commit)
         self.notifications = notifications.Notifications()
         self._wire_notifications()
-        self.dispatcher = Dispatcher(self, ops.TABLE)
         self.capabilities = ops.capabilities(self.schema)
-        self.stats = {"netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
-                      "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
-                      "out-rpc-errors": 0, "out-notifications": 0}
+        self.stats: dict[str, Any] = {
+            "netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
+            "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
+            "out-rpc-errors": 0, "out-notifications": 0}
+        # what RPC handlers may use (northbound/context.py), and nothing more
+        self.context = ServerContext(
+            schema=self.schema, ds=self.ds, confirmed=self.confirmed, history=self.history,
+            registry=self.registry, notifications=self.notifications,
+            capabilities=self.capabilities, stats=self.stats, access=self.access,
+            read_state=self.read_state, kill=self.kill)
+        self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self._policy: tuple[int, Policy] | None = None
         self.effective: dict[str, Any] = resolve(self.ds.config)

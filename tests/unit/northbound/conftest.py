@@ -1,8 +1,9 @@
-"""Shared fixtures: a server object with real datastores and the dispatcher, no transport."""
+"""Shared fixtures: a ServerContext with real datastores and the dispatcher, no transport."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,35 +13,61 @@ from lxml import etree
 
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
+from nf.errors import RpcError
+from nf.history import History
 from nf.nacm import Access, parse_policy
 from nf.schema import Schema
 from northbound import ops
+from northbound.context import ServerContext
+from northbound.notifications import Notifications
 from northbound.rpc import Dispatcher
 from northbound.session import SessionRegistry
 from tests.support import DATA, NC, P
 
+STATE = {"ike-sas": {"total": 1, "half-open": 0},
+         "ike-sa": [{"unique-id": 1, "name": "siteA-siteB", "state": "established"}]}
 
-class FakeServer:
-    def __init__(self, tmp: Path) -> None:
-        self.schema = Schema()
-        self.ds = Datastores(self.schema, tmp)
-        self.capabilities = ops.capabilities(self.schema)
-        self.stats = {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0}
-        self.registry = SessionRegistry()
-        self.confirmed = ConfirmedCommits(self.ds)
 
-    def access(self, session: Any) -> Access:
-        return Access(parse_policy(self.ds.tree("running")), session.user, session.groups)
+def make_context(tmp: Path, **fields: Any) -> ServerContext:
+    """A ServerContext on real datastores under ``tmp``; ``fields`` replace the defaults
+    (the defaults of the other fields are built on the given ``schema`` and ``ds``)."""
+    schema = fields["schema"] if "schema" in fields else Schema()
+    ds = fields["ds"] if "ds" in fields else Datastores(schema, tmp)
 
-    async def read_state(self) -> dict[str, Any]:
-        return {"ike-sas": {"total": 1, "half-open": 0},
-                "ike-sa": [{"unique-id": 1, "name": "siteA-siteB", "state": "established"}]}
+    def access(session: Any) -> Access:
+        return Access(parse_policy(ds.tree("running")), session.user, session.groups)
+
+    async def read_state() -> dict[str, Any]:
+        return STATE
+
+    async def kill(sid: int, by: int) -> None:
+        raise RpcError.of("invalid-value", f"no session {sid}", type="protocol",
+                          **{"bad-element": "session-id"})
+
+    defaults: dict[str, Callable[[], Any]] = {
+        "confirmed": lambda: ConfirmedCommits(ds),
+        "history": lambda: History(tmp),
+        "registry": SessionRegistry,
+        "notifications": Notifications,
+        "capabilities": lambda: ops.capabilities(schema),
+        "stats": lambda: {"in-rpcs": 0, "in-bad-rpcs": 0, "out-rpc-errors": 0},
+        "access": lambda: access,
+        "read_state": lambda: read_state,
+        "kill": lambda: kill,
+    }
+    built = {k: make() for k, make in defaults.items() if k not in fields}
+    return ServerContext(**{"schema": schema, "ds": ds, **built, **fields})
+
+
+@pytest.fixture
+def new_context(tmp_path: Path) -> Callable[..., ServerContext]:
+    """make_context on the test's temporary directory."""
+    return lambda **fields: make_context(tmp_path, **fields)
 
 
 @pytest.fixture
 def call(tmp_path: Path):
-    server = FakeServer(tmp_path)
-    d = Dispatcher(server, ops.TABLE)
+    d = Dispatcher(make_context(tmp_path), ops.TABLE)
     session = SimpleNamespace(session_id=1, closing=False, data={}, user="root",
                               groups=["admin"])
 

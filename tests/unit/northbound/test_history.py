@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 from lxml import etree
 
-from nf.confirmed import ConfirmedCommits
-from nf.datastore import Datastores
 from nf.history import History
-from nf.nacm import Access, parse_policy
-from nf.schema import Schema
 from northbound import ops
+from northbound.context import ServerContext
 from northbound.rpc import Dispatcher
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -23,27 +21,15 @@ NS = "urn:ipsec-nf:yang:ipsec-nf"
 P = {"nc": NC, "i": NS}
 
 
-class Server:
-    def __init__(self, tmp: Path) -> None:
-        self.schema = Schema()
-        self.ds = Datastores(self.schema, tmp)
-        self.history = History(tmp, keep=3)
-        self.confirmed = ConfirmedCommits(self.ds)
-        self.sessions: dict[int, SimpleNamespace] = {}
-        self.ds.on_change.append(lambda sid, edits, before, after: self.history.record(
-            before, after, self.sessions[sid].user, sid,
-            self.sessions[sid].data.pop("comment", "")))
-
-    def access(self, session) -> Access:
-        return Access(parse_policy(self.ds.tree("running")), session.user, session.groups)
-
-
-def test_history(tmp_path: Path) -> None:
-    server = Server(tmp_path)
-    d = Dispatcher(server, ops.TABLE)
+def test_history(tmp_path: Path, new_context: Callable[..., ServerContext]) -> None:
+    ctx = new_context(history=History(tmp_path, keep=3))
+    sessions: dict[int, SimpleNamespace] = {}
+    ctx.ds.on_change.append(lambda sid, edits, before, after: ctx.history.record(
+        before, after, sessions[sid].user, sid, sessions[sid].data.pop("comment", "")))
+    d = Dispatcher(ctx, ops.TABLE)
     admin = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
     other = SimpleNamespace(session_id=2, closing=False, data={}, user="olga", groups=[])
-    server.sessions = {1: admin, 2: other}
+    sessions.update({1: admin, 2: other})
 
     def run(s, body: str) -> etree._Element:
         out = asyncio.run(d.handle(s, f'<rpc xmlns="{NC}" message-id="1">{body}</rpc>'.encode()))
@@ -79,6 +65,6 @@ def test_history(tmp_path: Path) -> None:
     cand = run(admin, "<get-config><source><candidate/></source></get-config>")
     assert cand.findtext("nc:data/i:ike/i:vpn/i:local-id", namespaces=P) == "b.example.net"
     run(admin, "<commit/>")
-    assert len(server.history.entries) == 3  # keeps the last 3
+    assert len(ctx.history.entries) == 3  # keeps the last 3
     r = run(admin, f'<rollback xmlns="{NS}"><rollback>9</rollback></rollback>')
     assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "invalid-value"

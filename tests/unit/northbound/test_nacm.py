@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from lxml import etree
 
-from nf.nacm import Access, parse_policy
 from northbound import ops
+from northbound.context import ServerContext
 from northbound.rpc import Dispatcher
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -33,34 +34,20 @@ RULES = f"""<nacm xmlns="{NACM}">
 </nacm>"""
 
 
-class Server:
-    def __init__(self, tmp: Path) -> None:
-        from nf.confirmed import ConfirmedCommits
-        from nf.datastore import Datastores
-        from nf.schema import Schema
-        from northbound.session import SessionRegistry
+async def kill_refused(sid: int, by: int) -> None:
+    raise AssertionError("kill must be refused before it is called")
 
-        self.schema = Schema()
-        self.ds = Datastores(self.schema, tmp)
-        self.capabilities = ops.capabilities(self.schema)
-        self.stats: dict = {}
-        self.registry = SessionRegistry()
-        self.confirmed = ConfirmedCommits(self.ds)
 
-    def access(self, session) -> Access:
-        return Access(parse_policy(self.ds.tree("running")), session.user, session.groups)
-
-    async def read_state(self) -> dict:
+def context(new_context: Callable[..., ServerContext]) -> ServerContext:
+    async def no_state() -> dict:
         return {}
 
-    async def kill(self, sid: int, by: int) -> None:
-        raise AssertionError("kill must be refused before it is called")
+    return new_context(stats={}, read_state=no_state, kill=kill_refused)
 
 
 @pytest.fixture
-def rpc(tmp_path: Path):
-    server = Server(tmp_path)
-    d = Dispatcher(server, ops.TABLE)
+def rpc(new_context: Callable[..., ServerContext]):
+    d = Dispatcher(context(new_context), ops.TABLE)
 
     def run(user: str, groups: list[str], body: str) -> etree._Element:
         s = SimpleNamespace(session_id=5, closing=False, data={}, user=user, groups=groups)
@@ -114,22 +101,22 @@ def test_deny_rule_hides_subtree(rpc) -> None:
 
 
 
-def test_may_read_path_for_notifications(tmp_path: Path) -> None:
+def test_may_read_path_for_notifications(new_context: Callable[..., ServerContext]) -> None:
     from nf.nacm import may_read_path
 
-    server = Server(tmp_path)
-    d = Dispatcher(server, ops.TABLE)
+    ctx = context(new_context)
+    d = Dispatcher(ctx, ops.TABLE)
     root = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
     site = (DATA / "site_a.xml").read_text().replace("</config>", RULES + "</config>")
     asyncio.run(d.handle(root, f'<rpc xmlns="{NC}" message-id="1"><edit-config><target>'
                                f"<running/></target>{site}</edit-config></rpc>".encode()))
-    top = server.schema.top
+    top = ctx.schema.top
     vpn = "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']"
-    nora = server.access(SimpleNamespace(user="nora", groups=["novpn"]))
+    nora = ctx.access(SimpleNamespace(user="nora", groups=["novpn"]))
     assert not may_read_path(nora, vpn, top)
     assert may_read_path(nora, "/ipsec-nf:ike/ipsec-nf:ike-policy-template[ipsec-nf:name='t']",
                          top)
-    olga = server.access(SimpleNamespace(user="olga", groups=[]))
+    olga = ctx.access(SimpleNamespace(user="olga", groups=[]))
     assert may_read_path(olga, vpn, top)
     assert not may_read_path(olga, "/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name='s']"
                                    "/ipsec-nf:secret", top)

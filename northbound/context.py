@@ -1,0 +1,48 @@
+"""What an RPC handler may use: a narrow, typed view of the server, built by the composition root.
+
+Every handler is called as ``handler(ctx, session, op)`` with the one ``ServerContext`` the
+``Dispatcher`` was given. Handlers reach the server through these fields and nothing else.
+Fields are keyword-only: add new ones (with a default when they are optional) anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nf.confirmed import ConfirmedCommits
+from nf.datastore import Datastores
+from nf.history import History
+from nf.nacm import Access
+from nf.schema import Schema
+from northbound.notifications import Notifications
+from northbound.session import SessionRegistry
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerContext:
+    """The services handed to RPC handlers (frozen: the references never change)."""
+
+    schema: Schema
+    """The YANG schema: libyang context and its Python mirror."""
+    ds: Datastores
+    """running, candidate, startup; locks; edit, copy, delete, validate, discard."""
+    confirmed: ConfirmedCommits
+    """commit and confirmed commit, cancel-commit."""
+    history: History
+    """The commit history (list-commits, show-commit-diff, rollback)."""
+    registry: SessionRegistry
+    """The live NETCONF sessions (netconf-monitoring)."""
+    notifications: Notifications
+    """The NETCONF event stream (create-subscription, out-notifications)."""
+    capabilities: list[str]
+    """The hello capabilities (netconf-monitoring)."""
+    stats: dict[str, Any]
+    """The RFC 6022 global statistics; a mutable dict the dispatcher counts into."""
+    access: Callable[[Any], Access]
+    """The NACM rights of a session's user under the rules in running."""
+    read_state: Callable[[], Awaitable[dict[str, Any]]]
+    """The observed (operational) IKE state; {} when it cannot be read."""
+    kill: Callable[[int, int], Awaitable[None]]
+    """kill-session: ``kill(session_id, killed_by)``; raises RpcError for no such session."""
