@@ -1,0 +1,1 @@
+"""In-process fakes of the external daemons ipsec-nf talks to (for fast tests without root)."""
