@@ -82,6 +82,7 @@ async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
     from lxml import etree
 
     from nf.datastore import Datastores
+    from nf.effective import EffectiveConfig
     from nf.schema import Schema
     from nf.templates import resolve
     from southbound.reconciler import Reconciler
@@ -99,7 +100,7 @@ async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
     ok = await rec.wait_converged(300)
     t2 = time.perf_counter()
     assert ok and len(rec.loaded_conns) == n, rec.errors
-    rec.set_desired({"enabled": True, "global-options": {}, "psks": {}, "vpns": {}})
+    rec.set_desired(EffectiveConfig.empty())
     await rec.wait_converged(300)
     task.cancel()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -108,11 +109,12 @@ async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
 
 def inner(n: int, repeat: int, out: str | None) -> int:
     """Runs inside the namespace."""
+    from nf.effective import GlobalOptions
     from southbound.charon import CharonProcess
 
     with tempfile.TemporaryDirectory(prefix="ipsec-nf-bench-") as tmp:
         charon = CharonProcess(Path(tmp) / "charon", "kernel-libipsec",
-                               {"threads": 16})
+                               GlobalOptions(threads=16))
         charon.start()
         try:
             conf = Path(tmp) / "swanctl.conf"

@@ -22,6 +22,7 @@ from lxml import etree
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nf.datastore import Datastores  # noqa: E402
+from nf.effective import EffectiveConfig  # noqa: E402
 from nf.schema import Schema  # noqa: E402
 from nf.templates import resolve, update  # noqa: E402
 from nf.validate import is_bulk  # noqa: E402
@@ -56,12 +57,12 @@ def measure(schema: Schema, n: int, repeat: int) -> dict[str, float]:
     """Latency of one-VPN commits with n VPNs configured."""
     with tempfile.TemporaryDirectory() as tmp:
         ds = Datastores(schema, Path(tmp))
-        eff: dict = {}
+        eff: EffectiveConfig | None = None
 
         def effective(cfg: dict, touched: set | None) -> None:
             # the effective config is part of a commit's cost (as tools/app.py computes it)
             nonlocal eff
-            if touched is None or not all(is_bulk(k) for k in touched) or not eff:
+            if touched is None or not all(is_bulk(k) for k in touched) or eff is None:
                 eff = resolve(cfg)
             else:
                 eff = update(eff, cfg, {k[2][0] for k in touched if k[1].endswith("}vpn")},

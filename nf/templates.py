@@ -1,18 +1,32 @@
 """Template resolution: a VPN's effective parameters are its template's, overridden leaf by leaf.
 
-Pure functions over the validated config (libyang's dict form, defaults included).
+Pure functions from the validated config (libyang's dict form, defaults included) to the typed
+effective config of :mod:`nf.effective`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
+from types import MappingProxyType
+from typing import Any, TypeVar
 
-IKE_LISTS = ("ike-proposal",)
-IPSEC_LISTS = ("esp-proposal", "ah-proposal")
-IKE_PROPOSAL_LEAFLISTS = ("enc-alg", "auth-alg", "prf-alg", "aead-alg", "dh-group")
-ESP_PROPOSAL_LEAFLISTS = ("enc-alg", "auth-alg", "aead-alg", "dh-group")
-AH_PROPOSAL_LEAFLISTS = ("auth-alg", "dh-group")
-TS_LEAVES = ("subnet", "protocol", "port")
+from nf.effective import (
+    AhProposal,
+    DosProtection,
+    EffectiveConfig,
+    EspProposal,
+    GlobalOptions,
+    IkePolicy,
+    IkeProposal,
+    IpsecPolicy,
+    PreSharedKey,
+    SecurityPolicy,
+    TrafficSelector,
+    Vpn,
+)
+
+T = TypeVar("T")
 
 
 def _by_name(entries: list[dict[str, Any]] | dict[str, Any] | None) -> dict[str, dict]:
@@ -21,96 +35,166 @@ def _by_name(entries: list[dict[str, Any]] | dict[str, Any] | None) -> dict[str,
     return {e["name"]: e for e in entries or []}
 
 
-def psk_entry(p: dict[str, Any]) -> dict[str, Any]:
+def _leaf(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _reader(cls: type[T], special: Mapping[str, tuple[str, Callable[[Any], Any]]] | None = None
+            ) -> Callable[[Mapping[str, Any]], T]:
+    """A builder of ``cls`` from a YANG dict: field ``foo_bar`` <- leaf ``foo-bar``.
+
+    Leaves are taken as they are, an absent leaf leaves the field's default; ``special`` maps
+    a field to its leaf's name and a conversion of the leaf's value.
+    """
+    special = dict(special or {})
+    plain = tuple((f.name, _leaf(f.name)) for f in fields(cls)  # type: ignore[arg-type]
+                  if f.name not in special)
+    conv = tuple((f, leaf, c) for f, (leaf, c) in special.items())
+
+    def build(d: Mapping[str, Any]) -> T:
+        kw = {f: d[leaf] for f, leaf in plain if leaf in d}
+        kw.update({f: c(d[leaf]) for f, leaf, c in conv if leaf in d})
+        return cls(**kw)
+    return build
+
+
+def _each(build: Callable[[Mapping[str, Any]], T]) -> Callable[[Iterable[Any]], tuple[T, ...]]:
+    return lambda entries: tuple(build(e) for e in entries or ())
+
+
+def _leaflists(*names: str) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    return {n: (_leaf(n), tuple) for n in names}
+
+
+_ike_proposal = _reader(IkeProposal, _leaflists("enc_alg", "auth_alg", "prf_alg", "aead_alg",
+                                                "dh_group"))
+_esp_proposal = _reader(EspProposal, _leaflists("enc_alg", "auth_alg", "aead_alg", "dh_group"))
+_ah_proposal = _reader(AhProposal, _leaflists("auth_alg", "dh_group"))
+_ts = _reader(TrafficSelector)
+_ike_policy = _reader(IkePolicy, {"ike_proposals": ("ike-proposal", _each(_ike_proposal))})
+_ipsec_policy = _reader(IpsecPolicy, {"esp_proposals": ("esp-proposal", _each(_esp_proposal)),
+                                      "ah_proposals": ("ah-proposal", _each(_ah_proposal))})
+_security_policy = _reader(SecurityPolicy, {"local_ts": ("local-ts", _ts),
+                                            "remote_ts": ("remote-ts", _ts)})
+_global_options = _reader(GlobalOptions,
+                          {"dos_protection": ("dos-protection", _reader(DosProtection))})
+
+
+def global_options(options: Mapping[str, Any] | None) -> GlobalOptions:
+    """The typed ``global-options`` of a config dict's ``global-options`` container."""
+    return _global_options(options or {})
+
+
+def psk_entry(p: Mapping[str, Any]) -> PreSharedKey:
     """The effective form of one pre-shared key."""
-    return {"name": p["name"], "id": list(p.get("id", [])), "secret": p["secret"]}
+    return PreSharedKey(name=p["name"], ids=tuple(p.get("id", ())), secret=p["secret"])
 
 
-def _proposals(entries: list[dict[str, Any]], leaflists: tuple[str, ...]) -> list[dict[str, Any]]:
-    out = []
-    for p in entries:
-        q = {"id": p["id"], **{k: list(p.get(k, [])) for k in leaflists}}
-        if "esn" in p:
-            q["esn"] = p["esn"]
-        out.append(q)
-    return out
+class _Policies:
+    """The templates by name, for resolving VPNs; a VPN that overrides no leaf of a template
+    gets the template's policy itself (one shared value instead of one per VPN)."""
+
+    def __init__(self, ike_templates: Mapping[str, Mapping[str, Any]],
+                 ipsec_templates: Mapping[str, Mapping[str, Any]]) -> None:
+        self.ike_templates, self.ipsec_templates = ike_templates, ipsec_templates
+        self._ike: dict[Any, IkePolicy] = {}
+        self._ipsec: dict[Any, IpsecPolicy] = {}
+
+    def ike(self, own: Mapping[str, Any]) -> IkePolicy:
+        """The effective IKE policy of a VPN's ``ike-policy`` container."""
+        template = self.ike_templates.get(own.get("template"), {})
+        if own.keys() - {"template"}:
+            return _ike_policy(_overlay(template, own))
+        name = own.get("template")
+        if name not in self._ike:
+            self._ike[name] = _ike_policy(template)
+        return self._ike[name]
+
+    def ipsec(self, own: Mapping[str, Any]) -> IpsecPolicy:
+        """The effective IPsec policy of a VPN's ``ipsec-policy`` container."""
+        template = self.ipsec_templates.get(own.get("template"), {})
+        if own.keys() - {"template"}:
+            return _ipsec_policy(_overlay(template, own))
+        name = own.get("template")
+        if name not in self._ipsec:
+            self._ipsec[name] = _ipsec_policy(template)
+        return self._ipsec[name]
 
 
-def _overlay(template: dict[str, Any], own: dict[str, Any], lists: tuple[str, ...]) -> dict:
+def _overlay(template: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
     """Template leaves, then the VPN's own; a proposal list in the VPN replaces the whole list."""
-    eff = {k: v for k, v in template.items() if k != "name"}
-    for k, v in own.items():
-        if k != "template":
-            eff[k] = v
-    for k in lists:
-        eff.setdefault(k, [])
-    return eff
+    return {**template, **own}
+
+
+def _vpn(vpn: Mapping[str, Any], policies: _Policies) -> Vpn:
+    ike_own = vpn.get("ike-policy", {})
+    ipsec_own = vpn.get("ipsec-policy", {})
+    return Vpn(
+        name=vpn["name"],
+        ike_template=ike_own.get("template"),
+        ipsec_template=ipsec_own.get("template"),
+        local_address=vpn.get("local-address"),
+        remote_address=vpn.get("remote-address"),
+        local_id=vpn.get("local-id"),
+        remote_id=vpn.get("remote-id"),
+        ike=policies.ike(ike_own),
+        ipsec=policies.ipsec(ipsec_own),
+        security_policies=tuple(_security_policy(sp) for sp in vpn.get("security-policy", ())),
+    )
 
 
 def resolve_vpn(
-    vpn: dict[str, Any], ike_templates: dict[str, dict], ipsec_templates: dict[str, dict]
-) -> dict[str, Any]:
-    """The effective parameters of one VPN."""
-    ike_own = vpn.get("ike-policy", {})
-    ipsec_own = vpn.get("ipsec-policy", {})
-    ike = _overlay(ike_templates.get(ike_own.get("template"), {}), ike_own, IKE_LISTS)
-    ipsec = _overlay(ipsec_templates.get(ipsec_own.get("template"), {}), ipsec_own, IPSEC_LISTS)
-    ike["ike-proposal"] = _proposals(ike["ike-proposal"], IKE_PROPOSAL_LEAFLISTS)
-    ipsec["esp-proposal"] = _proposals(ipsec["esp-proposal"], ESP_PROPOSAL_LEAFLISTS)
-    ipsec["ah-proposal"] = _proposals(ipsec["ah-proposal"], AH_PROPOSAL_LEAFLISTS)
-    policies = [
-        {
-            "name": sp["name"],
-            "local-ts": {k: sp.get("local-ts", {}).get(k) for k in TS_LEAVES},
-            "remote-ts": {k: sp.get("remote-ts", {}).get(k) for k in TS_LEAVES},
-            "mode": sp.get("mode", "tunnel"),
-            "action": sp.get("action", "esp"),
-        }
-        for sp in vpn.get("security-policy", [])
-    ]
-    return {
-        "name": vpn["name"],
-        "ike-template": ike_own.get("template"),
-        "ipsec-template": ipsec_own.get("template"),
-        "local-address": vpn.get("local-address"),
-        "remote-address": vpn.get("remote-address"),
-        "local-id": vpn.get("local-id"),
-        "remote-id": vpn.get("remote-id"),
-        "ike": ike,
-        "ipsec": ipsec,
-        "security-policy": policies,
-    }
+    vpn: Mapping[str, Any], ike_templates: Mapping[str, Mapping[str, Any]],
+    ipsec_templates: Mapping[str, Mapping[str, Any]],
+) -> Vpn:
+    """The effective parameters of one VPN (config dict entry) given the templates by name."""
+    return _vpn(vpn, _Policies(ike_templates, ipsec_templates))
 
 
-def resolve(config: dict[str, Any]) -> dict[str, Any]:
-    """The effective config (see southbound's contract) of a validated config dict."""
+def _policies(ike: Mapping[str, Any]) -> _Policies:
+    return _Policies(_by_name(ike.get("ike-policy-template")),
+                     _by_name(ike.get("ipsec-policy-template")))
+
+
+def _copy(m: Mapping[str, T]) -> dict[str, T]:
+    # a read-only view's copy() is its dict's (fast) copy; dict(view) goes item by item
+    return m.copy() if isinstance(m, MappingProxyType) else dict(m)
+
+
+def resolve(config: Mapping[str, Any]) -> EffectiveConfig:
+    """The effective config of a validated config dict."""
     ike = config.get("ike", {})
-    ike_t = _by_name(ike.get("ike-policy-template"))
-    ipsec_t = _by_name(ike.get("ipsec-policy-template"))
-    return {
-        "enabled": ike.get("enabled", True),
-        "global-options": ike.get("global-options", {}),
-        "psks": {n: psk_entry(p) for n, p in _by_name(ike.get("pre-shared-key")).items()},
-        "vpns": {n: resolve_vpn(v, ike_t, ipsec_t) for n, v in _by_name(ike.get("vpn")).items()},
-    }
+    policies = _policies(ike)
+    return EffectiveConfig(
+        enabled=ike.get("enabled", True),
+        global_options=global_options(ike.get("global-options")),
+        vpns=MappingProxyType({n: _vpn(v, policies)
+                               for n, v in _by_name(ike.get("vpn")).items()}),
+        psks=MappingProxyType({n: psk_entry(p)
+                               for n, p in _by_name(ike.get("pre-shared-key")).items()}),
+    )
 
 
-def update(effective: dict[str, Any], config: dict[str, Any], vpns: set[str],
-           psks: set[str]) -> dict[str, Any]:
-    """A new effective config in which only the named VPNs and keys are resolved again."""
+def update(effective: EffectiveConfig, config: Mapping[str, Any], vpns: Iterable[str],
+           psks: Iterable[str]) -> EffectiveConfig:
+    """A new effective config in which only the named VPNs and keys are resolved again.
+
+    Everything else (``enabled``, ``global_options``, the other entries) is kept from
+    ``effective``: use it when only VPN and key entries changed.
+    """
     ike = config.get("ike", {})
-    ike_t = _by_name(ike.get("ike-policy-template"))
-    ipsec_t = _by_name(ike.get("ipsec-policy-template"))
-    out = {**effective, "vpns": dict(effective["vpns"]), "psks": dict(effective["psks"])}
+    policies = _policies(ike)
     all_vpns, all_psks = _by_name(ike.get("vpn")), _by_name(ike.get("pre-shared-key"))
+    new_vpns, new_psks = _copy(effective.vpns), _copy(effective.psks)
     for n in vpns:
         if n in all_vpns:
-            out["vpns"][n] = resolve_vpn(all_vpns[n], ike_t, ipsec_t)
+            new_vpns[n] = _vpn(all_vpns[n], policies)
         else:
-            out["vpns"].pop(n, None)
+            new_vpns.pop(n, None)
     for n in psks:
         if n in all_psks:
-            out["psks"][n] = psk_entry(all_psks[n])
+            new_psks[n] = psk_entry(all_psks[n])
         else:
-            out["psks"].pop(n, None)
-    return out
+            new_psks.pop(n, None)
+    return EffectiveConfig(enabled=effective.enabled, global_options=effective.global_options,
+                           vpns=MappingProxyType(new_vpns), psks=MappingProxyType(new_psks))

@@ -15,9 +15,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from nf.effective import GlobalOptions
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +32,20 @@ _BASE_PLUGINS = (
 ).split()
 _TAIL_PLUGINS = ("socket-default", "vici", "updown", "counters")
 
-# Map of global-options leaves to strongswan.conf charon settings.
+# Map of global-options fields to strongswan.conf charon settings.
 _GLOBAL_OPTIONS = {
-    "retransmit-tries": "retransmit_tries",
-    "retransmit-timeout": "retransmit_timeout",
-    "retransmit-base": "retransmit_base",
+    "retransmit_tries": "retransmit_tries",
+    "retransmit_timeout": "retransmit_timeout",
+    "retransmit_base": "retransmit_base",
 }
 # charon's long-running jobs (kernel-netlink/libipsec receivers, sockets, vici, scheduler, ...)
 # hold ~9 threads for good: with threads = 8 it never answers on VICI (measured). The model's
 # `threads` counts workers for IKE processing, so we add these on top.
 RESERVED_THREADS = 10
 _DOS_OPTIONS = {
-    "cookie-threshold": "cookie_threshold",
-    "block-threshold": "block_threshold",
-    "init-limit-half-open": "init_limit_half_open",
+    "cookie_threshold": "cookie_threshold",
+    "block_threshold": "block_threshold",
+    "init_limit_half_open": "init_limit_half_open",
 }
 
 
@@ -69,23 +70,24 @@ def plugin_list(backend: str, plugin_dir: Path = PLUGIN_DIR) -> list[str]:
 
 
 def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
-                options: Mapping[str, Any] | None = None) -> str:
+                options: GlobalOptions | None = None) -> str:
     """Render a strongswan.conf for an instance living in ``run_dir``.
 
-    ``options`` is the effective ``global-options`` dict of the YANG model.
+    ``options`` is the effective ``global-options`` (unset options keep charon's defaults).
     """
-    opts = dict(options or {})
+    opts = options if options is not None else GlobalOptions()
     lines = ["charon {", "  load_modular = no", f"  load = {' '.join(plugin_list(backend))}",
              "  install_routes = yes"]
-    for leaf, key in _GLOBAL_OPTIONS.items():
-        if opts.get(leaf) is not None:
-            lines.append(f"  {key} = {opts[leaf]}")
-    if opts.get("threads") is not None:
-        lines.append(f"  threads = {int(opts['threads']) + RESERVED_THREADS}")
-    dos = opts.get("dos-protection") or {}
-    for leaf, key in _DOS_OPTIONS.items():
-        if dos.get(leaf) is not None:
-            lines.append(f"  {key} = {dos[leaf]}")
+    for attr, key in _GLOBAL_OPTIONS.items():
+        value = getattr(opts, attr)
+        if value is not None:
+            lines.append(f"  {key} = {value}")
+    if opts.threads is not None:
+        lines.append(f"  threads = {int(opts.threads) + RESERVED_THREADS}")
+    for attr, key in _DOS_OPTIONS.items():
+        value = getattr(opts.dos_protection, attr)
+        if value is not None:
+            lines.append(f"  {key} = {value}")
     lines += [
         "  filelog {", "    log {", f"      path = {run_dir / 'charon.log'}",
         "      time_format = %b %e %T", "      default = 1", "      ike = 1", "      cfg = 1",
@@ -93,9 +95,9 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
         "  plugins {",
         "    vici {", f"      socket = unix://{run_dir / 'charon.vici'}", "    }",
     ]
-    if opts.get("acquire-timeout") is not None:
+    if opts.acquire_timeout is not None:
         lines += ["    kernel-netlink {",
-                  f"      xfrm_acq_expires = {opts['acquire-timeout']}", "    }"]
+                  f"      xfrm_acq_expires = {opts.acquire_timeout}", "    }"]
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 
@@ -108,13 +110,13 @@ class CharonProcess:
     """
 
     def __init__(self, run_dir: Path, backend: str = "kernel-libipsec",
-                 options: dict | None = None, netns: str | None = None,
+                 options: GlobalOptions | None = None, netns: str | None = None,
                  charon_bin: str = CHARON_BIN) -> None:
         self.run_dir = Path(run_dir).resolve()
         if self.run_dir.parts[:2] in (("/", "run"),) or str(self.run_dir).startswith("/var/run"):
             raise ValueError("run_dir must not be under /run: charon gets a private tmpfs there")
         self.backend = backend
-        self.options = dict(options or {})
+        self.options = options if options is not None else GlobalOptions()
         self.netns = netns
         self.charon_bin = charon_bin
         self._proc: subprocess.Popen[bytes] | None = None

@@ -1,4 +1,4 @@
-"""Pure conversions between the effective config / YANG state and VICI messages.
+"""Pure conversions between the effective config (:mod:`nf.effective`) / YANG state and VICI.
 
 * :func:`conn_for` builds the ``load-conn`` payload of one VPN,
 * :func:`shared_for` the ``load-shared`` payload of one pre-shared key,
@@ -14,9 +14,19 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nf.effective import (
+    AhProposal,
+    EspProposal,
+    IkeProposal,
+    IpsecPolicy,
+    PreSharedKey,
+    SecurityPolicy,
+    TrafficSelector,
+    Vpn,
+)
 from southbound.algorithms import (
     dh_to_vici,
     enc_to_vici,
@@ -70,51 +80,52 @@ def _proposal(parts: list[list[str]]) -> str:
     return "-".join(alg for group in parts for alg in group)
 
 
-def ike_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
-    """strongSwan proposal strings of a list of YANG ``ike-proposal`` entries."""
+def ike_proposals(proposals: Iterable[IkeProposal]) -> list[str]:
+    """strongSwan proposal strings of a VPN's IKE proposals."""
     out = []
     for p in proposals:
-        prf = [prf_to_vici(a) for a in p.get("prf-alg") or []]
-        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
-        if p.get("aead-alg"):
-            out.append(_proposal([[enc_to_vici(a) for a in p["aead-alg"]], prf, dh]))
+        prf = [prf_to_vici(a) for a in p.prf_alg]
+        dh = [dh_to_vici(a) for a in p.dh_group]
+        if p.aead_alg:
+            out.append(_proposal([[enc_to_vici(a) for a in p.aead_alg], prf, dh]))
         else:
-            enc = [enc_to_vici(a) for a in p.get("enc-alg") or []]
-            integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
+            enc = [enc_to_vici(a) for a in p.enc_alg]
+            integ = [integ_to_vici(a) for a in p.auth_alg]
             out.append(_proposal([enc, integ, prf, dh]))
     return out
 
 
-def esp_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
-    """strongSwan proposal strings of YANG ``esp-proposal`` entries."""
+def esp_proposals(proposals: Iterable[EspProposal]) -> list[str]:
+    """strongSwan proposal strings of a VPN's ESP proposals."""
     out = []
     for p in proposals:
-        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
-        esn = ["esn"] if p.get("esn") else []
-        if p.get("aead-alg"):
-            out.append(_proposal([[enc_to_vici(a) for a in p["aead-alg"]], dh, esn]))
+        dh = [dh_to_vici(a) for a in p.dh_group]
+        esn = ["esn"] if p.esn else []
+        if p.aead_alg:
+            out.append(_proposal([[enc_to_vici(a) for a in p.aead_alg], dh, esn]))
         else:
-            enc = [enc_to_vici(a) for a in p.get("enc-alg") or []]
-            integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
+            enc = [enc_to_vici(a) for a in p.enc_alg]
+            integ = [integ_to_vici(a) for a in p.auth_alg]
             out.append(_proposal([enc, integ, dh, esn]))
     return out
 
 
-def ah_proposals(proposals: list[Mapping[str, Any]]) -> list[str]:
-    """strongSwan proposal strings of YANG ``ah-proposal`` entries."""
+def ah_proposals(proposals: Iterable[AhProposal]) -> list[str]:
+    """strongSwan proposal strings of a VPN's AH proposals."""
     out = []
     for p in proposals:
-        integ = [integ_to_vici(a) for a in p.get("auth-alg") or []]
-        dh = [dh_to_vici(a) for a in p.get("dh-group") or []]
-        out.append(_proposal([integ, dh, ["esn"] if p.get("esn") else []]))
+        integ = [integ_to_vici(a) for a in p.auth_alg]
+        dh = [dh_to_vici(a) for a in p.dh_group]
+        out.append(_proposal([integ, dh, ["esn"] if p.esn else []]))
     return out
 
 
-def traffic_selector(ts: Mapping[str, Any] | None) -> str:
-    """strongSwan traffic selector string, e.g. ``10.0.0.0/24[tcp/80]`` -> ``...[6/80]``."""
-    ts = ts or {}
-    subnet = ts.get("subnet") or "dynamic"
-    proto, port = ts.get("protocol"), ts.get("port")
+def traffic_selector(ts: TrafficSelector | None) -> str:
+    """strongSwan traffic selector string, e.g. ``10.0.0.0/24`` port 80 protocol 6 ->
+    ``10.0.0.0/24[6/80]``; no subnet is ``dynamic``."""
+    ts = ts or TrafficSelector()
+    subnet = ts.subnet or "dynamic"
+    proto, port = ts.protocol, ts.port
     if proto is None and port is None:
         return subnet
     if port is None:
@@ -123,29 +134,28 @@ def traffic_selector(ts: Mapping[str, Any] | None) -> str:
     return f"{subnet}[{'any' if proto is None else proto}/{port}]"
 
 
-def copy_dscp(encap: bool, decap: bool) -> str:
+def copy_dscp(encap: bool | None, decap: bool | None) -> str:
     """VICI ``copy_dscp`` value from the model's encap/decap-copy-dscp booleans."""
     return {(True, True): "yes", (True, False): "out", (False, True): "in"}.get(
         (bool(encap), bool(decap)), "no")
 
 
-def _child(sp: Mapping[str, Any], ipsec: Mapping[str, Any],
-           trap_as_start: bool = False) -> dict[str, Any]:
-    action = sp.get("action") or "esp"
+def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False) -> dict[str, Any]:
+    action = sp.action or "esp"
     child: dict[str, Any] = {
-        "local_ts": [traffic_selector(sp.get("local-ts"))],
-        "remote_ts": [traffic_selector(sp.get("remote-ts"))],
-        "mode": _MODE.get(action, sp.get("mode") or "tunnel"),
+        "local_ts": [traffic_selector(sp.local_ts)],
+        "remote_ts": [traffic_selector(sp.remote_ts)],
+        "mode": _MODE.get(action, sp.mode or "tunnel"),
     }
     if action == "ah":
-        if ipsec.get("ah-proposal"):
-            child["ah_proposals"] = ah_proposals(ipsec["ah-proposal"])
-    elif action == "esp" and ipsec.get("esp-proposal"):
-        child["esp_proposals"] = esp_proposals(ipsec["esp-proposal"])
-    start, close = ipsec.get("start-action"), ipsec.get("close-action")
+        if ipsec.ah_proposals:
+            child["ah_proposals"] = ah_proposals(ipsec.ah_proposals)
+    elif action == "esp" and ipsec.esp_proposals:
+        child["esp_proposals"] = esp_proposals(ipsec.esp_proposals)
+    start, close = ipsec.start_action, ipsec.close_action
     if action in _MODE:
         start = "trap"  # shunt policies are only installed with start_action = trap
-    dpd = ipsec.get("dpd-action")
+    dpd = ipsec.dpd_action
     if action not in _MODE and trap_as_start:
         start = "start" if start == "trap" else start
         close = "start" if close == "trap" else close
@@ -154,17 +164,16 @@ def _child(sp: Mapping[str, Any], ipsec: Mapping[str, Any],
         "start_action": start,
         "close_action": close,
         "dpd_action": dpd,
-        "replay_window": ipsec.get("replay-window"),
-        "rekey_time": ipsec.get("rekey-time"),
-        "rekey_bytes": ipsec.get("rekey-bytes"),
-        "rekey_packets": ipsec.get("rekey-packets"),
+        "replay_window": ipsec.replay_window,
+        "rekey_time": ipsec.rekey_time,
+        "rekey_bytes": ipsec.rekey_bytes,
+        "rekey_packets": ipsec.rekey_packets,
     }
     child.update({k: str(v) for k, v in simple.items() if v is not None})
-    if "encap-copy-dscp" in ipsec or "decap-copy-dscp" in ipsec:
-        child["copy_dscp"] = copy_dscp(ipsec.get("encap-copy-dscp", False),
-                                       ipsec.get("decap-copy-dscp", False))
-    if ipsec.get("encap-copy-df") is not None:
-        child["copy_df"] = _yn(ipsec["encap-copy-df"])
+    if ipsec.encap_copy_dscp is not None or ipsec.decap_copy_dscp is not None:
+        child["copy_dscp"] = copy_dscp(ipsec.encap_copy_dscp, ipsec.decap_copy_dscp)
+    if ipsec.encap_copy_df is not None:
+        child["copy_df"] = _yn(ipsec.encap_copy_df)
     return child
 
 
@@ -175,46 +184,48 @@ def _auth(method: str | None, ident: str | None) -> dict[str, str]:
     return section
 
 
-def conn_for(vpn: Mapping[str, Any], trap_as_start: bool = False) -> dict[str, Any]:
+def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
     """The VICI ``load-conn`` payload (without the outer name) of one effective VPN.
 
     ``trap_as_start`` turns trap start/close actions into start: kernel-libipsec (user-space
     ESP) never raises an acquire for a trap policy, so on-demand negotiation cannot work there.
     """
-    ike = vpn.get("ike") or {}
-    ipsec = vpn.get("ipsec") or {}
+    ike, ipsec = vpn.ike, vpn.ipsec
     conn: dict[str, Any] = {}
-    if ike.get("version") is not None:
-        conn["version"] = str(ike["version"])
-    if vpn.get("local-address"):
-        conn["local_addrs"] = [vpn["local-address"]]
-    if vpn.get("remote-address"):
-        conn["remote_addrs"] = [vpn["remote-address"]]
-    if ike.get("ike-proposal"):
-        conn["proposals"] = ike_proposals(ike["ike-proposal"])
+    if ike.version is not None:
+        conn["version"] = str(ike.version)
+    if vpn.local_address:
+        conn["local_addrs"] = [vpn.local_address]
+    if vpn.remote_address:
+        conn["remote_addrs"] = [vpn.remote_address]
+    if ike.ike_proposals:
+        conn["proposals"] = ike_proposals(ike.ike_proposals)
     simple = {
-        "rekey_time": ike.get("rekey-time"),
-        "reauth_time": ike.get("reauth-time"),
-        "keyingtries": ike.get("keying-tries"),
-        "unique": ike.get("unique-sa"),
-        "dpd_delay": ike.get("dpd-delay"),
+        "rekey_time": ike.rekey_time,
+        "reauth_time": ike.reauth_time,
+        "keyingtries": ike.keying_tries,
+        "unique": ike.unique_sa,
+        "dpd_delay": ike.dpd_delay,
     }
     conn.update({k: str(v) for k, v in simple.items() if v is not None})
-    for key, leaf in (("aggressive", "aggressive"), ("encap", "udp-encap"),
-                      ("mobike", "mobike")):
-        if ike.get(leaf) is not None:
-            conn[key] = _yn(ike[leaf])
-    conn["local"] = _auth(ike.get("local-auth-method"), vpn.get("local-id"))
-    conn["remote"] = _auth(ike.get("remote-auth-method"), vpn.get("remote-id"))
-    conn["children"] = {sp["name"]: _child(sp, ipsec, trap_as_start)
-                        for sp in vpn.get("security-policy") or []}
+    for key, value in (("aggressive", ike.aggressive), ("encap", ike.udp_encap),
+                       ("mobike", ike.mobike)):
+        if value is not None:
+            conn[key] = _yn(value)
+    conn["local"] = _auth(ike.local_auth_method, vpn.local_id)
+    conn["remote"] = _auth(ike.remote_auth_method, vpn.remote_id)
+    conn["children"] = {sp.name: _child(sp, ipsec, trap_as_start)
+                        for sp in vpn.security_policies}
     return conn
 
 
-def shared_for(psk: Mapping[str, Any]) -> dict[str, Any]:
-    """The VICI ``load-shared`` payload (without ``id``) of one pre-shared key."""
-    return {"type": "IKE", "data": decode_secret(psk["secret"]),
-            "owners": [str(i) for i in psk.get("id") or []]}
+def shared_for(psk: PreSharedKey) -> dict[str, Any]:
+    """The VICI ``load-shared`` payload (without ``id``) of one pre-shared key.
+
+    The key material is a :class:`SecretBytes` (hidden from repr/str).
+    """
+    return {"type": "IKE", "data": decode_secret(psk.secret),
+            "owners": [str(i) for i in psk.ids]}
 
 
 def _digest(obj: Any) -> str:
@@ -222,7 +233,7 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def conn_digest(vpn: Mapping[str, Any], trap_as_start: bool = False) -> str:
+def conn_digest(vpn: Vpn, trap_as_start: bool = False) -> str:
     """Stable digest of the load-conn payload of ``vpn``: equal iff the payload is equal."""
     return _digest(conn_for(vpn, trap_as_start))
 
@@ -232,7 +243,7 @@ def conn_digest(vpn: Mapping[str, Any], trap_as_start: bool = False) -> str:
 _SECRET_DIGEST_KEY = os.urandom(32)
 
 
-def shared_digest(psk: Mapping[str, Any]) -> str:
+def shared_digest(psk: PreSharedKey) -> str:
     """Stable (per process) keyed digest of the load-shared payload of ``psk``."""
     payload = shared_for(psk)
     mac = hmac.new(_SECRET_DIGEST_KEY, bytes(payload["data"]), hashlib.sha256)

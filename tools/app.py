@@ -13,11 +13,12 @@ from lxml import etree
 
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
+from nf.effective import EffectiveConfig, GlobalOptions
 from nf.errors import RpcError
 from nf.history import History
 from nf.nacm import Access, Policy, may_read_path, parse_policy
 from nf.schema import Schema
-from nf.templates import resolve, update
+from nf.templates import global_options, resolve, update
 from nf.validate import is_bulk
 from northbound import notifications, ops
 from northbound.context import ServerContext
@@ -44,7 +45,7 @@ class App:
         self.confirmed = ConfirmedCommits(self.ds)
         self.registry.on_close(lambda s: self.confirmed.session_ended(s.session_id))
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
-        options = self.ds.config.get("ike", {}).get("global-options", {})
+        options = global_options(self.ds.config.get("ike", {}).get("global-options"))
         self.charon = CharonProcess(state_dir / "charon", backend, options)
         # kernel-libipsec never raises an acquire for a trap policy: negotiate at once instead.
         self.reconciler = Reconciler(self.charon.socket_path,
@@ -69,13 +70,13 @@ class App:
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self._policy: tuple[int, Policy] | None = None
-        self.effective: dict[str, Any] = resolve(self.ds.config)
+        self.effective: EffectiveConfig = resolve(self.ds.config)
 
     def _committed(self, config: dict[str, Any], touched: set | None) -> None:
         """Running changed: re-resolve only what changed and hand it to the reconciler."""
         if touched is None or not all(is_bulk(k) for k in touched):
             self.effective = resolve(config)
-            self._apply_global_options(self.effective.get("global-options", {}))
+            self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
             return
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
@@ -89,7 +90,7 @@ class App:
             self._policy = (self.ds.version, parse_policy(self.ds.tree("running")))
         return Access(self._policy[1], session.user, session.groups)
 
-    def _apply_global_options(self, options: dict[str, Any]) -> None:
+    def _apply_global_options(self, options: GlobalOptions) -> None:
         """charon reads its options at start: restart it (the supervisor does, and the
         reconciler loads everything again) when they change."""
         if options == self.charon.options:

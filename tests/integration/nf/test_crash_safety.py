@@ -40,7 +40,7 @@ def test_kill_9_during_commits(tmp_path: Path) -> None:
         p.send_signal(signal.SIGKILL)
         p.wait()
         ds = Datastores(schema, tmp_path)  # parses and validates the stored running config
-        local_id = resolve(ds.config)["vpns"]["siteA-siteB"]["local-id"]
+        local_id = resolve(ds.config).vpns["siteA-siteB"].local_id
         assert local_id in ("gw0.example.net", "gw1.example.net")
         seen.add(local_id)
     assert seen, "the writer never committed"

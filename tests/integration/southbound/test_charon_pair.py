@@ -6,59 +6,78 @@ Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips, when u
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nf.effective import (
+    DosProtection,
+    EffectiveConfig,
+    EspProposal,
+    GlobalOptions,
+    IkePolicy,
+    IkeProposal,
+    IpsecPolicy,
+    PreSharedKey,
+    SecurityPolicy,
+    TrafficSelector,
+    Vpn,
+)
 from southbound.charon import CharonProcess, CharonSupervisor
 from southbound.reconciler import Reconciler
 
 pytestmark = pytest.mark.e2e
 
-PSK = {"name": "ab", "id": ["secgwa.example.net", "secgwb.example.net"],
-       "secret": "0seaJ31RfzHNRvUSH0oUYg7znTW0I="}
-GLOBAL = {"retransmit-tries": 3, "retransmit-timeout": "2.0", "retransmit-base": "1.8",
-          "acquire-timeout": 30, "threads": 16,
-          "dos-protection": {"cookie-threshold": 10, "block-threshold": 5,
-                             "init-limit-half-open": 0}}
+PSK = PreSharedKey(name="ab", ids=("secgwa.example.net", "secgwb.example.net"),
+                   secret="0seaJ31RfzHNRvUSH0oUYg7znTW0I=")
+GLOBAL = GlobalOptions(retransmit_tries=3, retransmit_timeout=2.0, retransmit_base=1.8,
+                       acquire_timeout=30, threads=16,
+                       dos_protection=DosProtection(cookie_threshold=10, block_threshold=5,
+                                                    init_limit_half_open=0))
 
 
-def vpn(local: str, remote: str, lid: str, rid: str, lnet: str, rnet: str) -> dict[str, Any]:
+def vpn(local: str, remote: str, lid: str, rid: str, lnet: str, rnet: str) -> Vpn:
     """The site-to-site example VPN, seen from one side."""
-    return {
-        "name": "siteA-siteB", "local-address": local, "remote-address": remote,
-        "local-id": lid, "remote-id": rid,
-        "ike": {"ike-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"], "auth-alg": ["hmac-sha512"],
-                                  "prf-alg": [], "aead-alg": [], "dh-group": ["modp2048"]}],
-                "local-auth-method": "pre-shared-key", "remote-auth-method": "pre-shared-key",
-                "version": 2, "keying-tries": 1, "unique-sa": "no", "reauth-time": "0s",
-                "rekey-time": "4h", "dpd-delay": "0s", "aggressive": False, "udp-encap": False,
-                "mobike": False},
-        "ipsec": {"esp-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"],
-                                    "auth-alg": ["hmac-sha256"], "aead-alg": [],
-                                    "dh-group": [], "esn": False}],
-                  "ah-proposal": [], "start-action": "trap", "close-action": "trap",
-                  "dpd-action": "restart", "replay-window": 32, "rekey-time": "1h",
-                  "rekey-bytes": 0, "rekey-packets": 0, "encap-copy-dscp": True,
-                  "decap-copy-dscp": False, "encap-copy-df": True},
-        "security-policy": [{"name": "trunk",
-                             "local-ts": {"subnet": lnet, "protocol": None, "port": None},
-                             "remote-ts": {"subnet": rnet, "protocol": None, "port": None},
-                             "mode": "tunnel", "action": "esp"}],
-    }
+    return Vpn(
+        name="siteA-siteB", local_address=local, remote_address=remote,
+        local_id=lid, remote_id=rid,
+        ike=IkePolicy(ike_proposals=(IkeProposal(id=1, enc_alg=("aes128-cbc",),
+                                                 auth_alg=("hmac-sha512",),
+                                                 dh_group=("modp2048",)),),
+                      local_auth_method="pre-shared-key", remote_auth_method="pre-shared-key",
+                      version=2, keying_tries=1, unique_sa="no", reauth_time="0s",
+                      rekey_time="4h", dpd_delay="0s", aggressive=False, udp_encap=False,
+                      mobike=False),
+        ipsec=IpsecPolicy(esp_proposals=(EspProposal(id=1, enc_alg=("aes128-cbc",),
+                                                     auth_alg=("hmac-sha256",), esn=False),),
+                          start_action="trap", close_action="trap", dpd_action="restart",
+                          replay_window=32, rekey_time="1h", rekey_bytes=0, rekey_packets=0,
+                          encap_copy_dscp=True, decap_copy_dscp=False, encap_copy_df=True),
+        security_policies=(SecurityPolicy(name="trunk", local_ts=TrafficSelector(subnet=lnet),
+                                          remote_ts=TrafficSelector(subnet=rnet),
+                                          mode="tunnel", action="esp"),),
+    )
 
 
-def effective(v: dict[str, Any] | None) -> dict[str, Any]:
+def effective(v: Vpn | None) -> EffectiveConfig:
     """An effective config with the shared PSK and optionally one VPN."""
-    return {"enabled": True, "global-options": GLOBAL, "psks": {"ab": copy.deepcopy(PSK)},
-            "vpns": {v["name"]: v} if v else {}}
+    return EffectiveConfig(enabled=True, global_options=GLOBAL, psks={"ab": PSK},
+                           vpns={v.name: v} if v else {})
+
+
+def with_esp_enc(eff: EffectiveConfig, enc: str) -> EffectiveConfig:
+    """``eff`` with the ESP encryption algorithm of its VPN changed to ``enc``."""
+    v = eff.vpns["siteA-siteB"]
+    esp = replace(v.ipsec.esp_proposals[0], enc_alg=(enc,))
+    v = replace(v, ipsec=replace(v.ipsec, esp_proposals=(esp,)))
+    return replace(eff, vpns={**eff.vpns, v.name: v})
 
 
 EFF_A = effective(vpn("198.51.100.1", "198.51.100.2", "secgwa.example.net",
@@ -214,9 +233,7 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
         assert res.returncode == 0, f"no tunnel after charon restart:\n{res.stdout}"
 
         # Change the ESP algorithm on both sides: the SAs are re-negotiated with it.
-        eff_a, eff_b = copy.deepcopy(EFF_A), copy.deepcopy(EFF_B)
-        for eff in (eff_a, eff_b):
-            eff["vpns"]["siteA-siteB"]["ipsec"]["esp-proposal"][0]["enc-alg"] = ["aes256-cbc"]
+        eff_a, eff_b = with_esp_enc(EFF_A, "aes256-cbc"), with_esp_enc(EFF_B, "aes256-cbc")
         # One side after the other, as two operators' commits would be. (Both peers
         # re-negotiating in the same instant can leave crossed SAs with user-space ESP.)
         rec_b.set_desired(eff_b)

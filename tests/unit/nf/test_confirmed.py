@@ -34,7 +34,7 @@ def change_local_id(ds: Datastores, value: str, sid: int = 1) -> None:
 
 
 def local_id(ds: Datastores) -> str:
-    return resolve(ds.config)["vpns"]["siteA-siteB"]["local-id"]
+    return resolve(ds.config).vpns["siteA-siteB"].local_id
 
 
 def test_unconfirmed_commit_rolls_back_on_timeout(schema: Schema, tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_unconfirmed_commit_rolls_back_on_timeout(schema: Schema, tmp_path: Path
         assert local_id(ds) == "new.example.net"
         await asyncio.sleep(1.5)
         assert local_id(ds) == "secgwa.example.net"
-        assert installed[-1]["vpns"]["siteA-siteB"]["local-id"] == "secgwa.example.net"
+        assert installed[-1].vpns["siteA-siteB"].local_id == "secgwa.example.net"
         assert cc.pending is None
     asyncio.run(run())
 

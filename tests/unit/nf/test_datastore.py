@@ -8,6 +8,7 @@ import pytest
 from lxml import etree
 
 from nf.datastore import Datastores
+from nf.effective import EspProposal
 from nf.errors import RpcError
 from nf.schema import Schema
 from nf.templates import resolve
@@ -33,12 +34,12 @@ def test_site_to_site_commit_and_resolution(schema: Schema, tmp_path: Path) -> N
     assert ds.config == {} or "vpn" not in ds.config.get("ike", {})
     ds.commit(sid=1)
     eff = resolve(seen[-1])
-    vpn = eff["vpns"]["siteA-siteB"]
-    assert vpn["ike"]["ike-proposal"][0]["enc-alg"] == ["aes128-cbc"]
-    assert vpn["ike"]["rekey-time"] == "4h" and vpn["ike"]["keying-tries"] == 1
-    assert vpn["ipsec"]["start-action"] == "trap"
-    assert vpn["security-policy"][0]["local-ts"]["subnet"] == "192.168.0.0/24"
-    assert eff["psks"]["siteb"]["secret"] == "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
+    vpn = eff.vpns["siteA-siteB"]
+    assert vpn.ike.ike_proposals[0].enc_alg == ("aes128-cbc",)
+    assert vpn.ike.rekey_time == "4h" and vpn.ike.keying_tries == 1
+    assert vpn.ipsec.start_action == "trap"
+    assert vpn.security_policies[0].local_ts.subnet == "192.168.0.0/24"
+    assert eff.psks["siteb"].secret == "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
     # persisted, and reloaded identically
     ds2 = Datastores(schema, tmp_path)
     assert resolve(ds2.config) == eff
@@ -53,18 +54,18 @@ def test_override_and_template_change(schema: Schema, tmp_path: Path) -> None:
         f"<esp-proposal nc:operation='replace' xmlns:nc='{NC}'><id>1</id>"
         "<enc-alg>aes256-cbc</enc-alg><auth-alg>hmac-sha512</auth-alg>"
         "</esp-proposal></ipsec-policy-template>"), sid=1)
-    vpn = resolve(ds.config)["vpns"]["siteA-siteB"]
-    assert vpn["ike"]["keying-tries"] == 10
-    assert vpn["ike"]["rekey-time"] == "4h"
-    assert vpn["ipsec"]["esp-proposal"] == [
-        {"id": 1, "enc-alg": ["aes256-cbc"], "auth-alg": ["hmac-sha512"], "aead-alg": [],
-         "dh-group": [], "esn": False}]
+    vpn = resolve(ds.config).vpns["siteA-siteB"]
+    assert vpn.ike.keying_tries == 10
+    assert vpn.ike.rekey_time == "4h"
+    assert vpn.ipsec.esp_proposals == (
+        EspProposal(id=1, enc_alg=("aes256-cbc",), auth_alg=("hmac-sha512",), aead_alg=(),
+                    dh_group=(), esn=False),)
     # a proposal list set in the VPN replaces the template's
     ds.edit("running", cfg(
         "<vpn><name>siteA-siteB</name><ipsec-policy><esp-proposal><id>7</id>"
         "<aead-alg>aes128-gcm-128</aead-alg></esp-proposal></ipsec-policy></vpn>"), sid=1)
-    vpn = resolve(ds.config)["vpns"]["siteA-siteB"]
-    assert [p["id"] for p in vpn["ipsec"]["esp-proposal"]] == [7]
+    vpn = resolve(ds.config).vpns["siteA-siteB"]
+    assert [p.id for p in vpn.ipsec.esp_proposals] == [7]
 
 
 @pytest.mark.parametrize(

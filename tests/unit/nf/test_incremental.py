@@ -81,7 +81,7 @@ def test_config_dict_follows_incremental_commits(schema: Schema, tmp_path: Path)
                            nc=True), sid=1)
     assert touched[-1] is not None and len(touched[-1]) == 2
     assert resolve(ds.config) == resolve(Datastores(schema, tmp_path).config)
-    names = set(resolve(ds.config)["vpns"])
+    names = set(resolve(ds.config).vpns)
     assert "v3" not in names and "v8" in names and "siteA-siteB" in names
 
 
@@ -97,7 +97,7 @@ def test_journal_reload_and_torn_tail(schema: Schema, tmp_path: Path) -> None:
     assert etree.tostring(again.tree("running")) == expected
     assert "v5" in etree.tostring(again.tree("candidate")).decode()
     again.commit(sid=2)
-    assert "v5" in resolve(Datastores(schema, tmp_path).config)["vpns"]
+    assert "v5" in resolve(Datastores(schema, tmp_path).config).vpns
 
 
 def test_compaction(schema: Schema, tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ def test_continue_on_error_keeps_the_good_parts(schema: Schema, tmp_path: Path) 
     with pytest.raises(RpcError):
         ds.edit("running", cfg(f"{vpn(4)}<vpn><name>v0</name><bogus/></vpn>"), sid=1,
                 error_option="continue-on-error")
-    assert "v4" in resolve(ds.config)["vpns"]
-    assert "v4" in resolve(Datastores(schema, tmp_path).config)["vpns"]  # persisted, replays
+    assert "v4" in resolve(ds.config).vpns
+    assert "v4" in resolve(Datastores(schema, tmp_path).config).vpns  # persisted, replays
 
 
 def test_running_edit_with_dirty_candidate(schema: Schema, tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_running_edit_with_dirty_candidate(schema: Schema, tmp_path: Path) -> No
     reloaded = Datastores(schema, tmp_path)
     assert canon(reloaded.tree("candidate")) == canon(ds.tree("candidate"))
     ds.commit(sid=1)  # commit copies the candidate to running (RFC 6241 8.3.4.1)
-    vpns = set(resolve(ds.config)["vpns"])
+    vpns = set(resolve(ds.config).vpns)
     assert "v2" in vpns and "v3" not in vpns
 
 

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import base64
 import copy
+from dataclasses import replace
 
 import pytest
 
+from nf.effective import (
+    AhProposal,
+    EspProposal,
+    IkePolicy,
+    IkeProposal,
+    IpsecPolicy,
+    PreSharedKey,
+    SecurityPolicy,
+    TrafficSelector,
+    Vpn,
+)
 from southbound.convert import (
     SecretBytes,
     conn_digest,
@@ -21,28 +33,30 @@ from southbound.convert import (
     traffic_selector,
 )
 
-VPN = {
-    "name": "siteA-siteB",
-    "local-address": "198.51.100.1", "remote-address": "198.51.100.2",
-    "local-id": "secgwa.example.net", "remote-id": "secgwb.example.net",
-    "ike": {"ike-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"], "auth-alg": ["hmac-sha512"],
-                              "prf-alg": [], "aead-alg": [], "dh-group": ["modp2048"]}],
-            "local-auth-method": "pre-shared-key", "remote-auth-method": "pre-shared-key",
-            "version": 2, "keying-tries": 1, "unique-sa": "no", "reauth-time": "0s",
-            "rekey-time": "4h", "dpd-delay": "0s", "aggressive": False, "udp-encap": False,
-            "mobike": False},
-    "ipsec": {"esp-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"], "auth-alg": ["hmac-sha256"],
-                                "aead-alg": [], "dh-group": [], "esn": False}],
-              "ah-proposal": [],
-              "start-action": "trap", "close-action": "trap", "dpd-action": "restart",
-              "replay-window": 32, "rekey-time": "1h", "rekey-bytes": 0, "rekey-packets": 0,
-              "encap-copy-dscp": True, "decap-copy-dscp": False, "encap-copy-df": True},
-    "security-policy": [{"name": "trunk",
-                         "local-ts": {"subnet": "192.168.0.0/24", "protocol": None, "port": None},
-                         "remote-ts": {"subnet": "192.168.99.0/24", "protocol": None,
-                                       "port": None},
-                         "mode": "tunnel", "action": "esp"}],
-}
+VPN = Vpn(
+    name="siteA-siteB",
+    local_address="198.51.100.1", remote_address="198.51.100.2",
+    local_id="secgwa.example.net", remote_id="secgwb.example.net",
+    ike=IkePolicy(ike_proposals=(IkeProposal(id=1, enc_alg=("aes128-cbc",),
+                                             auth_alg=("hmac-sha512",), prf_alg=(),
+                                             aead_alg=(), dh_group=("modp2048",)),),
+                  local_auth_method="pre-shared-key", remote_auth_method="pre-shared-key",
+                  version=2, keying_tries=1, unique_sa="no", reauth_time="0s",
+                  rekey_time="4h", dpd_delay="0s", aggressive=False, udp_encap=False,
+                  mobike=False),
+    ipsec=IpsecPolicy(esp_proposals=(EspProposal(id=1, enc_alg=("aes128-cbc",),
+                                                 auth_alg=("hmac-sha256",), aead_alg=(),
+                                                 dh_group=(), esn=False),),
+                      ah_proposals=(),
+                      start_action="trap", close_action="trap", dpd_action="restart",
+                      replay_window=32, rekey_time="1h", rekey_bytes=0, rekey_packets=0,
+                      encap_copy_dscp=True, decap_copy_dscp=False, encap_copy_df=True),
+    security_policies=(SecurityPolicy(
+        name="trunk",
+        local_ts=TrafficSelector(subnet="192.168.0.0/24", protocol=None, port=None),
+        remote_ts=TrafficSelector(subnet="192.168.99.0/24", protocol=None, port=None),
+        mode="tunnel", action="esp"),),
+)
 
 EXPECTED_CONN = {
     "version": "2",
@@ -71,27 +85,25 @@ def test_conn_for_trap_as_start() -> None:
 
 
 def test_conn_for_absent_addresses_and_ids() -> None:
-    vpn = {**VPN, "local-address": None, "remote-address": None, "local-id": None,
-           "remote-id": None}
+    vpn = replace(VPN, local_address=None, remote_address=None, local_id=None, remote_id=None)
     conn = conn_for(vpn)
     assert "local_addrs" not in conn and "remote_addrs" not in conn
     assert conn["local"] == {"auth": "psk"} and conn["remote"] == {"auth": "psk"}
 
 
 def test_conn_for_actions() -> None:
-    vpn = copy.deepcopy(VPN)
-    vpn["ipsec"]["ah-proposal"] = [{"id": 1, "auth-alg": ["hmac-sha1"], "dh-group": ["ecp256"],
-                                    "esn": True}]
-    vpn["security-policy"] = [
-        {"name": "ah", "local-ts": {"subnet": "10.0.0.0/8", "protocol": 6, "port": 80},
-         "remote-ts": {"subnet": "10.1.0.0/16", "protocol": 17, "port": None},
-         "mode": "transport", "action": "ah"},
-        {"name": "by", "local-ts": {"subnet": "10.2.0.0/16"}, "remote-ts": {},
-         "mode": "tunnel", "action": "bypass"},
-        {"name": "dr", "local-ts": {"subnet": "10.3.0.0/16"}, "remote-ts": {},
-         "action": "discard"},
-    ]
-    vpn["ipsec"]["start-action"] = "none"
+    ipsec = replace(VPN.ipsec, start_action="none", ah_proposals=(
+        AhProposal(id=1, auth_alg=("hmac-sha1",), dh_group=("ecp256",), esn=True),))
+    vpn = replace(VPN, ipsec=ipsec, security_policies=(
+        SecurityPolicy(name="ah",
+                       local_ts=TrafficSelector(subnet="10.0.0.0/8", protocol=6, port=80),
+                       remote_ts=TrafficSelector(subnet="10.1.0.0/16", protocol=17, port=None),
+                       mode="transport", action="ah"),
+        SecurityPolicy(name="by", local_ts=TrafficSelector(subnet="10.2.0.0/16"),
+                       remote_ts=TrafficSelector(), mode="tunnel", action="bypass"),
+        SecurityPolicy(name="dr", local_ts=TrafficSelector(subnet="10.3.0.0/16"),
+                       remote_ts=TrafficSelector(), action="discard"),
+    ))
     children = conn_for(vpn)["children"]
     assert list(children) == ["ah", "by", "dr"]
     ah = children["ah"]
@@ -105,30 +117,35 @@ def test_conn_for_actions() -> None:
 
 
 @pytest.mark.parametrize(("proposal", "expected"), [
-    ({"enc-alg": ["aes128-cbc", "aes256-ctr"], "auth-alg": ["hmac-sha256", "aes-xcbc"],
-      "prf-alg": ["hmac-sha512"], "dh-group": ["modp2048", "curve25519"]},
+    (IkeProposal(id=1, enc_alg=("aes128-cbc", "aes256-ctr"),
+                 auth_alg=("hmac-sha256", "aes-xcbc"), prf_alg=("hmac-sha512",),
+                 dh_group=("modp2048", "curve25519")),
      "aes128-aes256ctr-sha256-aesxcbc-prfsha512-modp2048-curve25519"),
-    ({"enc-alg": ["3des-cbc", "camellia128-cbc"], "auth-alg": ["hmac-md5", "aes-cmac"],
-      "dh-group": ["ecp384"]}, "3des-camellia128-md5-aescmac-ecp384"),
-    ({"aead-alg": ["aes128-gcm-128", "aes256-ccm-64", "chacha20-poly1305"],
-      "prf-alg": ["hmac-sha256", "aes-xcbc"], "dh-group": ["curve448"]},
+    (IkeProposal(id=2, enc_alg=("3des-cbc", "camellia128-cbc"),
+                 auth_alg=("hmac-md5", "aes-cmac"), dh_group=("ecp384",)),
+     "3des-camellia128-md5-aescmac-ecp384"),
+    (IkeProposal(id=3, aead_alg=("aes128-gcm-128", "aes256-ccm-64", "chacha20-poly1305"),
+                 prf_alg=("hmac-sha256", "aes-xcbc"), dh_group=("curve448",)),
      "aes128gcm128-aes256ccm64-chacha20poly1305-prfsha256-prfaesxcbc-curve448"),
 ])
-def test_ike_proposals(proposal: dict, expected: str) -> None:
+def test_ike_proposals(proposal: IkeProposal, expected: str) -> None:
     assert ike_proposals([proposal]) == [expected]
 
 
 def test_esp_proposals() -> None:
     assert esp_proposals([
-        {"enc-alg": ["aes192-cbc"], "auth-alg": ["hmac-sha384"], "dh-group": [], "esn": False},
-        {"aead-alg": ["aes128-gcm-96"], "dh-group": ["modp3072"], "esn": True},
+        EspProposal(id=1, enc_alg=("aes192-cbc",), auth_alg=("hmac-sha384",), dh_group=(),
+                    esn=False),
+        EspProposal(id=2, aead_alg=("aes128-gcm-96",), dh_group=("modp3072",), esn=True),
     ]) == ["aes192-sha384", "aes128gcm96-modp3072-esn"]
 
 
 def test_copy_dscp_and_ts() -> None:
     assert [copy_dscp(True, True), copy_dscp(True, False), copy_dscp(False, True),
             copy_dscp(False, False)] == ["yes", "out", "in", "no"]
-    assert traffic_selector({"subnet": "10.0.0.0/8", "port": 443}) == "10.0.0.0/8[any/443]"
+    assert traffic_selector(TrafficSelector(subnet="10.0.0.0/8", port=443)) == \
+        "10.0.0.0/8[any/443]"
+    assert traffic_selector(None) == "dynamic"
 
 
 @pytest.mark.parametrize(("secret", "raw"), [
@@ -151,16 +168,24 @@ def test_decode_secret_invalid_hides_value() -> None:
 
 
 def test_shared_for_and_digests() -> None:
-    psk = {"name": "siteb", "id": ["secgwb.example.net"], "secret": "0x0102"}
+    psk = PreSharedKey(name="siteb", ids=("secgwb.example.net",), secret="0x0102")
     payload = shared_for(psk)
     assert payload == {"type": "IKE", "data": b"\x01\x02", "owners": ["secgwb.example.net"]}
     assert "\\x01" not in repr(payload)
-    assert shared_digest(psk) == shared_digest(dict(psk))
-    assert shared_digest(psk) != shared_digest({**psk, "secret": "0x0103"})
+    assert shared_digest(psk) == shared_digest(replace(psk))
+    assert shared_digest(psk) != shared_digest(replace(psk, secret="0x0103"))
     assert conn_digest(VPN) == conn_digest(copy.deepcopy(VPN))
-    changed = copy.deepcopy(VPN)
-    changed["ipsec"]["esp-proposal"][0]["enc-alg"] = ["aes256-cbc"]
+    esp = replace(VPN.ipsec.esp_proposals[0], enc_alg=("aes256-cbc",))
+    changed = replace(VPN, ipsec=replace(VPN.ipsec, esp_proposals=(esp,)))
     assert conn_digest(VPN) != conn_digest(changed)
+    assert changed != VPN and hash(replace(VPN)) == hash(VPN)
+
+
+def test_psk_secret_never_shown() -> None:
+    psk = PreSharedKey(name="siteb", ids=("a", "b"), secret="topsecret-value")
+    assert "topsecret" not in repr(psk) and "topsecret" not in str(psk)
+    assert "topsecret" not in repr({"siteb": psk})
+    assert psk != replace(psk, secret="other")
 
 
 LIST_SAS_ENTRY = {"siteA-siteB": {
@@ -219,8 +244,8 @@ def test_ike_sa_state_unknown_algorithms_and_minimal() -> None:
 def test_trap_as_start_maps_dpd_trap_and_upper_case_base64() -> None:
     from southbound.convert import _child, decode_secret
 
-    child = _child({"name": "t", "action": "esp"},
-                   {"start-action": "trap", "close-action": "trap", "dpd-action": "trap"},
+    child = _child(SecurityPolicy(name="t", action="esp"),
+                   IpsecPolicy(start_action="trap", close_action="trap", dpd_action="trap"),
                    trap_as_start=True)
     assert (child["start_action"], child["close_action"], child["dpd_action"]) == \
         ("start", "start", "restart")

@@ -1,0 +1,198 @@
+"""The effective config: what the gateway must run, once templates are resolved.
+
+:func:`nf.templates.resolve` / :func:`nf.templates.update` build it from the validated config;
+``southbound/`` reads it (``convert.conn_for``/``shared_for``, ``charon.render_conf``). This
+module is the one description of its shape: immutable values (frozen dataclasses, tuples,
+read-only mappings) whose fields follow the YANG model ``yang/ipsec-nf.yang`` (a leaf ``foo-bar``
+is the field ``foo_bar``). A field that is None is a leaf that is not set; the model's defaults
+are already filled in by libyang, so None is rare past the templates.
+
+Values are hashable and compare by value (except :class:`EffectiveConfig`, whose maps are
+read-only views), so a consumer can tell a changed VPN or key with ``==``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_frozen
+class TrafficSelector:
+    """``local-ts`` / ``remote-ts`` of a security policy (None = any / dynamic)."""
+
+    subnet: str | None = None
+    protocol: int | None = None
+    port: int | None = None
+
+
+@_frozen
+class SecurityPolicy:
+    """One ``security-policy`` of a VPN (a CHILD SA)."""
+
+    name: str
+    local_ts: TrafficSelector = TrafficSelector()
+    remote_ts: TrafficSelector = TrafficSelector()
+    mode: str = "tunnel"
+    action: str = "esp"
+
+
+@_frozen
+class IkeProposal:
+    """One ``ike-proposal`` entry; the algorithm leaf-lists keep the user's order."""
+
+    id: int
+    enc_alg: tuple[str, ...] = ()
+    auth_alg: tuple[str, ...] = ()
+    prf_alg: tuple[str, ...] = ()
+    aead_alg: tuple[str, ...] = ()
+    dh_group: tuple[str, ...] = ()
+
+
+@_frozen
+class EspProposal:
+    """One ``esp-proposal`` entry."""
+
+    id: int
+    enc_alg: tuple[str, ...] = ()
+    auth_alg: tuple[str, ...] = ()
+    aead_alg: tuple[str, ...] = ()
+    dh_group: tuple[str, ...] = ()
+    esn: bool = False
+
+
+@_frozen
+class AhProposal:
+    """One ``ah-proposal`` entry."""
+
+    id: int
+    auth_alg: tuple[str, ...] = ()
+    dh_group: tuple[str, ...] = ()
+    esn: bool = False
+
+
+@_frozen
+class IkePolicy:
+    """The effective IKE SA parameters of a VPN (``ike-policy-params``)."""
+
+    ike_proposals: tuple[IkeProposal, ...] = ()
+    local_auth_method: str | None = None
+    remote_auth_method: str | None = None
+    version: int | None = None
+    keying_tries: int | None = None
+    unique_sa: str | None = None
+    reauth_time: str | None = None
+    rekey_time: str | None = None
+    dpd_delay: str | None = None
+    aggressive: bool | None = None
+    udp_encap: bool | None = None
+    mobike: bool | None = None
+
+
+@_frozen
+class IpsecPolicy:
+    """The effective CHILD SA parameters of a VPN (``ipsec-policy-params``)."""
+
+    esp_proposals: tuple[EspProposal, ...] = ()
+    ah_proposals: tuple[AhProposal, ...] = ()
+    start_action: str | None = None
+    close_action: str | None = None
+    dpd_action: str | None = None
+    replay_window: int | None = None
+    rekey_time: str | None = None
+    rekey_bytes: int | None = None
+    rekey_packets: int | None = None
+    encap_copy_dscp: bool | None = None
+    decap_copy_dscp: bool | None = None
+    encap_copy_df: bool | None = None
+
+
+@_frozen
+class Vpn:
+    """One ``vpn``: its own leaves and its templates' parameters overridden by its own."""
+
+    name: str
+    ike_template: str | None = None
+    ipsec_template: str | None = None
+    local_address: str | None = None
+    remote_address: str | None = None
+    local_id: str | None = None
+    remote_id: str | None = None
+    ike: IkePolicy = IkePolicy()
+    ipsec: IpsecPolicy = IpsecPolicy()
+    security_policies: tuple[SecurityPolicy, ...] = ()
+
+
+@_frozen
+class PreSharedKey:
+    """One ``pre-shared-key``. ``secret`` (as configured: text, ``0x`` hex or ``0s`` base64)
+    never shows in repr/str."""
+
+    name: str
+    ids: tuple[str, ...] = ()
+    secret: str = field(repr=False)
+
+
+@_frozen
+class DosProtection:
+    """``global-options/dos-protection``."""
+
+    cookie_threshold: int | None = None
+    block_threshold: int | None = None
+    init_limit_half_open: int | None = None
+
+
+@_frozen
+class GlobalOptions:
+    """``global-options``: settings of the IKE daemon (applied by restarting it)."""
+
+    retransmit_tries: int | None = None
+    retransmit_timeout: float | None = None
+    retransmit_base: float | None = None
+    acquire_timeout: int | None = None
+    threads: int | None = None
+    dos_protection: DosProtection = DosProtection()
+
+
+def _read_only(m: Mapping[str, Any]) -> Mapping[str, Any]:
+    # A MappingProxyType is taken as is (its maker owns the dict behind it); anything else is
+    # copied, so a caller keeping the dict it passed cannot change the value afterwards.
+    return m if isinstance(m, MappingProxyType) else MappingProxyType(dict(m))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class EffectiveConfig:
+    """The whole effective config.
+
+    ``vpns`` maps a VPN name to its :class:`Vpn`, ``psks`` a key name to its
+    :class:`PreSharedKey`; both are read-only (plain mappings given to the constructor are
+    copied into one). With ``enabled`` false nothing should be loaded into the daemon.
+    """
+
+    enabled: bool = True
+    global_options: GlobalOptions = GlobalOptions()
+    vpns: Mapping[str, Vpn] = field(default_factory=lambda: MappingProxyType({}))
+    psks: Mapping[str, PreSharedKey] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vpns", _read_only(self.vpns))
+        object.__setattr__(self, "psks", _read_only(self.psks))
+
+    @classmethod
+    def empty(cls) -> EffectiveConfig:
+        """Nothing configured (what an empty config resolves to)."""
+        return cls()
+
+    def __repr__(self) -> str:
+        return (f"EffectiveConfig(enabled={self.enabled}, global_options={self.global_options!r}, "
+                f"vpns={len(self.vpns)}, psks={len(self.psks)})")
+
+    def __copy__(self) -> EffectiveConfig:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EffectiveConfig:
+        return self  # immutable: a copy is the value itself
