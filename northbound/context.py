@@ -46,3 +46,7 @@ class ServerContext:
     """The observed (operational) IKE state; {} when it cannot be read."""
     kill: Callable[[int, int], Awaitable[None]]
     """kill-session: ``kill(session_id, killed_by)``; raises RpcError for no such session."""
+    wait_applied: Callable[[float], Awaitable[tuple[str, list[dict[str, Any]]]]]
+    """wait-applied: wait at most N seconds for the last commit's entries to leave pending;
+    returns ``(result, entries)``: result applied|failed|timeout, each entry a dict with kind,
+    name, status (applied|pending|failed|removed) and message."""

@@ -241,6 +241,14 @@ def sa_event(kind: str, event: str, vpn: str, peer: str | None, unique_id: int |
     return el
 
 
+def apply_status_change(entry: Any) -> etree._Element:
+    """Our apply-status-change notification: an entry failed (with the daemon's reason,
+    secrets already masked) or was applied after failing."""
+    return _event(replies.NS, "apply-status-change", kind=entry.kind, name=entry.name,
+                  status=entry.status, message=entry.message,
+                  attempts=entry.attempts if entry.status == "failed" else None)
+
+
 async def create_subscription(ctx: ServerContext, session: Any,
                               op: etree._Element) -> etree._Element:
     """<create-subscription> (RFC 5277 section 2.1.1)."""

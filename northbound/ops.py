@@ -11,7 +11,15 @@ from nf.errors import RpcError
 from nf.nacm import write_checker
 from nf.schema import NS
 from nf.state import merge_state
-from northbound import filters, monitoring, notifications, ops_history, ops_nmda, replies
+from northbound import (
+    filters,
+    monitoring,
+    notifications,
+    ops_apply,
+    ops_history,
+    ops_nmda,
+    replies,
+)
 from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import config_roots
@@ -226,6 +234,7 @@ TABLE = {
     (monitoring.NCM, "get-schema"): monitoring.get_schema,
     (notifications.NOTIF, "create-subscription"): notifications.create_subscription,
     **ops_history.TABLE,
+    **ops_apply.TABLE,
     **ops_nmda.TABLE,
 }
 
@@ -245,7 +254,7 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:interleave:1.0",
     "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit"
     "&also-supported=report-all,report-all-tagged,trim",
-    "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-27",
+    "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-29",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring"
     "&revision=2010-10-04",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda?module=ietf-netconf-nmda&revision=2019-01-07",

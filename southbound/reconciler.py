@@ -1,373 +1,521 @@
-"""Make charon's loaded connections and secrets match the effective config.
+"""Make a backend hold what the effective config says, and say truthfully whether it does.
 
-:func:`plan` is pure: given desired and loaded digests it returns the VICI operations, secrets
-loaded before connections, removals after loads. :class:`Reconciler` keeps the desired state,
-marks what changed dirty in :meth:`Reconciler.set_desired` (work proportional to the change),
-and one asyncio worker task applies the plans, doing blocking VICI calls in a thread.
+One asyncio worker per backend (blocking backend calls run in threads):
+
+* :meth:`Reconciler.set_desired` takes a new effective config, marks the entries whose payload
+  changed dirty and ``pending`` (work proportional to the change) and wakes the worker;
+* the worker plans (:func:`southbound.plan.plan`, pure) the loads and unloads of the dirty
+  entries against what the backend was *observed* to hold, and applies them; an entry the
+  daemon refuses is marked ``failed`` with its message and retried with backoff
+  (:mod:`southbound.status`), the others go on; only a broken session means reconnect;
+* every ``sync_interval`` seconds, and after every reconnect, it reads back what the daemon
+  holds (:meth:`BackendSession.observe`) and repairs drift: an entry removed, added or changed
+  behind our back is loaded or unloaded again; then the backend's :meth:`maintain` runs
+  (re-initiating tunnels that should be up).
+
+What the reconciler believes the backend holds (``observed``) is always the last observation
+plus the operations the daemon acknowledged since, never merely what was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from southbound.convert import ike_sa_state
-from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
-from southbound.world import World
+from nf.effective import EffectiveConfig
+from southbound.backend import (
+    Backend,
+    BackendSession,
+    BackendUnavailable,
+    EntryRefused,
+    Health,
+)
+from southbound.desired import DesiredSet
+from southbound.plan import Op, plan
+from southbound.status import ApplyStatus, EntryStatus, utc_now
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, order=True)
-class LoadShared:
-    """Load (or replace) a shared secret."""
-
-    name: str
-
-
-@dataclass(frozen=True, order=True)
-class LoadConn:
-    """Load (or replace) a connection."""
-
-    name: str
-
-
-@dataclass(frozen=True, order=True)
-class UnloadConn:
-    """Unload a connection (and terminate its SAs)."""
-
-    name: str
-
-
-@dataclass(frozen=True, order=True)
-class UnloadShared:
-    """Unload a shared secret."""
-
-    name: str
-
-
-Op = LoadShared | LoadConn | UnloadConn | UnloadShared
-
-
-def plan(desired_conns: Mapping[str, str], desired_shared: Mapping[str, str],
-         loaded_conns: Mapping[str, str | None],
-         loaded_shared: Mapping[str, str | None]) -> list[Op]:
-    """Operations turning ``loaded`` into ``desired`` (name -> digest; None = unknown digest).
-
-    Order: LoadShared, LoadConn, UnloadConn, UnloadShared; names sorted within each group.
-    """
-    ops: list[Op] = []
-    ops += [LoadShared(n) for n in sorted(desired_shared)
-            if n not in loaded_shared or loaded_shared[n] != desired_shared[n]]
-    ops += [LoadConn(n) for n in sorted(desired_conns)
-            if n not in loaded_conns or loaded_conns[n] != desired_conns[n]]
-    ops += [UnloadConn(n) for n in sorted(loaded_conns) if n not in desired_conns]
-    ops += [UnloadShared(n) for n in sorted(loaded_shared) if n not in desired_shared]
-    return ops
-
-
-PARALLEL = 4  # VICI sessions for bulk connection loads
+PARALLEL = 4  # sessions for bulk loads of a parallel kind
 PARALLEL_MIN = 64  # below this many loads, one session is as fast
+STRIKES = 2  # sessions an entry may break (in flight when it broke) before it is failed
+
+
+@dataclass
+class _Loaded:
+    """What we know the backend holds of one entry: the digest it acknowledged and the
+    daemon's own fingerprint of it once read back (None until then, or if it shows none)."""
+
+    digest: str
+    fingerprint: str | None = None
 
 
 @dataclass
 class _Batch:
-    """Work handed to the VICI thread; payloads hold secrets, so they stay out of repr."""
+    """Work handed to the backend threads; payloads may hold secrets, so not in the repr."""
 
     ops: list[Op]
-    payloads: dict[Op, dict] = field(repr=False)
-    restart: dict[str, list[str]] = field(default_factory=dict)  # conn -> children to start
-    digests: dict[Op, str | None] = field(default_factory=dict)  # what each load carried
+    payloads: dict[Op, Mapping[str, Any]] = field(repr=False)
+    digests: dict[Op, str]
+    replaced: set[Op]
     done: list[Op] = field(default_factory=list)
-    failed: dict[Op, str] = field(default_factory=dict)
-    error: Exception | None = None
+    refused: dict[Op, str] = field(default_factory=dict)
+    broke: dict[Op, str] = field(default_factory=dict)  # in flight when a session broke
+    error: BackendUnavailable | None = None
 
 
 class Reconciler:
-    """Drive one charon over VICI towards the desired effective config.
+    """Drive one backend towards the desired effective config; keep the apply status."""
 
-    ``trap_as_start`` must be True with the kernel-libipsec backend, which cannot negotiate on
-    demand (see :func:`southbound.convert.conn_for`).
-    """
-
-    def __init__(self, socket_path: str | Path, trap_as_start: bool = False,
-                 backoff_max: float = 5.0, vici_timeout: float = 30.0) -> None:
-        self.socket_path = str(socket_path)
+    def __init__(self, backend: Backend, sync_interval: float = 30.0,
+                 backoff_max: float = 5.0, state_timeout: float = 2.0) -> None:
+        self.backend = backend
+        self.sync_interval = sync_interval
         self.backoff_max = backoff_max
-        self.vici_timeout = vici_timeout
-        self.world = World(trap_as_start)
-        self.loaded_conns: dict[str, str | None] = {}
-        self.loaded_shared: dict[str, str | None] = {}
-        self.errors: dict[str, str] = {}  # "conn:NAME"/"psk:NAME" -> charon's errmsg
+        self.state_timeout = state_timeout
+        self.kinds = {k.name: k for k in backend.kinds}
+        self.ranks = {k.name: k.rank for k in backend.kinds}
+        self.desired = DesiredSet(backend.kinds, backend.dataplane)
+        self.status = ApplyStatus()
+        self.observed: dict[str, dict[str, str | None]] = {k: {} for k in self.kinds}
+        self._loaded: dict[str, dict[str, _Loaded]] = {k: {} for k in self.kinds}
+        self.dirty: dict[str, set[str]] = {k: set() for k in self.kinds}
         self.connected = False
-        self.resyncs = 0
-        self._client: ViciClient | None = None
-        self._force_resync = True
-        self._busy = False
+        self.last_error: str | None = None
+        self.last_full_sync: datetime | None = None
+        self.drift_repairs = 0
+        self.syncs = 0
+        self.last_change: dict[str, set[str]] = {}
+        self._strikes: dict[tuple[str, str], int] = {}
+        self._session: BackendSession | None = None
+        self._observe_due = True
+        self._next_sync = 0.0
         self._wake: asyncio.Event | None = None
-        self._converged: asyncio.Event | None = None
+        self._progress: asyncio.Event | None = None
+        self._state: tuple[dict[str, Any], datetime] | None = None
+        self._state_task: asyncio.Future[dict[str, Any]] | None = None
+        self._unresponsive: str | None = None
 
     def __repr__(self) -> str:
-        return (f"Reconciler({self.socket_path!r}, conns={len(self.world.conns)}, "
-                f"dirty={len(self.world.dirty_conns) + len(self.world.dirty_shared)})")
-
-    # -- events ----------------------------------------------------------------------------
-
-    def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
-        if self._wake is None or self._converged is None:
-            self._wake, self._converged = asyncio.Event(), asyncio.Event()
-        return self._wake, self._converged
-
-    def _kick(self) -> None:
-        if self._wake is None:
-            return
-        wake, converged = self._events()
-        if self.world.dirty_conns or self.world.dirty_shared or self._force_resync:
-            converged.clear()
-        wake.set()
+        return f"Reconciler({self.backend!r}, {self.status!r})"
 
     # -- public API ------------------------------------------------------------------------
 
-    def set_desired(self, effective: Mapping[str, Any],
-                    vpns_changed: Iterable[str] | None = None,
-                    psks_changed: Iterable[str] | None = None) -> None:
-        """Take a new effective config; mark changed VPNs/PSKs dirty and wake the worker.
-
-        Payloads are only built for entries that differ from those given last time (identity
-        or ``==``): pass new dicts for changed entries rather than mutating old ones in place.
-        ``vpns_changed``/``psks_changed`` optionally name the only entries to look at.
-        """
-        self.world.update(effective, vpns_changed, psks_changed)
+    def set_desired(self, effective: EffectiveConfig,
+                    changed: Mapping[str, Iterable[str]] | None = None) -> dict[str, set[str]]:
+        """Take a new effective config; mark the entries whose payload changed dirty and
+        ``pending``; wake the worker. ``changed`` optionally names, per kind, the only
+        entries to look at. Returns the changed names per kind (also kept as
+        :attr:`last_change`, what :meth:`wait_applied` waits for)."""
+        changes = self.desired.update(effective, changed)
+        self.status.new_generation()
+        for kind, names in changes.items():
+            digests = self.desired.digests[kind]
+            for name in names:
+                removing = name not in digests
+                if removing and name not in self.observed[kind] \
+                        and self.status.get(kind, name) is None:
+                    continue
+                self.status.pending(kind, name, removing=removing)
+                self._strikes.pop((kind, name), None)
+            self.dirty[kind] |= names
+        self.last_change = {k: set(v) for k, v in changes.items() if v}
         self._kick()
+        return changes
 
     def resync(self) -> None:
-        """Forget what charon has loaded and re-push everything (charon was restarted)."""
-        self._force_resync = True
+        """Read back everything the daemon holds soon (e.g. charon was restarted)."""
+        self._observe_due = True
         self._kick()
 
-    async def wait_converged(self, timeout: float) -> bool:
-        """Wait until everything desired is applied; False on timeout."""
-        _, converged = self._events()
-        try:
-            await asyncio.wait_for(converged.wait(), timeout)
-        except TimeoutError:
-            return False
+    def health(self) -> Health:
+        """The backend's health: process problems first, then reachability, then answers."""
+        process = self.backend.health()
+        if process.status != "up":
+            return process
+        if not self.connected:
+            return Health("down", self.last_error)
+        if self._unresponsive is not None:
+            return Health("unresponsive", self._unresponsive)
+        return Health("up")
+
+    def settled(self, changes: Mapping[str, Iterable[str]] | None = None) -> bool:
+        """True when no entry (or none of ``changes``) is pending any more."""
+        if changes is None:
+            return self.status.counts["pending"] == 0 and not any(self.dirty.values())
+        for kind, names in changes.items():
+            for name in names:
+                st = self.status.get(kind, name)
+                if st is not None and st.status == "pending":
+                    return False
         return True
 
+    async def wait_applied(self, timeout: float,
+                           changes: Mapping[str, Iterable[str]] | None = None) -> bool:
+        """Wait until ``changes`` (default: what the last :meth:`set_desired` changed) are no
+        longer pending (each applied, failed or removed); False on timeout."""
+        target = self.last_change if changes is None else changes
+        deadline = time.monotonic() + timeout
+        _, progress = self._events()
+        while not self.settled(target):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), min(left, 0.5))
+            except TimeoutError:
+                pass
+        return True
+
+    async def wait_converged(self, timeout: float) -> bool:
+        """Wait until every entry is applied (none pending or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not (self.settled() and self.status.counts["failed"] == 0):
+            if time.monotonic() >= deadline:
+                return False
+            await self.wait_applied(max(deadline - time.monotonic(), 0), changes=None)
+            if self.status.counts["failed"]:
+                await asyncio.sleep(0.05)
+        return True
+
+    async def read_state(self) -> tuple[dict[str, Any], datetime | None, bool]:
+        """Operational state from the daemon: ``(state, read at, stale)``.
+
+        Bounded by ``state_timeout``: a stopped or wedged daemon yields the last state read
+        (``stale`` True) and makes :meth:`health` report it unresponsive. Concurrent readers
+        share one request."""
+        if self._state_task is None or self._state_task.done():
+            self._state_task = asyncio.ensure_future(
+                asyncio.to_thread(self.backend.read_state, self.state_timeout))
+        try:
+            state = await asyncio.shield(self._state_task)
+        except BackendUnavailable as exc:
+            self._unresponsive = f"state read failed: {exc}"
+            if self._state is None:
+                return {}, None, True
+            return self._state[0], self._state[1], True
+        self._unresponsive = None
+        self._state = (state, utc_now())
+        return state, self._state[1], False
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, health and sync facts for the state tree."""
+        h = self.health()
+        return {"backend": self.backend.name, "dataplane": self.backend.dataplane.name,
+                "health": h.status, "health-message": h.message,
+                "applied": self.status.counts["applied"],
+                "pending": self.status.counts["pending"],
+                "failed": self.status.counts["failed"],
+                "last-full-sync": self.last_full_sync, "drift-repairs": self.drift_repairs}
+
+    # -- worker ----------------------------------------------------------------------------
+
+    def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
+        if self._wake is None or self._progress is None:
+            self._wake, self._progress = asyncio.Event(), asyncio.Event()
+        return self._wake, self._progress
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _pulse(self) -> None:
+        if self._progress is not None:
+            self._progress.set()
+
     async def run(self) -> None:
-        """Worker loop: apply dirty keys; reconnect with backoff when charon is unreachable."""
-        wake, converged = self._events()
+        """Worker loop; cancel the task to stop it."""
+        wake, _ = self._events()
         backoff = 0.1
         wake.set()
-        while True:
-            await wake.wait()
-            wake.clear()
+        try:
+            while True:
+                await self._sleep(wake)
+                try:
+                    await self._pass()
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the worker must outlive any failure
+                    if not isinstance(exc, BackendUnavailable):
+                        log.exception("reconciler pass failed")
+                    self._disconnect(str(exc))
+                    log.warning("%s unreachable (%s); retrying in %.1fs", self.backend.name,
+                                exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.backoff_max)
+                    wake.set()
+                finally:
+                    self._pulse()
+        finally:
+            self._disconnect(None)
+
+    async def _sleep(self, wake: asyncio.Event) -> None:
+        """Until kicked, a failed entry's retry time, or the next sync."""
+        times = [self._next_sync]
+        retry = self.status.next_retry_at()
+        if retry is not None:
+            times.append(retry)
+        delay = min(times) - time.monotonic()
+        if delay > 0 and not wake.is_set():
             try:
-                if self._client is None:
-                    await asyncio.to_thread(self._connect)
-                if self._force_resync:
-                    await self._do_resync()
-                while self.world.dirty_conns or self.world.dirty_shared:
-                    await self._apply_dirty()
-                    if self._force_resync:
-                        break
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the worker must outlive any failure
-                if not isinstance(exc, ViciConnectionError | OSError):
-                    log.exception("reconciler pass failed; resyncing")
-                self._disconnect()
-                self._force_resync = True
-                log.warning("charon unreachable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
-                wake.set()
-                continue
-            if not (self.world.dirty_conns or self.world.dirty_shared or self._force_resync):
-                converged.set()
+                await asyncio.wait_for(wake.wait(), delay)
+            except TimeoutError:
+                pass
+        wake.clear()
 
-    async def read_state(self) -> dict[str, Any]:
-        """Operational state: ``{"ike-sas": {...}, "ike-sa": [...]}`` from a separate session."""
-        def read() -> tuple[dict, list[dict]]:
-            with ViciClient(self.socket_path, self.vici_timeout) as client:
-                return client.stats(), client.list_sas()
-        stats, sas = await asyncio.to_thread(read)
-        ikesas = stats.get("ikesas") or {}
-        return {
-            "ike-sas": {"total": int(ikesas.get("total", b"0")),
-                        "half-open": int(ikesas.get("half-open", b"0"))},
-            "ike-sa": [ike_sa_state(e) for e in sas],
-        }
+    async def _pass(self) -> None:
+        if self._session is None:
+            self._session = await asyncio.to_thread(self.backend.open)
+            self.connected = True
+            self.last_error = None
+            self._observe_due = True
+            self._fail_strikers()
+        now = time.monotonic()
+        sync_due = now >= self._next_sync
+        if self._observe_due or sync_due:
+            await self._observe_all()
+        for st in self.status.due_retries(now):
+            self.dirty[st.kind].add(st.name)
+        while any(self.dirty.values()):
+            await self._apply_dirty()
+        if sync_due:
+            await self._maintain()
+            self._next_sync = time.monotonic() + self.sync_interval
 
-    # -- worker internals ------------------------------------------------------------------
-
-    def _connect(self) -> None:
-        self._client = ViciClient(self.socket_path, self.vici_timeout)
-        self.connected = True
-
-    def _disconnect(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+    def _disconnect(self, error: str | None) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.close()
+            except Exception:  # closing a broken session may fail too
+                log.debug("closing a broken session", exc_info=True)
         self.connected = False
-        # The next session may reach a new charon (restarted, or lost state): push everything.
-        self._force_resync = True
+        self._observe_due = True
+        if error is not None:
+            self.last_error = error
 
-    async def _do_resync(self) -> None:
-        """Forget loaded digests; reload every desired key, unload what charon has extra."""
-        client = self._client
-        assert client is not None
-        conns = await asyncio.to_thread(client.get_conns)
-        shared = await asyncio.to_thread(client.get_shared)
-        self.loaded_conns = dict.fromkeys(conns)
-        self.loaded_shared = dict.fromkeys(shared)
-        self.world.mark_all_dirty(extra_conns=conns, extra_shared=shared)
-        self._force_resync = False
-        self.resyncs += 1
-        log.info("resync: charon has %d conns, %d secrets", len(conns), len(shared))
+    def _fail_strikers(self) -> None:
+        """Entries in flight when sessions broke ``STRIKES`` times are failed (the daemon
+        drops the session on them: too big, or it crashes on them), so others go on."""
+        for (kind, name), strikes in list(self._strikes.items()):
+            if strikes >= STRIKES:
+                del self._strikes[(kind, name)]
+                self.dirty[kind].discard(name)
+                self.status.failed_with(kind, name, "the daemon dropped the session "
+                                        f"while handling this entry ({strikes} times)")
+
+    async def _observe_all(self) -> None:
+        session = self._session
+        assert session is not None
+        repairs = 0
+        for kind in self.kinds:
+            seen = await asyncio.to_thread(session.observe, kind)
+            repairs += self._take_observation(kind, seen)
+        self._observe_due = False
+        self.last_full_sync = utc_now()
+        self.syncs += 1
+        if repairs:
+            self.drift_repairs += repairs
+            log.warning("drift: %d entries differ from what %s was known to hold; repairing",
+                        repairs, self.backend.name)
+
+    def _take_observation(self, kind: str, seen: Mapping[str, str | None]) -> int:
+        """Replace what we believe the backend holds of ``kind`` by what it reports; mark the
+        differences with intent dirty. Returns how many beliefs were wrong (drift)."""
+        loaded, believed = self._loaded[kind], self.observed[kind]
+        observed: dict[str, str | None] = {}
+        for name, fp in seen.items():
+            rec = loaded.get(name)
+            if rec is None:
+                observed[name] = None  # not loaded by us: unknown content
+            elif fp is None or rec.fingerprint is None or rec.fingerprint == fp:
+                rec.fingerprint = fp  # first read-back after our load: adopt it
+                observed[name] = rec.digest
+            else:
+                observed[name] = None  # replaced behind our back
+                del loaded[name]
+        for name in list(loaded):
+            if name not in seen:
+                del loaded[name]
+        drift = sum(1 for n in believed.keys() | observed.keys()
+                    if believed.get(n, "?") != observed.get(n, "?"))
+        self.observed[kind] = observed
+        want = self.desired.digests[kind]
+        for name in want.keys() | observed.keys():
+            if (observed.get(name, "?") != want[name]) if name in want else True:
+                st = self.status.get(kind, name)
+                if st is not None and st.status == "failed":
+                    continue  # retried on its own schedule
+                self.dirty[kind].add(name)
+                if st is None or st.status == "applied":
+                    self.status.pending(kind, name, removing=name not in want)
+            elif name in want:
+                st = self.status.get(kind, name)
+                if st is None or st.status == "pending":
+                    self.status.applied(kind, name)
+        return drift
+
+    async def _maintain(self) -> None:
+        session = self._session
+        assert session is not None
+        done = await asyncio.to_thread(self.backend.maintain, session, self.desired.payloads)
+        for line in done:
+            log.info("%s: %s", self.backend.name, line)
+
+    # -- applying --------------------------------------------------------------------------
+
+    def _take_dirty(self) -> dict[str, set[str]]:
+        dirty = self.dirty
+        self.dirty = {k: set() for k in self.kinds}
+        return dirty
 
     async def _apply_dirty(self) -> None:
-        world = self.world
-        conn_keys, shared_keys = world.take_dirty()
+        scope = self._take_dirty()
+        ops = plan(self.desired.digests, self.observed, self.ranks, scope)
+        planned = {(op.kind, op.name) for op in ops}
+        for kind, names in scope.items():  # nothing to do: the backend already agrees
+            for name in names:
+                if (kind, name) not in planned:
+                    self._settle(kind, name)
+        if not ops:
+            return
+        batch = self._make_batch(ops)
         try:
-            batch = self._make_batch(conn_keys, shared_keys)
             await asyncio.to_thread(self._apply, batch)
         except BaseException:
-            world.dirty_conns |= conn_keys
-            world.dirty_shared |= shared_keys
+            for op in ops:
+                if op not in batch.done and op not in batch.refused:
+                    self.dirty[op.kind].add(op.name)
             raise
-        for op in batch.done:
-            self._record(op, batch.digests.get(op))
-        # Whatever did not run (connection lost midway) stays dirty.
-        left = [op for op in batch.ops if op not in batch.done and op not in batch.failed]
-        for op in left:
-            (world.dirty_shared if isinstance(op, LoadShared | UnloadShared)
-             else world.dirty_conns).add(op.name)
-        for op, msg in batch.failed.items():
-            kind = "psk" if isinstance(op, LoadShared | UnloadShared) else "conn"
-            self.errors[f"{kind}:{op.name}"] = msg
+        self._record(batch)
+        self._pulse()
         if batch.error is not None:
             raise batch.error
 
-    def _record(self, op: Op, digest: str | None) -> None:
-        """Remember what charon now holds: the digest of the payload that was sent (a change
-        made while the batch ran stays different, so it is applied next)."""
-        kind = "psk" if isinstance(op, LoadShared | UnloadShared) else "conn"
-        self.errors.pop(f"{kind}:{op.name}", None)
-        if isinstance(op, LoadShared):
-            self.loaded_shared[op.name] = digest
-        elif isinstance(op, LoadConn):
-            self.loaded_conns[op.name] = digest
-        elif isinstance(op, UnloadConn):
-            self.loaded_conns.pop(op.name, None)
-        else:
-            self.loaded_shared.pop(op.name, None)
+    def _settle(self, kind: str, name: str) -> None:
+        st = self.status.get(kind, name)
+        if name in self.desired.digests[kind]:
+            if st is None or st.status != "applied":
+                self.status.applied(kind, name)
+        elif st is not None:
+            self.status.removed(kind, name)
 
-    def _make_batch(self, conn_keys: set[str], shared_keys: set[str]) -> _Batch:
-        w = self.world
-        ops = plan({k: w.conn_digests[k] for k in conn_keys if k in w.conn_digests},
-                   {k: w.shared_digests[k] for k in shared_keys if k in w.shared_digests},
-                   {k: self.loaded_conns[k] for k in conn_keys if k in self.loaded_conns},
-                   {k: self.loaded_shared[k] for k in shared_keys if k in self.loaded_shared})
-        payloads: dict[Op, dict] = {}
-        restart: dict[str, list[str]] = {}
-        digests: dict[Op, str | None] = {}
+    def _make_batch(self, ops: list[Op]) -> _Batch:
+        payloads: dict[Op, Mapping[str, Any]] = {}
+        digests: dict[Op, str] = {}
+        replaced: set[Op] = set()
         for op in ops:
-            if isinstance(op, LoadShared):
-                payloads[op] = w.shared_payloads[op.name]
-                digests[op] = w.shared_digests.get(op.name)
-            elif isinstance(op, LoadConn):
-                payloads[op] = conn = w.conn_payloads[op.name]
-                digests[op] = w.conn_digests.get(op.name)
-                if self.loaded_conns.get(op.name) is not None:  # a change, not a (re)load
-                    restart[op.name] = [c for c, v in conn["children"].items()
-                                        if v.get("mode") in ("tunnel", "transport")
-                                        and v.get("start_action") in ("start", "trap")]
-        return _Batch(ops, payloads, restart, digests)
+            if op.action == "load":
+                payloads[op] = self.desired.payloads[op.kind][op.name]
+                digests[op] = self.desired.digests[op.kind][op.name]
+                if self.observed[op.kind].get(op.name) is not None:
+                    replaced.add(op)
+        return _Batch(ops, payloads, digests, replaced)
+
+    def _record(self, batch: _Batch) -> None:
+        for op in batch.done:
+            key = (op.kind, op.name)
+            self._strikes.pop(key, None)
+            if op.action == "load":
+                digest = batch.digests[op]
+                self.observed[op.kind][op.name] = digest
+                self._loaded[op.kind][op.name] = _Loaded(digest)
+                if self.desired.digests[op.kind].get(op.name) == digest:
+                    self.status.applied(*key)
+            else:
+                self.observed[op.kind].pop(op.name, None)
+                self._loaded[op.kind].pop(op.name, None)
+                if op.name not in self.desired.digests[op.kind]:
+                    self.status.removed(*key)
+        for op, message in batch.refused.items():
+            self._strikes.pop((op.kind, op.name), None)
+            self.status.failed_with(op.kind, op.name, self._mask(op, batch, message))
+        for op, why in batch.broke.items():
+            key = (op.kind, op.name)
+            st = self.status.get(*key)
+            # an entry that already failed this way fails again at the first break
+            self._strikes[key] = STRIKES if st is not None and st.status == "failed" \
+                else self._strikes.get(key, 0) + 1
+            log.warning("session broke during %s (%s)", op, why)
+        for op in batch.ops:  # not run (session broke first): still to do
+            if op not in batch.done and op not in batch.refused:
+                self.dirty[op.kind].add(op.name)
+
+    def _mask(self, op: Op, batch: _Batch, message: str) -> str:
+        """The daemon's message with any secret of the entry's payload masked."""
+        if not self.kinds[op.kind].secret:
+            return message
+        for value in (batch.payloads.get(op) or {}).values():
+            if isinstance(value, bytes) and value:
+                text = value.decode("utf-8", "replace")
+                message = message.replace(text, "****")
+        return message
 
     def _apply(self, batch: _Batch) -> None:
-        """Run a batch in the VICI thread, in plan order; stop at the first connection error.
-
-        Many connection loads in a row are spread over a few extra VICI sessions, so that
-        encoding one request overlaps charon's work on the others (bulk loads)."""
-        client = self._client
-        assert client is not None
+        """Run a batch in plan order (threads). Many loads of a parallel kind in a row are
+        spread over a few extra sessions, so charon works on several at once (bulk loads)."""
+        session = self._session
+        assert session is not None
         ops = batch.ops
-        loads = [op for op in ops if isinstance(op, LoadConn)]
-        if len(loads) < PARALLEL_MIN:
-            self._run_ops(client, ops, batch)
+        bulk = [op for op in ops if op.action == "load" and self.kinds[op.kind].parallel]
+        if len(bulk) < PARALLEL_MIN:
+            self._run(session, ops, batch)
             return
-        first, last = ops.index(loads[0]), ops.index(loads[-1])
-        self._run_ops(client, ops[:first], batch)
+        first, last = ops.index(bulk[0]), ops.index(bulk[-1])
+        self._run(session, ops[:first], batch)
         if batch.error is None:
-            chunks = [loads[i::PARALLEL] for i in range(PARALLEL)]
+            chunks = [bulk[i::PARALLEL] for i in range(PARALLEL)]
             with ThreadPoolExecutor(PARALLEL) as pool:
                 list(pool.map(lambda chunk: self._run_chunk(chunk, batch), chunks))
+            rest = [op for op in ops[first:last + 1] if op not in bulk]
+            self._run(session, rest, batch)
         if batch.error is None:
-            self._run_ops(client, ops[last + 1:], batch)
+            self._run(session, ops[last + 1:], batch)
 
     def _run_chunk(self, ops: list[Op], batch: _Batch) -> None:
         try:
-            with ViciClient(self.socket_path, self.vici_timeout) as client:
-                self._run_ops(client, ops, batch)
-        except (ViciConnectionError, OSError) as exc:
+            session = self.backend.open()
+        except BackendUnavailable as exc:
             batch.error = exc
-
-    def _run_ops(self, client: ViciClient, ops: list[Op], batch: _Batch) -> None:
-        try:
-            for op in ops:
-                if batch.error is not None:
-                    return
-                try:
-                    self._apply_op(client, op, batch)
-                except ViciError as exc:
-                    log.error("%s %s failed: %s", type(op).__name__, op.name, exc.errmsg)
-                    batch.failed[op] = exc.errmsg
-                    continue
-                batch.done.append(op)
-        except (ViciConnectionError, OSError) as exc:
-            batch.error = exc
-
-    def _apply_op(self, client: ViciClient, op: Op, batch: _Batch) -> None:
-        if isinstance(op, LoadShared):
-            client.load_shared(op.name, batch.payloads[op])
-        elif isinstance(op, UnloadShared):
-            client.unload_shared(op.name)
-        elif isinstance(op, LoadConn):
-            conn = batch.payloads[op]
-            client.load_conn(op.name, conn)
-            if op.name in batch.restart:
-                self._restart_sas(client, op.name, conn, batch.restart[op.name])
-        else:
-            client.unload_conn(op.name)
-            self._terminate(client, op.name)
-
-    def _restart_sas(self, client: ViciClient, name: str, conn: dict,
-                     children: list[str]) -> None:
-        """After a changed load-conn: re-negotiate so the new parameters take effect."""
-        had_sa = bool(client.list_sas(ike=name))
-        starts = [c for c in children if conn["children"][c].get("start_action") == "start"]
-        if not had_sa and not starts:
             return
-        self._terminate(client, name)
-        for child in starts or children[:1]:
+        try:
+            self._run(session, ops, batch, own_session=False)
+        finally:
+            session.close()
+
+    def _run(self, session: BackendSession, ops: list[Op], batch: _Batch,
+             own_session: bool = True) -> None:
+        for op in ops:
+            if batch.error is not None:
+                return
             try:
-                client.initiate(child=child, ike=name, timeout_ms=-1)
-            except ViciError as exc:
-                log.warning("initiate %s/%s: %s", name, child, exc.errmsg)
+                if op.action == "load":
+                    session.load(op.kind, op.name, batch.payloads[op], op in batch.replaced)
+                else:
+                    session.unload(op.kind, op.name)
+            except EntryRefused as exc:
+                batch.refused[op] = exc.message
+                continue
+            except BackendUnavailable as exc:
+                batch.broke[op] = str(exc)
+                batch.error = exc
+                return
+            except Exception as exc:  # a bug about one entry must not stop the others
+                log.exception("%s failed unexpectedly", op)
+                batch.refused[op] = f"internal error: {type(exc).__name__}"
+                continue
+            batch.done.append(op)
 
-    @staticmethod
-    def _terminate(client: ViciClient, name: str) -> None:
-        if not client.list_sas(ike=name):
-            return
-        try:
-            client.terminate(name, timeout_ms=2000, force=True)
-        except ViciError as exc:
-            log.info("terminate %s: %s", name, exc.errmsg)
+    # -- for the state tree ----------------------------------------------------------------
 
+    def entries(self) -> list[EntryStatus]:
+        """Every entry's apply status."""
+        return self.status.entries()

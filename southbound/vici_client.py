@@ -8,14 +8,19 @@ problems (charon gone, socket missing, timeouts) surface as :class:`ViciConnecti
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import vici
 from vici.exception import CommandException, SessionException
+from vici.protocol import Message
 
 DEFAULT_TIMEOUT = 30.0
+# charon's VICI plugin refuses (closes the session on) any segment above 512 KiB; the README
+# of the plugin says so and vici.protocol.Transport.MAX_SEGMENT holds the same number.
+MAX_MESSAGE = 512 * 1024
 
 
 class ViciError(Exception):
@@ -29,6 +34,22 @@ class ViciError(Exception):
 
 class ViciConnectionError(ConnectionError):
     """The VICI socket could not be reached or the session broke."""
+
+
+class ViciEncodingError(ValueError):
+    """A message VICI cannot carry (a value longer than 65,535 bytes, a name over 255)."""
+
+
+def request_size(command: str, message: Mapping[str, Any]) -> int:
+    """Bytes of the VICI segment that sends ``message`` with ``command`` (header excluded).
+
+    Raises :class:`ViciEncodingError` when VICI cannot encode it at all: its values carry a
+    16-bit length, its keys and section names an 8-bit one."""
+    try:
+        return 2 + len(command.encode()) + len(Message.serialize(message))
+    except struct.error:
+        raise ViciEncodingError(f"{command}: a value is longer than VICI's limit of 65535 "
+                                "bytes (or a name longer than 255)") from None
 
 
 def _s(value: Any) -> str:
@@ -124,6 +145,11 @@ class ViciClient:
         """Unique ids of the shared secrets loaded over VICI."""
         reply = self._call("get-shared", self._session.get_shared)
         return {_s(n) for n in reply.get("keys", [])}
+
+    def list_conns(self, ike: str | None = None) -> list[dict]:
+        """``list-conns`` entries, each ``{name: {...}}`` with bytes values."""
+        filters = {"ike": ike} if ike is not None else None
+        return self._stream("list-conns", self._session.list_conns, filters)
 
     def list_sas(self, ike: str | None = None) -> list[dict]:
         """``list-sas`` entries, each ``{ike_name: {...}}`` with bytes values."""

@@ -26,9 +26,13 @@ from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
+from southbound.apply_state import apply_status_tree
+from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
+from southbound.status import EntryStatus
 
 log = logging.getLogger("ipsec-nf")
 
@@ -36,7 +40,8 @@ log = logging.getLogger("ipsec-nf")
 class App:
     """One gateway instance: datastores, NETCONF server, charon and the reconciler."""
 
-    def __init__(self, state_dir: Path, backend: str = "kernel-libipsec") -> None:
+    def __init__(self, state_dir: Path, backend: str = "kernel-libipsec",
+                 sync_interval: float = 30.0) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.schema = Schema()
@@ -47,9 +52,13 @@ class App:
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
         options = global_options(self.ds.config.get("ike", {}).get("global-options"))
         self.charon = CharonProcess(state_dir / "charon", backend, options)
-        # kernel-libipsec never raises an acquire for a trap policy: negotiate at once instead.
-        self.reconciler = Reconciler(self.charon.socket_path,
-                                     trap_as_start=backend == "kernel-libipsec")
+        # kernel-libipsec never raises an acquire for a trap policy: the backend's data plane
+        # says so (DataPlane.can_trap) and trap is negotiated at once there.
+        self.backend = CharonBackend(self.charon.socket_path, DATAPLANES[backend],
+                                     process_health=self._charon_health,
+                                     reinitiate_after=sync_interval)
+        self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
+        self.reconciler.status.observe(self._apply_status_changed)
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
         self.history = History(state_dir)
@@ -66,7 +75,7 @@ class App:
             schema=self.schema, ds=self.ds, confirmed=self.confirmed, history=self.history,
             registry=self.registry, notifications=self.notifications,
             capabilities=self.capabilities, stats=self.stats, access=self.access,
-            read_state=self.read_state, kill=self.kill)
+            read_state=self.read_state, kill=self.kill, wait_applied=self.wait_applied)
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self._policy: tuple[int, Policy] | None = None
@@ -82,7 +91,7 @@ class App:
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
         psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
         self.effective = update(self.effective, config, vpns, psks)
-        self.reconciler.set_desired(self.effective, vpns_changed=vpns, psks_changed=psks)
+        self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
 
     def access(self, session: Any) -> Access:
         """The NACM rights of a session's user under the rules in running."""
@@ -102,12 +111,43 @@ class App:
                 asyncio.to_thread(self.charon.stop)))
 
     async def read_state(self) -> dict[str, Any]:
-        """The observed IKE state, or none when the daemon cannot be asked."""
+        """The operational state: the IKE SA tables read from the daemon (bounded in time; the
+        last known tables, marked stale, when it does not answer) and the apply status."""
         try:
-            return await self.reconciler.read_state()
-        except Exception as e:  # the config part of <get> must still answer
-            log.warning("cannot read IKE state: %s", e)
-            return {}
+            sas, read_at, stale = await self.reconciler.read_state()
+        except Exception:  # the config part of <get> must still answer
+            log.exception("cannot read IKE state")
+            sas, read_at, stale = {}, None, True
+        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale)}
+
+    def _charon_health(self) -> Health:
+        h = self.charon.health()
+        if h.status == "down" and h.message == "starting":
+            return Health("starting")
+        return Health(h.status if h.status in ("up", "sockets-unbound") else "down", h.message)
+
+    def _apply_status_changed(self, new: EntryStatus, old: EntryStatus | None) -> None:
+        """An entry failed or recovered: tell the NETCONF stream (the log line is the
+        status table's)."""
+        self.notifications.publish(notifications.apply_status_change(new))
+
+    async def wait_applied(self, timeout: float) -> tuple[str, list[dict[str, Any]]]:
+        """wait-applied: wait for what the last commit changed; report each entry."""
+        changes = self.reconciler.last_change
+        done = await self.reconciler.wait_applied(timeout, changes)
+        entries = []
+        for kind in sorted(changes):
+            for name in sorted(changes[kind]):
+                st = self.reconciler.status.get(kind, name)
+                if st is None:
+                    entries.append({"kind": kind, "name": name, "status": "removed"})
+                else:
+                    entries.append({"kind": kind, "name": name, "status": st.status,
+                                    "message": st.message})
+        if not done:
+            return "timeout", entries
+        failed = any(e["status"] == "failed" for e in entries)
+        return ("failed" if failed else "applied"), entries
 
     async def kill(self, sid: int, by: int) -> None:
         """kill-session: end another session."""

@@ -31,7 +31,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host, port = args.listen
     try:
-        asyncio.run(App(Path(args.state_dir), args.backend).run(host, port))
+        app = App(Path(args.state_dir), args.backend, sync_interval=args.sync_interval)
+        asyncio.run(app.run(host, port))
     except CharonError as e:
         print(f"ipsec-nf serve: the IKE daemon did not start: {e}", file=sys.stderr)
         return 1
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=("kernel-libipsec", "kernel-netlink"),
                    default="kernel-libipsec",
                    help="data plane: ESP in user space over TUN, or kernel SAs")
+    s.add_argument("--sync-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="how often charon's connections, secrets and tunnels are read back "
+                        "and drift repaired (default 30)")
     s.add_argument("--debug", action="store_true")
     w = sub.add_parser("passwd", help="set a user's password (read from stdin)")
     w.add_argument("--state-dir", required=True)

@@ -44,6 +44,9 @@ def make_context(tmp: Path, **fields: Any) -> ServerContext:
         raise RpcError.of("invalid-value", f"no session {sid}", type="protocol",
                           **{"bad-element": "session-id"})
 
+    async def wait_applied(timeout: float) -> tuple[str, list[dict[str, Any]]]:
+        return "applied", []
+
     defaults: dict[str, Callable[[], Any]] = {
         "confirmed": lambda: ConfirmedCommits(ds),
         "history": lambda: History(tmp),
@@ -54,6 +57,7 @@ def make_context(tmp: Path, **fields: Any) -> ServerContext:
         "access": lambda: access,
         "read_state": lambda: read_state,
         "kill": lambda: kill,
+        "wait_applied": lambda: wait_applied,
     }
     built = {k: make() for k, make in defaults.items() if k not in fields}
     return ServerContext(**{"schema": schema, "ds": ds, **built, **fields})

@@ -1,93 +1,98 @@
-"""Pure tests of the reconciler's plan and of the desired-state bookkeeping."""
+"""The reconciler's pure plan: order, scope, and (hypothesis) convergence and idempotence."""
 
 from __future__ import annotations
 
-import copy
+from hypothesis import given
+from hypothesis import strategies as st
 
-from southbound.reconciler import LoadConn, LoadShared, UnloadConn, UnloadShared, plan
-from southbound.world import World
+from southbound.plan import Op, plan, simulate
+
+RANKS = {"pre-shared-key": 10, "certificate": 20, "vpn": 50}
 
 
 def test_plan_empty() -> None:
-    assert plan({}, {}, {}, {}) == []
+    assert plan({}, {}, RANKS) == []
 
 
 def test_plan_order_and_only_differences() -> None:
     ops = plan(
-        desired_conns={"a": "1", "b": "2", "c": "3"},
-        desired_shared={"k1": "x", "k2": "y"},
-        loaded_conns={"a": "1", "b": "old", "z": "9"},
-        loaded_shared={"k1": "x", "k9": "q"},
+        {"vpn": {"a": "1", "b": "2", "c": "3"}, "pre-shared-key": {"k1": "x", "k2": "y"}},
+        {"vpn": {"a": "1", "b": "old", "z": "9"}, "pre-shared-key": {"k1": "x", "k9": "q"}},
+        RANKS,
     )
-    assert ops == [LoadShared("k2"), LoadConn("b"), LoadConn("c"), UnloadConn("z"),
-                   UnloadShared("k9")]
+    assert ops == [Op("load", "pre-shared-key", "k2"), Op("load", "vpn", "b"),
+                   Op("load", "vpn", "c"), Op("unload", "vpn", "z"),
+                   Op("unload", "pre-shared-key", "k9")]
 
 
 def test_plan_unknown_digest_reloads() -> None:
-    ops = plan({"a": "1"}, {"k": "x"}, {"a": None}, {"k": None})
-    assert ops == [LoadShared("k"), LoadConn("a")]
+    ops = plan({"vpn": {"a": "1"}, "pre-shared-key": {"k": "x"}},
+               {"vpn": {"a": None}, "pre-shared-key": {"k": None}}, RANKS)
+    assert ops == [Op("load", "pre-shared-key", "k"), Op("load", "vpn", "a")]
 
 
-def test_plan_remove_everything() -> None:
-    assert plan({}, {}, {"b": "1", "a": None}, {"k": "x"}) == [
-        UnloadConn("a"), UnloadConn("b"), UnloadShared("k")]
+def test_plan_remove_everything_connections_first() -> None:
+    assert plan({}, {"vpn": {"b": "1", "a": None}, "pre-shared-key": {"k": "x"},
+                     "certificate": {"c": "1"}}, RANKS) == [
+        Op("unload", "vpn", "a"), Op("unload", "vpn", "b"), Op("unload", "certificate", "c"),
+        Op("unload", "pre-shared-key", "k")]
 
 
-def _vpn(name: str, subnet: str = "10.0.0.0/24") -> dict:
-    return {"name": name, "remote-address": "192.0.2.1",
-            "ike": {"version": 2}, "ipsec": {"start-action": "trap"},
-            "security-policy": [{"name": "p", "local-ts": {"subnet": subnet},
-                                 "remote-ts": {"subnet": "10.9.0.0/24"}}]}
+def test_plan_scope_limits_the_work() -> None:
+    desired = {"vpn": {"a": "1", "b": "2"}, "pre-shared-key": {"k": "x"}}
+    observed = {"vpn": {"z": "9"}}
+    assert plan(desired, observed, RANKS, scope={"vpn": ["b"]}) == [Op("load", "vpn", "b")]
+    # A name in scope that is neither desired nor held needs nothing.
+    assert plan(desired, observed, RANKS, scope={"vpn": ["gone"]}) == []
+    assert plan(desired, observed, RANKS, scope={"vpn": ["z"]}) == [Op("unload", "vpn", "z")]
 
 
-def _eff(vpns: dict, psks: dict | None = None, enabled: bool = True) -> dict:
-    return {"enabled": enabled, "vpns": vpns, "psks": psks or {}}
+def test_op_str_names_the_entry() -> None:
+    assert str(Op("load", "vpn", "a")) == "load vpn 'a'"
 
 
-PSK = {"name": "k", "id": ["a"], "secret": "0x0102"}
+# -- properties over any desired/observed pair ---------------------------------------------
+
+names = st.sampled_from(["a", "b", "c", "d", "e"])
+digests = st.sampled_from(["1", "2", "3"])
+kinds = st.sampled_from(sorted(RANKS))
+desired_st = st.dictionaries(kinds, st.dictionaries(names, digests, max_size=5), max_size=3)
+observed_st = st.dictionaries(kinds, st.dictionaries(names, st.none() | digests, max_size=5),
+                              max_size=3)
 
 
-def test_world_marks_only_changes() -> None:
-    w = World()
-    vpns = {f"v{i}": _vpn(f"v{i}") for i in range(5)}
-    w.update(_eff(vpns, {"k": PSK}))
-    assert w.take_dirty() == ({"v0", "v1", "v2", "v3", "v4"}, {"k"})
-    # Same config again: nothing dirty.
-    w.update(_eff(copy.deepcopy(vpns), {"k": dict(PSK)}))
-    assert w.take_dirty() == (set(), set())
-    # One VPN changed, one removed, the key changed.
-    vpns2 = dict(vpns)
-    vpns2["v1"] = _vpn("v1", "10.1.0.0/24")
-    del vpns2["v3"]
-    w.update(_eff(vpns2, {"k": {**PSK, "secret": "other"}}))
-    assert w.take_dirty() == ({"v1", "v3"}, {"k"})
-    assert "v3" not in w.conn_digests and "v3" not in w.conn_payloads
-    assert w.conn_payloads["v1"]["children"]["p"]["local_ts"] == ["10.1.0.0/24"]
+@given(desired_st, observed_st)
+def test_plan_converges_in_one_pass(desired: dict, observed: dict) -> None:
+    ops = plan(desired, observed, RANKS)
+    after = simulate(observed, desired, ops)
+    assert plan(desired, after, RANKS) == []
+    # The result holds exactly what is desired.
+    for kind in RANKS:
+        assert {n: d for n, d in after.get(kind, {}).items()} == desired.get(kind, {})
 
 
-def test_world_hints_limit_the_work() -> None:
-    w = World()
-    w.update(_eff({"a": _vpn("a")}))
-    w.take_dirty()
-    changed = {"a": _vpn("a", "10.7.0.0/24"), "b": _vpn("b")}
-    w.update(_eff(changed), vpns_changed=["b"])
-    assert w.take_dirty() == ({"b"}, set())
-    assert w.conn_payloads["a"]["children"]["p"]["local_ts"] == ["10.0.0.0/24"]
+@given(desired_st, observed_st)
+def test_plan_applied_twice_is_a_no_op(desired: dict, observed: dict) -> None:
+    ops = plan(desired, observed, RANKS)
+    once = simulate(observed, desired, ops)
+    twice = simulate(once, desired, ops)
+    assert twice == once
+    assert plan(desired, observed, RANKS) == ops  # deterministic
 
 
-def test_world_disabled_removes_everything() -> None:
-    w = World()
-    w.update(_eff({"a": _vpn("a")}, {"k": PSK}))
-    w.take_dirty()
-    w.update(_eff({"a": _vpn("a")}, {"k": PSK}, enabled=False))
-    assert w.take_dirty() == ({"a"}, {"k"})
-    assert w.conn_digests == {} and w.shared_digests == {}
+@given(desired_st, observed_st)
+def test_plan_loads_by_rank_then_unloads_by_reverse_rank(desired: dict, observed: dict) -> None:
+    ops = plan(desired, observed, RANKS)
+    actions = [op.action for op in ops]
+    assert actions == sorted(actions)  # every load before every unload
+    loads = [RANKS[op.kind] for op in ops if op.action == "load"]
+    unloads = [RANKS[op.kind] for op in ops if op.action == "unload"]
+    assert loads == sorted(loads) and unloads == sorted(unloads, reverse=True)
 
 
-def test_world_mark_all_dirty_and_repr_hides_secrets() -> None:
-    w = World()
-    w.update(_eff({"a": _vpn("a")}, {"k": {**PSK, "secret": "hunter2"}}))
-    w.take_dirty()
-    w.mark_all_dirty(extra_conns=["stale"], extra_shared=["old"])
-    assert w.take_dirty() == ({"a", "stale"}, {"k", "old"})
-    assert "hunter2" not in repr(w) and "hunter2" not in repr(w.shared_payloads)
+@given(desired_st, observed_st, st.dictionaries(kinds, st.lists(names, max_size=3)))
+def test_scoped_plan_is_the_full_plan_restricted(desired: dict, observed: dict,
+                                                 scope: dict) -> None:
+    full = plan(desired, observed, RANKS)
+    scoped = plan(desired, observed, RANKS, scope)
+    assert scoped == [op for op in full if op.name in scope.get(op.kind, [])]

@@ -1,0 +1,120 @@
+"""The seam between the reconciler and a data-plane backend (charon over VICI, later XFRM).
+
+A backend declares the resource kinds it holds (:class:`ResourceKind`), the properties of its
+data plane (:class:`DataPlane`), and opens sessions (:class:`BackendSession`) in which entries
+are loaded, unloaded and read back. The reconciler (``southbound/reconciler.py``) is generic
+over both: adding a kind is one more :class:`ResourceKind` in the backend's ``kinds`` plus its
+load/unload/observe in the backend; adding a backend is one more class implementing
+:class:`Backend`. Nothing here imports from ``nf/`` except the effective-config types.
+
+Errors are classes: :class:`EntryRefused` means the daemon refused one entry (that entry is
+marked ``failed``; the others go on); :class:`BackendUnavailable` means the session broke or
+the daemon did not answer in time (reconnect, back off, observe again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from nf.effective import EffectiveConfig
+
+HealthStatus = Literal["up", "down", "unresponsive", "sockets-unbound", "starting"]
+
+
+class BackendError(Exception):
+    """Base class of backend failures."""
+
+
+class EntryRefused(BackendError):
+    """The daemon refused one entry; ``message`` is its own reason (no secrets)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BackendUnavailable(BackendError):
+    """The daemon cannot be reached, the session broke, or it did not answer in time."""
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """What the data plane under a backend can do (differences are data, not flags in code)."""
+
+    name: str  # e.g. "kernel-libipsec", "kernel-netlink"
+    can_trap: bool  # the kernel raises acquires for trap policies (on-demand negotiation)
+
+
+@dataclass(frozen=True)
+class Health:
+    """How a backend is doing, for the state tree and the log."""
+
+    status: HealthStatus
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One kind of entry a backend holds, and how it is built from the effective config.
+
+    ``name`` is the kind as shown in the apply-status state (``vpn``, ``pre-shared-key``);
+    ``rank`` orders kinds: lower ranks are loaded first and unloaded last. ``select`` picks the
+    kind's typed entries out of the effective config (name -> value); ``payload`` builds what is
+    sent to the daemon; ``digest`` identifies a payload (equal digests: nothing to do).
+    ``secret`` marks payloads that hold secrets (kept out of reprs; messages are masked).
+    ``parallel`` allows bulk loads of this kind to be spread over several sessions.
+    """
+
+    name: str
+    rank: int
+    select: Callable[[EffectiveConfig], Mapping[str, Any]]
+    payload: Callable[[Any, DataPlane], dict[str, Any]]
+    digest: Callable[[Any, dict[str, Any]], str]
+    secret: bool = False
+    parallel: bool = False
+
+
+class BackendSession(Protocol):
+    """One session with the daemon; blocking calls, used from one thread at a time."""
+
+    def load(self, kind: str, name: str, payload: Mapping[str, Any], replaced: bool) -> None:
+        """Add or replace one entry (``replaced``: the backend held an older version).
+
+        Raises :class:`EntryRefused` or :class:`BackendUnavailable`.
+        """
+
+    def unload(self, kind: str, name: str) -> None:
+        """Remove one entry. Raises :class:`EntryRefused` or :class:`BackendUnavailable`."""
+
+    def observe(self, kind: str) -> dict[str, str | None]:
+        """What the daemon holds of ``kind``: name -> fingerprint of its content as the daemon
+        reports it, or None when the daemon cannot show the content (e.g. secrets)."""
+
+    def close(self) -> None:
+        """End the session."""
+
+
+class Backend(Protocol):
+    """A data-plane backend driven by the reconciler."""
+
+    name: str
+    dataplane: DataPlane
+    kinds: tuple[ResourceKind, ...]
+
+    def open(self) -> BackendSession:
+        """Open a session (blocking). Raises :class:`BackendUnavailable`."""
+
+    def maintain(self, session: BackendSession,
+                 desired: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+        """Periodic upkeep beyond loading entries, e.g. re-initiate a tunnel that should be up
+        and is not (``desired``: kind -> name -> payload). Returns what it did, for the log."""
+
+    def health(self) -> Health:
+        """The daemon's health as the backend knows it (process, sockets)."""
+
+    def read_state(self, timeout: float) -> dict[str, Any]:
+        """Operational state read from the daemon within ``timeout`` seconds (blocking).
+
+        Raises :class:`BackendUnavailable` when the daemon does not answer in time."""

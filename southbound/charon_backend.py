@@ -1,0 +1,279 @@
+"""The charon backend: strongSwan's IKE daemon driven over VICI.
+
+Resource kinds (see :class:`southbound.backend.ResourceKind`):
+
+============== ==== ============================ ============================ =================
+kind           rank payload (VICI)               loaded / unloaded with       read back with
+============== ==== ============================ ============================ =================
+pre-shared-key 10   ``load-shared`` (secret)     load-shared / unload-shared  get-shared (ids)
+vpn            50   ``load-conn`` (conn + child) load-conn / unload-conn      list-conns
+============== ==== ============================ ============================ =================
+
+A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
+replaced behind our back is noticed. charon never shows a secret back, so a shared secret is
+only observed by its id: one deleted behind our back is noticed and loaded again, one replaced
+under the same id is not (VICI cannot tell).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nf.effective import EffectiveConfig
+from southbound.backend import (
+    BackendUnavailable,
+    DataPlane,
+    EntryRefused,
+    Health,
+    ResourceKind,
+)
+from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
+from southbound.vici_client import (
+    MAX_MESSAGE,
+    ViciClient,
+    ViciConnectionError,
+    ViciEncodingError,
+    ViciError,
+    request_size,
+)
+
+log = logging.getLogger(__name__)
+
+PSK = "pre-shared-key"
+VPN = "vpn"
+DATAPLANES = {
+    "kernel-libipsec": DataPlane("kernel-libipsec", can_trap=False),
+    "kernel-netlink": DataPlane("kernel-netlink", can_trap=True),
+}
+_CHILD_UP = {"INSTALLING", "INSTALLED", "UPDATING", "REKEYING", "REKEYED"}
+_IKE_BUSY = {"CREATED", "CONNECTING", "DELETING", "DESTROYING"}
+
+
+def _enabled(eff: EffectiveConfig, items: Mapping[str, Any]) -> Mapping[str, Any]:
+    return items if eff.enabled else {}
+
+
+KINDS = (
+    ResourceKind(PSK, 10, select=lambda eff: _enabled(eff, eff.psks),
+                 payload=lambda psk, _dp: shared_for(psk),
+                 digest=lambda psk, _payload: shared_digest(psk), secret=True),
+    ResourceKind(VPN, 50, select=lambda eff: _enabled(eff, eff.vpns),
+                 payload=lambda vpn, dp: conn_for(vpn, trap_as_start=not dp.can_trap),
+                 digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True),
+)
+
+
+def conn_payload_digest(payload: Mapping[str, Any]) -> str:
+    """Stable digest of a load-conn payload (equal payloads, equal digests)."""
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def fingerprint(entry: Any) -> str:
+    """A stable digest of one ``list-conns`` entry as charon reports it."""
+    return hashlib.sha256(repr(entry).encode()).hexdigest()
+
+
+def _check_size(command: str, message: Mapping[str, Any]) -> None:
+    try:
+        size = request_size(command, message)
+    except ViciEncodingError as exc:
+        raise EntryRefused(str(exc)) from None
+    if size > MAX_MESSAGE:
+        raise EntryRefused(f"{command} message is {size} bytes; charon's VICI accepts at most "
+                           f"{MAX_MESSAGE} bytes per message")
+
+
+class CharonSession:
+    """One VICI session implementing :class:`southbound.backend.BackendSession`."""
+
+    def __init__(self, client: ViciClient) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"CharonSession({self.client!r})"
+
+    def close(self) -> None:
+        """End the session."""
+        self.client.close()
+
+    def load(self, kind: str, name: str, payload: Mapping[str, Any], replaced: bool) -> None:
+        """load-shared or load-conn; a replaced connection with SAs is re-negotiated."""
+        try:
+            if kind == PSK:
+                _check_size("load-shared", {"id": name, **payload})
+                self.client.load_shared(name, payload)
+            else:
+                _check_size("load-conn", {name: dict(payload)})
+                self.client.load_conn(name, payload)
+                if replaced:
+                    self._restart_sas(name, payload)
+        except ViciError as exc:
+            raise EntryRefused(exc.errmsg) from None
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
+    def unload(self, kind: str, name: str) -> None:
+        """unload-shared, or unload-conn and terminate its SAs."""
+        try:
+            if kind == PSK:
+                self.client.unload_shared(name)
+            else:
+                try:
+                    self.client.unload_conn(name)
+                except ViciError as exc:
+                    if "not found" not in exc.errmsg:  # already gone is what we want
+                        raise
+                self._terminate(name)
+        except ViciError as exc:
+            raise EntryRefused(exc.errmsg) from None
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
+    def observe(self, kind: str) -> dict[str, str | None]:
+        """Names charon holds (connections with a fingerprint of their content)."""
+        try:
+            if kind == PSK:
+                return dict.fromkeys(self.client.get_shared())
+            out: dict[str, str | None] = {}
+            for entry in self.client.list_conns():
+                for name, conn in entry.items():
+                    out[vici_str(name)] = fingerprint(conn)
+            return out
+        except ViciError as exc:
+            raise BackendUnavailable(f"cannot read back {kind}: {exc.errmsg}") from None
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
+    def _restart_sas(self, name: str, conn: Mapping[str, Any]) -> None:
+        """After a changed load-conn: re-negotiate so the new parameters take effect."""
+        children = [c for c, v in conn["children"].items()
+                    if v.get("mode") in ("tunnel", "transport")
+                    and v.get("start_action") in ("start", "trap")]
+        if not children:
+            return
+        had_sa = bool(self.client.list_sas(ike=name))
+        starts = [c for c in children if conn["children"][c].get("start_action") == "start"]
+        if not had_sa and not starts:
+            return
+        self._terminate(name)
+        for child in starts or children[:1]:
+            try:
+                self.client.initiate(child=child, ike=name, timeout_ms=-1)
+            except ViciError as exc:
+                log.warning("initiate %s/%s: %s", name, child, exc.errmsg)
+
+    def _terminate(self, name: str) -> None:
+        if not self.client.list_sas(ike=name):
+            return
+        try:
+            self.client.terminate(name, timeout_ms=2000, force=True)
+        except ViciError as exc:
+            log.info("terminate %s: %s", name, exc.errmsg)
+
+
+class CharonBackend:
+    """charon over VICI, implementing :class:`southbound.backend.Backend`.
+
+    ``process_health`` tells how the charon process is doing (started, could not bind its
+    sockets...); ``reinitiate_after`` is how long a tunnel that should be up (start action
+    ``start``) may miss its CHILD SA before :meth:`maintain` initiates it again.
+    """
+
+    name = "charon"
+    kinds = KINDS
+
+    def __init__(self, socket_path: str | Path, dataplane: DataPlane,
+                 process_health: Callable[[], Health] | None = None,
+                 vici_timeout: float = 30.0, reinitiate_after: float = 30.0) -> None:
+        self.socket_path = str(socket_path)
+        self.dataplane = dataplane
+        self.process_health = process_health
+        self.vici_timeout = vici_timeout
+        self.reinitiate_after = reinitiate_after
+        self._missing: dict[tuple[str, str], float] = {}  # (conn, child) -> missing since
+
+    def __repr__(self) -> str:
+        return f"CharonBackend({self.socket_path!r}, {self.dataplane.name})"
+
+    def open(self) -> CharonSession:
+        """A new VICI session."""
+        try:
+            return CharonSession(ViciClient(self.socket_path, self.vici_timeout))
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
+    def health(self) -> Health:
+        """The charon process's health (up when nothing is known against it)."""
+        if self.process_health is None:
+            return Health("up")
+        return self.process_health()
+
+    def maintain(self, session: Any,
+                 desired: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+        """Initiate CHILD SAs that should be up (start action ``start``) and have been missing
+        for ``reinitiate_after`` seconds while no IKE SA of their connection is being set up.
+
+        This also covers an initiator that started before its peer was ready: charon gives up
+        after its keying tries and never retries by itself."""
+        wanted = {(conn, child) for conn, payload in desired.get(VPN, {}).items()
+                  for child, c in payload.get("children", {}).items()
+                  if c.get("start_action") == "start"
+                  and c.get("mode") in ("tunnel", "transport")}
+        if not wanted:
+            self._missing.clear()
+            return []
+        client: ViciClient = session.client
+        up: set[tuple[str, str]] = set()
+        busy: set[str] = set()
+        try:
+            for entry in client.list_sas():
+                for ike, sa in entry.items():
+                    name = vici_str(ike)
+                    if vici_str(sa.get("state", b"")) in _IKE_BUSY:
+                        busy.add(name)
+                    for child in (sa.get("child-sas") or {}).values():
+                        if vici_str(child.get("state", b"")) in _CHILD_UP:
+                            up.add((name, vici_str(child.get("name", b""))))
+        except ViciError as exc:
+            raise BackendUnavailable(f"list-sas: {exc.errmsg}") from None
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        now = time.monotonic()
+        done = []
+        for key in sorted(wanted - up):
+            since = self._missing.setdefault(key, now)
+            if now - since < self.reinitiate_after or key[0] in busy:
+                continue
+            try:
+                client.initiate(child=key[1], ike=key[0], timeout_ms=-1)
+                done.append(f"initiated {key[0]}/{key[1]} (no CHILD SA for {now - since:.0f}s)")
+            except ViciError as exc:
+                done.append(f"initiate {key[0]}/{key[1]} failed: {exc.errmsg}")
+            except ViciConnectionError as exc:
+                raise BackendUnavailable(str(exc)) from exc
+            self._missing[key] = now
+        for key in list(self._missing):
+            if key not in wanted or key in up:
+                del self._missing[key]
+        return done
+
+    def read_state(self, timeout: float) -> dict[str, Any]:
+        """``{"ike-sas": {...}, "ike-sa": [...]}`` from a separate session, within ``timeout``."""
+        try:
+            with ViciClient(self.socket_path, timeout) as client:
+                stats, sas = client.stats(), client.list_sas()
+        except (ViciConnectionError, ViciError) as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        ikesas = stats.get("ikesas") or {}
+        return {
+            "ike-sas": {"total": int(ikesas.get("total", b"0")),
+                        "half-open": int(ikesas.get("half-open", b"0"))},
+            "ike-sa": [ike_sa_state(e) for e in sas],
+        }

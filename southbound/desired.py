@@ -1,0 +1,72 @@
+"""The desired world of one backend: per resource kind, the typed entries of the effective
+config, their payloads and digests, updated in O(change) from successive effective configs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nf.effective import EffectiveConfig
+from southbound.backend import DataPlane, ResourceKind
+
+
+class DesiredSet:
+    """Payloads and digests of every entry a backend should hold, kind by kind."""
+
+    def __init__(self, kinds: Iterable[ResourceKind], dataplane: DataPlane) -> None:
+        self.kinds = {k.name: k for k in kinds}
+        self.dataplane = dataplane
+        self.items: dict[str, dict[str, Any]] = {k: {} for k in self.kinds}
+        self.payloads: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.kinds}
+        self.digests: dict[str, dict[str, str]] = {k: {} for k in self.kinds}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.digests.items())
+        return f"DesiredSet({sizes})"
+
+    def update(self, effective: EffectiveConfig,
+               changed: Mapping[str, Iterable[str]] | None = None) -> dict[str, set[str]]:
+        """Take a new effective config; return, per kind, the names whose payload changed
+        (added, modified or removed).
+
+        ``changed`` optionally names, per kind, the only entries to look at (a kind missing
+        from it is left as it is). Without it every entry is compared; unchanged entries
+        (equal values) cost no payload build.
+        """
+        out: dict[str, set[str]] = {}
+        for name, kind in self.kinds.items():
+            if changed is not None and name not in changed:
+                continue
+            new = kind.select(effective)
+            out[name] = self._update_kind(kind, new, None if changed is None else changed[name])
+        return out
+
+    def _update_kind(self, kind: ResourceKind, new: Mapping[str, Any],
+                     hint: Iterable[str] | None) -> set[str]:
+        items, payloads, digests = (self.items[kind.name], self.payloads[kind.name],
+                                    self.digests[kind.name])
+        if hint is None:
+            removed: Iterable[str] = items.keys() - new.keys()
+            candidates: Iterable[str] = new.keys()
+        else:
+            names = set(hint)
+            removed = [n for n in names if n in items and n not in new]
+            candidates = [n for n in names if n in new]
+        dirty: set[str] = set()
+        for name in list(removed):
+            items.pop(name, None)
+            payloads.pop(name, None)
+            digests.pop(name, None)
+            dirty.add(name)
+        for name in candidates:
+            item, prev = new[name], items.get(name)
+            if prev is not None and (prev is item or prev == item) and name in digests:
+                continue
+            payload = kind.payload(item, self.dataplane)
+            digest = kind.digest(item, payload)
+            items[name] = item
+            payloads[name] = payload
+            if digests.get(name) != digest:
+                digests[name] = digest
+                dirty.add(name)
+        return dirty
