@@ -4,19 +4,32 @@ Each :class:`CharonProcess` owns a run directory holding its ``strongswan.conf``
 socket (``charon.vici``) and its log (``charon.log``). charon is started in a private mount
 namespace with a tmpfs on ``/run`` (it writes its pid file there), so several instances can
 run side by side, one per network namespace (see ``/work/shared/dataplane-recipe.md``).
+
+Lifecycle: charon dies with the process that started it (``PR_SET_PDEATHSIG``, set on a
+dedicated long-lived spawner thread, see :class:`_Spawner`), so even a ``kill -9`` of the
+server leaves no charon holding UDP 500/4500. A charon left over from an earlier server of the
+same run directory (its ``STRONGSWAN_CONF`` is ours) is stopped before a new one starts, and a
+charon that runs but could not bind its IKE sockets is reported by :meth:`CharonProcess.health`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import ctypes
 import logging
 import os
+import queue
+import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nf.effective import GlobalOptions
 
@@ -51,6 +64,205 @@ _DOS_OPTIONS = {
 
 class CharonError(RuntimeError):
     """charon could not be started or did not come up."""
+
+
+# -- health ------------------------------------------------------------------------------------
+
+UP = "up"
+DOWN = "down"
+SOCKETS_UNBOUND = "sockets-unbound"
+
+
+@dataclass(frozen=True)
+class CharonHealth:
+    """How one charon is doing (:meth:`CharonProcess.health`), for the state tree and logs.
+
+    ``status`` is one of the strings:
+
+    - ``"up"`` (:data:`UP`): running, its VICI socket answers and its IKE sockets (UDP 500 and
+      4500) are bound; ``message`` is None.
+    - ``"down"`` (:data:`DOWN`): not running, or not answering VICI yet; ``message`` says why:
+      ``"not started"``, ``"stopped"``, ``"starting"``, ``"exited with status 1"``,
+      ``"killed by SIGKILL"``, or why the last start failed.
+    - ``"sockets-unbound"`` (:data:`SOCKETS_UNBOUND`): running and answering VICI, but it could
+      not bind some or all of its IKE sockets (typically another process holds UDP 500/4500),
+      so it cannot negotiate; ``message`` is charon's own log lines joined by ``"; "``, e.g.
+      ``"unable to bind socket: Address already in use; could not open IPv4 socket, IPv4
+      disabled; could not create any sockets"``.
+    """
+
+    status: str
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is ``"up"``."""
+        return self.status == UP
+
+
+# What charon 5.9.8's socket-default plugin logs (at start, before VICI is up) when it cannot
+# bind its IKE sockets, seen with UDP 500/4500 held by another process of the namespace:
+#   [NET] unable to bind socket: Address already in use
+#   [NET] could not open IPv4 socket, IPv4 disabled     (port 500 of that family)
+#   [NET] could not open IPv4 NAT-T socket              (port 4500 of that family)
+#   [NET] could not create any sockets                  (neither family has a socket)
+# charon keeps running and answers VICI. "could not open IPv6 socket, IPv6 disabled" without a
+# bind failure is only a host without IPv6, not a fault.
+_BIND_FAILURES = ("unable to bind socket", "NAT-T socket", "could not create any sockets",
+                  "requires CAP_NET_BIND_SERVICE")
+_SOCKET_CONTEXT = ("could not open",)
+
+
+def socket_errors(log_text: str) -> str | None:
+    """charon's messages about IKE sockets it could not bind, joined by ``"; "``, or None.
+
+    ``log_text`` is what one charon start wrote to charon.log.
+    """
+    lines = [line.split("[NET] ", 1)[1].strip() for line in log_text.splitlines()
+             if "[NET] " in line]
+    if not any(f in line for line in lines for f in _BIND_FAILURES):
+        return None
+    picked = [line for line in lines if any(f in line for f in _BIND_FAILURES + _SOCKET_CONTEXT)]
+    return "; ".join(dict.fromkeys(picked))
+
+
+def _exit_reason(returncode: int) -> str:
+    """``"exited with status N"`` or ``"killed by SIGNAME"``."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+# -- spawning: charon dies with us -------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+class _Spawner:
+    """One long-lived thread that forks every charon, with a parent-death signal.
+
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` in the child makes the kernel kill charon when its
+    parent dies, a ``kill -9`` or a crash of the server included. The "parent" is the *thread*
+    that forked: forking from ``asyncio.to_thread`` workers, which may exit, could kill a healthy
+    charon. So every fork happens on this daemon thread, which lives as long as the process,
+    whatever thread calls :meth:`CharonProcess.start`. The setting survives the ``execve`` of
+    ``ip netns exec``, ``unshare`` (no ``--fork``), ``sh -c 'mount ... && exec charon'`` and
+    charon (none is set-uid, none forks charon off; see test_charon_process.py).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], list[str],
+                                            dict[str, Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._prctl: Any = None
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """``subprocess.Popen(argv, **kwargs)`` on the spawner thread, child bound to us."""
+        with self._lock:
+            if self._prctl is None:
+                prctl = ctypes.CDLL(None, use_errno=True).prctl
+                prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                                  ctypes.c_ulong]
+                prctl.restype = ctypes.c_int
+                self._prctl = prctl
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="charon-spawner",
+                                                daemon=True)
+                self._thread.start()
+        job: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
+        self._jobs.put((job, argv, kwargs))
+        return job.result()
+
+    def _run(self) -> None:
+        while True:
+            job, argv, kwargs = self._jobs.get()
+            try:
+                proc = subprocess.Popen(argv, preexec_fn=self._preexec(os.getpid()),  # noqa: S603
+                                        **kwargs)
+            except BaseException as exc:  # handed to the caller
+                job.set_exception(exc)
+            else:
+                job.set_result(proc)
+
+    def _preexec(self, parent: int) -> Callable[[], None]:
+        prctl, sig = self._prctl, int(signal.SIGKILL)
+
+        def preexec() -> None:  # runs in the child between fork and exec: keep it minimal
+            if prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+            if os.getppid() != parent:  # the parent died before prctl: nobody to die with
+                os._exit(1)
+
+        return preexec
+
+
+_SPAWNER = _Spawner()
+
+
+# -- leftovers of an earlier server ------------------------------------------------------------
+
+def _is_charon_of(pid: int, env_entry: bytes, names: frozenset[str]) -> bool:
+    """True if ``pid`` runs a charon (by name) whose environment holds ``env_entry``."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm not in names:
+            return False
+        return env_entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # gone, or not ours to read
+        return False
+
+
+def leftover_charons(conf_path: Path, charon_bin: str = CHARON_BIN) -> list[int]:
+    """Pids of live charons started with ``STRONGSWAN_CONF=conf_path``, in any network or
+    mount namespace of this pid namespace (reading their environment needs root)."""
+    entry = b"STRONGSWAN_CONF=" + os.fsencode(str(conf_path))
+    names = frozenset({"charon", Path(charon_bin).name[:15]})
+    pids = (int(d) for d in os.listdir("/proc") if d.isdigit())
+    return [p for p in pids if p != os.getpid() and _is_charon_of(p, entry, names)]
+
+
+def _wait_pidfd(fd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
+def stop_leftover_charons(conf_path: Path, charon_bin: str = CHARON_BIN,
+                          timeout: float = 5.0) -> list[int]:
+    """Stop every :func:`leftover_charons` (SIGTERM, SIGKILL after ``timeout`` s), with a
+    warning each; return their pids. A pidfd pins each process, so a reused pid is never hit."""
+    entry = b"STRONGSWAN_CONF=" + os.fsencode(str(conf_path))
+    names = frozenset({"charon", Path(charon_bin).name[:15]})
+    stopped = []
+    for pid in leftover_charons(conf_path, charon_bin):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if not _is_charon_of(pid, entry, names):
+                continue
+            log.warning("a charon of %s is still running (pid %d), left over by an earlier "
+                        "server: stopping it, as it holds the IKE ports", conf_path.parent, pid)
+            stopped.append(pid)
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    signal.pidfd_send_signal(fd, sig)
+                except ProcessLookupError:
+                    break
+                if _wait_pidfd(fd, timeout):
+                    break
+                if sig == signal.SIGTERM:
+                    log.warning("leftover charon pid %d ignored SIGTERM, killing it", pid)
+            else:
+                log.error("leftover charon pid %d did not die", pid)
+        finally:
+            os.close(fd)
+    return stopped
 
 
 def plugin_list(backend: str, plugin_dir: Path = PLUGIN_DIR) -> list[str]:
@@ -120,6 +332,9 @@ class CharonProcess:
         self.netns = netns
         self.charon_bin = charon_bin
         self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = False  # its VICI socket answered since the last start
+        self._sockets_error: str | None = None  # charon's bind failures at the last start
+        self._down_reason = "not started"
 
     def __repr__(self) -> str:
         return f"CharonProcess(run_dir={str(self.run_dir)!r}, pid={self.pid})"
@@ -138,6 +353,11 @@ class CharonProcess:
     def log_path(self) -> Path:
         """Path of charon's log file."""
         return self.run_dir / "charon.log"
+
+    @property
+    def pid_path(self) -> Path:
+        """Path of the pid file we write (charon's own is in its private /run)."""
+        return self.run_dir / "charon.pid"
 
     @property
     def pid(self) -> int | None:
@@ -160,34 +380,60 @@ class CharonProcess:
     def start(self, timeout: float = 10.0) -> None:
         """Write the config, start charon and wait until its VICI socket accepts connections.
 
+        Blocking (call it through ``asyncio.to_thread`` from async code), from any thread:
+        first a charon left over by an earlier server of this run directory is stopped, with a
+        warning (:func:`stop_leftover_charons`); then charon is forked by the spawner thread
+        with a parent-death signal, so it dies with this process even on ``kill -9``
+        (:class:`_Spawner`), and its pid is written to ``charon.pid``. Once VICI answers,
+        charon's log of this start is checked for IKE sockets it could not bind: that is
+        logged as an error (once per start) and :meth:`health` reports ``"sockets-unbound"``;
+        charon is left running.
+
         Raises :class:`CharonError` with the tail of charon.log when it does not come up.
         """
         if self.alive():
             return
+        self._ready, self._sockets_error = False, None
         self.write_conf()
+        stop_leftover_charons(self.conf_path, self.charon_bin)
         self._remove_socket()
+        log_start = self._log_size()
         env = dict(os.environ, STRONGSWAN_CONF=str(self.conf_path))
-        with open(self.run_dir / "charon.stderr", "ab") as err:
-            self._proc = subprocess.Popen(  # noqa: S603
-                self.command(), env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            with open(self.run_dir / "charon.stderr", "ab") as err:
+                self._proc = _SPAWNER.popen(
+                    self.command(), env=env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        except subprocess.SubprocessError as exc:  # the preexec_fn failed in the child
+            self._down_reason = f"cannot start charon: {exc}"
+            raise CharonError(self._down_reason) from exc
+        self._write_pid()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                rc = self._proc.returncode
+                self._down_reason = _exit_reason(self._proc.returncode)
                 self._proc = None
-                raise CharonError(f"charon exited with status {rc}\n{self.log_tail()}")
+                self._remove_pid()
+                raise CharonError(f"charon {self._down_reason}\n{self.log_tail()}")
             if self._socket_ready():
+                self._sockets_error = socket_errors(self._read_log(log_start))
+                self._ready = True
                 log.info("charon started, pid %s, socket %s", self.pid, self.socket_path)
+                if self._sockets_error is not None:
+                    log.error("charon pid %s could not bind its IKE sockets (UDP 500/4500), it "
+                              "cannot negotiate: %s", self.pid, self._sockets_error)
                 return
             time.sleep(0.05)
         self.stop()
+        self._down_reason = f"VICI socket not ready after {timeout}s"
         raise CharonError(f"charon VICI socket {self.socket_path} not ready after {timeout}s\n"
                           f"{self.log_tail()}")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop charon: SIGTERM, then SIGKILL after ``timeout`` seconds; remove the socket."""
+        """Stop charon: SIGTERM, then SIGKILL after ``timeout`` seconds; remove the socket and
+        the pid file."""
         proc, self._proc = self._proc, None
+        self._ready = False
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -196,7 +442,28 @@ class CharonProcess:
                 log.warning("charon pid %s ignored SIGTERM, killing", proc.pid)
                 proc.kill()
                 proc.wait(timeout)
+        if proc is not None:
+            self._down_reason = "stopped"
         self._remove_socket()
+        self._remove_pid()
+
+    def health(self) -> CharonHealth:
+        """How charon is doing now: a :class:`CharonHealth` whose ``status`` is ``"up"``,
+        ``"down"`` or ``"sockets-unbound"`` and whose ``message`` says why when not up.
+
+        Cheap and non-blocking (no I/O): safe to call from the event loop on every read.
+        """
+        proc = self._proc
+        if proc is None:
+            return CharonHealth(DOWN, self._down_reason)
+        rc = proc.poll()
+        if rc is not None:
+            return CharonHealth(DOWN, _exit_reason(rc))
+        if not self._ready:
+            return CharonHealth(DOWN, "starting")
+        if self._sockets_error is not None:
+            return CharonHealth(SOCKETS_UNBOUND, self._sockets_error)
+        return CharonHealth(UP)
 
     def alive(self) -> bool:
         """True if the charon process is running."""
@@ -230,6 +497,33 @@ class CharonProcess:
             self.socket_path.unlink()
         except FileNotFoundError:
             pass
+
+    def _write_pid(self) -> None:
+        try:
+            self.pid_path.write_text(f"{self.pid}\n")
+        except OSError as exc:  # informative only
+            log.warning("cannot write %s: %s", self.pid_path, exc)
+
+    def _remove_pid(self) -> None:
+        try:
+            self.pid_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _read_log(self, start: int) -> str:
+        """What charon wrote to its log from byte ``start`` on."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(start)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
 
 STABLE = 30.0  # seconds charon must stay up before restarts are quick again
