@@ -85,11 +85,12 @@ async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
     from nf.effective import EffectiveConfig
     from nf.schema import Schema
     from nf.templates import resolve
+    from southbound.charon_backend import DATAPLANES, VPN, CharonBackend
     from southbound.reconciler import Reconciler
 
     schema = Schema()
     ds = Datastores(schema, work)
-    rec = Reconciler(sock)
+    rec = Reconciler(CharonBackend(sock, DATAPLANES["kernel-libipsec"]))
     task = asyncio.create_task(rec.run())
     await rec.wait_converged(30)
     cfg = etree.fromstring(our_config(n).encode(), etree.XMLParser(huge_tree=True))
@@ -99,7 +100,7 @@ async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
     t1 = time.perf_counter()
     ok = await rec.wait_converged(300)
     t2 = time.perf_counter()
-    assert ok and len(rec.loaded_conns) == n, rec.errors
+    assert ok and len(rec.observed[VPN]) == n, rec.status.failed()
     rec.set_desired(EffectiveConfig.empty())
     await rec.wait_converged(300)
     task.cancel()

@@ -48,9 +48,11 @@ def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.Complet
 class Lab:
     """Build, run and tear down the two sites."""
 
-    def __init__(self, workdir: Path, tag: str | None = None) -> None:
+    def __init__(self, workdir: Path, tag: str | None = None,
+                 serve_args: tuple[str, ...] = ()) -> None:
         tag = tag or str(os.getpid())
         self.workdir = workdir
+        self.serve_args = serve_args
         self.tag = tag
         self.a = Site("A", f"nfA{tag}", "198.51.100.1", "198.51.100.2", "192.168.0.0/24",
                       "192.168.0.1", "192.168.99.0/24", "203.0.113.2", "203.0.113.1",
@@ -100,7 +102,8 @@ class Lab:
         log = open(s.state_dir / "serve.log", "ab")
         s.proc = subprocess.Popen(
             ["ip", "netns", "exec", s.ns, sys.executable, "-m", "tools.cli", "serve",
-             "--state-dir", str(s.state_dir), "--listen", f"{s.mgmt}:{NETCONF_PORT}"],
+             "--state-dir", str(s.state_dir), "--listen", f"{s.mgmt}:{NETCONF_PORT}",
+             *self.serve_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parent.parent,
         )
@@ -153,10 +156,11 @@ class Lab:
 
 
 @contextmanager
-def running(workdir: Path, sites: str = "AB") -> Iterator[Lab]:
-    """A lab with the named sites' servers running; its logs are printed and everything is
-    deleted at the end."""
-    lab = Lab(workdir)
+def running(workdir: Path, sites: str = "AB",
+            serve_args: tuple[str, ...] = ()) -> Iterator[Lab]:
+    """A lab with the named sites' servers running (``serve_args`` added to each `serve`);
+    its logs are printed and everything is deleted at the end."""
+    lab = Lab(workdir, serve_args=serve_args)
     try:
         lab.up()
         for s in lab.sites:
@@ -178,8 +182,10 @@ def configure(lab: Lab, *sites: Site) -> None:
             m.commit()
 
 
-def site_config(s: Site, enc: str = "aes128-cbc") -> str:
-    """The manual's site-to-site use case, for one site (edit-config <config> content)."""
+def site_config(s: Site, enc: str = "aes128-cbc", start_action: str | None = None) -> str:
+    """The manual's site-to-site use case, for one site (edit-config <config> content);
+    ``start_action`` overrides the template's in the VPN."""
+    start = f"<start-action>{start_action}</start-action>" if start_action else ""
     return f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
   <ike xmlns="urn:ipsec-nf:yang:ipsec-nf">
     <ike-policy-template>
@@ -195,7 +201,7 @@ def site_config(s: Site, enc: str = "aes128-cbc") -> str:
     <vpn>
       <name>siteA-siteB</name>
       <ike-policy><template>iketemp1</template></ike-policy>
-      <ipsec-policy><template>ipsectemp1</template></ipsec-policy>
+      <ipsec-policy><template>ipsectemp1</template>{start}</ipsec-policy>
       <local-address>{s.wan}</local-address>
       <remote-address>{s.peer_wan}</remote-address>
       <local-id>{s.fqdn}</local-id>

@@ -31,6 +31,8 @@ from nf.effective import (
     Vpn,
 )
 from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.charon_backend import DATAPLANES, VPN, CharonBackend
+from southbound.charon_backend import PSK as PSK_KIND
 from southbound.reconciler import Reconciler
 
 pytestmark = pytest.mark.e2e
@@ -183,8 +185,10 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
     # kernel-libipsec never raises acquires: trap must be emulated by starting at once. Only A
     # starts; B stays a responder, so there are no duplicate IKE SAs (which, without DPD,
     # may outlive their peer when both sides re-negotiate at the same time).
-    rec_a = Reconciler(charon_a.socket_path, trap_as_start=True)
-    rec_b = Reconciler(charon_b.socket_path, trap_as_start=False)
+    rec_a = Reconciler(CharonBackend(charon_a.socket_path, DATAPLANES["kernel-libipsec"]))
+    # B's data plane cannot trap either, but it must stay a responder: declare one that can
+    # (its trap policies then simply never fire).
+    rec_b = Reconciler(CharonBackend(charon_b.socket_path, DATAPLANES["kernel-netlink"]))
     sup_a = CharonSupervisor(charon_a, on_restart=rec_a.resync, interval=0.2)
     await asyncio.to_thread(charon_a.start)
     await asyncio.to_thread(charon_b.start)
@@ -193,17 +197,18 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
         # the responder first: A negotiates as soon as it is loaded, and a CHILD SA refused by
         # a B that does not know the connection yet is not retried
         rec_b.set_desired(EFF_B)
-        assert await rec_b.wait_converged(10), rec_b.errors
+        assert await rec_b.wait_converged(10), rec_b.status.entries()
         rec_a.set_desired(EFF_A)
-        assert await rec_a.wait_converged(10), rec_a.errors
-        assert rec_a.errors == {} and rec_b.errors == {}
-        assert set(rec_a.loaded_conns) == {"siteA-siteB"}
-        assert set(rec_a.loaded_shared) == {"ab"}
+        assert await rec_a.wait_converged(10), rec_a.status.entries()
+        assert rec_a.status.counts == {"applied": 2, "pending": 0, "failed": 0}
+        assert set(rec_a.observed[VPN]) == {"siteA-siteB"}
+        assert set(rec_a.observed[PSK_KIND]) == {"ab"}
 
         res = await asyncio.to_thread(ping, ns_a)
         assert res.returncode == 0, f"ping through the tunnel failed:\n{res.stdout}{res.stderr}"
 
-        state = await rec_a.read_state()
+        state, _, stale = await rec_a.read_state()
+        assert not stale
         sa = established(state)
         assert sa is not None, state
         assert state["ike-sas"]["total"] >= 1
@@ -228,7 +233,7 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
             return charon_a.pid != old_pid and charon_a.alive() and sup_a.restarts == 1
         await wait_for(restarted, 15, "charon A to be restarted")
         await wait_for(lambda: _converged(rec_a), 15, "reconciler A to resync")
-        assert set(rec_a.loaded_conns) == {"siteA-siteB"}
+        assert set(rec_a.observed[VPN]) == {"siteA-siteB"}
         res = await asyncio.to_thread(ping, ns_a)
         assert res.returncode == 0, f"no tunnel after charon restart:\n{res.stdout}"
 
@@ -242,26 +247,26 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
         assert await rec_a.wait_converged(10)
 
         async def rekeyed() -> bool:
-            sa = established(await rec_a.read_state())
+            sa = established((await rec_a.read_state())[0])
             return sa is not None and sa["child-sa"][0]["enc-alg"] == "aes256-cbc"
         await wait_for(rekeyed, 15, "a CHILD SA with aes256-cbc")
         res = await asyncio.to_thread(ping, ns_a)
         assert res.returncode == 0, f"no tunnel after the algorithm change:\n{res.stdout}"
-        sa = established(await rec_a.read_state())
+        sa = established((await rec_a.read_state())[0])
         assert sa is not None and sa["child-sa"][0]["enc-alg"] == "aes256-cbc", sa
 
         # Remove the VPN on A: config unloaded and SAs gone on both sides.
         rec_a.set_desired(effective(None))
         assert await rec_a.wait_converged(10)
-        assert rec_a.loaded_conns == {}
+        assert rec_a.observed[VPN] == {} and len(rec_a.status) == 1  # the key stays
 
         left: list[Any] = []
 
         async def gone() -> bool:
             # (B may retry once, leaving an unnamed half-open responder SA on A for a while.)
-            sa_a = [s for s in (await rec_a.read_state())["ike-sa"]
+            sa_a = [s for s in (await rec_a.read_state())[0]["ike-sa"]
                     if s.get("name") == "siteA-siteB"]
-            sa_b = [s for s in (await rec_b.read_state())["ike-sa"]
+            sa_b = [s for s in (await rec_b.read_state())[0]["ike-sa"]
                     if s.get("state") == "established"]
             left[:] = [sa_a, sa_b]
             return not sa_a and not sa_b
@@ -273,4 +278,4 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
 
 
 async def _converged(rec: Reconciler) -> bool:
-    return rec.resyncs >= 2 and await rec.wait_converged(0.5)
+    return rec.syncs >= 2 and await rec.wait_converged(0.5)
