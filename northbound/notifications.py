@@ -164,8 +164,8 @@ def _selected(body: etree._Element, filt: etree._Element) -> bool:
     return bool(filters.subtree([body], filt))
 
 
-def _event(ns: str, name: str, **leaves: Any) -> etree._Element:
-    el = etree.Element(f"{{{ns}}}{name}", nsmap={None: ns})
+def _event(ns: str, event: str, /, **leaves: Any) -> etree._Element:
+    el = etree.Element(f"{{{ns}}}{event}", nsmap={None: ns})
     for k, v in leaves.items():
         if v is not None:
             etree.SubElement(el, f"{{{ns}}}{k}").text = str(v)
@@ -244,9 +244,10 @@ def sa_event(kind: str, event: str, vpn: str, peer: str | None, unique_id: int |
 def apply_status_change(entry: Any) -> etree._Element:
     """Our apply-status-change notification: an entry failed (with the daemon's reason,
     secrets already masked) or was applied after failing."""
-    return _event(replies.NS, "apply-status-change", kind=entry.kind, name=entry.name,
-                  status=entry.status, message=entry.message,
-                  attempts=entry.attempts if entry.status == "failed" else None)
+    leaves = {"kind": entry.kind, "name": entry.name, "status": entry.status,
+              "message": entry.message,
+              "attempts": entry.attempts if entry.status == "failed" else None}
+    return _event(replies.NS, "apply-status-change", **leaves)
 
 
 async def create_subscription(ctx: ServerContext, session: Any,

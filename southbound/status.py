@@ -159,8 +159,7 @@ class ApplyStatus:
         elif new.status == "failed":
             log.debug("%s %r still refused (attempt %d)", new.kind, new.name, new.attempts)
         elif recovered and new.status == "applied":
-            log.info("%s %r applied after %d failed attempts", new.kind, new.name,
-                     old.attempts if old else 0)
+            log.info("%s %r applied (it had failed before)", new.kind, new.name)
             self._notify(new, old)
 
     def _notify(self, new: EntryStatus, old: EntryStatus | None) -> None:
