@@ -88,9 +88,10 @@ class BackendSession(Protocol):
     def unload(self, kind: str, name: str) -> None:
         """Remove one entry. Raises :class:`EntryRefused` or :class:`BackendUnavailable`."""
 
-    def observe(self, kind: str) -> dict[str, str | None]:
+    def observe(self, kind: str, deep: bool) -> dict[str, str | None]:
         """What the daemon holds of ``kind``: name -> fingerprint of its content as the daemon
-        reports it, or None when the daemon cannot show the content (e.g. secrets)."""
+        reports it. The fingerprint is None when the daemon cannot show the content (e.g.
+        secrets), or when ``deep`` is False (names only: cheaper, for large tables)."""
 
     def close(self) -> None:
         """End the session."""

@@ -136,11 +136,14 @@ class CharonSession:
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
 
-    def observe(self, kind: str) -> dict[str, str | None]:
-        """Names charon holds (connections with a fingerprint of their content)."""
+    def observe(self, kind: str, deep: bool) -> dict[str, str | None]:
+        """Names charon holds; with ``deep``, connections with a fingerprint of their content
+        (``list-conns``: about 0.2 ms a connection, against 2 µs for names only)."""
         try:
             if kind == PSK:
                 return dict.fromkeys(self.client.get_shared())
+            if not deep:
+                return dict.fromkeys(self.client.get_conns())
             out: dict[str, str | None] = {}
             for entry in self.client.list_conns():
                 for name, conn in entry.items():
