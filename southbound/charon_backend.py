@@ -35,12 +35,10 @@ from southbound.backend import (
 )
 from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
 from southbound.vici_client import (
-    MAX_MESSAGE,
     ViciClient,
     ViciConnectionError,
     ViciEncodingError,
     ViciError,
-    request_size,
 )
 
 log = logging.getLogger(__name__)
@@ -80,16 +78,6 @@ def fingerprint(entry: Any) -> str:
     return hashlib.sha256(repr(entry).encode()).hexdigest()
 
 
-def _check_size(command: str, message: Mapping[str, Any]) -> None:
-    try:
-        size = request_size(command, message)
-    except ViciEncodingError as exc:
-        raise EntryRefused(str(exc)) from None
-    if size > MAX_MESSAGE:
-        raise EntryRefused(f"{command} message is {size} bytes; charon's VICI accepts at most "
-                           f"{MAX_MESSAGE} bytes per message")
-
-
 class CharonSession:
     """One VICI session implementing :class:`southbound.backend.BackendSession`."""
 
@@ -107,13 +95,13 @@ class CharonSession:
         """load-shared or load-conn; a replaced connection with SAs is re-negotiated."""
         try:
             if kind == PSK:
-                _check_size("load-shared", {"id": name, **payload})
                 self.client.load_shared(name, payload)
             else:
-                _check_size("load-conn", {name: dict(payload)})
                 self.client.load_conn(name, payload)
                 if replaced:
                     self._restart_sas(name, payload)
+        except ViciEncodingError as exc:
+            raise EntryRefused(str(exc)) from None
         except ViciError as exc:
             raise EntryRefused(exc.errmsg) from None
         except ViciConnectionError as exc:

@@ -164,16 +164,17 @@ class Reconciler:
         target = self.last_change if changes is None else changes
         deadline = time.monotonic() + timeout
         _, progress = self._events()
-        while not self.settled(target):
+        while True:
+            progress.clear()  # before the check: a pulse after it is not missed
+            if self.settled(target):
+                return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            progress.clear()
             try:
-                await asyncio.wait_for(progress.wait(), min(left, 0.5))
+                await asyncio.wait_for(progress.wait(), left)
             except TimeoutError:
                 pass
-        return True
 
     async def wait_converged(self, timeout: float) -> bool:
         """Wait until every entry is applied (none pending or failed); False on timeout."""
@@ -397,8 +398,9 @@ class Reconciler:
         try:
             await asyncio.to_thread(self._apply, batch)
         except BaseException:
+            done = set(batch.done)
             for op in ops:
-                if op not in batch.done and op not in batch.refused:
+                if op not in done and op not in batch.refused:
                     self.dirty[op.kind].add(op.name)
             raise
         self._record(batch)
@@ -451,8 +453,9 @@ class Reconciler:
             self._strikes[key] = STRIKES if st is not None and st.status == "failed" \
                 else self._strikes.get(key, 0) + 1
             log.warning("session broke during %s (%s)", op, why)
+        done = set(batch.done)
         for op in batch.ops:  # not run (session broke first): still to do
-            if op not in batch.done and op not in batch.refused:
+            if op not in done and op not in batch.refused:
                 self.dirty[op.kind].add(op.name)
 
     def _mask(self, op: Op, batch: _Batch, message: str) -> str:
@@ -481,7 +484,8 @@ class Reconciler:
             chunks = [bulk[i::PARALLEL] for i in range(PARALLEL)]
             with ThreadPoolExecutor(PARALLEL) as pool:
                 list(pool.map(lambda chunk: self._run_chunk(chunk, batch), chunks))
-            rest = [op for op in ops[first:last + 1] if op not in bulk]
+            in_bulk = set(bulk)
+            rest = [op for op in ops[first:last + 1] if op not in in_bulk]
             self._run(session, rest, batch)
         if batch.error is None:
             self._run(session, ops[last + 1:], batch)

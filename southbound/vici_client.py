@@ -15,7 +15,7 @@ from typing import Any
 
 import vici
 from vici.exception import CommandException, SessionException
-from vici.protocol import Message
+from vici.protocol import Message, Packet
 
 DEFAULT_TIMEOUT = 30.0
 # charon's VICI plugin refuses (closes the session on) any segment above 512 KiB; the README
@@ -37,16 +37,29 @@ class ViciConnectionError(ConnectionError):
 
 
 class ViciEncodingError(ValueError):
-    """A message VICI cannot carry (a value longer than 65,535 bytes, a name over 255)."""
+    """A message VICI cannot carry: a value longer than 65,535 bytes or a name over 255 (VICI
+    encodes their lengths in 16 and 8 bits), or a whole message over :data:`MAX_MESSAGE`."""
+
+
+def encode_request(command: str, message: Mapping[str, Any]) -> bytes:
+    """The VICI packet (without the length header) sending ``message`` with ``command``.
+
+    Raises :class:`ViciEncodingError` when charon could not take it."""
+    try:
+        packet = Packet.request(command, Message.serialize(message))
+    except struct.error:
+        raise ViciEncodingError(f"{command}: a value is longer than VICI's limit of 65535 "
+                                "bytes (or a name longer than 255)") from None
+    if len(packet) > MAX_MESSAGE:
+        raise ViciEncodingError(f"{command} message is {len(packet)} bytes; charon's VICI "
+                                f"accepts at most {MAX_MESSAGE} bytes per message")
+    return packet
 
 
 def request_size(command: str, message: Mapping[str, Any]) -> int:
-    """Bytes of the VICI segment that sends ``message`` with ``command`` (header excluded).
-
-    Raises :class:`ViciEncodingError` when VICI cannot encode it at all: its values carry a
-    16-bit length, its keys and section names an 8-bit one."""
+    """Bytes of the VICI segment that sends ``message`` with ``command`` (header excluded)."""
     try:
-        return 2 + len(command.encode()) + len(Message.serialize(message))
+        return len(Packet.request(command, Message.serialize(message)))
     except struct.error:
         raise ViciEncodingError(f"{command}: a value is longer than VICI's limit of 65535 "
                                 "bytes (or a name longer than 255)") from None
@@ -120,17 +133,36 @@ class ViciClient:
         """charon's statistics (raw VICI dict with bytes values)."""
         return self._call("stats", self._session.stats)
 
+    def _checked_request(self, command: str, message: Mapping[str, Any]) -> None:
+        """A command whose message is encoded once, refused (:class:`ViciEncodingError`)
+        before sending when charon could not take it."""
+        packet = encode_request(command, message)
+
+        def send() -> None:
+            # vici.Session.request would encode the message a second time
+            response = self._session._communicate(packet)
+            if response.response_type != Packet.CMD_RESPONSE:
+                raise SessionException(f"unexpected response type {response.response_type}")
+            reply = Message.deserialize(response.payload)
+            if reply.get("success", b"yes") != b"yes":
+                raise CommandException("Command failed: " + _s(reply.get("errmsg", b"")))
+        self._call(command, send)
+
     def load_conn(self, name: str, conn: Mapping[str, Any]) -> None:
-        """Load (or replace) connection ``name`` with the load-conn payload ``conn``."""
-        self._call("load-conn", self._session.load_conn, {name: dict(conn)})
+        """Load (or replace) connection ``name`` with the load-conn payload ``conn``.
+
+        Raises :class:`ViciEncodingError` (nothing sent) when charon could not take it."""
+        self._checked_request("load-conn", {name: dict(conn)})
 
     def unload_conn(self, name: str) -> None:
         """Unload connection ``name``."""
         self._call("unload-conn", self._session.unload_conn, {"name": name})
 
     def load_shared(self, ident: str, secret: Mapping[str, Any]) -> None:
-        """Load (or replace) the shared secret with unique id ``ident``."""
-        self._call("load-shared", self._session.load_shared, {"id": ident, **secret})
+        """Load (or replace) the shared secret with unique id ``ident``.
+
+        Raises :class:`ViciEncodingError` (nothing sent) when charon could not take it."""
+        self._checked_request("load-shared", {"id": ident, **secret})
 
     def unload_shared(self, ident: str) -> None:
         """Unload the shared secret with unique id ``ident``."""

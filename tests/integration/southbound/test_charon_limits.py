@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import vici
 
 from nf.effective import EffectiveConfig, SecurityPolicy, TrafficSelector
 from southbound.charon import CharonProcess
@@ -24,7 +26,7 @@ from southbound.reconciler import Reconciler
 from southbound.vici_client import (
     MAX_MESSAGE,
     ViciClient,
-    ViciConnectionError,
+    ViciEncodingError,
     request_size,
 )
 from tests.unit.southbound.test_convert import VPN as SITE_VPN
@@ -58,16 +60,30 @@ def conn_with_children(n: int) -> dict:
                                    "esp_proposals": ["aes128-sha256"]} for i in range(n)}}
 
 
+def raw_session(charon: CharonProcess) -> vici.Session:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    sock.connect(str(charon.socket_path))
+    return vici.Session(sock)
+
+
 def test_max_message_is_charons_limit(charon: CharonProcess) -> None:
     under, over = conn_with_children(5400), conn_with_children(5800)
     assert request_size("load-conn", {"u": under}) <= MAX_MESSAGE
     assert request_size("load-conn", {"o": over}) > MAX_MESSAGE
+    # charon itself, without our check: takes the first, closes the session on the second
+    raw = raw_session(charon)
+    raw.load_conn({"u": under})
+    assert b"u" in raw.get_conns()["conns"]
+    raw = raw_session(charon)
+    with pytest.raises(OSError):
+        raw.load_conn({"o": over})
+        raw.get_conns()
+    # our client refuses it before sending, with the reason
     with ViciClient(charon.socket_path) as c:
-        c.load_conn("u", under)
-        assert "u" in c.get_conns()
-    with ViciClient(charon.socket_path) as c, pytest.raises(ViciConnectionError):
-        c.load_conn("o", over)  # charon closes the session on it
-        c.get_conns()
+        with pytest.raises(ViciEncodingError, match="at most 524288 bytes"):
+            c.load_conn("o", over)
+        assert c.get_conns() == {"u"}  # the session is still good
 
 
 def policies(n: int) -> tuple[SecurityPolicy, ...]:
