@@ -8,8 +8,9 @@ load/unload/observe in the backend; adding a backend is one more class implement
 :class:`Backend`. Nothing here imports from ``nf/`` except the effective-config types.
 
 Errors are classes: :class:`EntryRefused` means the daemon refused one entry (that entry is
-marked ``failed``; the others go on); :class:`BackendUnavailable` means the session broke or
-the daemon did not answer in time (reconnect, back off, observe again).
+marked ``failed``; the others go on); :class:`ReadBackFailed` that it refused a read-back
+(tried again at the next sync); :class:`BackendUnavailable` means the session broke or the
+daemon did not answer in time (reconnect, back off, observe again).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class EntryRefused(BackendError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ReadBackFailed(BackendError):
+    """The daemon refused to show what it holds (the session is fine): the read-back is
+    skipped and tried again at the next sync; applying goes on."""
 
 
 class BackendUnavailable(BackendError):

@@ -31,6 +31,7 @@ from southbound.backend import (
     DataPlane,
     EntryRefused,
     Health,
+    ReadBackFailed,
     ResourceKind,
 )
 from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
@@ -99,7 +100,10 @@ class CharonSession:
             else:
                 self.client.load_conn(name, payload)
                 if replaced:
-                    self._restart_sas(name, payload)
+                    try:
+                        self._restart_sas(name, payload)
+                    except ViciError as exc:  # loaded all the same: not the entry's failure
+                        log.warning("re-negotiating %s after its change: %s", name, exc.errmsg)
         except ViciEncodingError as exc:
             raise EntryRefused(str(exc)) from None
         except ViciError as exc:
@@ -138,7 +142,7 @@ class CharonSession:
                     out[vici_str(name)] = fingerprint(conn)
             return out
         except ViciError as exc:
-            raise BackendUnavailable(f"cannot read back {kind}: {exc.errmsg}") from None
+            raise ReadBackFailed(f"cannot read back {kind}: {exc.errmsg}") from None
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
 
@@ -233,7 +237,7 @@ class CharonBackend:
                         if vici_str(child.get("state", b"")) in _CHILD_UP:
                             up.add((name, vici_str(child.get("name", b""))))
         except ViciError as exc:
-            raise BackendUnavailable(f"list-sas: {exc.errmsg}") from None
+            raise ReadBackFailed(f"list-sas: {exc.errmsg}") from None
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
         now = time.monotonic()

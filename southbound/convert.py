@@ -62,8 +62,10 @@ def decode_secret(secret: str) -> SecretBytes:
     """Decode a vRouter secret: text (optionally double-quoted), ``0x`` hex or ``0s`` base64.
 
     Raises ValueError (without the secret in the message) when the encoding is invalid.
+    The prefix counts only at the very start, as in the YANG pattern of ``secret-string``:
+    `` 0xzz`` is text, not a bad hex string.
     """
-    text = secret.strip()
+    text = secret
     try:
         if text[:2].lower() == "0x":
             return SecretBytes(bytes.fromhex(text[2:].replace(" ", "")))

@@ -19,6 +19,8 @@ class DesiredSet:
         self.items: dict[str, dict[str, Any]] = {k: {} for k in self.kinds}
         self.payloads: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.kinds}
         self.digests: dict[str, dict[str, str]] = {k: {} for k in self.kinds}
+        # entries whose payload could not be built from the last config given: name -> why
+        self.invalid: dict[str, dict[str, str]] = {k: {} for k in self.kinds}
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.digests.items())
@@ -28,6 +30,10 @@ class DesiredSet:
                changed: Mapping[str, Iterable[str]] | None = None) -> dict[str, set[str]]:
         """Take a new effective config; return, per kind, the names whose payload changed
         (added, modified or removed).
+
+        An entry whose payload cannot be built (an error in ``kind.payload``) keeps its
+        previous payload and digest (what the daemon holds stays) and is listed in
+        :attr:`invalid` with the reason, so one bad entry never stops the others.
 
         ``changed`` optionally names, per kind, the only entries to look at (a kind missing
         from it is left as it is). Without it every entry is compared; unchanged entries
@@ -45,15 +51,17 @@ class DesiredSet:
                      hint: Iterable[str] | None) -> set[str]:
         items, payloads, digests = (self.items[kind.name], self.payloads[kind.name],
                                     self.digests[kind.name])
+        invalid = self.invalid[kind.name]
         if hint is None:
-            removed: Iterable[str] = items.keys() - new.keys()
+            removed: Iterable[str] = (items.keys() | invalid.keys()) - new.keys()
             candidates: Iterable[str] = new.keys()
         else:
             names = set(hint)
-            removed = [n for n in names if n in items and n not in new]
+            removed = [n for n in names if (n in items or n in invalid) and n not in new]
             candidates = [n for n in names if n in new]
         dirty: set[str] = set()
         for name in list(removed):
+            invalid.pop(name, None)
             items.pop(name, None)
             payloads.pop(name, None)
             digests.pop(name, None)
@@ -61,9 +69,17 @@ class DesiredSet:
         for name in candidates:
             item, prev = new[name], items.get(name)
             if prev is not None and (prev is item or prev == item) and name in digests:
+                if invalid.pop(name, None) is not None:
+                    dirty.add(name)  # back to what the daemon holds: settle its status
                 continue
-            payload = kind.payload(item, self.dataplane)
-            digest = kind.digest(item, payload)
+            try:
+                payload = kind.payload(item, self.dataplane)
+                digest = kind.digest(item, payload)
+            except (ValueError, TypeError, KeyError) as exc:
+                # the message names no secret (convert's errors never quote values)
+                invalid[name] = f"cannot build the daemon's request: {exc}"
+                continue
+            invalid.pop(name, None)
             items[name] = item
             payloads[name] = payload
             if digests.get(name) != digest:

@@ -5,9 +5,10 @@ One asyncio worker per backend (blocking backend calls run in threads):
 * :meth:`Reconciler.set_desired` takes a new effective config, marks the entries whose payload
   changed dirty and ``pending`` (work proportional to the change) and wakes the worker;
 * the worker plans (:func:`southbound.plan.plan`, pure) the loads and unloads of the dirty
-  entries against what the backend was *observed* to hold, and applies them; an entry the
-  daemon refuses is marked ``failed`` with its message and retried with backoff
-  (:mod:`southbound.status`), the others go on; only a broken session means reconnect;
+  entries against what the backend was *observed* to hold, and applies them
+  (:mod:`southbound.batch`); an entry the daemon refuses is marked ``failed`` with its message
+  and retried with backoff (:mod:`southbound.status`), the others go on; only a broken session
+  means reconnect;
 * every ``sync_interval`` seconds, and after every reconnect, it reads back what the daemon
   holds (:meth:`BackendSession.observe`) and repairs drift: an entry removed, added or changed
   behind our back is loaded or unloaded again; then the backend's :meth:`maintain` runs
@@ -23,29 +24,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from nf.effective import EffectiveConfig
-from southbound.backend import (
-    Backend,
-    BackendSession,
-    BackendUnavailable,
-    EntryRefused,
-    Health,
-)
+from southbound.backend import Backend, BackendSession, BackendUnavailable, Health
+from southbound.batch import Batch, run_batch
 from southbound.desired import DesiredSet
 from southbound.plan import Op, plan
 from southbound.status import ApplyStatus, EntryStatus, utc_now
 
 log = logging.getLogger(__name__)
 
-PARALLEL = 4  # sessions for bulk loads of a parallel kind
-PARALLEL_MIN = 64  # below this many loads, one session is as fast
-STRIKES = 2  # sessions an entry may break (in flight when it broke) before it is failed
+STRIKES = 2  # sessions an entry may break (alone in flight) before it is failed
 DEEP_BATCH = 2000  # entries whose content is read back per sync; larger tables take turns
+ALL = None  # wait_applied(changes=ALL): every entry
+Key = tuple[str, str]  # (kind, name)
 
 
 @dataclass
@@ -55,20 +50,6 @@ class _Loaded:
 
     digest: str
     fingerprint: str | None = None
-
-
-@dataclass
-class _Batch:
-    """Work handed to the backend threads; payloads may hold secrets, so not in the repr."""
-
-    ops: list[Op]
-    payloads: dict[Op, Mapping[str, Any]] = field(repr=False)
-    digests: dict[Op, str]
-    replaced: set[Op]
-    done: list[Op] = field(default_factory=list)
-    refused: dict[Op, str] = field(default_factory=dict)
-    broke: dict[Op, str] = field(default_factory=dict)  # in flight when a session broke
-    error: BackendUnavailable | None = None
 
 
 class Reconciler:
@@ -89,11 +70,15 @@ class Reconciler:
         self.dirty: dict[str, set[str]] = {k: set() for k in self.kinds}
         self.connected = False
         self.last_error: str | None = None
+        self.sync_error: str | None = None  # why the last read-back or upkeep failed
         self.last_full_sync: datetime | None = None
         self.drift_repairs = 0
         self.syncs = 0
         self.last_change: dict[str, set[str]] = {}
-        self._strikes: dict[tuple[str, str], int] = {}
+        self._strikes: dict[Key, int] = {}
+        self._solo: set[Key] = set()  # in flight when several sessions broke: run alone
+        self._uncertain: set[Key] = set()  # in flight when a session broke: not drift
+        self._broke_it: set[Key] = set()  # failed for breaking sessions
         self._session: BackendSession | None = None
         self._observe_due = True
         self._next_sync = 0.0
@@ -101,6 +86,7 @@ class Reconciler:
         self._progress: asyncio.Event | None = None
         self._state: tuple[dict[str, Any], datetime] | None = None
         self._state_task: asyncio.Future[dict[str, Any]] | None = None
+        self._state_started = 0.0
         self._unresponsive: str | None = None
 
     def __repr__(self) -> str:
@@ -113,21 +99,31 @@ class Reconciler:
         """Take a new effective config; mark the entries whose payload changed dirty and
         ``pending``; wake the worker. ``changed`` optionally names, per kind, the only
         entries to look at. Returns the changed names per kind (also kept as
-        :attr:`last_change`, what :meth:`wait_applied` waits for)."""
+        :attr:`last_change`, what :meth:`wait_applied` waits for); an entry whose request
+        cannot be built is ``failed`` at once (and part of the change)."""
         changes = self.desired.update(effective, changed)
         self.status.new_generation()
         for kind, names in changes.items():
-            digests = self.desired.digests[kind]
+            digests, invalid = self.desired.digests[kind], self.desired.invalid[kind]
             for name in names:
-                removing = name not in digests
+                key = (kind, name)
+                self._strikes.pop(key, None)
+                self._broke_it.discard(key)
+                removing = name not in digests and name not in invalid
                 if removing and name not in self.observed[kind] \
                         and self.status.get(kind, name) is None:
                     continue
                 self.status.pending(kind, name, removing=removing)
-                self._strikes.pop((kind, name), None)
             self.dirty[kind] |= names
+        for kind, invalid in self.desired.invalid.items():
+            scope = invalid.keys() if changed is None else set(changed.get(kind, ())) & set(
+                invalid)
+            for name in scope:
+                self.status.failed_with(kind, name, invalid[name], retry=False)
+                changes.setdefault(kind, set()).add(name)
         self.last_change = {k: set(v) for k, v in changes.items() if v}
         self._kick()
+        self._pulse()
         return changes
 
     def resync(self) -> None:
@@ -146,9 +142,9 @@ class Reconciler:
             return Health("unresponsive", self._unresponsive)
         return Health("up")
 
-    def settled(self, changes: Mapping[str, Iterable[str]] | None = None) -> bool:
+    def settled(self, changes: Mapping[str, Iterable[str]] | None = ALL) -> bool:
         """True when no entry (or none of ``changes``) is pending any more."""
-        if changes is None:
+        if changes is ALL:
             return self.status.counts["pending"] == 0 and not any(self.dirty.values())
         for kind, names in changes.items():
             for name in names:
@@ -158,15 +154,22 @@ class Reconciler:
         return True
 
     async def wait_applied(self, timeout: float,
-                           changes: Mapping[str, Iterable[str]] | None = None) -> bool:
-        """Wait until ``changes`` (default: what the last :meth:`set_desired` changed) are no
-        longer pending (each applied, failed or removed); False on timeout."""
-        target = self.last_change if changes is None else changes
+                           changes: Mapping[str, Iterable[str]] | None = ALL) -> bool:
+        """Wait until ``changes`` (default: every entry) are no longer pending (each applied,
+        failed or removed); False on timeout."""
+        return await self._wait(lambda: self.settled(changes), timeout)
+
+    async def wait_converged(self, timeout: float) -> bool:
+        """Wait until every entry is applied (none pending or failed); False on timeout."""
+        return await self._wait(
+            lambda: self.settled() and self.status.counts["failed"] == 0, timeout)
+
+    async def _wait(self, done: Any, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         _, progress = self._events()
         while True:
             progress.clear()  # before the check: a pulse after it is not missed
-            if self.settled(target):
+            if done():
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -176,36 +179,37 @@ class Reconciler:
             except TimeoutError:
                 pass
 
-    async def wait_converged(self, timeout: float) -> bool:
-        """Wait until every entry is applied (none pending or failed); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while not (self.settled() and self.status.counts["failed"] == 0):
-            if time.monotonic() >= deadline:
-                return False
-            await self.wait_applied(max(deadline - time.monotonic(), 0), changes=None)
-            if self.status.counts["failed"]:
-                await asyncio.sleep(0.05)
-        return True
-
     async def read_state(self) -> tuple[dict[str, Any], datetime | None, bool]:
         """Operational state from the daemon: ``(state, read at, stale)``.
 
-        Bounded by ``state_timeout``: a stopped or wedged daemon yields the last state read
-        (``stale`` True) and makes :meth:`health` report it unresponsive. Concurrent readers
-        share one request."""
-        if self._state_task is None or self._state_task.done():
-            self._state_task = asyncio.ensure_future(
+        Bounded by ``state_timeout`` in all (a daemon that stops answering midway included):
+        a stopped or wedged daemon yields the last state read (``stale`` True) and makes
+        :meth:`health` report it unresponsive. Concurrent readers share one request."""
+        task = self._state_task
+        # join a read in flight, unless it is older than the bound (stuck: left to its timeout)
+        if task is None or task.done() or time.monotonic() - self._state_started > \
+                self.state_timeout:
+            self._state_started = time.monotonic()
+            task = self._state_task = asyncio.ensure_future(
                 asyncio.to_thread(self.backend.read_state, self.state_timeout))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
         try:
-            state = await asyncio.shield(self._state_task)
-        except BackendUnavailable as exc:
-            self._unresponsive = f"state read failed: {exc}"
-            if self._state is None:
-                return {}, None, True
-            return self._state[0], self._state[1], True
+            state = await asyncio.wait_for(asyncio.shield(task), self.state_timeout + 0.5)
+        except (BackendUnavailable, TimeoutError) as exc:
+            self._unresponsive = f"state read failed: {exc or 'no answer in time'}"
+            return self._stale()
+        except Exception as exc:  # an answer we cannot read: show the last one, stale
+            log.exception("reading the SA state failed")
+            self._unresponsive = f"state read failed: {type(exc).__name__}"
+            return self._stale()
         self._unresponsive = None
         self._state = (state, utc_now())
         return state, self._state[1], False
+
+    def _stale(self) -> tuple[dict[str, Any], datetime | None, bool]:
+        if self._state is None:
+            return {}, None, True
+        return self._state[0], self._state[1], True
 
     def summary(self) -> dict[str, Any]:
         """Counts, health and sync facts for the state tree."""
@@ -216,6 +220,10 @@ class Reconciler:
                 "pending": self.status.counts["pending"],
                 "failed": self.status.counts["failed"],
                 "last-full-sync": self.last_full_sync, "drift-repairs": self.drift_repairs}
+
+    def entries(self) -> list[EntryStatus]:
+        """Every entry's apply status."""
+        return self.status.entries()
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -305,33 +313,53 @@ class Reconciler:
             self.last_error = error
 
     def _fail_strikers(self) -> None:
-        """Entries in flight when sessions broke ``STRIKES`` times are failed (the daemon
-        drops the session on them: too big, or it crashes on them), so others go on."""
-        for (kind, name), strikes in list(self._strikes.items()):
+        """Entries alone in flight when sessions broke ``STRIKES`` times are failed (the
+        daemon drops the session on them: too big, or it crashes on them), so the others go
+        on. They are not retried by themselves (a retry could crash the daemon again): a
+        change of the entry tries it again."""
+        for key, strikes in list(self._strikes.items()):
             if strikes >= STRIKES:
-                del self._strikes[(kind, name)]
-                self.dirty[kind].discard(name)
-                self.status.failed_with(kind, name, "the daemon dropped the session "
-                                        f"while handling this entry ({strikes} times)")
+                del self._strikes[key]
+                self.dirty[key[0]].discard(key[1])
+                self._broke_it.add(key)
+                self.status.failed_with(*key, f"the daemon dropped the session while handling "
+                                        f"this entry ({strikes} times); not retried until "
+                                        "the entry changes", retry=False)
+
+    # -- reading back ----------------------------------------------------------------------
 
     async def _observe_all(self) -> None:
         session = self._session
         assert session is not None
-        repairs = 0
         # Reading content back costs ~0.2 ms an entry: every sync up to DEEP_BATCH entries,
         # every k-th sync above (names, so removals and additions, are read every time).
         entries = sum(len(d) for d in self.desired.digests.values())
         deep = self._observe_due or self.syncs % max(1, -(-entries // DEEP_BATCH)) == 0
+        errors = []
         for kind in self.kinds:
-            seen = await asyncio.to_thread(session.observe, kind, deep)
-            repairs += self._take_observation(kind, seen)
+            try:
+                seen = await asyncio.to_thread(session.observe, kind, deep)
+            except BackendUnavailable:
+                raise
+            except Exception as exc:  # a refused or unreadable read-back: not a lost session
+                errors.append(f"reading back {kind}: {exc}")
+                continue
+            repairs = self._take_observation(kind, seen)
+            if repairs:
+                self.drift_repairs += repairs
+                log.warning("drift: %d %s entries differ from what %s was known to hold; "
+                            "repairing", repairs, kind, self.backend.name)
+        self._uncertain.clear()
         self._observe_due = False
-        self.last_full_sync = utc_now()
         self.syncs += 1
-        if repairs:
-            self.drift_repairs += repairs
-            log.warning("drift: %d entries differ from what %s was known to hold; repairing",
-                        repairs, self.backend.name)
+        self._sync_failed("; ".join(errors) if errors else None)
+        if not errors:
+            self.last_full_sync = utc_now()
+
+    def _sync_failed(self, error: str | None) -> None:
+        if error is not None and error != self.sync_error:
+            log.error("%s: %s", self.backend.name, error)
+        self.sync_error = error
 
     def _take_observation(self, kind: str, seen: Mapping[str, str | None]) -> int:
         """Replace what we believe the backend holds of ``kind`` by what it reports; mark the
@@ -353,39 +381,45 @@ class Reconciler:
             if name not in seen:
                 del loaded[name]
         drift = sum(1 for n in believed.keys() | observed.keys()
-                    if believed.get(n, "?") != observed.get(n, "?"))
+                    if believed.get(n, "?") != observed.get(n, "?")
+                    and (kind, n) not in self._uncertain)
         self.observed[kind] = observed
         want = self.desired.digests[kind]
         for name in want.keys() | observed.keys():
+            st = self.status.get(kind, name)
             if (observed.get(name, "?") != want[name]) if name in want else True:
-                st = self.status.get(kind, name)
                 if st is not None and st.status == "failed":
                     continue  # retried on its own schedule
                 self.dirty[kind].add(name)
                 if st is None or st.status == "applied":
                     self.status.pending(kind, name, removing=name not in want)
-            elif name in want:
-                st = self.status.get(kind, name)
-                if st is None or st.status == "pending":
-                    self.status.applied(kind, name)
+            elif st is None or st.status == "pending":
+                self.status.applied(kind, name)
         return drift
 
     async def _maintain(self) -> None:
         session = self._session
         assert session is not None
-        done = await asyncio.to_thread(self.backend.maintain, session, self.desired.payloads)
+        # a snapshot taken in the loop thread: commits may change the desired set meanwhile;
+        # only entries in force are maintained (a failed VPN is not initiated)
+        snapshot = {kind: {name: payload for name, payload in payloads.items()
+                           if (st := self.status.get(kind, name)) is not None
+                           and st.status == "applied"}
+                    for kind, payloads in self.desired.payloads.items()}
+        try:
+            done = await asyncio.to_thread(self.backend.maintain, session, snapshot)
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            self._sync_failed(f"upkeep: {exc}")
+            return
         for line in done:
             log.info("%s: %s", self.backend.name, line)
 
     # -- applying --------------------------------------------------------------------------
 
-    def _take_dirty(self) -> dict[str, set[str]]:
-        dirty = self.dirty
-        self.dirty = {k: set() for k in self.kinds}
-        return dirty
-
     async def _apply_dirty(self) -> None:
-        scope = self._take_dirty()
+        scope, self.dirty = self.dirty, {k: set() for k in self.kinds}
         ops = plan(self.desired.digests, self.observed, self.ranks, scope)
         planned = {(op.kind, op.name) for op in ops}
         for kind, names in scope.items():  # nothing to do: the backend already agrees
@@ -395,13 +429,14 @@ class Reconciler:
         if not ops:
             return
         batch = self._make_batch(ops)
+        session = self._session
+        assert session is not None
         try:
-            await asyncio.to_thread(self._apply, batch)
+            await asyncio.to_thread(run_batch, session, self.backend.open, batch,
+                                    lambda op: self.kinds[op.kind].parallel)
         except BaseException:
-            done = set(batch.done)
-            for op in ops:
-                if op not in done and op not in batch.refused:
-                    self.dirty[op.kind].add(op.name)
+            for op in batch.not_run():
+                self.dirty[op.kind].add(op.name)
             raise
         self._record(batch)
         self._pulse()
@@ -409,14 +444,17 @@ class Reconciler:
             raise batch.error
 
     def _settle(self, kind: str, name: str) -> None:
+        self._strikes.pop((kind, name), None)
         st = self.status.get(kind, name)
+        if name in self.desired.invalid[kind]:
+            return  # stays failed: its request cannot be built
         if name in self.desired.digests[kind]:
             if st is None or st.status != "applied":
                 self.status.applied(kind, name)
         elif st is not None:
             self.status.removed(kind, name)
 
-    def _make_batch(self, ops: list[Op]) -> _Batch:
+    def _make_batch(self, ops: list[Op]) -> Batch:
         payloads: dict[Op, Mapping[str, Any]] = {}
         digests: dict[Op, str] = {}
         replaced: set[Op] = set()
@@ -424,108 +462,60 @@ class Reconciler:
             if op.action == "load":
                 payloads[op] = self.desired.payloads[op.kind][op.name]
                 digests[op] = self.desired.digests[op.kind][op.name]
-                if self.observed[op.kind].get(op.name) is not None:
+                if op.name in self.observed[op.kind]:  # ours or not: SAs may run under it
                     replaced.add(op)
-        return _Batch(ops, payloads, digests, replaced)
+        solo = {op for op in ops if (op.kind, op.name) in self._solo}
+        return Batch(ops, payloads, digests, replaced, solo)
 
-    def _record(self, batch: _Batch) -> None:
+    def _current(self, op: Op, batch: Batch) -> bool:
+        """The op still carries the intent (no commit changed the entry while it ran)."""
+        if op.action == "load":
+            return self.desired.digests[op.kind].get(op.name) == batch.digests[op]
+        return op.name not in self.desired.digests[op.kind]
+
+    def _record(self, batch: Batch) -> None:
         for op in batch.done:
             key = (op.kind, op.name)
             self._strikes.pop(key, None)
+            self._solo.discard(key)
             if op.action == "load":
                 digest = batch.digests[op]
                 self.observed[op.kind][op.name] = digest
                 self._loaded[op.kind][op.name] = _Loaded(digest)
-                if self.desired.digests[op.kind].get(op.name) == digest:
+                if self._current(op, batch):
                     self.status.applied(*key)
             else:
                 self.observed[op.kind].pop(op.name, None)
                 self._loaded[op.kind].pop(op.name, None)
-                if op.name not in self.desired.digests[op.kind]:
+                if self._current(op, batch):
                     self.status.removed(*key)
         for op, message in batch.refused.items():
-            self._strikes.pop((op.kind, op.name), None)
-            self.status.failed_with(op.kind, op.name, self._mask(op, batch, message))
+            key = (op.kind, op.name)
+            self._strikes.pop(key, None)
+            self._solo.discard(key)
+            if self._current(op, batch):  # else a newer change is already on its way
+                self.status.failed_with(*key, self._mask(op, batch, message))
+        several = len(batch.broke) > 1
         for op, why in batch.broke.items():
             key = (op.kind, op.name)
-            st = self.status.get(*key)
-            # an entry that already failed this way fails again at the first break
-            self._strikes[key] = STRIKES if st is not None and st.status == "failed" \
-                else self._strikes.get(key, 0) + 1
+            self._uncertain.add(key)
             log.warning("session broke during %s (%s)", op, why)
-        done = set(batch.done)
-        for op in batch.ops:  # not run (session broke first): still to do
-            if op not in done and op not in batch.refused:
-                self.dirty[op.kind].add(op.name)
+            if not self._current(op, batch):
+                continue
+            if several:  # which one broke them is unknown: each runs alone next time
+                self._solo.add(key)
+            else:
+                self._strikes[key] = STRIKES if key in self._broke_it \
+                    else self._strikes.get(key, 0) + 1
+        for op in batch.not_run():
+            self.dirty[op.kind].add(op.name)
 
-    def _mask(self, op: Op, batch: _Batch, message: str) -> str:
-        """The daemon's message with any secret of the entry's payload masked."""
+    def _mask(self, op: Op, batch: Batch, message: str) -> str:
+        """The daemon's message, withheld whole if it quotes a secret of the entry."""
         if not self.kinds[op.kind].secret:
             return message
         for value in (batch.payloads.get(op) or {}).values():
-            if isinstance(value, bytes) and value:
-                text = value.decode("utf-8", "replace")
-                message = message.replace(text, "****")
+            if isinstance(value, bytes) and value \
+                    and value.decode("utf-8", "replace") in message:
+                return "the daemon's message was withheld: it quoted the secret"
         return message
-
-    def _apply(self, batch: _Batch) -> None:
-        """Run a batch in plan order (threads). Many loads of a parallel kind in a row are
-        spread over a few extra sessions, so charon works on several at once (bulk loads)."""
-        session = self._session
-        assert session is not None
-        ops = batch.ops
-        bulk = [op for op in ops if op.action == "load" and self.kinds[op.kind].parallel]
-        if len(bulk) < PARALLEL_MIN:
-            self._run(session, ops, batch)
-            return
-        first, last = ops.index(bulk[0]), ops.index(bulk[-1])
-        self._run(session, ops[:first], batch)
-        if batch.error is None:
-            chunks = [bulk[i::PARALLEL] for i in range(PARALLEL)]
-            with ThreadPoolExecutor(PARALLEL) as pool:
-                list(pool.map(lambda chunk: self._run_chunk(chunk, batch), chunks))
-            in_bulk = set(bulk)
-            rest = [op for op in ops[first:last + 1] if op not in in_bulk]
-            self._run(session, rest, batch)
-        if batch.error is None:
-            self._run(session, ops[last + 1:], batch)
-
-    def _run_chunk(self, ops: list[Op], batch: _Batch) -> None:
-        try:
-            session = self.backend.open()
-        except BackendUnavailable as exc:
-            batch.error = exc
-            return
-        try:
-            self._run(session, ops, batch, own_session=False)
-        finally:
-            session.close()
-
-    def _run(self, session: BackendSession, ops: list[Op], batch: _Batch,
-             own_session: bool = True) -> None:
-        for op in ops:
-            if batch.error is not None:
-                return
-            try:
-                if op.action == "load":
-                    session.load(op.kind, op.name, batch.payloads[op], op in batch.replaced)
-                else:
-                    session.unload(op.kind, op.name)
-            except EntryRefused as exc:
-                batch.refused[op] = exc.message
-                continue
-            except BackendUnavailable as exc:
-                batch.broke[op] = str(exc)
-                batch.error = exc
-                return
-            except Exception as exc:  # a bug about one entry must not stop the others
-                log.exception("%s failed unexpectedly", op)
-                batch.refused[op] = f"internal error: {type(exc).__name__}"
-                continue
-            batch.done.append(op)
-
-    # -- for the state tree ----------------------------------------------------------------
-
-    def entries(self) -> list[EntryStatus]:
-        """Every entry's apply status."""
-        return self.status.entries()

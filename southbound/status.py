@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
 log = logging.getLogger(__name__)
 
 Status = Literal["applied", "pending", "failed"]
+# what observers may also hear: an entry that had failed left the table
+Announced = Literal["applied", "pending", "failed", "removed"]
 RETRY_BASE = 2.0  # seconds before the first retry of a failed entry
 RETRY_MAX = 120.0  # the backoff never waits longer than this
 
@@ -44,7 +46,7 @@ class EntryStatus:
 
     kind: str
     name: str
-    status: Status
+    status: Announced  # "removed" only in what observers hear
     since: datetime  # when the status last changed
     message: str | None = None  # the daemon's reason, on failure (secrets masked)
     attempts: int = 0  # failed attempts in a row
@@ -122,18 +124,25 @@ class ApplyStatus:
                               generation=old.generation if old else self.generation), old)
 
     def removed(self, kind: str, name: str) -> None:
-        """The backend dropped the entry, as desired: it leaves the table."""
+        """The backend dropped the entry, as desired: it leaves the table (and a failure it
+        had is announced as cleared, status ``removed``)."""
         old = self._entries.pop((kind, name), None)
         if old is not None:
             self.counts[old.status] -= 1
+            if old.status == "failed" or old.after_failure:
+                log.info("%s %r removed (it had failed before)", kind, name)
+                self._notify(replace(old, status="removed", message=None, since=utc_now()),
+                             old)
 
-    def failed_with(self, kind: str, name: str, message: str) -> EntryStatus:
-        """The backend refused the entry with ``message``; schedule a retry."""
+    def failed_with(self, kind: str, name: str, message: str,
+                    retry: bool = True) -> EntryStatus:
+        """The backend refused the entry with ``message``; schedule a retry (unless
+        ``retry`` is False: only a change of the entry will try it again)."""
         old = self._entries.get((kind, name))
         attempts = (old.attempts if old is not None and old.status == "failed" else 0) + 1
         since = old.since if old is not None and old.status == "failed" else utc_now()
         new = EntryStatus(kind, name, "failed", since, message, attempts,
-                          time.monotonic() + retry_delay(attempts),
+                          time.monotonic() + retry_delay(attempts) if retry else None,
                           removing=bool(old and old.removing),
                           generation=old.generation if old else self.generation)
         self._set(new, old)

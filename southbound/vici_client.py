@@ -76,13 +76,23 @@ def _errmsg(exc: CommandException) -> str:
     return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
+class _BoundedSocket(socket.socket):
+    """A socket whose timeout cannot be lifted: ``vici.Transport`` sets it to None while it
+    reads the rest of a message, so a daemon that stops midway would block the reader for
+    ever."""
+
+    def settimeout(self, value: float | None) -> None:
+        if value is not None:
+            super().settimeout(value)
+
+
 class ViciClient:
     """A VICI session on ``socket_path``; use as a context manager or call :meth:`close`."""
 
     def __init__(self, socket_path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.socket_path = str(socket_path)
         self.timeout = timeout
-        sock = socket.socket(socket.AF_UNIX)
+        sock = _BoundedSocket(socket.AF_UNIX)
         sock.settimeout(timeout)
         try:
             sock.connect(self.socket_path)

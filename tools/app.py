@@ -107,6 +107,7 @@ class App:
         self.charon.options = options
         if self.charon.alive():
             log.warning("global options changed: restarting charon")
+            self._tasks = [t for t in self._tasks if not t.done()]
             self._tasks.append(asyncio.get_running_loop().create_task(
                 asyncio.to_thread(self.charon.stop)))
 

@@ -153,6 +153,8 @@ def test_copy_dscp_and_ts() -> None:
     ("0x0a0B ff", b"\x0a\x0b\xff"),
     ('"quoted secret"', b"quoted secret"),
     ("plain", b"plain"),
+    (" 0xzz", b" 0xzz"),  # the YANG pattern takes it as text, so must we
+    ("\t0s!!", b"\t0s!!"),
 ])
 def test_decode_secret(secret: str, raw: bytes) -> None:
     value = decode_secret(secret)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import southbound.reconciler as reconciler
+import southbound.batch as batch
 import southbound.status as status
 from nf.effective import EffectiveConfig, PreSharedKey, TrafficSelector, Vpn
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend
@@ -92,7 +92,7 @@ def test_bulk_load_uses_several_sessions_and_reports_applied(charon: FakeCharon)
         assert rec.status.counts["pending"] == 201
         assert await rec.wait_converged(10)
         assert set(charon.conns) == {f"v{i}" for i in range(200)} and "k" in charon.shared
-        assert charon.connections >= 1 + reconciler.PARALLEL
+        assert charon.connections >= 1 + batch.PARALLEL
         assert rec.status.counts == {"applied": 201, "pending": 0, "failed": 0}
         rec.set_desired(effective({}))
         assert await rec.wait_converged(10)
@@ -181,7 +181,7 @@ def test_refusal_messages_never_show_the_secret(charon: FakeCharon) -> None:
         assert await rec.wait_applied(5)
         st = rec.status.get(PSK, "k")
         assert st is not None and st.status == "failed"
-        assert "hunter2" not in (st.message or "") and "****" in (st.message or "")
+        assert "hunter2" not in (st.message or "") and "withheld" in (st.message or "")
         task.cancel()
     run(body)
 
@@ -257,7 +257,8 @@ def test_state_reads_are_bounded_and_stale_when_the_daemon_hangs(charon: FakeCha
         charon.clear_rules()
         charon.resume()
         _, _, stale3 = await rec.read_state()
-        assert not stale3 and rec.health().status == "up"
+        assert not stale3, rec.health()
+        assert rec.health().status == "up"
         task.cancel()
     run(body)
 
@@ -306,3 +307,146 @@ def test_status_table_counts_and_repr_hide_secrets() -> None:
     assert len(table) == 0 and table.counts == {"applied": 0, "pending": 0, "failed": 0}
     assert status.retry_delay(1) == status.RETRY_BASE
     assert status.retry_delay(100) == status.RETRY_MAX
+
+
+# -- defects found by review -------------------------------------------------------------
+
+def test_a_fix_committed_while_the_refused_load_runs_is_not_marked_failed(
+        charon: FakeCharon) -> None:
+    def slow_refusal(m: dict) -> bool:
+        if "bad" in m and m["bad"].get("children", {}).get("trunk", {}).get(
+                "remote_ts") == ["10.9.9.0/24"]:
+            time.sleep(0.5)  # the daemon takes its time before refusing
+            return True
+        return False
+
+    async def body() -> None:
+        charon.refuse("load-conn", slow_refusal, errmsg="invalid proposal 'foo'")
+        rec = make(charon)
+        task = await started(rec)
+        rec.set_desired(effective({"bad": vpn("bad", "10.9.9.0/24")}))
+        await asyncio.sleep(0.2)  # the refused load is in flight
+        rec.set_desired(effective({"bad": vpn("bad", "10.9.8.0/24")}), {VPN: ["bad"]})
+        t0 = time.monotonic()
+        assert await rec.wait_applied(5, rec.last_change)
+        st = rec.status.get(VPN, "bad")
+        assert st is not None and st.status == "applied", (st, time.monotonic() - t0)
+        task.cancel()
+    run(body)
+
+
+def test_an_entry_whose_request_cannot_be_built_fails_alone(charon: FakeCharon) -> None:
+    async def body() -> None:
+        rec = make(charon)
+        task = await started(rec)
+        bad = PreSharedKey(name="bad", ids=("x",), secret="0xzz")  # not what YANG lets by
+        changes = rec.set_desired(effective(many(2), {"bad": bad, "k": KEY}))
+        assert "bad" in changes[PSK]
+        assert await rec.wait_applied(5, rec.last_change)
+        st = rec.status.get(PSK, "bad")
+        assert st is not None and st.status == "failed"
+        assert "cannot build" in (st.message or "") and "zz" not in (st.message or "")
+        assert set(charon.conns) == {"v0", "v1"} and "k" in charon.shared
+        # fixed, then removed: it leaves the table
+        rec.set_desired(effective(many(2), {"k": KEY}))
+        assert await rec.wait_converged(5)
+        assert rec.status.get(PSK, "bad") is None
+        task.cancel()
+    run(body)
+
+
+def test_wait_converged_does_not_spin_when_the_last_change_is_settled(
+        charon: FakeCharon) -> None:
+    async def body() -> None:
+        charon.hang("load-conn", once=True)
+        rec = make(charon)
+        task = await started(rec)
+        rec.set_desired(effective(many(1)))
+        await asyncio.sleep(0.1)
+        rec.set_desired(effective(many(1)))  # changes nothing
+        asyncio.get_running_loop().call_later(0.3, charon.resume)
+        assert await rec.wait_converged(6)
+        task.cancel()
+    run(body)
+
+
+def test_a_refused_read_back_does_not_stop_applying(charon: FakeCharon) -> None:
+    async def body() -> None:
+        charon.refuse("list-conns", errmsg="no")
+        charon.refuse("get-shared", errmsg="no")
+        rec = make(charon, sync=0.2)
+        task = await started(rec)
+        rec.set_desired(effective(many(2), {"k": KEY}))
+        assert await rec.wait_converged(5)
+        assert rec.health().status == "up"
+        assert rec.sync_error and "reading back" in rec.sync_error
+        assert charon.connections <= 3  # no reconnect loop
+        task.cancel()
+    run(body)
+
+
+def test_a_session_breaking_entry_in_a_bulk_load_fails_alone(charon: FakeCharon) -> None:
+    async def body() -> None:
+        charon.drop("load-conn", lambda m: "a-poison" in m)
+        rec = make(charon)
+        task = await started(rec)
+        rec.set_desired(effective({**many(300), "a-poison": vpn("a-poison", "10.1.1.0/24")}))
+        assert await rec.wait_applied(20)
+        failed = [e.name for e in rec.status.failed()]
+        assert failed == ["a-poison"], failed
+        assert len(charon.conns) == 300
+        # not retried by itself (it may crash the daemon each time)
+        n = len([m for m in charon.calls_to("load-conn") if "a-poison" in m])
+        await asyncio.sleep(0.6)
+        assert len([m for m in charon.calls_to("load-conn") if "a-poison" in m]) == n
+        task.cancel()
+    run(body)
+
+
+def test_removing_a_failed_entry_clears_the_failure(charon: FakeCharon) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def body() -> None:
+        charon.refuse("load-conn", lambda m: "bad" in m, errmsg="no")
+        rec = make(charon)
+        rec.status.observe(lambda new, old: seen.append((new.name, new.status)))
+        task = await started(rec)
+        rec.set_desired(effective({"bad": vpn("bad")}))
+        assert await rec.wait_applied(5)
+        rec.set_desired(effective({}))
+        assert await rec.wait_applied(5)
+        assert seen == [("bad", "failed"), ("bad", "removed")]
+        assert len(rec.status) == 0
+        task.cancel()
+    run(body)
+
+
+def test_a_connection_restored_after_a_replacement_is_renegotiated(
+        charon: FakeCharon) -> None:
+    async def body() -> None:
+        rec = make(charon, sync=0.2)
+        task = await started(rec)
+        rec.set_desired(effective({"up": vpn("up", start="start")}))
+        assert await rec.wait_converged(5)
+        await until(lambda: rec.syncs >= 2)
+        with charon.lock:
+            charon.sas = [{"up": {"uniqueid": "1", "state": "ESTABLISHED", "child-sas": {}}}]
+        with ViciClient(charon.path) as other:
+            other.load_conn("up", {"version": "1"})
+        assert await until(lambda: charon.conns["up"].get("version") == "2", 3)
+        assert await until(lambda: len(charon.terminated) >= 1, 3)
+        task.cancel()
+    run(body)
+
+
+def test_secret_quoted_by_the_daemon_is_withheld_even_when_short(charon: FakeCharon) -> None:
+    async def body() -> None:
+        charon.refuse("load-shared", errmsg="loading shared key failed: invalid owners")
+        rec = make(charon)
+        task = await started(rec)
+        rec.set_desired(effective({}, {"k": PreSharedKey(name="k", ids=("a",), secret="e")}))
+        assert await rec.wait_applied(5)
+        st = rec.status.get(PSK, "k")
+        assert st is not None and "withheld" in (st.message or "")
+        task.cancel()
+    run(body)
