@@ -18,6 +18,7 @@ import vici
 from lxml import etree
 from ncclient.xml_ import to_ele
 
+from tests.support import wait_for
 from tools.lab import Lab, Site, running, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
@@ -31,17 +32,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running(tmp_path_factory.mktemp("lab"),
                  serve_args=("--sync-interval", str(SYNC))) as lab:
         yield lab
-
-
-def wait_for(pred, timeout: float = 30, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(every)
-    return last
 
 
 def get(m) -> etree._Element:

@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 from ncclient.operations.rpc import RPCError
 
+from tests.support import wait_for
 from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, running, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
@@ -39,17 +40,6 @@ def child_sas(m) -> list[etree._Element]:
 
 def packets_out(m) -> int:
     return sum(int(c.findtext("i:packets-out", namespaces=NS) or 0) for c in child_sas(m))
-
-
-def wait_for(pred, timeout: float = 30, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(every)
-    return last
 
 
 def ping_ok(lab: Lab) -> bool:

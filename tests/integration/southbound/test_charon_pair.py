@@ -34,6 +34,7 @@ from southbound.charon import CharonProcess, CharonSupervisor
 from southbound.charon_backend import DATAPLANES, VPN, CharonBackend
 from southbound.charon_backend import PSK as PSK_KIND
 from southbound.reconciler import Reconciler
+from tests.support import sh
 
 pytestmark = pytest.mark.e2e
 
@@ -86,14 +87,6 @@ EFF_A = effective(vpn("198.51.100.1", "198.51.100.2", "secgwa.example.net",
                       "secgwb.example.net", "192.168.0.0/24", "192.168.99.0/24"))
 EFF_B = effective(vpn("198.51.100.2", "198.51.100.1", "secgwb.example.net",
                       "secgwa.example.net", "192.168.99.0/24", "192.168.0.0/24"))
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command, failing with its output."""
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if check and res.returncode != 0:
-        pytest.fail(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr}{res.stdout}")
-    return res
 
 
 @pytest.fixture

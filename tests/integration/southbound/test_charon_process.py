@@ -35,19 +35,12 @@ from southbound.charon import (
     CharonSupervisor,
     leftover_charons,
 )
+from tests.support import sh
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[3]
 BIND_ERRORS = ("could not create any sockets", "unable to bind socket", "NAT-T socket")
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command, failing with its output."""
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if check and res.returncode != 0:
-        pytest.fail(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr}{res.stdout}")
-    return res
 
 
 @pytest.fixture
