@@ -256,11 +256,15 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
         left: list[Any] = []
 
         async def gone() -> bool:
-            # (B may retry once, leaving an unnamed half-open responder SA on A for a while.)
+            # (B may retry once, leaving an unnamed half-open responder SA on A for a while.
+            # And when both sides re-negotiated the algorithm change at the same instant, B
+            # can keep a responder IKE SA whose CHILD SA it refused (NO_PROPOSAL_CHOSEN,
+            # "keeping IKE_SA"); A never had it, and without DPD it lingers: no tunnel, so
+            # only tunnels count on B.)
             sa_a = [s for s in (await rec_a.read_state())[0]["ike-sa"]
                     if s.get("name") == "siteA-siteB"]
             sa_b = [s for s in (await rec_b.read_state())[0]["ike-sa"]
-                    if s.get("state") == "established"]
+                    if s.get("state") == "established" and s.get("child-sa")]
             left[:] = [sa_a, sa_b]
             return not sa_a and not sa_b
         await wait_for(gone, 15, lambda: f"the SAs to go away (left: {left})")
