@@ -12,6 +12,7 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from lxml import etree
 
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600
 
 
+class Timer(Protocol):
+    """What a scheduled call returns: something that can be cancelled."""
+
+    def cancel(self) -> None:
+        """Do not run the call."""
+
+
+Schedule = Callable[[float, Callable[[], None]], Timer]
+
+
+def loop_schedule(delay: float, fn: Callable[[], None]) -> Timer:
+    """Run ``fn`` after ``delay`` seconds on the running asyncio loop."""
+    return asyncio.get_running_loop().call_later(delay, fn)
+
+
 @dataclass
 class Pending:
     """A confirmed commit waiting for its confirmation."""
@@ -30,14 +46,17 @@ class Pending:
     backup: etree._Element
     session_id: int
     persist: str | None
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
 
 
 class ConfirmedCommits:
     """Tracks the one pending confirmed commit of a server."""
 
-    def __init__(self, ds: Datastores) -> None:
+    def __init__(self, ds: Datastores, schedule: Schedule = loop_schedule) -> None:
+        """``schedule(delay, fn)`` runs the confirm-timeout (the event loop by default; tests
+        give a clock of their own)."""
         self.ds = ds
+        self.schedule = schedule
         self.pending: Pending | None = None
         ds.lock_guard = self._guard_lock
         self.on_event: list[Callable[[str, int, str | None], None]] = []
@@ -108,8 +127,7 @@ class ConfirmedCommits:
             self.pending.persist = persist
             self.pending.session_id = sid
             self._emit("extend", sid, timeout)
-        loop = asyncio.get_running_loop()
-        self.pending.timer = loop.call_later(timeout, self._timeout)
+        self.pending.timer = self.schedule(timeout, self._timeout)
 
     def cancel(self, sid: int, persist_id: str | None = None) -> None:
         """<cancel-commit>: roll back the pending confirmed commit now."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,40 @@ NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
-def setup(schema: Schema, tmp: Path) -> tuple[Datastores, ConfirmedCommits, list]:
+class Clock:
+    """A clock the test moves by hand: scheduled calls run when their time has come."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[list] = []  # [due, fn, cancelled]
+
+    def schedule(self, delay: float, fn: Callable[[], None]) -> Clock.Handle:
+        entry = [self.now + delay, fn, False]
+        self.calls.append(entry)
+        return Clock.Handle(entry)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for entry in [e for e in self.calls if e[0] <= self.now and not e[2]]:
+            entry[2] = True
+            entry[1]()
+
+    class Handle:
+        def __init__(self, entry: list) -> None:
+            self.entry = entry
+
+        def cancel(self) -> None:
+            self.entry[2] = True
+
+
+def setup(schema: Schema, tmp: Path,
+          clock: Clock | None = None) -> tuple[Datastores, ConfirmedCommits, list]:
     ds = Datastores(schema, tmp)
     installed: list = []
     ds.on_commit.append(lambda cfg, touched: installed.append(resolve(cfg)))
     ds.edit("running", etree.parse(str(DATA / "site_a.xml")).getroot(), sid=1)
-    return ds, ConfirmedCommits(ds), installed
+    cc = ConfirmedCommits(ds) if clock is None else ConfirmedCommits(ds, clock.schedule)
+    return ds, cc, installed
 
 
 def change_local_id(ds: Datastores, value: str, sid: int = 1) -> None:
@@ -38,26 +67,36 @@ def local_id(ds: Datastores) -> str:
 
 
 def test_unconfirmed_commit_rolls_back_on_timeout(schema: Schema, tmp_path: Path) -> None:
-    async def run() -> None:
-        ds, cc, installed = setup(schema, tmp_path)
-        change_local_id(ds, "new.example.net")
-        cc.commit(1, confirmed=True, timeout=1)
-        assert local_id(ds) == "new.example.net"
-        await asyncio.sleep(1.5)
-        assert local_id(ds) == "secgwa.example.net"
-        assert installed[-1].vpns["siteA-siteB"].local_id == "secgwa.example.net"
-        assert cc.pending is None
-    asyncio.run(run())
+    clock = Clock()
+    ds, cc, installed = setup(schema, tmp_path, clock)
+    change_local_id(ds, "new.example.net")
+    cc.commit(1, confirmed=True, timeout=600)
+    assert local_id(ds) == "new.example.net"
+    clock.advance(599)
+    assert local_id(ds) == "new.example.net"
+    clock.advance(1)
+    assert local_id(ds) == "secgwa.example.net"
+    assert installed[-1].vpns["siteA-siteB"].local_id == "secgwa.example.net"
+    assert cc.pending is None
 
 
 def test_confirming_commit_keeps_the_change(schema: Schema, tmp_path: Path) -> None:
+    clock = Clock()
+    ds, cc, _ = setup(schema, tmp_path, clock)
+    change_local_id(ds, "new.example.net")
+    cc.commit(1, confirmed=True, timeout=600)
+    cc.commit(1, confirmed=False)
+    clock.advance(3600)
+    assert local_id(ds) == "new.example.net"
+
+
+def test_the_default_clock_is_the_event_loop(schema: Schema, tmp_path: Path) -> None:
     async def run() -> None:
         ds, cc, _ = setup(schema, tmp_path)
         change_local_id(ds, "new.example.net")
-        cc.commit(1, confirmed=True, timeout=1)
-        cc.commit(1, confirmed=False)
-        await asyncio.sleep(1.3)
-        assert local_id(ds) == "new.example.net"
+        cc.commit(1, confirmed=True, timeout=0)  # due at the next turn of the loop
+        await asyncio.sleep(0.05)
+        assert local_id(ds) == "secgwa.example.net"
     asyncio.run(run())
 
 
