@@ -10,6 +10,8 @@ from lxml import etree
 
 from tools.lab import Lab, configure, running, site_config
 
+pytestmark = pytest.mark.e2e  # root, network namespaces, charon
+
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 
 

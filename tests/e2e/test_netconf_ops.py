@@ -12,6 +12,8 @@ from ncclient.xml_ import to_ele
 
 from tools.lab import Lab, running, site_config
 
+pytestmark = pytest.mark.e2e  # root, network namespaces, charon
+
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"

@@ -19,6 +19,8 @@ from ncclient.transport.errors import AuthenticationError
 
 from tools.lab import NETCONF_PORT, PASSWORD, Lab, configure, running, site_config
 
+pytestmark = pytest.mark.e2e  # root, network namespaces, charon
+
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 P = {"i": NS, "nc": NC}
