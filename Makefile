@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	libstrongswan-standard-plugins libstrongswan-extra-plugins \
 	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools \
-	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps
+	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps \
+	systemd
 YANG_PATH = $(shell $(PY) -c 'import sys; print(sys.prefix)')/share/yang/modules
 
 .PHONY: deps apt venv lint-yang lint test demo clean

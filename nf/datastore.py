@@ -39,8 +39,21 @@ CommitHook = Callable[[dict[str, Any], set[EntryKey] | None], None]
 ChangeHook = Callable[[int, Edits, Images, Images], None]
 
 
+BOOT_ID_FILE = "running.boot-id"  # the host boot during which running was last loaded
+CONFIRMED_BACKUP = "confirmed-backup.xml"  # nf.confirmed's: running before a confirmed commit
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
 def _empty() -> etree._Element:
     return etree.Element(ROOT)
+
+
+def boot_id() -> str | None:
+    """The kernel's id of the current boot of the host, or None if it cannot be read."""
+    try:
+        return BOOT_ID_PATH.read_text().strip() or None
+    except OSError:
+        return None
 
 
 class Datastores(Locks):
@@ -70,30 +83,57 @@ class Datastores(Locks):
 
     # ---- persistence -------------------------------------------------
     def _load(self) -> None:
+        """Load the datastores at start-up.
+
+        As on sysrepo-based devices, running survives a restart of the server within one
+        boot of the host; the first start after the host booted (its boot id differs from
+        the one stored beside running, or none is stored) loads running from startup, when
+        there is one.
+        """
         startup = persist.read(self.dir / "startup.xml")
         parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, huge_tree=True)
         self.startup = etree.fromstring(startup, parser) if startup else _empty()
+        boot = boot_id()
+        stored = persist.read(self.dir / BOOT_ID_FILE)
+        rebooted = (boot is None or stored is None
+                    or stored.decode(errors="replace").strip() != boot)
+        self.loaded_from = "startup" if startup is not None and rebooted else "running"
         base, records = self.running_j.load()
-        self.running = Tree(base if base is not None else _empty(), self.schema.top)
-        for rec in records:
-            replay(self.running.begin(), rec)
-        if startup is not None:  # :startup semantics: boot with the startup configuration
+        if self.loaded_from == "startup":
+            log.info("running loaded from startup: first start since the host booted")
             self.running = Tree(copy.deepcopy(self.startup), self.schema.top)
-            self.running_j.write_base(self.running.root)
-        elif records and self.running_j.should_compact():
-            self.running_j.write_base(self.running.root)
+            self.running_j.write_base(self.running.root)  # before the boot id: crash-safe
+            if (self.dir / CONFIRMED_BACKUP).exists():
+                # the unconfirmed commit was made on the running config startup replaces
+                log.warning("a confirmed commit pending before the host rebooted is dropped: "
+                            "running comes from startup")
+                (self.dir / CONFIRMED_BACKUP).unlink()
+        else:
+            self.running = Tree(base if base is not None else _empty(), self.schema.top)
+            for rec in records:
+                replay(self.running.begin(), rec)
+            if records and self.running_j.should_compact():
+                self.running_j.write_base(self.running.root)
+            if startup is not None:
+                log.info("running kept from before the restart (same host boot): startup "
+                         "is loaded at the first start after a reboot")
+            else:
+                log.info("running loaded (no startup configuration)")
+        if boot is not None and rebooted:
+            persist.atomic_write(self.dir / BOOT_ID_FILE, boot.encode())
         self.config = self._full_dict(self.running.root)
+        if self.loaded_from == "startup":
+            self._reset_candidate()
+            return
         cand, pending = self.cand_j.load()
-        if startup is None and cand is not None and cand.get("mode") == "full":
+        if cand is not None and cand.get("mode") == "full":
             del cand.attrib["mode"]
             self.candidate = Tree(cand, self.schema.top)
             self._cand_full = True
-        elif startup is not None:
-            self._reset_candidate()
         else:
             self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
             try:
-                for rec in pending if startup is None else []:
+                for rec in pending:
                     replay(self.candidate.begin(), rec)
                     self._pending += [(e[0], e.get("default-operation", "merge"))
                                       for e in etree.fromstring(rec)]

@@ -5,6 +5,7 @@ This is the only module of ``nf`` that imports libyang.
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,18 @@ import libyang
 from _libyang import ffi, lib
 from libyang.util import c2str
 
-YANG_DIR = Path(__file__).resolve().parent.parent / "yang"
+
+def _our_modules() -> Path:
+    """Folder of our own YANG modules: ``nf/yang/`` in an installed package (the wheel carries
+    the repository's ``yang/`` there), else the checkout's ``yang/`` (the source of truth)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "yang"
+    if (installed / "ipsec-nf.yang").is_file():
+        return installed
+    return here.parent / "yang"
+
+
+YANG_DIR = _our_modules()
 MODULES = ("ipsec-nf", "ietf-netconf-acm")
 SUPPORT_MODULES = (
     "ietf-netconf-with-defaults",
@@ -27,9 +39,27 @@ NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded mod
 
 
 def standard_module_dirs() -> list[Path]:
-    """Folders of the IETF/IANA modules that the pyang package installs."""
+    """Folders of the IETF/IANA modules that the pyang package (a runtime dependency) installs.
+
+    They are data files of the pyang distribution, under ``<prefix>/share/yang/modules``;
+    the folders are read from its installed file list, so a ``--user`` or ``/usr/local``
+    install is found as well as a virtual environment (``sys.prefix``, the fallback).
+    """
+    dirs: list[Path] = []
+    try:
+        files = importlib.metadata.files("pyang") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        if f.suffix == ".yang" and "modules" in f.parts:
+            d = Path(str(f.locate())).resolve().parent
+            if d not in dirs:
+                dirs.append(d)
     base = Path(sys.prefix) / "share" / "yang" / "modules"
-    return [base / "ietf", base / "iana"]
+    for d in (base / "ietf", base / "iana"):
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
 
 
 @dataclass(frozen=True)

@@ -113,11 +113,11 @@ class _NetconfSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        log.info("SSH connection from %s", conn.get_extra_info("peername"))
+        log.debug("SSH connection from %s", conn.get_extra_info("peername"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
-            log.info("SSH connection lost: %s", exc)
+            log.debug("SSH connection lost: %s", exc)
 
     def begin_auth(self, username: str) -> bool:
         keys: list[str] = []
@@ -174,7 +174,8 @@ class _NetconfSSHServer(asyncssh.SSHServer):
             self._capabilities,
             source_host=peer[0] if peer else None,
         )
-        log.info("session %d opened for %r from %s", session.session_id, username, peer)
+        log.info("session %d opened for %r from %s", session.session_id, username,
+                 f"{peer[0]} port {peer[1]}" if peer else "?")
         await session.run(stdin, _ChannelWriter(stdout))
 
 

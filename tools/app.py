@@ -6,6 +6,7 @@ import asyncio
 import copy
 import logging
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from nf.effective import EffectiveConfig, GlobalOptions
 from nf.errors import RpcError
 from nf.history import History
 from nf.nacm import Access, Policy, may_read_path, parse_policy
+from nf.persist import secure_state_dir
 from nf.schema import Schema
 from nf.templates import global_options, resolve, update
 from nf.validate import is_bulk
@@ -43,7 +45,8 @@ class App:
     def __init__(self, state_dir: Path, backend: str = "kernel-libipsec",
                  sync_interval: float = 30.0) -> None:
         self.state_dir = state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secure_state_dir(state_dir)  # secrets private to the server, or refuse to start
         self.schema = Schema()
         self.ds = Datastores(self.schema, state_dir)
         self.registry = SessionRegistry()
@@ -78,6 +81,7 @@ class App:
             read_state=self.read_state, kill=self.kill, wait_applied=self.wait_applied)
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
         self._policy: tuple[int, Policy] | None = None
         self.effective: EffectiveConfig = resolve(self.ds.config)
 
@@ -210,23 +214,26 @@ class App:
             lambda ev, sid, t: n.publish(notifications.confirmed_commit(
                 self.registry.get(sid), ev, t)))
 
-    async def run(self, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-        """Start everything and serve until cancelled or signalled; always clean up charon."""
+    async def run(self, listen: Sequence[tuple[str, int]],
+                  ready: asyncio.Event | None = None) -> None:
+        """Start everything, listen for NETCONF on every (host, port) of ``listen`` (the
+        addresses bound are then in ``self.listening``) and serve until cancelled or
+        signalled; always clean up charon."""
         loop = asyncio.get_running_loop()
         events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
-        acceptor = None
+        acceptors: list[Any] = []
         try:
             await asyncio.to_thread(self.charon.start)
             events.start()
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
             self.reconciler.set_desired(self.effective)
-            acceptor = await start_server(
-                host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
-                self.dispatcher.handle, self.capabilities, self.registry,
-            )
-            log.info("NETCONF over SSH listening on %s port %d", host, acceptor.get_port())
-            print(f"ipsec-nf: NETCONF listening on {host}:{acceptor.get_port()}", flush=True)
+            for host, port in listen:  # northbound.ssh logs each address
+                acceptors.append(await start_server(
+                    host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
+                    self.dispatcher.handle, self.capabilities, self.registry,
+                ))
+                self.listening.append((host, acceptors[-1].get_port()))
             stop = asyncio.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
@@ -234,7 +241,7 @@ class App:
                 ready.set()
             await stop.wait()
         finally:
-            if acceptor is not None:
+            for acceptor in acceptors:
                 acceptor.close()
             await self.registry.close_all()
             for t in self._tasks:
