@@ -16,13 +16,13 @@ from lxml import etree
 
 from nf import persist
 from nf.configdict import keyed, merge
-from nf.edit import WriteCheck, edit_tree, elements
+from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
 from nf.errors import RpcError
 from nf.journal import Journal
 from nf.locks import Locks
 from nf.records import record, replay, units
 from nf.schema import Schema
-from nf.tree import EntryKey, Tree, Txn, rollback_all, touched_by
+from nf.tree import EntryKey, Tree, Txn, prune_root, rollback_all, touched_by
 from nf.validate import validate, validate_slice
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class Datastores(Locks):
         startup = persist.read(self.dir / "startup.xml")
         parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, huge_tree=True)
         self.startup = etree.fromstring(startup, parser) if startup else _empty()
+        prune_root(self.startup, self.schema.top)  # stored by an earlier version
         boot = boot_id()
         stored = persist.read(self.dir / BOOT_ID_FILE)
         rebooted = (boot is None or stored is None
@@ -186,6 +187,7 @@ class Datastores(Locks):
             except RpcError:
                 txn.rollback()
                 raise
+        check_unique(config, self.schema.top)  # before the edit is cut into entries
         txns, edits, errors, applied = [], [], [], []
         for one in units(config, split=default_op != "replace"):
             txn = tree.begin()
@@ -235,6 +237,8 @@ class Datastores(Locks):
     def _keep(self, name: str, applied: list[tuple[etree._Element, str]], sid: int,
               edits: Edits, checked: Any, touched: set[EntryKey], txns: list[Txn]) -> None:
         """Persist and announce an accepted edit (undone if it cannot be stored)."""
+        # stored on their own, the edits keep the prefixes their values use (yang:key)
+        applied = [(scoped(c), op) for c, op in applied]
         if name == "running":
             if self._pending and not self._cand_full:
                 # before running moves: the dirty candidate must no longer depend on it
@@ -358,6 +362,7 @@ class Datastores(Locks):
         (self.dir / "startup.xml").unlink(missing_ok=True)
 
     def _replace_running(self, new: etree._Element, sid: int, edits: Edits) -> None:
+        prune_root(new, self.schema.top)  # before it is stored (a config of an earlier version)
         if self._pending and not self._cand_full:
             self._store_candidate_full()  # before running's files change (crash safety)
         old = self.running

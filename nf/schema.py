@@ -109,6 +109,8 @@ class SNode:
     deny_all: bool = False
     deny_write: bool = False
     conv: str | None = None  # "int" / "float": JSON carries these as strings (RFC 7951)
+    presence: bool = False  # a presence container (exists without children, RFC 7950 7.5.1)
+    ordered_user: bool = False  # a list or leaf-list "ordered-by user" (RFC 7950 7.7.7)
     children: dict[tuple[str, str], SNode] = field(default_factory=dict)
 
     def child(self, ns: str, name: str) -> SNode | None:
@@ -127,6 +129,8 @@ def _mirror(s: libyang.SNode) -> SNode:
         config=not s.config_false(),
         keys=tuple(k.name() for k in s.keys()) if kind == "list" else (),
         default=(str(s.default()) if kind == "leaf" and s.default() is not None else None),
+        presence=kind == "container" and s.presence() is not None,
+        ordered_user=kind in ("list", "leaf-list") and s.ordered(),
     )
     if kind in ("leaf", "leaf-list"):
         base = s.type().base()

@@ -27,12 +27,70 @@ def _key(sn: SNode | None, el: etree._Element) -> tuple[str, ...]:
     return tuple(el.findtext(f"{{{sn.ns}}}{k}") or "" for k in sn.keys)
 
 
+def is_np_container(sn: SNode | None) -> bool:
+    """Is this a non-presence container (RFC 7950 7.5.1: it exists only through its children)?"""
+    return sn is not None and sn.kind == "container" and not sn.presence
+
+
+def has_children(el: etree._Element) -> bool:
+    """Has the element a child element? (Stops at the first one: O(1), unlike len().)"""
+    return any(isinstance(c.tag, str) for c in el)
+
+
+# elements without child elements or text: leaves of type empty, and empty containers
+_CHILDLESS = etree.XPath(".//*[not(*) and not(normalize-space())]")
+Lookup = Callable[[str, str], "SNode | None"]
+
+
+def _snode_at(base: etree._Element, el: etree._Element, first: Lookup) -> SNode | None:
+    """The schema node of ``el``, a descendant of ``base`` (whose children ``first`` knows)."""
+    chain = [el]
+    while chain[-1].getparent() is not base:
+        chain.append(chain[-1].getparent())
+    sn: SNode | None = None
+    for i, e in enumerate(reversed(chain)):
+        q = etree.QName(e)
+        sn = first(q.namespace or "", q.localname) if i == 0 else \
+            sn.child(q.namespace or "", q.localname) if sn is not None else None
+    return sn
+
+
+def _prune(base: etree._Element, first: Lookup) -> bool:
+    changed = False
+    for el in _CHILDLESS(base):  # few: found in C, then each walked up to its parents
+        while el is not base and not has_children(el) \
+                and is_np_container(_snode_at(base, el, first)):
+            parent = el.getparent()
+            parent.remove(el)
+            changed, el = True, parent
+    return changed
+
+
+def prune_empty(el: etree._Element, sn: SNode) -> bool:
+    """Remove the non-presence containers without children under ``el`` (not ``el``), and
+    the containers that are left empty by that; return True if any was removed.
+
+    RFC 7950 7.5.1: a non-presence container without children is the same as no container.
+    """
+    return _prune(el, sn.child)
+
+
+def prune_root(root: etree._Element, top: dict[tuple[str, str], SNode]) -> bool:
+    """``prune_empty`` for a whole datastore root, top-level containers included."""
+    return _prune(root, lambda ns, name: top.get((ns, name)))
+
+
 class Tree:
     """The root of one datastore (children = top-level containers) and its entry index."""
 
-    def __init__(self, root: etree._Element, top: dict[tuple[str, str], SNode]) -> None:
+    def __init__(self, root: etree._Element, top: dict[tuple[str, str], SNode],
+                 prune: bool = True) -> None:
+        """Index ``root``; with ``prune``, first drop its empty non-presence containers (a
+        tree stored before they were dropped on every edit), so no datastore holds one."""
         self.root = root
         self.top = top
+        if prune:
+            prune_root(root, top)
         self.index: dict[tuple[str, str], dict[tuple[str, ...], etree._Element]] = {}
         for t in _elements(root):
             for c in _elements(t):
@@ -116,7 +174,7 @@ class Txn:
         if tkey in self.before:
             return
         img = copy.deepcopy(top_el)
-        shadow = Tree(etree.Element("r"), self.tree.top)
+        shadow = Tree(etree.Element("r"), self.tree.top, prune=False)
         shadow.root.append(img)
         shadow.index_top(img, True)
         for key in [k for k in self.before if k[0] == top_el.tag and k[1] is not None]:
@@ -136,21 +194,36 @@ class Txn:
     def _is_top(self, parent: etree._Element) -> bool:
         return parent is self.tree.root
 
+    def _ordered_entry(self, parent: etree._Element, el: etree._Element) -> bool:
+        """Is ``el`` an entry of an ordered-by user list right under a top container? Its
+        position is part of the data but not of its entry image, so a change of position
+        (insert, move, delete) is recorded as a change of the whole top container."""
+        if not self._is_entry(parent):
+            return False
+        sn = self.tree._child_snode(parent, el)
+        return sn is not None and sn.ordered_user
+
     def append(self, parent: etree._Element, el: etree._Element,
-               before: etree._Element | None = None) -> None:
-        """Add a new child at the end, or just before ``before`` (ordered-by user lists)."""
+               ref: etree._Element | None = None, after: bool = False) -> None:
+        """Add a new child at the end, or right before (``after``: after) its sibling ``ref``
+        (ordered-by user lists and leaf-lists)."""
         if self._is_top(parent):
             self.before.setdefault((el.tag, None, ()), None)
             for key in [k for k in self.before if k[0] == el.tag and k[1] is not None]:
                 del self.before[key]  # the whole container is new: nothing inside existed
         elif not self._is_entry(parent):
             self._note(parent)
-        if before is not None:
-            before.addprevious(el)
-        else:
+        elif ref is not None and self._ordered_entry(parent, el):
+            self._note_top(parent)
+        if ref is None:
             parent.append(el)
+        elif after:
+            ref.addnext(el)
+        else:
+            ref.addprevious(el)
         if self._is_entry(parent):
-            self.before.setdefault(self.tree.entry_of(el)[0], None)
+            if (parent.tag, None, ()) not in self.before:
+                self.before.setdefault(self.tree.entry_of(el)[0], None)
             self.tree._index_add(parent, el)
         elif self._is_top(parent):
             self.tree.index_top(el, True)
@@ -167,6 +240,8 @@ class Txn:
         """Remove a child."""
         if self._is_top(parent):
             self._note_top(el)
+        elif self._ordered_entry(parent, el):
+            self._note_top(parent)
         else:
             self._note(el)
         pos = parent.index(el)
@@ -183,6 +258,20 @@ class Txn:
             self.tree._index_add(parent, el)
         elif self._is_top(parent):
             self.tree.index_top(el, True)
+
+    def move(self, el: etree._Element, ref: etree._Element, after: bool = False) -> None:
+        """Move a child right before (``after``: after) its sibling ``ref``."""
+        parent = el.getparent()
+        if self._ordered_entry(parent, el):
+            self._note_top(parent)
+        else:
+            self._note(el)
+        nxt = el.getnext()  # undone newest first: it is back in place when this is undone
+        if after:
+            ref.addnext(el)
+        else:
+            ref.addprevious(el)
+        self._undo.append(lambda: nxt.addprevious(el) if nxt is not None else parent.append(el))
 
     def replace(self, old: etree._Element, new: etree._Element) -> None:
         """Put ``new`` where ``old`` is."""

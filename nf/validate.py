@@ -72,6 +72,9 @@ def to_rpc_error(items: list[LyError], fallback: str,
             errs.append(ErrorInfo("data-missing", msg, path, app_tag="mandatory"))
         elif "Unique data" in msg:
             errs.append(ErrorInfo("operation-failed", msg, path, app_tag="data-not-unique"))
+        elif dup := re.match(r'Duplicate instance of "([^"]+)"', msg):
+            # a node given twice: the edit refuses it first (nf.edit.check_unique), same tag
+            errs.append(ErrorInfo("bad-element", msg, path, info={"bad-element": dup.group(1)}))
         elif "not found as a child" in msg or "Unknown element" in msg:
             errs.append(ErrorInfo("unknown-element", msg, path))
         else:
