@@ -45,6 +45,16 @@ def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.Complet
     return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=timeout)
 
 
+def free_mgmt_slot() -> int:
+    """A slot of 203.0.113.0/24 (8 addresses: two /30 links) no other lab of this host uses,
+    so that labs of tests run side by side never reach each other's servers."""
+    used = sh("ip", "-4", "-o", "addr", "show", check=False).stdout
+    for slot in range(32):
+        if f"inet 203.0.113.{8 * slot + 1}/" not in used:
+            return slot
+    raise RuntimeError("no free management addresses in 203.0.113.0/24 (32 labs running?)")
+
+
 class Lab:
     """Build, run and tear down the two sites."""
 
@@ -54,12 +64,15 @@ class Lab:
         self.workdir = workdir
         self.serve_args = serve_args
         self.tag = tag
+        base = 8 * free_mgmt_slot()  # two /30 management links per lab, side by side
         self.a = Site("A", f"nfA{tag}", "198.51.100.1", "198.51.100.2", "192.168.0.0/24",
-                      "192.168.0.1", "192.168.99.0/24", "203.0.113.2", "203.0.113.1",
-                      "secgwa.example.net", "secgwb.example.net", workdir / "siteA")
+                      "192.168.0.1", "192.168.99.0/24", f"203.0.113.{base + 2}",
+                      f"203.0.113.{base + 1}", "secgwa.example.net", "secgwb.example.net",
+                      workdir / "siteA")
         self.b = Site("B", f"nfB{tag}", "198.51.100.2", "198.51.100.1", "192.168.99.0/24",
-                      "192.168.99.1", "192.168.0.0/24", "203.0.113.6", "203.0.113.5",
-                      "secgwb.example.net", "secgwa.example.net", workdir / "siteB")
+                      "192.168.99.1", "192.168.0.0/24", f"203.0.113.{base + 6}",
+                      f"203.0.113.{base + 5}", "secgwb.example.net", "secgwa.example.net",
+                      workdir / "siteB")
         self.sites = (self.a, self.b)
 
     # ---- topology ----------------------------------------------------

@@ -55,10 +55,15 @@ def test_rollback_on_error_applies_nothing(lab: Lab) -> None:
     with lab.connect(lab.a) as m:
         before = local_id(m)
         with pytest.raises(RPCError):
+            # the first change is valid and applied in place before the second fails
+            # validation (a bad address in another VPN): nothing of it may remain
             m.edit_config(target="running", error_option="rollback-on-error", config=ike(
                 "<vpn><name>siteA-siteB</name><local-id>half.example.net</local-id></vpn>"
-                "<vpn><name>siteA-siteB</name><remote-address>bad</remote-address></vpn>"))
+                "<vpn><name>other</name><remote-address>bad</remote-address></vpn>"))
         assert local_id(m) == before
+        names = etree.fromstring(m.get_config("running").data_xml.encode()).xpath(
+            "//i:vpn/i:name/text()", namespaces={"i": NS})
+        assert "other" not in names
 
 
 def test_xpath_filter(lab: Lab) -> None:
