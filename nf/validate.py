@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from typing import Any
@@ -50,35 +51,57 @@ def is_secret(path: str | None, top: dict[tuple[str, str], SNode]) -> bool:
     return False
 
 
+# libyang's validation error codes (LY_VECODE, libyang/log.h)
+LYVE_REFERENCE = 4
+LYVE_DATA = 9
+# Where libyang gives no app-tag, its message formats tell the case apart (libyang/common.h:
+# LY_VCODE_NOMAND, LY_VCODE_DUP). Kept in one table, pinned by tests/unit/nf/test_validate_map.py
+# against the installed libyang, so an upgrade that changes them fails a test instead of
+# silently changing our rpc-errors.
+_MANDATORY = re.compile(r'Mandatory node "([^"]+)" instance does not exist')
+_DUPLICATE = re.compile(r'Duplicate instance of "([^"]+)"')
+_SECRET_MSG = ("invalid secret: use text, 0x and hexadecimal bytes, or 0s and base64 "
+               "(value not shown)")
+
+
+def error_info(item: LyError, path: str | None) -> ErrorInfo:
+    """One libyang error item as an rpc-error (RFC 7950 section 15), chosen by libyang's error
+    code and app-tag first."""
+    msg, app = item.message, item.apptag
+    if item.vecode == LYVE_REFERENCE:
+        return ErrorInfo("unknown-element", msg, path)
+    if app == "instance-required":
+        return ErrorInfo("data-missing", msg, path, app_tag="instance-required")
+    if app == "must-violation":
+        return ErrorInfo("operation-failed", msg, path, app_tag="must-violation")
+    if app in ("data-not-unique", "too-many-elements", "too-few-elements"):
+        return ErrorInfo("operation-failed", msg, path, app_tag=app)
+    if app == "missing-choice":
+        return ErrorInfo("data-missing", msg, path, app_tag=app)
+    if _MANDATORY.search(msg):
+        return ErrorInfo("data-missing", msg, path, app_tag="mandatory")
+    if dup := _DUPLICATE.search(msg):
+        # a node given twice: the edit refuses it first (nf.edit.check_unique), same tag
+        return ErrorInfo("bad-element", msg, path, info={"bad-element": dup.group(1)})
+    return ErrorInfo("invalid-value", msg, path, app_tag=app)
+
+
 def to_rpc_error(items: list[LyError], fallback: str,
                  top: dict[tuple[str, str], SNode] | None = None) -> RpcError:
-    """Map libyang error items (RFC 7950 section 15 conventions) to an RpcError.
-
-    Messages about secret leaves never repeat the value.
-    """
+    """Map libyang error items to an RpcError. Messages about secret leaves never repeat the
+    value."""
     if not items:
         return RpcError.of("invalid-value", fallback)
     errs = []
     for it in items:
-        msg, path, app = it.message, nc_path(it.path), it.apptag
-        if top is not None and is_secret(path, top):
-            msg = ("invalid secret: use text, 0x and hexadecimal bytes, or 0s and base64 "
-                   "(value not shown)")
-        if "leafref" in msg or app == "instance-required":
-            errs.append(ErrorInfo("data-missing", msg, path, app_tag="instance-required"))
-        elif app == "must-violation" or "must" in msg.lower() and "condition" in msg.lower():
-            errs.append(ErrorInfo("operation-failed", msg, path, app_tag="must-violation"))
-        elif "Mandatory node" in msg:
-            errs.append(ErrorInfo("data-missing", msg, path, app_tag="mandatory"))
-        elif "Unique data" in msg:
-            errs.append(ErrorInfo("operation-failed", msg, path, app_tag="data-not-unique"))
-        elif dup := re.match(r'Duplicate instance of "([^"]+)"', msg):
-            # a node given twice: the edit refuses it first (nf.edit.check_unique), same tag
-            errs.append(ErrorInfo("bad-element", msg, path, info={"bad-element": dup.group(1)}))
-        elif "not found as a child" in msg or "Unknown element" in msg:
-            errs.append(ErrorInfo("unknown-element", msg, path))
-        else:
-            errs.append(ErrorInfo("invalid-value", msg, path, app_tag=app))
+        path = nc_path(it.path)
+        info = error_info(it, path)
+        # only a bad-value message quotes the value; on an access-protected node (the secret
+        # leaves, and all of /nacm) it is replaced
+        if info.tag == "invalid-value" and top is not None and is_secret(path, top):
+            info = dataclasses.replace(info, message=_SECRET_MSG if (path or "").endswith(
+                ":secret") else "invalid value of an access-protected node (value not shown)")
+        errs.append(info)
     return RpcError(*errs)
 
 
