@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	libstrongswan-standard-plugins libstrongswan-extra-plugins \
-	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools \
+	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools openssh-client \
 	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps \
 	systemd
 YANG_PATH = $(shell $(PY) -c 'import sys; print(sys.prefix)')/share/yang/modules

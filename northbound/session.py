@@ -29,6 +29,14 @@ NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
 BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
 READ_SIZE = 65536
+HELLO_TIMEOUT = 30.0
+"""Seconds a client has, from the start of the session, to send its ``<hello>``."""
+SEND_TIMEOUT = 60.0
+"""Seconds a reply or notification may wait for a client that reads nothing."""
+
+
+class ClientNotReading(ConnectionError):
+    """The client took nothing of what was sent to it for ``send_timeout`` seconds."""
 
 Handler = Callable[["NetconfSession", bytes], Awaitable[bytes | None]]
 """``async handler(session, message) -> reply-bytes | None``."""
@@ -52,6 +60,12 @@ class ByteWriter(Protocol):
     def close(self) -> None: ...
 
 
+def _buffered(writer: ByteWriter) -> int | None:
+    """Bytes the writer holds that the client has not taken, when it can tell."""
+    fn = getattr(writer, "buffered", None)
+    return int(fn()) if callable(fn) else None
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
@@ -65,6 +79,11 @@ class NetconfSession:
     dict for per-session state of the operations layer).  A handler sets
     ``closing = True`` when processing ``<close-session>``: the channel is
     closed right after the reply is sent.
+
+    Limits: a client that has not sent its ``<hello>`` ``hello_timeout``
+    seconds after the session started is dropped, and so is one that takes
+    nothing of a reply or notification for ``send_timeout`` seconds (None: no
+    limit).
     """
 
     def __init__(
@@ -76,6 +95,8 @@ class NetconfSession:
         capabilities: list[str],
         registry: SessionRegistry | None = None,
         source_host: str | None = None,
+        hello_timeout: float | None = HELLO_TIMEOUT,
+        send_timeout: float | None = SEND_TIMEOUT,
     ) -> None:
         """Create a session; it starts talking when :meth:`run` is awaited."""
         self.session_id = session_id
@@ -85,6 +106,8 @@ class NetconfSession:
         self.capabilities = list(capabilities)
         self.registry = registry
         self.source_host = source_host
+        self.hello_timeout = hello_timeout
+        self.send_timeout = send_timeout
         self.login_time = (
             datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
         ).replace("+00:00", "Z")
@@ -100,6 +123,7 @@ class NetconfSession:
         self._in_handler = False
         self._finishing = False
         self._started = False
+        self._dropped = False
         self._done = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -132,12 +156,14 @@ class NetconfSession:
         try:
             await self._serve(reader, writer)
         except asyncio.CancelledError:
-            if not self.killed:
+            if not (self.killed or self._dropped):
                 raise
             if self._task is not None:
                 self._task.uncancel()
         except FramingError as exc:
             log.info("session %d: framing error: %s", self.session_id, exc)
+        except ClientNotReading:
+            pass  # logged by _drain
         except (ConnectionError, OSError, EOFError) as exc:
             log.info("session %d: connection lost: %s", self.session_id, exc)
         except Exception:  # asyncssh errors (BreakReceived, ...) and the like
@@ -205,17 +231,67 @@ class NetconfSession:
 
     async def _send(self, writer: ByteWriter, framer: Framer, msg: bytes) -> None:
         writer.write(framer.encode(msg))
-        await writer.drain()
+        await self._drain(writer)
+
+    async def _drain(self, writer: ByteWriter) -> None:
+        """Wait until the client takes what was written; drop a client that takes nothing.
+
+        A client still reading, however slowly, is waited for: the session is
+        dropped only when ``send_timeout`` seconds pass without the writer's
+        buffer shrinking (or in all, when the writer cannot tell its buffer).
+        """
+        if self.send_timeout is None:
+            await writer.drain()
+            return
+        before = _buffered(writer)
+        while True:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    await writer.drain()
+                return
+            except TimeoutError:
+                now = _buffered(writer)
+                if now is not None and before is not None and now < before:
+                    before = now
+                    continue
+            self._drop(f"the client read nothing for {self.send_timeout:g} s")
+            raise ClientNotReading(self.session_id)
+
+    def _drop(self, reason: str) -> None:
+        """End the session at once for a misbehaving client (its unread data is discarded)."""
+        if self._dropped or self._done.is_set():
+            return
+        log.warning("session %d (%s from %s) dropped: %s", self.session_id, self.user,
+                    self.source_host, reason)
+        self._dropped = True
+        self.closing = True
+        abort = getattr(self._writer, "abort", None)
+        if callable(abort):
+            try:
+                abort()
+            except Exception:  # connection already gone
+                log.debug("session %d: abort failed", self.session_id, exc_info=True)
+        else:
+            self._close_writer()
+        if (self._task is not None and self._task is not asyncio.current_task()
+                and not (self._in_handler or self._finishing)):
+            self._task.cancel()
 
     async def _serve(self, reader: ByteReader, writer: ByteWriter) -> None:
         framer = Framer()
-        await self._send(writer, framer, self.hello())
         pending: list[bytes] = []
-        while not pending:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                return
-            pending = framer.feed(data, limit=1)
+        try:
+            async with asyncio.timeout(self.hello_timeout):
+                await self._send(writer, framer, self.hello())
+                while not pending:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        return
+                    pending = framer.feed(data, limit=1)
+        except TimeoutError:
+            log.warning("session %d (%s from %s): no <hello> within %g s; closed",
+                        self.session_id, self.user, self.source_host, self.hello_timeout)
+            return
         if not self._accept_hello(pending[0]):
             if self.registry is not None:
                 self.registry.bad_hellos += 1
@@ -338,6 +414,8 @@ class SessionRegistry:
         handler: Handler,
         capabilities: list[str],
         source_host: str | None = None,
+        hello_timeout: float | None = HELLO_TIMEOUT,
+        send_timeout: float | None = SEND_TIMEOUT,
     ) -> NetconfSession:
         """Allocate a session-id and register a new (not yet running) session."""
         sid = self._next_id
@@ -345,7 +423,8 @@ class SessionRegistry:
         while sid in self._sessions:  # only after 2^32 sessions
             sid = self._next_id
             self._next_id += 1
-        session = NetconfSession(sid, user, groups, handler, capabilities, self, source_host)
+        session = NetconfSession(sid, user, groups, handler, capabilities, self, source_host,
+                                 hello_timeout, send_timeout)
         self._sessions[sid] = session
         return session
 

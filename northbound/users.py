@@ -1,15 +1,19 @@
 """Local NETCONF user store: ``<state_dir>/users.json``.
 
-Passwords are stored as salted scrypt hashes together with their parameters.
-The file is rewritten atomically (temporary file, fsync, rename) with mode
-0600.  The first user created in a fresh state directory becomes a member of
-the ``admin`` group: an appliance's first user is its administrator.
+Passwords are stored as salted scrypt hashes together with their parameters
+(N = 2^17, r = 8, p = 1: 128 MiB of memory per hash, OWASP's recommendation).
+A hash made with other parameters (older entries used N = 2^14) keeps working
+and is replaced by one at today's cost on the user's next successful login
+(:func:`authenticate`).  The file is rewritten atomically (temporary file,
+fsync, rename) with mode 0600.  The first user created in a fresh state
+directory becomes a member of the ``admin`` group: an appliance's first user
+is its administrator.
 
 File layout::
 
     {"version": 1,
      "users": {"alice": {"groups": ["admin"],
-                         "password": {"alg": "scrypt", "n": 16384, "r": 8,
+                         "password": {"alg": "scrypt", "n": 131072, "r": 8,
                                       "p": 1, "salt": "<b64>", "hash": "<b64>"},
                          "authorized_keys": ["ssh-ed25519 AAAA... comment"]}}}
 """
@@ -33,9 +37,14 @@ USERS_FILE = "users.json"
 ADMIN_GROUP = "admin"
 
 _LOCK_FILE = ".users.lock"
-_SCRYPT_N = 2**14
+_SCRYPT_N = 2**17
 _SCRYPT_R = 8
 _SCRYPT_P = 1
+# Bounds on the parameters read from users.json, so a damaged file cannot ask for
+# gigabytes of memory: N up to 2^20 and r up to 32 (4 GiB at most in theory, 1 GiB at r = 8).
+_MAX_N = 2**20
+_MAX_R = 32
+_MAX_P = 16
 _DKLEN = 32
 _SALT_LEN = 16
 _DUMMY_SALT = b"\0" * _SALT_LEN
@@ -121,9 +130,33 @@ def _get_or_create(data: dict[str, Any], user: str) -> dict[str, Any]:
 
 
 def _hash(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    # OpenSSL needs 128 * r * (N + p + 2) bytes; maxmem must cover it (its default is 32 MiB).
+    maxmem = 128 * r * (n + p + 2) + (1 << 20)
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=128 * n * r * 2
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=maxmem
     )
+
+
+def _new_record(password: str) -> dict[str, Any]:
+    """A password record at today's cost, with a fresh salt."""
+    salt = secrets.token_bytes(_SALT_LEN)
+    digest = _hash(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _DKLEN)
+    return {
+        "alg": "scrypt",
+        "n": _SCRYPT_N,
+        "r": _SCRYPT_R,
+        "p": _SCRYPT_P,
+        "salt": base64.b64encode(salt).decode("ascii"),
+        "hash": base64.b64encode(digest).decode("ascii"),
+    }
+
+
+def needs_rehash(record: Any) -> bool:
+    """True when a stored password record was not made with today's algorithm and cost."""
+    if not isinstance(record, dict):
+        return False
+    return (record.get("alg"), record.get("n"), record.get("r"), record.get("p")) != (
+        "scrypt", _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
 
 
 def set_password(
@@ -139,8 +172,7 @@ def set_password(
     _check_name(user)
     if not isinstance(password, str) or not password:
         raise ValueError("password must be a non-empty string")
-    salt = secrets.token_bytes(_SALT_LEN)
-    digest = _hash(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _DKLEN)
+    record = _new_record(password)
     with _locked(state_dir) as data:
         first = not data["users"]
         entry = _get_or_create(data, user)
@@ -149,15 +181,34 @@ def set_password(
             if first and ADMIN_GROUP not in new:
                 new.insert(0, ADMIN_GROUP)
             entry["groups"] = new
-        entry["password"] = {
-            "alg": "scrypt",
-            "n": _SCRYPT_N,
-            "r": _SCRYPT_R,
-            "p": _SCRYPT_P,
-            "salt": base64.b64encode(salt).decode("ascii"),
-            "hash": base64.b64encode(digest).decode("ascii"),
-        }
+        entry["password"] = record
         return list(entry["groups"])
+
+
+def _check(rec: Any, password: Any) -> bool:
+    """Check ``password`` against a stored record; a missing or malformed one costs the same."""
+    try:
+        if not isinstance(rec, dict) or rec.get("alg") != "scrypt":
+            raise KeyError("no password")
+        salt = base64.b64decode(rec["salt"], validate=True)
+        expected = base64.b64decode(rec["hash"], validate=True)
+        n, r, p = int(rec["n"]), int(rec["r"]), int(rec["p"])
+        if not (2 <= n <= _MAX_N and n & (n - 1) == 0 and 1 <= r <= _MAX_R
+                and 1 <= p <= _MAX_P and 16 <= len(expected) <= 64):
+            raise ValueError("scrypt parameters out of bounds")
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        _hash(password if isinstance(password, str) else "", _DUMMY_SALT,
+              _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _DKLEN)
+        return False
+    if not isinstance(password, str):
+        return False
+    digest = _hash(password, salt, n, r, p, len(expected))
+    return hmac.compare_digest(digest, expected)
+
+
+def _password_record(state_dir: Path | str, user: Any) -> Any:
+    entry = _load(state_dir)["users"].get(user) if isinstance(user, str) else None
+    return entry.get("password") if isinstance(entry, dict) else None
 
 
 def verify(state_dir: Path | str, user: str, password: str) -> bool:
@@ -165,24 +216,30 @@ def verify(state_dir: Path | str, user: str, password: str) -> bool:
 
     Unknown users, users without a password and malformed entries give False.
     The comparison is constant-time, and an unknown user costs the same scrypt
-    computation as a known one.
+    computation as a known one.  This blocks for the whole hash (about a
+    second): call it in a thread from an event loop.
     """
-    entry = _load(state_dir)["users"].get(user) if isinstance(user, str) else None
-    rec = entry.get("password") if isinstance(entry, dict) else None
-    try:
-        if not isinstance(rec, dict) or rec.get("alg") != "scrypt":
-            raise KeyError("no password")
-        salt = base64.b64decode(rec["salt"], validate=True)
-        expected = base64.b64decode(rec["hash"], validate=True)
-        n, r, p = int(rec["n"]), int(rec["r"]), int(rec["p"])
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        _hash(password if isinstance(password, str) else "", _DUMMY_SALT,
-              _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _DKLEN)
+    return _check(_password_record(state_dir, user), password)
+
+
+def authenticate(state_dir: Path | str, user: str, password: str) -> bool:
+    """Like :func:`verify`, and re-hash an outdated record after a success.
+
+    When the password is right but its record was made with another algorithm
+    or cost (see :func:`needs_rehash`), it is replaced by a record at today's
+    cost, unless the password was changed meanwhile.  Blocking: call it in a
+    thread.
+    """
+    rec = _password_record(state_dir, user)
+    if not _check(rec, password):
         return False
-    if not isinstance(password, str) or not expected:
-        return False
-    digest = _hash(password, salt, n, r, p, len(expected))
-    return hmac.compare_digest(digest, expected)
+    if needs_rehash(rec):
+        new = _new_record(password)
+        with _locked(state_dir) as data:
+            entry = data["users"].get(user)
+            if isinstance(entry, dict) and entry.get("password") == rec:
+                entry["password"] = new
+    return True
 
 
 def groups_of(state_dir: Path | str, user: str) -> list[str]:

@@ -8,6 +8,8 @@ asyncssh clients (base:1.0, malformed hellos, refused channel types).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import socket
 import stat
 import threading
@@ -26,7 +28,7 @@ from ncclient.transport.errors import AuthenticationError
 
 from northbound import users
 from northbound.session import NC_NS, NetconfSession, SessionRegistry
-from northbound.ssh import start_server
+from northbound.ssh import Limits, start_server
 
 nc_session.TICK = 0.001
 
@@ -85,11 +87,19 @@ class Server:
             time.sleep(0.01)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    state = tmp_path / "state"
+@pytest.fixture(scope="session")
+def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """users.json with admin/adminpw (admin) and bob/bobpw, hashed once for all tests."""
+    state = tmp_path_factory.mktemp("users")
     users.set_password(state, "admin", "adminpw")
     users.set_password(state, "bob", "bobpw")
+    return users.users_path(state)
+
+
+@contextlib.contextmanager
+def serve(state: Path, limits: Limits | None = None, host: str = "127.0.0.1",
+          handler: Any = None) -> Iterator[Server]:
+    """Run start_server on its own event loop in a thread, as the gateway does."""
     host_key = state / "ssh_host_ed25519_key"
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -97,7 +107,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     registry = SessionRegistry()
 
     async def start() -> asyncssh.SSHAcceptor:
-        return await start_server("127.0.0.1", 0, host_key, state, ok_handler, CAPS, registry)
+        return await start_server(host, 0, host_key, state, handler or ok_handler, CAPS,
+                                  registry, limits)
 
     acceptor = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     srv = Server(loop, acceptor.get_port(), state, host_key, registry, acceptor)
@@ -115,6 +126,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, users_file: Path) -> Iterator[Server]:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    shutil.copy(users_file, users.users_path(state))
+    with serve(state) as srv:
+        yield srv
 
 
 def nc_connect(srv: Server, user: str = "admin", password: str = "adminpw") -> Any:
