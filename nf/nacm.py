@@ -22,6 +22,22 @@ ADMIN_GROUP = "admin"
 ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
 # RPCs of ietf-netconf marked nacm:default-deny-all (RFC 6241 / RFC 8341 section 3.2.7).
 DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
+# RFC 8341 section 3.4.6 step 3: the end-of-replay and end-of-subscription notifications of
+# RFC 5277 are always delivered.
+ALWAYS_DELIVERED = {("nc-notifications", "replayComplete"),
+                    ("nc-notifications", "notificationComplete")}
+
+
+@dataclass
+class NacmCounters:
+    """The RFC 8341 ``config false`` counters of /nacm, counted since the server started."""
+
+    denied_operations: int = 0
+    """Protocol operation requests refused by the exec check (section 3.4.4)."""
+    denied_data_writes: int = 0
+    """Requests to alter a configuration datastore refused by the write checks (3.4.5)."""
+    denied_notifications: int = 0
+    """Notifications dropped for a subscription because the event type was denied (3.4.6)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +156,7 @@ class Access:
 
     def may_notify(self, module: str, name: str) -> bool:
         """RFC 8341 section 3.4.6: may this user receive the notification?"""
-        if self.superuser:
+        if self.superuser or (module, name) in ALWAYS_DELIVERED:
             return True
         found = self._match("notification", module, "read", name)
         return self.policy.read_default if found is None else found
@@ -241,11 +257,17 @@ def _locate(el: etree._Element, top: dict[tuple[str, str], SNode],
     return tuple(node), snodes
 
 
-def write_checker(access: Access, top: dict[tuple[str, str], SNode]):  # noqa: ANN201
-    """A check for nf.edit.apply_edit that raises access-denied on a forbidden write."""
+def write_checker(access: Access, top: dict[tuple[str, str], SNode],  # noqa: ANN201
+                  counters: NacmCounters | None = None):
+    """A check for nf.edit.apply_edit that raises access-denied on a forbidden write.
+
+    Make one per request: the first refusal counts once in ``counters.denied_data_writes``
+    (RFC 8341: one denied request, however many of its nodes were refused)."""
     mods = {v: k for k, v in NAMESPACES.items()}
+    refused = False
 
     def check(op: str, el: etree._Element, deep: bool) -> None:
+        nonlocal refused
         if access.superuser:
             return
         targets = el.iter() if deep else [el]
@@ -256,6 +278,9 @@ def write_checker(access: Access, top: dict[tuple[str, str], SNode]):  # noqa: A
             if not access.may_data(op, node, snodes):
                 path = "".join(f"/{m}:{n}" + "".join(f"[{m}:{k}='{v}']" for k, v in keys.items())
                                for m, n, keys in node)
+                if counters is not None and not refused:
+                    counters.denied_data_writes += 1
+                refused = True
                 raise access.denied(f"{op} of {node[-1][1]!r} is not allowed for this user", path)
 
     return check

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import libyang
@@ -33,7 +34,17 @@ SUPPORT_MODULES = (
     "ietf-netconf-notifications",
     "ietf-netconf-nmda",
     "ietf-origin",
+    "nc-notifications",
 )
+# Features of the loaded modules that the server implements (announced in the YANG library):
+# ietf-netconf's follow the hello capabilities (RFC 6241 section 8; no :url), and
+# ietf-netconf-nmda's 'origin' and 'with-defaults' (get-data with-origin, origin-filter and
+# with-defaults, RFC 8526 section 3.1.1).
+FEATURES: dict[str, tuple[str, ...]] = {
+    "ietf-netconf": ("writable-running", "candidate", "confirmed-commit", "rollback-on-error",
+                     "validate", "startup", "xpath"),
+    "ietf-netconf-nmda": ("origin", "with-defaults"),
+}
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module
 
@@ -162,6 +173,8 @@ class Schema:
         self.ctx.last_errors = []
         self.modules = [self.ctx.load_module(m) for m in modules]
         self.support = [self.ctx.load_module(m) for m in SUPPORT_MODULES]
+        self._enable_features()
+        self._inputs: dict[tuple[str, str], dict[tuple[str, str], InputNode] | None] = {}
         NAMESPACES.update({name: ns for name, _, ns in self.implemented()})
 
         self.top: dict[tuple[str, str], SNode] = {}
@@ -186,12 +199,17 @@ class Schema:
         )
 
     def print_with_defaults(self, xml: str, mode: str) -> str:
-        """Re-print a valid config in an RFC 6243 with-defaults mode (report-all, trim, ...)."""
+        """Re-print a valid config in an RFC 6243 with-defaults mode (report-all, trim, ...).
+
+        libyang puts the report-all-tagged attribute in the ietf-netconf-with-defaults module
+        namespace; callers move it to RFC 6243's (northbound.defaults.retag)."""
         flag = {
             "explicit": lib.LYD_PRINT_WD_EXPLICIT,
             "trim": lib.LYD_PRINT_WD_TRIM,
             "report-all": lib.LYD_PRINT_WD_ALL,
-            "report-all-tagged": lib.LYD_PRINT_WD_ALL_TAG,
+            # RFC 6243 section 2.3: in our 'explicit' basic mode, default data is what the
+            # client did not set; a leaf set to its default value is not tagged.
+            "report-all-tagged": lib.LYD_PRINT_WD_IMPL_TAG,
         }[mode]
         # No validation: the tree may be an unvalidated candidate; defaults are added as such.
         dnode = self.ctx.parse_data_mem(xml, "xml", parse_only=True, strict=True)
@@ -214,6 +232,102 @@ class Schema:
             if buf[0]:
                 lib.free(buf[0])
             dnode.free()
+
+    def _enable_features(self) -> None:
+        """Set the features of FEATURES on their modules (libyang recompiles the context, so
+        this runs before any compiled node is looked at)."""
+        for name, feats in FEATURES.items():
+            mod = self.ctx.get_module(name)
+            names = [ffi.new("char[]", f.encode()) for f in feats]
+            arr = ffi.new("const char *[]", [*names, ffi.NULL])
+            if lib.lys_set_implemented(mod.cdata, arr) != lib.LY_SUCCESS:
+                raise self.ctx.error(f"cannot enable the features of {name}")
+
+    def features(self, module: str) -> list[str]:
+        """The enabled features of a loaded module."""
+        return [f.name() for f in self.ctx.get_module(module).features() if f.state()]
+
+    def rpc_input(self, ns: str, name: str) -> dict[tuple[str, str], InputNode] | None:
+        """What the input of the operation ``name`` of namespace ``ns`` accepts, from its YANG
+        definition (augments and enabled features included), or None if no loaded module
+        defines it."""
+        key = (ns, name)
+        if key not in self._inputs:
+            module = next((m for m, _, mns in self.implemented() if mns == ns), None)
+            rpc = ffi.NULL
+            if module is not None:
+                path = f"/{module}:{name}".encode()
+                rpc = lib.lys_find_path(self.ctx.cdata, ffi.NULL, path, 0)
+                lib.ly_err_clean(self.ctx.cdata, ffi.NULL)
+            if rpc == ffi.NULL or rpc.nodetype != lib.LYS_RPC:
+                self._inputs[key] = None
+            else:
+                inout = lib.lysc_node_child(rpc)  # the input, then the output
+                while inout != ffi.NULL and inout.nodetype != lib.LYS_INPUT:
+                    inout = inout.next
+                self._inputs[key] = _input_nodes(inout, inout) if inout != ffi.NULL else {}
+        return self._inputs[key]
+
+    def is_default(self, chain: list[SNode], value: str) -> bool | None:
+        """Whether ``value`` is the schema default of the leaf at the end of ``chain`` (its
+        schema nodes from the top), compared as values of its type; None if the leaf has no
+        default or the value is not valid for its type."""
+        path = "".join(f"/{n.module}:{n.name}" for n in chain).encode()
+        node = lib.lys_find_path(self.ctx.cdata, ffi.NULL, path, 0)
+        if node == ffi.NULL or node.nodetype != lib.LYS_LEAF:
+            return None
+        dflt = ffi.cast("struct lysc_node_leaf *", node).dflt
+        if dflt == ffi.NULL:
+            return None
+        want = c2str(lib.lyd_value_get_canonical(self.ctx.cdata, dflt))
+        realtype = ffi.new("struct lysc_type **")
+        raw = value.encode()
+        ret = lib.lyd_value_validate(self.ctx.cdata, node, raw, len(raw), ffi.NULL, realtype,
+                                     ffi.NULL)
+        lib.ly_err_clean(self.ctx.cdata, ffi.NULL)
+        if ret not in (lib.LY_SUCCESS, lib.LY_EINCOMPLETE):
+            return None
+        base = realtype[0].basetype if realtype[0] != ffi.NULL else lib.LY_TYPE_STRING
+        if base in _INTEGERS:
+            return int(value) == int(want)
+        if base == lib.LY_TYPE_DEC64:
+            return Decimal(value.strip()) == Decimal(want)
+        return value == want
+
+    def check_data(self, xml: str) -> None:
+        """Parse data (config and state, as <get> or get-data returns it) strictly and validate
+        it against the schema; raise LibyangError with libyang's reason if it does not
+        conform."""
+        self.ctx.last_errors = []
+        dnode = self.ctx.parse_data_mem(xml, "xml", strict=True, validate_present=True)
+        if dnode is not None:
+            dnode.free()
+
+    def check_notification(self, xml: str) -> None:
+        """Parse the content of a <notification> (the event element, without the envelope)
+        strictly and validate it against its YANG notification statement; raise LibyangError
+        if it does not conform. An instance-identifier need not point at existing data (a
+        config change names the nodes it deleted)."""
+        self.ctx.last_errors = []
+        raw = ffi.new("char[]", xml.encode())
+        inp = ffi.new("struct ly_in **")
+        if lib.ly_in_new_memory(raw, inp) != lib.LY_SUCCESS:
+            raise self.ctx.error("cannot read the notification")
+        tree = ffi.new("struct lyd_node **")
+        try:
+            if lib.lyd_parse_op(self.ctx.cdata, ffi.NULL, inp[0], lib.LYD_XML,
+                                lib.LYD_TYPE_NOTIF_YANG, tree, ffi.NULL) != lib.LY_SUCCESS:
+                raise self.ctx.error("invalid notification")
+            if lib.lyd_validate_op(tree[0], ffi.NULL, lib.LYD_TYPE_NOTIF_YANG,
+                                   ffi.NULL) != lib.LY_SUCCESS:
+                error = self.ctx.error("invalid notification")
+                if any("required instance not found" not in e.message
+                       for e in self.ctx.last_errors):
+                    raise error
+        finally:
+            lib.ly_in_free(inp[0], False)
+            if tree[0] != ffi.NULL:
+                lib.lyd_free_all(tree[0])
 
     def implemented(self) -> list[tuple[str, str, str]]:
         """(name, revision, namespace) of every module in the context."""
@@ -251,10 +365,59 @@ class Schema:
             dnode.free()
 
 
+@dataclass(frozen=True)
+class InputNode:
+    """A parameter of an operation's input (RFC 7950 section 7.14.2): how often it may be
+    given, the choices it belongs to, and the parameters inside it (containers, lists)."""
+
+    name: str
+    ns: str
+    kind: str  # leaf | leaf-list | container | list | anyxml | anydata
+    max: int | None  # most instances (1 unless a list or leaf-list); None = unbounded
+    cases: tuple[tuple[str, str], ...]  # (choice, case) of every choice it is in, outermost first
+    children: dict[tuple[str, str], InputNode] = field(default_factory=dict)
+
+
+_INTEGERS = {lib.LY_TYPE_INT8, lib.LY_TYPE_INT16, lib.LY_TYPE_INT32, lib.LY_TYPE_INT64,
+             lib.LY_TYPE_UINT8, lib.LY_TYPE_UINT16, lib.LY_TYPE_UINT32, lib.LY_TYPE_UINT64}
+_KINDS = {"LYS_LEAF": "leaf", "LYS_LEAFLIST": "leaf-list", "LYS_CONTAINER": "container",
+          "LYS_LIST": "list", "LYS_ANYXML": "anyxml", "LYS_ANYDATA": "anydata"}
+
+
+def _input_nodes(parent, stop) -> dict[tuple[str, str], InputNode]:  # noqa: ANN001 - cdata
+    """The data nodes under the compiled node ``parent`` (through choices and cases)."""
+    kinds = {getattr(lib, k): v for k, v in _KINDS.items()}
+    out: dict[tuple[str, str], InputNode] = {}
+    child = lib.lys_getnext(ffi.NULL, parent, ffi.NULL, 0)
+    while child != ffi.NULL:
+        kind = kinds.get(child.nodetype)
+        if kind is not None:
+            cases: list[tuple[str, str]] = []
+            up = child.parent
+            while up != ffi.NULL and up != stop and up != parent:
+                if up.nodetype == lib.LYS_CASE:
+                    cases.insert(0, (c2str(up.parent.name), c2str(up.name)))
+                up = up.parent
+            most: int | None = 1
+            if kind == "leaf-list":
+                most = ffi.cast("struct lysc_node_leaflist *", child).max
+            elif kind == "list":
+                most = ffi.cast("struct lysc_node_list *", child).max
+            if most == 0xFFFFFFFF:
+                most = None
+            node = InputNode(
+                name=c2str(child.name), ns=c2str(child.module.ns), kind=kind, max=most,
+                cases=tuple(cases),
+                children=_input_nodes(child, child) if kind in ("container", "list") else {})
+            out[(node.ns, node.name)] = node
+        child = lib.lys_getnext(child, parent, ffi.NULL, 0)
+    return out
+
+
 def free(dnode: libyang.DNode | None) -> None:
     """Free a data tree returned by parse_config."""
     if dnode is not None:
         dnode.free()
 
 
-__all__ = ["Schema", "SNode", "LyError", "NS", "free", "ffi"]
+__all__ = ["Schema", "SNode", "InputNode", "LyError", "NS", "free", "ffi"]

@@ -8,13 +8,13 @@ Fields are keyword-only: add new ones (with a default when they are optional) an
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.history import History
-from nf.nacm import Access
+from nf.nacm import Access, NacmCounters
 from nf.schema import Schema
 from northbound.notifications import Notifications
 from northbound.session import SessionRegistry
@@ -50,3 +50,7 @@ class ServerContext:
     """wait-applied: wait at most N seconds for the last commit's entries to leave pending;
     returns ``(result, entries)``: result applied|failed|timeout, each entry a dict with kind,
     name, status (applied|pending|failed|removed) and message."""
+    nacm_counters: NacmCounters = field(default_factory=NacmCounters)
+    """The RFC 8341 denial counters (/nacm/denied-*), since the server started; the dispatcher
+    counts refused operations, the write checks refused writes (the event stream counts the
+    notifications it drops itself: Notifications.denied)."""

@@ -12,6 +12,12 @@ from nf.errors import RpcError
 from northbound.context import ServerContext
 
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+YL = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+DATASTORES = ("running", "candidate", "startup", "intended", "operational")
+SCHEMA = "complete"  # libyang's name for the one schema
+COUNTER32 = 2 ** 32  # yang:zero-based-counter32 wraps
 YANG_CAP = "urn:ietf:params:netconf:capability:yang-library:1.1"
 
 
@@ -21,9 +27,10 @@ def now_iso() -> str:
 
 
 def content_id(schema: Any) -> str:
-    """A digest of the module set, changing whenever the set does."""
-    h = hashlib.sha256(repr(sorted(schema.implemented())).encode())
-    return h.hexdigest()[:16]
+    """A digest of the module set (modules, revisions and enabled features), changing whenever
+    the set does (RFC 8525 section 3)."""
+    mods = sorted((n, r, ns, tuple(schema.features(n))) for n, r, ns in schema.implemented())
+    return hashlib.sha256(repr(mods).encode()).hexdigest()[:16]
 
 
 def yang_library_capability(schema: Any) -> str:
@@ -32,10 +39,59 @@ def yang_library_capability(schema: Any) -> str:
 
 
 def yang_library(schema: Any) -> list[etree._Element]:
-    """The ietf-yang-library tree (yang-library and the deprecated modules-state)."""
+    """The ietf-yang-library tree (yang-library and the deprecated modules-state).
+
+    The file locations libyang knows are paths on this host, no URL a client could retrieve
+    a module from (RFC 8525 'location', RFC 7895 'schema'): they are left out, and clients use
+    get-schema."""
     text = schema.yang_library(content_id(schema))
     root = etree.fromstring(f"<r>{text}</r>")
+    for el in root.xpath("//y:location | //y:modules-state/y:module/y:schema",
+                         namespaces={"y": YL}):
+        el.getparent().remove(el)
+    lib = root.find(f"{{{YL}}}yang-library")
+    if lib is not None:
+        _schemas_and_datastores(lib)
     return [c for c in root if isinstance(c.tag, str)]
+
+
+def _schemas_and_datastores(lib: etree._Element) -> None:
+    """RFC 8525 section 3: one entry per datastore we support, each with the schema of all our
+    module sets (libyang gives the module sets and that schema, not the datastores)."""
+    schema = lib.find(f"{{{YL}}}schema")
+    if schema is None:
+        schema = etree.Element(f"{{{YL}}}schema")
+        etree.SubElement(schema, f"{{{YL}}}name").text = SCHEMA
+        for m in lib.iterfind(f"{{{YL}}}module-set"):
+            etree.SubElement(schema, f"{{{YL}}}module-set").text = m.findtext(f"{{{YL}}}name")
+        lib.insert(len(lib.findall(f"{{{YL}}}module-set")), schema)
+    at = lib.index(schema) + 1
+    for i, ds in enumerate(DATASTORES):
+        entry = etree.Element(f"{{{YL}}}datastore", nsmap={"ds": DS})
+        etree.SubElement(entry, f"{{{YL}}}name").text = f"ds:{ds}"
+        etree.SubElement(entry, f"{{{YL}}}schema").text = schema.findtext(f"{{{YL}}}name")
+        lib.insert(at + i, entry)
+
+
+def add_nacm_counters(ctx: ServerContext, roots: list[etree._Element]) -> list[etree._Element]:
+    """The roots with RFC 8341's /nacm counters (config false) added into the /nacm
+    container of the config, or into a new one."""
+    c = ctx.nacm_counters
+    nacm = next((r for r in roots if r.tag == f"{{{NACM}}}nacm"), None)
+    if nacm is None:
+        nacm = etree.Element(f"{{{NACM}}}nacm", nsmap={None: NACM})
+        roots = [*roots, nacm]
+    for name, value in (("denied-operations", c.denied_operations),
+                        ("denied-data-writes", c.denied_data_writes),
+                        ("denied-notifications", ctx.notifications.denied)):
+        etree.SubElement(nacm, f"{{{NACM}}}{name}").text = str(value % COUNTER32)
+    return roots
+
+
+def state_roots(ctx: ServerContext) -> list[etree._Element]:
+    """The server's own state trees of <get> and <operational>: netconf-state (RFC 6022), the
+    YANG library (RFC 8525) and the event streams (RFC 5277)."""
+    return [netconf_state(ctx), *yang_library(ctx.schema), ctx.notifications.streams()]
 
 
 def _sub(parent: etree._Element, name: str, text: Any = None) -> etree._Element:
@@ -79,12 +135,12 @@ def netconf_state(ctx: ServerContext) -> etree._Element:
         _sub(se, "login-time", s.login_time)
         counters = s.data.get("counters", {})
         for k in ("in-rpcs", "in-bad-rpcs", "out-rpc-errors", "out-notifications"):
-            _sub(se, k, counters.get(k, 0))
+            _sub(se, k, counters.get(k, 0) % COUNTER32)
     stats = _sub(st, "statistics")
     ctx.stats["in-bad-hellos"] = ctx.registry.bad_hellos
     ctx.stats["out-notifications"] = ctx.notifications.sent
     for k, v in ctx.stats.items():
-        _sub(stats, k, v)
+        _sub(stats, k, v % COUNTER32 if isinstance(v, int) else v)
     return _with_ncm_prefix(st)
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from nf.errors import RpcError
+from nf.schema import NAMESPACES, NS
 from northbound import filters, replies
 
 if TYPE_CHECKING:  # context.py imports this module
@@ -25,6 +27,8 @@ NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
 NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 NMN = "urn:ietf:params:xml:ns:netmod:notification"
 STREAM = "NETCONF"
+STREAM_DESCRIPTION = ("The default NETCONF event stream: the RFC 6470 base events and the "
+                      "ipsec-nf events (IKE and CHILD SA up, down and rekeyed; apply status)")
 LOG_SIZE = 1000
 
 
@@ -43,13 +47,19 @@ def _parse_time(text: str, name: str) -> datetime:
 
 @dataclass
 class Subscription:
-    """One session's subscription to the NETCONF stream."""
+    """One session's subscription to the NETCONF stream.
+
+    ``backlog`` holds the stored events to replay, taken when the subscription was made;
+    ``queue`` every event published since, delivered in order once the replay is done."""
 
     session: Any
     filt: etree._Element | None
     start: datetime | None
     stop: datetime | None
-    replaying: bool = False
+    backlog: list[tuple[datetime, etree._Element]] = field(default_factory=list)
+    queue: asyncio.Queue[tuple[datetime, etree._Element]] = field(
+        default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
 
 
 def render(event_time: datetime, body: etree._Element) -> bytes:
@@ -65,28 +75,47 @@ class Notifications:
 
     def __init__(self, size: int = LOG_SIZE) -> None:
         self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
+        self.created = datetime.now(UTC)  # replayLogCreationTime (RFC 5277 section 3.2.5)
         self.subs: dict[int, Subscription] = {}
         self.sent = 0
+        self.denied = 0  # RFC 8341 /nacm/denied-notifications
         # access control (NACM): the body this session may receive, or None
         self.authorize: Callable[[Any, etree._Element], etree._Element | None] = (
             lambda session, body: body)
 
     def publish(self, body: etree._Element) -> None:
-        """Record an event and deliver it to every live subscription."""
+        """Record an event and queue it for every subscription (a replaying one gets it once
+        its replay is complete, in order)."""
         t = datetime.now(UTC)
         self.log.append((t, body))
         for sub in list(self.subs.values()):
-            if not sub.replaying:
-                asyncio.get_running_loop().create_task(self._deliver(sub, t, body))
+            sub.queue.put_nowait((t, body))
+
+    def streams(self) -> etree._Element:
+        """The RFC 5277 /netconf/streams tree (nc-notifications): our one stream."""
+        root = etree.Element(f"{{{NMN}}}netconf", nsmap={None: NMN})
+        stream = etree.SubElement(etree.SubElement(root, f"{{{NMN}}}streams"),
+                                  f"{{{NMN}}}stream")
+        for name, text in (("name", STREAM), ("description", STREAM_DESCRIPTION),
+                           ("replaySupport", "true"),
+                           ("replayLogCreationTime", _ts(self.created))):
+            etree.SubElement(stream, f"{{{NMN}}}{name}").text = text
+        return root
 
     async def _deliver(self, sub: Subscription, t: datetime, body: etree._Element) -> None:
-        if sub.stop is not None and t > sub.stop:
+        """Send one event if the subscription's filter selects it and NACM lets the session
+        see it. The filter is applied to what the session may see (a filter must not reveal
+        what NACM hides); an event NACM drops counts as denied if the filter selects it."""
+        allowed = self.authorize(sub.session, body)
+        if allowed is None:
+            if sub.filt is None or _selected(body, sub.filt):
+                self.denied += 1
             return
-        if sub.filt is not None and not _selected(body, sub.filt):
+        if sub.filt is not None and not _selected(allowed, sub.filt):
             return
-        body = self.authorize(sub.session, body)
-        if body is None:
-            return
+        await self._send(sub, t, allowed)
+
+    async def _send(self, sub: Subscription, t: datetime, body: etree._Element) -> None:
         if await sub.session.send_notification(render(t, body)):
             self.sent += 1
             counters = sub.session.data.setdefault("counters", {})
@@ -115,41 +144,65 @@ class Notifications:
             raise RpcError.of("bad-element", "stopTime is before startTime", type="protocol",
                               **{"bad-element": "stopTime"})
         filt = op.find(f"{{{NOTIF}}}filter")
+        if filt is None:  # the base namespace, as ncclient sends it
+            filt = op.find(f"{{{replies.NC}}}filter")
         if filt is not None:
             _check_filter(filt)
-        sub = Subscription(session, filt, start, stop, replaying=start is not None)
+        # The stored events to replay and the queue of later ones are split here, with no
+        # await in between: every event is replayed or queued, exactly once.
+        backlog = [(t, b) for t, b in self.log
+                   if start is not None and t >= start and (stop is None or t <= stop)]
+        sub = Subscription(session, filt, start, stop, backlog)
         self.subs[session.session_id] = sub
-        asyncio.get_running_loop().create_task(self._begin(sub))
+        sub.task = asyncio.get_running_loop().create_task(self._run(sub))
 
-    async def _begin(self, sub: Subscription) -> None:
+    async def _run(self, sub: Subscription) -> None:
+        """Replay, then replayComplete, then the live events in order; at stopTime,
+        notificationComplete ends the subscription."""
         if sub.start is not None:
+            backlog, sub.backlog = sub.backlog, []
+            for t, body in backlog:
+                await self._deliver(sub, t, body)
+            await self._send(sub, datetime.now(UTC), _event(NMN, "replayComplete"))
+        while True:
+            wait = None if sub.stop is None else (sub.stop - datetime.now(UTC)).total_seconds()
+            if wait is not None and wait <= 0:
+                break
             try:
-                for t, body in list(self.log):
-                    if t >= sub.start and (sub.stop is None or t <= sub.stop):
-                        await self._deliver(sub, t, body)
-                await self._deliver(sub, datetime.now(UTC), _event(NMN, "replayComplete"))
-            finally:
-                sub.replaying = False
-        if sub.stop is not None:
-            delay = (sub.stop - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await sub.session.send_notification(
-                render(datetime.now(UTC), _event(NMN, "notificationComplete")))
-            self.subs.pop(sub.session.session_id, None)
+                t, body = await asyncio.wait_for(sub.queue.get(), wait)
+            except TimeoutError:
+                break
+            if sub.stop is not None and t > sub.stop:
+                break
+            await self._deliver(sub, t, body)
+        while not sub.queue.empty():  # published before stopTime, not yet sent
+            t, body = sub.queue.get_nowait()
+            if sub.stop is not None and t <= sub.stop:
+                await self._deliver(sub, t, body)
+        await self._send(sub, datetime.now(UTC), _event(NMN, "notificationComplete"))
+        if self.subs.get(sub.session.session_id) is sub:
+            del self.subs[sub.session.session_id]
 
     def session_ended(self, session: Any) -> None:
         """Forget the subscription of a session that ended."""
-        self.subs.pop(session.session_id, None)
+        sub = self.subs.pop(session.session_id, None)
+        if sub is not None and sub.task is not None:
+            sub.task.cancel()
+
+
+def _filter_attr(filt: etree._Element, name: str, default: str | None = None) -> str | None:
+    """A filter attribute, unqualified (RFC 6241) or in the base namespace (RFC 5277's
+    example writes netconf:type)."""
+    return filt.get(name, filt.get(f"{{{replies.NC}}}{name}", default))
 
 
 def _check_filter(filt: etree._Element) -> None:
     """Refuse a filter that could not be applied (RFC 5277 2.1.1: the subscription fails)."""
-    ftype = filt.get("type", "subtree")
+    ftype = _filter_attr(filt, "type", "subtree")
     if ftype == "xpath":
         try:
-            etree.XPath(filt.get("select", ""), namespaces={k: v for k, v in filt.nsmap.items()
-                                                          if k})
+            etree.XPath(_filter_attr(filt, "select", "") or "",
+                        namespaces={k: v for k, v in filt.nsmap.items() if k})
         except etree.XPathError as e:
             raise RpcError.of("invalid-value", f"invalid XPath filter: {e}", type="protocol",
                               **{"bad-element": "filter"}) from None
@@ -159,8 +212,9 @@ def _check_filter(filt: etree._Element) -> None:
 
 
 def _selected(body: etree._Element, filt: etree._Element) -> bool:
-    if filt.get("type", "subtree") == "xpath":
-        return bool(filters.xpath([body], filt.get("select", "/"), filt.nsmap, {}))
+    if _filter_attr(filt, "type", "subtree") == "xpath":
+        return bool(filters.xpath([body], _filter_attr(filt, "select", "/") or "/",
+                                  filt.nsmap, {}))
     return bool(filters.subtree([body], filt))
 
 
@@ -191,7 +245,10 @@ def config_change(session: Any, edits: list[tuple[str, str]]) -> etree._Element:
     etree.SubElement(el, f"{{{NCN}}}datastore").text = "running"
     for path, op in edits:
         edit = etree.SubElement(el, f"{{{NCN}}}edit")
-        target = etree.SubElement(edit, f"{{{NCN}}}target", nsmap={"ipsec-nf": replies.NS})
+        # an instance-identifier: every module prefix of the path is declared
+        prefixes = sorted(set(re.findall(r"/([\w.-]+):", path)) & NAMESPACES.keys())
+        target = etree.SubElement(edit, f"{{{NCN}}}target",
+                                  nsmap={p: NAMESPACES[p] for p in prefixes} or None)
         target.text = path
         etree.SubElement(edit, f"{{{NCN}}}operation").text = op
     return el
@@ -234,10 +291,10 @@ def session_end(session: Any) -> etree._Element:
 def sa_event(kind: str, event: str, vpn: str, peer: str | None, unique_id: int | None,
              policy: str | None = None) -> etree._Element:
     """Our ike-sa-event / child-sa-event notification."""
-    el = _event(replies.NS, f"{kind}-sa-event", event=event, vpn=vpn, peer=peer,
+    el = _event(NS, f"{kind}-sa-event", event=event, vpn=vpn, peer=peer,
                 **{"unique-id": unique_id})
     if policy is not None:
-        etree.SubElement(el, f"{{{replies.NS}}}security-policy").text = policy
+        etree.SubElement(el, f"{{{NS}}}security-policy").text = policy
     return el
 
 
@@ -247,7 +304,7 @@ def apply_status_change(entry: Any) -> etree._Element:
     leaves = {"kind": entry.kind, "name": entry.name, "status": entry.status,
               "message": entry.message,
               "attempts": entry.attempts if entry.status == "failed" else None}
-    return _event(replies.NS, "apply-status-change", **leaves)
+    return _event(NS, "apply-status-change", **leaves)
 
 
 async def create_subscription(ctx: ServerContext, session: Any,

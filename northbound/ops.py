@@ -12,6 +12,7 @@ from nf.nacm import write_checker
 from nf.schema import NS
 from nf.state import merge_state
 from northbound import (
+    defaults,
     filters,
     monitoring,
     notifications,
@@ -22,9 +23,11 @@ from northbound import (
 )
 from northbound.context import ServerContext
 from northbound.params import uint
-from northbound.reading import config_roots
+from northbound.reading import WD, config_roots, wd_mode
 
 NC = replies.NC
+NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
 DEFAULT_OPS = ("merge", "replace", "none")
 TEST_OPTIONS = ("test-then-set", "set", "test-only")
 DATASTORES = ("running", "candidate", "startup")
@@ -56,6 +59,10 @@ def _datastore(op: etree._Element, which: str, allowed: tuple[str, ...]) -> str:
     ns, name = qname(kids[0])
     if name == "url":
         raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
+    if (ns, name) == (NMDA, "datastore"):  # RFC 8526 section 3.2: an NMDA datastore identity
+        prefix, _, ident = (kids[0].text or "").strip().rpartition(":")
+        ns = NC if kids[0].nsmap.get(prefix or None) == DS else ""
+        name = ident
     if ns != NC or name not in allowed:
         raise RpcError.of(
             "invalid-value", f"datastore {name!r} is not allowed in <{which}>", type="protocol",
@@ -102,9 +109,9 @@ def _filtered(ctx: ServerContext, roots: list[etree._Element],
 async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
     state = await ctx.read_state()
-    extra = [monitoring.netconf_state(ctx), *monitoring.yang_library(ctx.schema)]
-    roots = config_roots(ctx, session, "running", op,
-                         lambda rs: merge_state(rs, state) + extra)
+    extra = monitoring.state_roots(ctx)
+    roots = config_roots(ctx, session, "running", op, lambda rs: monitoring.add_nacm_counters(
+        ctx, merge_state(rs, state)) + extra)
     return _filtered(ctx, roots, op)
 
 
@@ -123,8 +130,8 @@ async def edit_config(ctx: ServerContext, session: Any, op: etree._Element) -> e
     error = _enum(op, "error-option", ERROR_OPTIONS, "stop-on-error")
     if _child(op, "url") is not None:
         raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
-    config = _required(op, "config")
-    check = write_checker(ctx.access(session), ctx.schema.top)
+    config = defaults.untag(ctx.schema, _required(op, "config"), default_op)
+    check = write_checker(ctx.access(session), ctx.schema.top, ctx.nacm_counters)
     ctx.ds.edit(target, config, session.session_id, default_op, test, error, check)
     return replies.ok()
 
@@ -132,17 +139,20 @@ async def edit_config(ctx: ServerContext, session: Any, op: etree._Element) -> e
 async def copy_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<copy-config> between datastores, or from an inline <config>."""
     target = _datastore(op, "target", ("running", "candidate", "startup"))
+    # RFC 6243: with-defaults shapes what is copied to a file (:url, not supported); the
+    # datastores hold explicit data, copied as it is. The mode must still be one we support.
+    wd_mode(op.find(f"{{{WD}}}with-defaults"))
+    check = write_checker(ctx.access(session), ctx.schema.top, ctx.nacm_counters)
     inline = _required(op, "source").find(f"{{{NC}}}config")
     if inline is not None:
-        ctx.ds.copy_config(target, session.session_id, config=inline,
-                           check=write_checker(ctx.access(session), ctx.schema.top))
+        ctx.ds.copy_config(target, session.session_id,
+                           config=defaults.untag(ctx.schema, inline, None), check=check)
     else:
         source = _datastore(op, "source", ("running", "candidate", "startup"))
         if source == target:
             raise RpcError.of("invalid-value", "source and target are the same datastore",
                               type="protocol")
-        ctx.ds.copy_config(target, session.session_id, source=source,
-                           check=write_checker(ctx.access(session), ctx.schema.top))
+        ctx.ds.copy_config(target, session.session_id, source=source, check=check)
     return replies.ok()
 
 
@@ -171,7 +181,7 @@ async def validate(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     src = _required(op, "source")
     inline = src.find(f"{{{NC}}}config")
     if inline is not None:
-        ctx.ds.validate_config(inline)
+        ctx.ds.validate_config(defaults.untag(ctx.schema, inline, None))
     else:
         ctx.ds.validate_datastore(_datastore(op, "source", DATASTORES))
     return replies.ok()

@@ -6,8 +6,6 @@ from typing import Any
 
 from lxml import etree
 
-from nf.edit import elements
-from nf.errors import RpcError
 from nf.schema import NS
 from northbound.context import ServerContext
 from northbound.params import uint
@@ -19,16 +17,9 @@ async def wait_applied(ctx: ServerContext, session: Any,
                        op: etree._Element) -> list[etree._Element]:
     """Wait (at most ``timeout`` seconds, default 30) for the last commit's entries; return the
     outcome and each entry's status."""
-    for child in elements(op):
-        if child.tag != f"{{{NS}}}timeout":
-            name = etree.QName(child).localname
-            raise RpcError.of("unknown-element", f"unexpected parameter {name!r}",
-                              type="protocol", **{"bad-element": name})
-    found = op.findall(f"{{{NS}}}timeout")
-    if len(found) > 1:
-        raise RpcError.of("bad-element", "timeout given more than once", type="protocol",
-                          **{"bad-element": "timeout"})
-    timeout = uint(found[0].text, "timeout", 0, MAX_WAIT) if found else 30
+    # unknown and repeated parameters are refused before (northbound.params.check_input)
+    found = op.find(f"{{{NS}}}timeout")
+    timeout = uint(found.text, "timeout", 0, MAX_WAIT) if found is not None else 30
     result, entries = await ctx.wait_applied(float(timeout))
     out = [etree.Element(f"{{{NS}}}result", nsmap={None: NS})]
     out[0].text = result

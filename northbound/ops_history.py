@@ -82,7 +82,8 @@ async def rollback(ctx: ServerContext, session: Any, op: etree._Element) -> etre
         raise _no_commit(n)
     old = ctx.history.undo(ctx.ds.tree("running"), ctx.schema.top, n)
     ctx.ds.copy_config("candidate", session.session_id, config=old,
-                       check=write_checker(ctx.access(session), ctx.schema.top))
+                       check=write_checker(ctx.access(session), ctx.schema.top,
+                                           ctx.nacm_counters))
     return replies.ok()
 
 

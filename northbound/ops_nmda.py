@@ -11,7 +11,7 @@ from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.nacm import write_checker
 from nf.state import merge_state
-from northbound import filters, monitoring, replies
+from northbound import defaults, filters, monitoring, replies
 from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import WD, WD_MODES, config_roots
@@ -20,6 +20,7 @@ NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
 DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
 OR = "urn:ietf:params:xml:ns:yang:ietf-origin"
 CONVENTIONAL = ("running", "candidate", "startup", "intended")
+ORIGINS = ("origin", "intended", "dynamic", "system", "learned", "default", "unknown")
 
 
 def _datastore(op: etree._Element) -> str:
@@ -49,6 +50,25 @@ def _wd_alias(op: etree._Element) -> etree._Element:
 
 def _origin(el: etree._Element, value: str) -> None:
     el.set(f"{{{OR}}}origin", f"or:{value}")
+
+
+def _origin_filter(op: etree._Element) -> bool | None:
+    """Whether the configuration nodes (all from intended here) pass the origin-filter or
+    negated-origin-filter of the request (RFC 8526 section 3.1.1); None if there is none."""
+    found: dict[str, list[str]] = {}
+    for name in ("origin-filter", "negated-origin-filter"):
+        for el in op.iterfind(f"{{{NMDA}}}{name}"):
+            prefix, _, ident = (el.text or "").strip().rpartition(":")
+            if el.nsmap.get(prefix or None) != OR or ident not in ORIGINS:
+                raise RpcError.of("invalid-value", f"{name}: unknown origin {el.text!r}",
+                                  type="protocol", **{"bad-element": name})
+            found.setdefault(name, []).append(ident)
+    # 'intended' is matched by itself and by its base identity 'origin'
+    if "origin-filter" in found:
+        return any(i in ("intended", "origin") for i in found["origin-filter"])
+    if "negated-origin-filter" in found:
+        return not any(i in ("intended", "origin") for i in found["negated-origin-filter"])
+    return None
 
 
 def _only(el: etree._Element, sn: Any, want_config: bool) -> bool:
@@ -81,32 +101,45 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     """<get-data>: one datastore, optionally filtered, with origins for operational."""
     name = _datastore(op)
     source = "running" if name in ("intended", "operational") else name
+    operational = name == "operational"
     with_origin = op.find(f"{{{NMDA}}}with-origin") is not None
-    if with_origin and name != "operational":
+    if with_origin and not operational:
         raise RpcError.of("invalid-value", "with-origin applies to operational only",
                           type="protocol", **{"bad-element": "with-origin"})
-    state = await ctx.read_state() if name == "operational" else {}
+    origin_params = [e for e in elements(op) if qname(e) in (
+        (NMDA, "origin-filter"), (NMDA, "negated-origin-filter"))]
+    if origin_params and not operational:  # their 'when' is false: RFC 7950 section 8.3.1
+        bad = qname(origin_params[0])[1]
+        raise RpcError.of("unknown-element", f"{bad} applies to operational only",
+                          type="protocol", **{"bad-element": bad})
+    if operational and op.find(f"{{{NMDA}}}with-defaults") is not None:
+        # RFC 8526 section 3.1.1: only with the :with-operational-defaults capability
+        raise RpcError.of("invalid-value", "with-defaults is not supported for operational",
+                          type="protocol", **{"bad-element": "with-defaults"})
+    cf = op.findtext(f"{{{NMDA}}}config-filter")
+    if cf is not None and cf.strip() not in ("true", "false"):
+        raise RpcError.of("invalid-value", "config-filter must be true or false",
+                          type="protocol", **{"bad-element": "config-filter"})
+    keep_config = _origin_filter(op) if operational else None
+    state = await ctx.read_state() if operational else {}
 
-    def operational(roots: list[etree._Element]) -> list[etree._Element]:
-        roots = merge_state(roots, state)
+    def add_state(roots: list[etree._Element]) -> list[etree._Element]:
+        roots = monitoring.add_nacm_counters(ctx, merge_state(roots, state))
+        # RFC 8342 section 5.3.4 / ietf-origin: origins are for configuration nodes only,
+        # given on the top ones and inherited below; state data has none
         for r in roots if with_origin else []:
-            _origin(r, "intended")
             sn = ctx.schema.top.get(qname(r))
-            for c in elements(r):
-                csn = sn.child(*qname(c)) if sn is not None else None
-                if csn is not None and not csn.config:
-                    _origin(c, "learned")
-        extra = [monitoring.netconf_state(ctx), *monitoring.yang_library(ctx.schema)]
-        for e in extra if with_origin else []:
-            _origin(e, "system")
-        return roots + extra
+            if sn is not None and sn.config:
+                _origin(r, "intended")
+        return roots + monitoring.state_roots(ctx)
 
     roots = config_roots(ctx, session, source, _wd_alias(op),
-                         operational if name == "operational" else None)
-    cf = op.findtext(f"{{{NMDA}}}config-filter")
+                         add_state if operational else None)
+    if keep_config is False:
+        roots = [r for r in roots if _only(r, ctx.schema.state_top.get(qname(r)), False)]
     if cf is not None:
         want = cf.strip() == "true"
-        roots = [r for r in roots if _only(r, ctx.schema.top.get(qname(r)), want)]
+        roots = [r for r in roots if _only(r, ctx.schema.state_top.get(qname(r)), want)]
     sub = op.find(f"{{{NMDA}}}subtree-filter")
     xp = op.find(f"{{{NMDA}}}xpath-filter")
     if sub is not None:
@@ -139,7 +172,8 @@ async def edit_data(ctx: ServerContext, session: Any, op: etree._Element) -> etr
     if config is None:
         raise RpcError.of("missing-element", "<config> is required", type="protocol",
                           **{"bad-element": "config"})
-    check = write_checker(ctx.access(session), ctx.schema.top)
+    config = defaults.untag(ctx.schema, config, dop)
+    check = write_checker(ctx.access(session), ctx.schema.top, ctx.nacm_counters)
     ctx.ds.edit(name, config, session.session_id, dop, check=check)
     return replies.ok()
 

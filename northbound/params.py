@@ -1,12 +1,30 @@
-"""Parsing RPC parameters strictly (ASCII digits, YANG ranges), with protocol errors."""
+"""Parsing RPC parameters: the shape of an operation's input checked once for every operation
+(RFC 6241 section 4.3 / RFC 7950 section 8.3.1), and strict number parsing."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from lxml import etree
+
+from nf.edit import elements, qname
 from nf.errors import RpcError
+from nf.schema import NAMESPACES, InputNode
 
 UINT32_MAX = 0xFFFFFFFF
+NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+# create-subscription (RFC 5277 section 2.1.1) has no YANG module in the schema: its
+# parameters, each at most once (the minOccurs="0" elements of RFC 5277's XML schema). Its
+# <filter> is in the notification namespace; clients such as ncclient send the base one, so
+# both are taken, as one parameter (two cases of a choice: never both).
+_SUBSCRIPTION = {(NOTIF, n): InputNode(n, NOTIF, kind, 1, ()) for n, kind in (
+    ("stream", "leaf"), ("startTime", "leaf"), ("stopTime", "leaf"))}
+_SUBSCRIPTION.update({(ns, "filter"): InputNode("filter", ns, "anyxml", 1, (("filter", ns),))
+                      for ns in (NOTIF, NC)})
+EXTRA_INPUTS: dict[tuple[str, str], dict[tuple[str, str], InputNode]] = {
+    (NOTIF, "create-subscription"): _SUBSCRIPTION}
 
 
 def uint(text: str | None, name: str, low: int = 0, high: int = UINT32_MAX) -> int:
@@ -16,3 +34,51 @@ def uint(text: str | None, name: str, low: int = 0, high: int = UINT32_MAX) -> i
         raise RpcError.of("invalid-value", f"{name} must be a number from {low} to {high}",
                           type="protocol", **{"bad-element": name})
     return int(raw)
+
+
+def check_input(schema: Any, op: etree._Element) -> None:
+    """Refuse an operation whose parameters do not fit what it accepts: a parameter it does
+    not define (unknown-element, or unknown-namespace), one given more times than allowed
+    (bad-element, error-app-tag too-many-elements; for a list or leaf-list above its
+    max-elements, operation-failed as RFC 7950 section 15.2 says), or parameters of two cases
+    of one choice (bad-element, RFC 7950 section 8.3.1). What the operation accepts is its YANG
+    input (augments and enabled features included); containers are checked inside, anyxml and
+    anydata (config, filter) are not. An operation no module defines is left to its handler.
+    """
+    spec = schema.rpc_input(*qname(op))
+    if spec is None:
+        spec = EXTRA_INPUTS.get(qname(op))
+    if spec is not None:
+        _check(op, spec)
+
+
+def _check(parent: etree._Element, spec: dict[tuple[str, str], InputNode]) -> None:
+    counts: dict[tuple[str, str], int] = {}
+    chosen: dict[str, tuple[str, str]] = {}  # choice -> (case, element name)
+    for el in elements(parent):
+        ns, name = qname(el)
+        node = spec.get((ns, name))
+        if node is None:
+            if ns not in NAMESPACES.values() and ns != NOTIF:
+                raise RpcError.of("unknown-namespace", f"unknown namespace {ns!r} of <{name}>",
+                                  type="protocol",
+                                  **{"bad-element": name, "bad-namespace": ns})
+            raise RpcError.of("unknown-element", f"<{qname(parent)[1]}> has no parameter "
+                              f"<{name}>", type="protocol", **{"bad-element": name})
+        counts[(ns, name)] = n = counts.get((ns, name), 0) + 1
+        if node.max is not None and n > node.max:
+            if node.kind in ("list", "leaf-list"):
+                raise RpcError.of("operation-failed", f"<{name}> is given more than "
+                                  f"{node.max} times", type="protocol",
+                                  app_tag="too-many-elements", **{"bad-element": name})
+            raise RpcError.of("bad-element", f"<{name}> is given more than once",
+                              type="protocol", app_tag="too-many-elements",
+                              **{"bad-element": name})
+        for choice, case in node.cases:
+            other = chosen.setdefault(choice, (case, name))
+            if other[0] != case:
+                raise RpcError.of("bad-element", f"<{name}> and <{other[1]}> cannot be given "
+                                  f"together (they are cases of the choice {choice})",
+                                  type="protocol", **{"bad-element": name})
+        if node.children:
+            _check(el, node.children)

@@ -11,11 +11,22 @@ from lxml import etree
 from nf.edit import elements
 from nf.errors import RpcError
 from nf.nacm import prune_unreadable
+from northbound import defaults
 from northbound.context import ServerContext
 
 WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
 WD_MODES = ("explicit", "trim", "report-all", "report-all-tagged")
 _XML = etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+
+
+def wd_mode(wd: etree._Element | None) -> str:
+    """The with-defaults mode a <with-defaults> parameter asks for (our basic mode, explicit,
+    when absent); invalid-value if we do not support it (RFC 6243 section 4.5.1)."""
+    mode = (wd.text or "").strip() if wd is not None else "explicit"
+    if mode not in WD_MODES:
+        raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
+                          type="protocol", **{"bad-element": "with-defaults"})
+    return mode
 
 
 def config_roots(ctx: ServerContext, session: Any, name: str, op: etree._Element,
@@ -24,15 +35,11 @@ def config_roots(ctx: ServerContext, session: Any, name: str, op: etree._Element
     """Top-level nodes of a datastore in the with-defaults mode the request asks, plus what
     ``extra`` adds (state), keeping only what the user may read."""
     roots = [copy.deepcopy(r) for r in elements(ctx.ds.tree(name))]
-    wd = op.find(f"{{{WD}}}with-defaults")
-    mode = (wd.text or "").strip() if wd is not None else "explicit"
-    if mode not in WD_MODES:
-        raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
-                          type="protocol", **{"bad-element": "with-defaults"})
+    mode = wd_mode(op.find(f"{{{WD}}}with-defaults"))
     if mode != "explicit" and roots:
         text = ctx.schema.print_with_defaults(
             "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
-        roots = list(elements(etree.fromstring(f"<r>{text}</r>", _XML)))
+        roots = defaults.retag(list(elements(etree.fromstring(f"<r>{text}</r>", _XML))))
     if extra is not None:
         roots = extra(roots)
     return prune_unreadable(ctx.access(session), roots, ctx.schema.state_top)

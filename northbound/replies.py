@@ -7,10 +7,12 @@ import re
 from lxml import etree
 
 from nf.errors import RpcError
-from nf.schema import NAMESPACES, NS
+from nf.schema import NAMESPACES
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# module names used as error-path prefixes that have no YANG module in the schema
+OTHER_PREFIXES = {"notifications": "urn:ietf:params:xml:ns:netconf:notification:1.0"}
 
 
 def reply(rpc_attrs: dict[str, str], *children: etree._Element) -> bytes:
@@ -20,7 +22,34 @@ def reply(rpc_attrs: dict[str, str], *children: etree._Element) -> bytes:
         r.set(k, v)
     for c in children:
         r.append(c)
+    for path in list(r.iter(f"{{{NC}}}error-path")):
+        _declare_prefixes(path)
     return etree.tostring(r, encoding="utf-8", xml_declaration=True)
+
+
+def _path_nsmap(path: str) -> dict[str, str]:
+    """The namespace of every module prefix of an error-path (module names are prefixes)."""
+    prefixes = set(re.findall(r"([\w.-]+):", path))
+    known = {**OTHER_PREFIXES, **NAMESPACES}
+    return {m: known[m] for m in sorted(prefixes) if m in known}
+
+
+def _declare_prefixes(path: etree._Element) -> None:
+    """Declare the prefixes of an error-path on the element itself, in the finished reply.
+
+    lxml drops a declaration of a namespace that is already in scope under another prefix
+    when an element moves into a tree (the base namespace is the reply's default one, so
+    'ietf-netconf:' would end up undeclared); an element created in place keeps them."""
+    nsmap = _path_nsmap(path.text or "")
+    parent = path.getparent()
+    if not nsmap or parent is None:
+        return
+    later = list(parent)[parent.index(path) + 1:]
+    parent.remove(path)
+    new = etree.SubElement(parent, path.tag, nsmap={None: NC, **nsmap})
+    new.text = path.text
+    for el in later:
+        parent.append(el)
 
 
 def ok() -> etree._Element:
@@ -47,9 +76,7 @@ def error_elements(err: RpcError) -> list[etree._Element]:
         if e.app_tag:
             etree.SubElement(el, f"{{{NC}}}error-app-tag").text = e.app_tag
         if e.path:
-            prefixes = set(re.findall(r"([\w.-]+):", e.path))
-            nsmap = {m: NAMESPACES.get(m, NS) for m in prefixes if m in NAMESPACES} or None
-            p = etree.SubElement(el, f"{{{NC}}}error-path", nsmap=nsmap)
+            p = etree.SubElement(el, f"{{{NC}}}error-path", nsmap=_path_nsmap(e.path) or None)
             p.text = e.path
         m = etree.SubElement(el, f"{{{NC}}}error-message")
         m.set(XML_LANG, "en")

@@ -11,7 +11,7 @@ from lxml import etree
 from nf.edit import elements, qname
 from nf.errors import RpcError
 from nf.schema import NAMESPACES
-from northbound import replies
+from northbound import params, replies
 from northbound.context import ServerContext
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,15 @@ class Dispatcher:
             access = self.ctx.access(session)
             module = module_of(qname(op)[0])
             if not access.may_exec(module, qname(op)[1]):
-                raise access.denied(f"{qname(op)[1]!r} is not allowed for this user")
+                self.ctx.nacm_counters.denied_operations += 1
+                # RFC 8341 section 3.4.4: the error-path identifies the operation
+                raise access.denied(f"{qname(op)[1]!r} is not allowed for this user",
+                                    f"/ietf-netconf:rpc/{module}:{qname(op)[1]}")
             if handler is None:
                 raise RpcError.of(
                     "operation-not-supported", f"operation {qname(op)[1]!r} is not supported",
                     type="protocol", **{"bad-element": qname(op)[1]})
+            params.check_input(self.ctx.schema, op)
             result = await handler(self.ctx, session, op)
         except RpcError as e:
             self._count(session, "out-rpc-errors")

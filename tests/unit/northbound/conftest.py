@@ -84,6 +84,7 @@ def call(tmp_path: Path):
     r = run(f"<edit-config><target><running/></target>{site}</edit-config>")
     assert r.find("nc:ok", P) is not None, etree.tostring(r)
     run.session = session
+    run.ctx = d.ctx
     return run
 
 

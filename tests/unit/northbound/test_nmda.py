@@ -23,8 +23,9 @@ def test_operational_has_config_state_and_origins(call) -> None:
     ike = r.find("n:data/i:ike", Q)
     assert ike.get(f"{{{OR}}}origin") == "or:intended"
     assert ike.find("i:vpn", Q) is not None
+    # ietf-origin: origins are for configuration nodes; state data carries none
     sa = ike.find("i:ike-sa", Q)
-    assert sa is not None and sa.get(f"{{{OR}}}origin") == "or:learned"
+    assert sa is not None and sa.get(f"{{{OR}}}origin") is None
 
 
 def test_config_filter_and_subtree(call) -> None:

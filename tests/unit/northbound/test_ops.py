@@ -91,8 +91,9 @@ def test_startup_copy_and_delete(call, tmp_path: Path) -> None:
     # boot: running comes from startup
     ds = Datastores(Schema(), tmp_path)
     assert ds.tree("running").find(f"{{{NS}}}ike") is not None
+    # ietf-netconf's delete-config has no <running> target (RFC 7950 section 8.3.1)
     r = call("<delete-config><target><running/></target></delete-config>")
-    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "operation-failed"
+    assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "unknown-element"
     assert call("<delete-config><target><startup/></target></delete-config>").find(
         "nc:ok", P) is not None
     assert not (tmp_path / "startup.xml").exists()
@@ -109,7 +110,10 @@ def test_with_defaults(call, mode: str, has_default: bool, tagged: bool) -> None
     assert (kt is not None) == has_default, etree.tostring(r)
     if kt is not None:
         assert kt.text == "1"
-        assert (kt.get(f"{{{wd}}}default") == "true") == tagged
+        # RFC 6243 section 6: the attribute's own namespace, never the module's
+        assert (kt.get("{urn:ietf:params:xml:ns:netconf:default:1.0}default") == "true") \
+            == tagged
+        assert kt.get(f"{{{wd}}}default") is None
     assert r.findtext("nc:data/i:ike/i:vpn/i:name", namespaces=P) == "siteA-siteB"
 
 
