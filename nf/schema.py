@@ -13,6 +13,7 @@ from pathlib import Path
 
 import libyang
 from _libyang import ffi, lib
+from libyang.data import DataType
 from libyang.util import c2str
 
 
@@ -267,6 +268,22 @@ class Schema:
                     inout = inout.next
                 self._inputs[key] = _input_nodes(inout, inout) if inout != ffi.NULL else {}
         return self._inputs[key]
+
+    def validate_rpc(self, xml: str) -> list[LyError] | None:
+        """Parse and validate one operation element (RPC or action input) against its YANG
+        definition; None when it is valid, else libyang's error items."""
+        self.ctx.last_errors = []
+        try:
+            dnode = self.ctx.parse_op_mem("xml", xml, DataType.RPC_YANG)
+        except libyang.LibyangError:
+            return self.ctx.last_errors or [LyError(0, "invalid operation input", None, None)]
+        try:
+            dnode.validate(rpc=True)
+        except libyang.LibyangError:
+            return self.ctx.last_errors or [LyError(0, "invalid operation input", None, None)]
+        finally:
+            dnode.free()
+        return None
 
     def is_default(self, chain: list[SNode], value: str) -> bool | None:
         """Whether ``value`` is the schema default of the leaf at the end of ``chain`` (its

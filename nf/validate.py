@@ -55,11 +55,12 @@ def is_secret(path: str | None, top: dict[tuple[str, str], SNode]) -> bool:
 LYVE_REFERENCE = 4
 LYVE_DATA = 9
 # Where libyang gives no app-tag, its message formats tell the case apart (libyang/common.h:
-# LY_VCODE_NOMAND, LY_VCODE_DUP). Kept in one table, pinned by tests/unit/nf/test_validate_map.py
-# against the installed libyang, so an upgrade that changes them fails a test instead of
-# silently changing our rpc-errors.
+# LY_VCODE_NOMAND, LY_VCODE_DUP, LY_VCODE_NOWHEN). Kept in one table, pinned by
+# tests/unit/nf/test_validate_map.py against the installed libyang, so an upgrade that changes
+# them fails a test instead of silently changing our rpc-errors.
 _MANDATORY = re.compile(r'Mandatory node "([^"]+)" instance does not exist')
 _DUPLICATE = re.compile(r'Duplicate instance of "([^"]+)"')
+_WHEN = re.compile(r"When condition .* not satisfied")  # LY_VCODE_NOWHEN
 _SECRET_MSG = ("invalid secret: use text, 0x and hexadecimal bytes, or 0s and base64 "
                "(value not shown)")
 
@@ -80,6 +81,9 @@ def error_info(item: LyError, path: str | None) -> ErrorInfo:
         return ErrorInfo("data-missing", msg, path, app_tag=app)
     if _MANDATORY.search(msg):
         return ErrorInfo("data-missing", msg, path, app_tag="mandatory")
+    if _WHEN.search(msg):
+        # a node whose "when" is false does not exist in the schema there (RFC 7950 8.3.1)
+        return ErrorInfo("unknown-element", msg, path)
     if dup := _DUPLICATE.search(msg):
         # a node given twice: the edit refuses it first (nf.edit.check_unique), same tag
         return ErrorInfo("bad-element", msg, path, info={"bad-element": dup.group(1)})

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 from lxml import etree
 
 from nf.edit import elements, qname
-from nf.errors import RpcError
+from nf.errors import ErrorInfo, RpcError
 from nf.schema import NAMESPACES, InputNode
+from nf.validate import to_rpc_error
 
 UINT32_MAX = 0xFFFFFFFF
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
@@ -34,6 +36,47 @@ def uint(text: str | None, name: str, low: int = 0, high: int = UINT32_MAX) -> i
         raise RpcError.of("invalid-value", f"{name} must be a number from {low} to {high}",
                           type="protocol", **{"bad-element": name})
     return int(raw)
+
+
+def validate_input(schema: Any, op: etree._Element) -> None:
+    """Validate an operation's input against its YANG definition with libyang (types, ranges,
+    enumerations, mandatory parameters, musts), as Netopeer2 does; raise the rpc-error.
+
+    The content of anyxml/anydata parameters (``<config>``, ``<filter>``) is not sent to
+    libyang: it is not validated there, and a big edit would be parsed twice.
+    """
+    spec = schema.rpc_input(*qname(op))
+    if spec is None:
+        return
+    light = _without_anyxml(op, spec)
+    error = schema.validate_rpc(etree.tostring(light, encoding="unicode"))
+    if error is None:
+        return
+    items = [_input_error(info) for info in to_rpc_error(error, "invalid input").errors]
+    raise RpcError(*items)
+
+
+def _input_error(info: ErrorInfo) -> ErrorInfo:
+    """A libyang error about RPC input as RFC 6241 puts it: a protocol error naming the
+    parameter (bad-element), missing-element for a missing mandatory one."""
+    name = (info.path or "").rstrip("/").rsplit("/", 1)[-1].split(":")[-1].split("[")[0]
+    tag = "missing-element" if info.tag == "data-missing" else info.tag
+    return ErrorInfo(tag, info.message, None, "protocol", info.app_tag,
+                     {**info.info, "bad-element": name} if name else dict(info.info))
+
+
+def _without_anyxml(el: etree._Element, spec: dict[tuple[str, str], InputNode]) -> etree._Element:
+    out = etree.Element(el.tag, dict(el.attrib), nsmap=el.nsmap)
+    out.text = el.text
+    for child in elements(el):
+        node = spec.get(qname(child))
+        if node is not None and node.kind in ("anyxml", "anydata"):
+            out.append(etree.Element(child.tag, dict(child.attrib), nsmap=child.nsmap))
+        elif node is not None and node.children:
+            out.append(_without_anyxml(child, node.children))
+        else:
+            out.append(copy.deepcopy(child))
+    return out
 
 
 def check_input(schema: Any, op: etree._Element) -> None:

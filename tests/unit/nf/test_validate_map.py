@@ -56,6 +56,16 @@ def test_libyang_error_maps_to_rpc_error(schema: Schema, case: str, xml: str, ve
     assert err.path and err.path.startswith("/")
 
 
+def test_when_false_in_rpc_input_is_an_unknown_element(schema: Schema) -> None:
+    items = schema.validate_rpc(
+        '<get-data xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-nmda" '
+        'xmlns:ds="urn:ietf:params:xml:ns:yang:ietf-datastores" '
+        'xmlns:or="urn:ietf:params:xml:ns:yang:ietf-origin"><datastore>ds:running</datastore>'
+        "<origin-filter>or:intended</origin-filter></get-data>")
+    assert items and (items[0].vecode, items[0].apptag) == (LYVE_DATA, None)
+    assert to_rpc_error(items, "invalid").errors[0].tag == "unknown-element"
+
+
 def test_a_secret_is_never_repeated(schema: Schema) -> None:
     with pytest.raises(libyang.LibyangError):
         schema.parse_config(f"<ike {IPNF}><pre-shared-key><name>k</name>"
