@@ -27,7 +27,7 @@ from northbound.context import ServerContext
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
-from northbound.ssh import start_server
+from northbound.ssh import Limits, start_server
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor
@@ -43,8 +43,9 @@ class App:
     """One gateway instance: datastores, NETCONF server, charon and the reconciler."""
 
     def __init__(self, state_dir: Path, backend: str = "kernel-libipsec",
-                 sync_interval: float = 30.0) -> None:
+                 sync_interval: float = 30.0, limits: dict[str, Any] | None = None) -> None:
         self.state_dir = state_dir
+        self.limits = Limits(**(limits or {}))  # the front door's (docs/security.md)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         secure_state_dir(state_dir)  # secrets private to the server, or refuse to start
         self.schema = Schema()
@@ -231,7 +232,7 @@ class App:
             for host, port in listen:  # northbound.ssh logs each address
                 acceptors.append(await start_server(
                     host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
-                    self.dispatcher.handle, self.capabilities, self.registry,
+                    self.dispatcher.handle, self.capabilities, self.registry, self.limits,
                 ))
                 self.listening.append((host, acceptors[-1].get_port()))
             stop = asyncio.Event()

@@ -61,6 +61,7 @@ class ServeConfig:
     backend: str = "kernel-libipsec"
     log_level: str = "info"
     sync_interval: float = 30.0
+    limits: dict[str, Any] = field(default_factory=dict)  # northbound.ssh.Limits overrides
 
 
 def _listen_list(value: Any) -> list[tuple[str, int]]:
@@ -87,6 +88,29 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
+def _limits(value: Any) -> dict[str, Any]:
+    """The ``[limits]`` table: front-door limits (docs/security.md), by the field names of
+    ``northbound.ssh.Limits`` with dashes; each a positive number of its field's type."""
+    import dataclasses
+
+    from northbound.ssh import Limits
+
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of limits")
+    fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(Limits)}
+    out = {}
+    for key, v in value.items():
+        f = fields.get(key)
+        if f is None:
+            raise ValueError(f"unknown limit {key!r}; known: {', '.join(fields)}")
+        want = int if isinstance(f.default, int) else float
+        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 \
+                or (want is int and not isinstance(v, int)):
+            raise ValueError(f"{key}: expected a positive {want.__name__}, got {v!r}")
+        out[f.name] = want(v)
+    return out
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty string, got {value!r}")
@@ -102,6 +126,7 @@ CONFIG_KEYS: dict[str, tuple[str, Any]] = {
     "backend": ("backend", _choice(BACKENDS)),
     "log-level": ("log_level", _choice(LOG_LEVELS)),
     "sync-interval": ("sync_interval", _seconds),
+    "limits": ("limits", _limits),
 }
 
 
@@ -275,7 +300,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("ipsec-nf %s starting: state directory %s, backend %s", version(), cfg.state_dir,
              cfg.backend)
     try:
-        app = App(cfg.state_dir, cfg.backend, sync_interval=cfg.sync_interval)
+        app = App(cfg.state_dir, cfg.backend, sync_interval=cfg.sync_interval,
+                  limits=cfg.limits)
         _warn_if_no_user(cfg.state_dir)
         asyncio.run(_serve(app, cfg, journal, notify))
     except UnsafeStateError as e:  # the log, not a bare print: journald gets the priority

@@ -52,6 +52,13 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert cfg.backend == "kernel-libipsec" and cfg.sync_interval == 30.0
 
 
+def test_front_door_limits(tmp_path: Path) -> None:
+    f = write(tmp_path, 'state-dir = "/srv/nf"\n[limits]\nmax-sessions-per-user = 4\n'
+                        "login-grace-time = 10\n")
+    cfg = settings("--config", str(f))
+    assert cfg.limits == {"max_sessions_per_user": 4, "login_grace_time": 10.0}
+
+
 def test_relative_state_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     cfg = settings("--config", str(write(tmp_path, 'state-dir = "state"\n')))
     assert cfg.state_dir == tmp_path / "state"
@@ -68,6 +75,11 @@ def test_relative_state_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     ('sync-interval = true\n', ["sync-interval"]),
     ('state-dir = 3\n', ["state-dir"]),
     ('state-dir = "/x\n', ["not valid TOML"]),
+    ('[limits]\nmax-sesions-per-user = 3\n', ["limits", "'max-sesions-per-user'",
+                                                "max-sessions-per-user"]),
+    ('[limits]\nmax-sessions-per-user = 0\n', ["limits", "positive int"]),
+    ('[limits]\nmax-sessions-per-user = 2.5\n', ["limits", "positive int"]),
+    ('limits = 3\n', ["limits", "table"]),
 ])
 def test_bad_files_are_refused_naming_the_key(tmp_path: Path, text: str,
                                               names: list[str]) -> None:

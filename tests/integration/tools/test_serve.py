@@ -258,3 +258,18 @@ def test_atomic_write_never_writes_through_a_looser_leftover(tmp_path: Path) -> 
     assert stat.S_IMODE(target.stat().st_mode) == 0o600 and not leftover.exists()
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "new" / "x.xml").stat().st_mode) == 0o600
+
+
+def test_front_door_limits_from_the_configuration_file(tmp_path: Path, ns: str) -> None:
+    state = tmp_path / "state"
+    add_user(state)
+    conf = tmp_path / "serve.toml"
+    conf.write_text(f'state-dir = "{state}"\nlisten = "127.0.0.1:8830"\n'
+                    "[limits]\nmax-sessions-per-user = 1\n")
+    with Server(ns, tmp_path / "s", ["--config", str(conf)]) as server:
+        server.wait_listening()
+        with connect(ns) as m:
+            m.get_config("running")
+            with pytest.raises(Exception):  # noqa: B017 - ncclient's error types vary
+                connect(ns).close_session()
+        server.wait_log("too many NETCONF sessions for user 'admin' (limit 1)")
