@@ -15,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from nf import persist
+from nf.checks import Check, run_checks
 from nf.configdict import keyed, merge
 from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
 from nf.errors import RpcError
@@ -22,6 +23,7 @@ from nf.journal import Journal
 from nf.locks import Locks
 from nf.records import record, replay, units
 from nf.schema import Schema
+from nf.templates import resolve
 from nf.tree import EntryKey, Tree, Txn, prune_root, rollback_all, touched_by
 from nf.validate import validate, validate_slice
 
@@ -73,6 +75,8 @@ class Datastores(Locks):
         self.candidate_owner: int | None = None
         self.on_commit: list[CommitHook] = []
         self.on_change: list[ChangeHook] = []
+        # what the backend cannot do (nf.checks), run after libyang at validate/edit/commit
+        self.checks: list[Check] = []
         self.pending_edits: Edits = []
         self.version = 0
         self._pending: list[tuple[etree._Element, str]] = []
@@ -276,8 +280,21 @@ class Datastores(Locks):
         """Validate what changed: (libyang dict, is it the whole config?)."""
         sliced = validate_slice(self.schema, tree, touched)
         if sliced is not None:
+            self._run_checks(sliced)
             return sliced, False
-        return validate(self.schema, list(elements(tree.root))), True
+        return self._validate_all(tree.root), True
+
+    def _run_checks(self, data: dict[str, Any]) -> None:
+        """The injected checks on the effective config of validated data (a slice holds the
+        changed VPNs with every template, so only those VPNs are checked)."""
+        if self.checks:
+            run_checks(self.checks, resolve(data), data)
+
+    def _validate_all(self, root: etree._Element) -> dict[str, Any]:
+        """libyang validation of a whole config, then the injected checks."""
+        data = validate(self.schema, list(elements(root)))
+        self._run_checks(data)
+        return data
 
     def _follow_running(self, config: etree._Element, default_op: str) -> None:
         """Running changed directly: a clean candidate follows it, a dirty one is kept whole."""
@@ -314,13 +331,13 @@ class Datastores(Locks):
 
     def validate_datastore(self, name: str) -> None:
         """The validate operation on a datastore."""
-        validate(self.schema, list(elements(self.tree(name))))
+        self._validate_all(self.tree(name))
 
     def validate_config(self, config: etree._Element) -> None:
         """The validate operation on an inline <config>."""
         t = Tree(_empty(), self.schema.top)
         edit_tree(t.begin(), config, "merge")
-        validate(self.schema, list(elements(t.root)))
+        self._validate_all(t.root)
 
     # ---- whole-config changes ----------------------------------------
     def copy_config(self, target: str, sid: int, source: str | None = None,
@@ -340,7 +357,10 @@ class Datastores(Locks):
                 check("delete", old, True)
             for el in elements(new):
                 check("create", el, True)
-        validate(self.schema, list(elements(new)))
+        if target == "running":
+            self._validate_all(new)
+        else:
+            validate(self.schema, list(elements(new)))
         if target == "running":
             self._replace_running(new, sid, [("/", "replace")])
             self._candidate_after_replace()
@@ -394,13 +414,13 @@ class Datastores(Locks):
                 checked = self._check(self.running, touched)
             except RpcError:
                 rollback_all(txns)
-                validate(self.schema, list(elements(self.candidate.root)))  # raises if invalid
+                self._validate_all(self.candidate.root)  # raises if invalid
                 self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
             else:
                 self._durably(lambda: self.running_j.append(record(self._pending)), txns)
                 self._after_running_change(checked, touched, sid, edits, txns)
         elif self._cand_full:
-            validate(self.schema, list(elements(self.candidate.root)))
+            self._validate_all(self.candidate.root)
             self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
         # running now equals the candidate: keep its tree (no copy), forget the pending state
         self._cand_full, self._pending, self.pending_edits = False, [], []

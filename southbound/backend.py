@@ -51,6 +51,54 @@ class DataPlane:
 
     name: str  # e.g. "kernel-libipsec", "kernel-netlink"
     can_trap: bool  # the kernel raises acquires for trap policies (on-demand negotiation)
+    esn: bool = True  # extended sequence numbers (libipsec: "IPsec SA: ESN not supported")
+    ah: bool = True  # AH SAs (libipsec: "IPsec SA: protocol not supported")
+    transport: bool = True  # transport mode SAs (libipsec: "IPsec SA: unsupported mode")
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A setting of a VPN the backend cannot carry out: refused before it is committed.
+
+    ``leaf`` are the steps from the VPN to the node as the VPN sees it (its effective
+    parameters), e.g. ``("ipsec-policy", "esp-proposal[id='1']", "esn")``; nf.checks finds
+    whether the VPN or its template holds it.
+    """
+
+    vpn: str
+    leaf: tuple[str, ...]
+    message: str
+
+
+def dataplane_refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
+    """The settings of the effective config's VPNs that ``dp`` cannot carry out: every CHILD
+    SA using them would fail in the daemon (messages quoted from charon 5.9.8)."""
+    out: list[Unsupported] = []
+    for vpn in effective.vpns.values():
+        actions = {sp.action or "esp" for sp in vpn.security_policies}
+        for sp in vpn.security_policies:
+            where = f"security-policy[name='{sp.name}']"
+            action = sp.action or "esp"
+            if action == "ah" and not dp.ah:
+                out.append(Unsupported(vpn.name, (where, "action"), (
+                    f"the {dp.name} backend cannot carry AH (charon: 'IPsec SA: protocol not "
+                    "supported'); use ESP, or the kernel-netlink backend")))
+            if action in ("esp", "ah") and sp.mode == "transport" and not dp.transport:
+                out.append(Unsupported(vpn.name, (where, "mode"), (
+                    f"the {dp.name} backend has no transport mode (charon: 'IPsec SA: "
+                    "unsupported mode'); use tunnel, or the kernel-netlink backend")))
+        if not dp.ah:
+            out += [Unsupported(vpn.name, ("ipsec-policy", f"ah-proposal[id='{p.id}']"), (
+                f"the {dp.name} backend cannot carry AH (charon: 'IPsec SA: protocol not "
+                "supported'): remove the AH proposal, or use the kernel-netlink backend"))
+                for p in vpn.ipsec.ah_proposals]
+        if not dp.esn and "esp" in actions:
+            out += [Unsupported(vpn.name, ("ipsec-policy", f"esp-proposal[id='{p.id}']", "esn"),
+                                (f"the {dp.name} backend has no extended sequence numbers "
+                                 "(charon: 'IPsec SA: ESN not supported'); set esn false, or "
+                                 "use the kernel-netlink backend"))
+                    for p in vpn.ipsec.esp_proposals if p.esn]
+    return out
 
 
 @dataclass(frozen=True)

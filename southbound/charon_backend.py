@@ -33,6 +33,8 @@ from southbound.backend import (
     Health,
     ReadBackFailed,
     ResourceKind,
+    Unsupported,
+    dataplane_refusals,
 )
 from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
 from southbound.vici_client import (
@@ -46,10 +48,16 @@ log = logging.getLogger(__name__)
 
 PSK = "pre-shared-key"
 VPN = "vpn"
+# what each data plane can do, found by trying with charon 5.9.8 (the messages are charon's,
+# tests/integration/southbound/test_dataplane_limits.py)
 DATAPLANES = {
-    "kernel-libipsec": DataPlane("kernel-libipsec", can_trap=False),
+    "kernel-libipsec": DataPlane("kernel-libipsec", can_trap=False, esn=False, ah=False,
+                                 transport=False),
     "kernel-netlink": DataPlane("kernel-netlink", can_trap=True),
 }
+# authentication methods this backend can load what they need for: pre-shared keys only until
+# the remote-access work adds certificate, private key and EAP secret kinds
+AUTH_METHODS = frozenset({"pre-shared-key"})
 _CHILD_UP = {"INSTALLING", "INSTALLED", "UPDATING", "REKEYING", "REKEYED"}
 _IKE_BUSY = {"CREATED", "CONNECTING", "DELETING", "DESTROYING"}
 
@@ -66,6 +74,21 @@ KINDS = (
                  payload=lambda vpn, dp: conn_for(vpn, trap_as_start=not dp.can_trap),
                  digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True),
 )
+
+
+def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
+    """What the charon backend on data plane ``dp`` cannot carry out in ``effective``: the
+    data plane's limits, and authentication methods whose credentials it cannot load."""
+    out = dataplane_refusals(dp, effective)
+    for vpn in effective.vpns.values():
+        for side in ("local", "remote"):
+            method = getattr(vpn.ike, f"{side}_auth_method")
+            if method is not None and method not in AUTH_METHODS:
+                out.append(Unsupported(vpn.name, ("ike-policy", f"{side}-auth-method"), (
+                    f"{side}-auth-method {method} needs the remote-access support (loading "
+                    "certificates, private keys and EAP secrets), not yet available: use "
+                    "pre-shared-key")))
+    return out
 
 
 def conn_payload_digest(payload: Mapping[str, Any]) -> str:

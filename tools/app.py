@@ -31,7 +31,7 @@ from northbound.ssh import Limits, start_server
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor
-from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend
+from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
 from southbound.status import EntryStatus
@@ -61,6 +61,9 @@ class App:
         self.backend = CharonBackend(self.charon.socket_path, DATAPLANES[backend],
                                      process_health=self._charon_health,
                                      reinitiate_after=sync_interval)
+        # what this backend cannot carry out is refused at validate/commit (nf.checks)
+        self.ds.checks.append(lambda eff: refusals(self.backend.dataplane, eff))
+        self._warn_unsupported()
         self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
         self.reconciler.status.observe(self._apply_status_changed)
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
@@ -97,6 +100,12 @@ class App:
         psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
         self.effective = update(self.effective, config, vpns, psks)
         self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
+
+    def _warn_unsupported(self) -> None:
+        """Running was committed under another backend: say what this one cannot do (those
+        VPNs fail in charon until they are changed; a commit touching them is refused)."""
+        for r in refusals(self.backend.dataplane, resolve(self.ds.config)):
+            log.warning("vpn %s: %s", r.vpn, r.message)
 
     def access(self, session: Any) -> Access:
         """The NACM rights of a session's user under the rules in running."""
