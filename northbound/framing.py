@@ -32,6 +32,15 @@ class FramingError(Exception):
     """The peer violated the framing protocol; the session must be closed."""
 
 
+class MessageTooBig(FramingError):
+    """A message is larger than ``limit`` bytes: it is not read (RFC 6242 lets a server close
+    the session; ours first answers with a ``too-big`` rpc-error, northbound/session.py)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"message exceeds maximum size ({limit} bytes)")
+        self.limit = limit
+
+
 class Framer:
     """Incremental RFC 6242 decoder and encoder for one NETCONF session."""
 
@@ -106,11 +115,11 @@ class Framer:
             idx = self._buf.find(EOM, self._search_from)
             if idx < 0:
                 if len(self._buf) > self.max_message_size + len(EOM):
-                    raise FramingError("message exceeds maximum size")
+                    raise MessageTooBig(self.max_message_size)
                 self._search_from = max(0, len(self._buf) - len(EOM) + 1)
                 return None
             if idx > self.max_message_size:
-                raise FramingError("message exceeds maximum size")
+                raise MessageTooBig(self.max_message_size)
             msg = bytes(self._buf[:idx]).strip(_WHITESPACE)
             del self._buf[: idx + len(EOM)]
             self._search_from = 0
@@ -157,7 +166,7 @@ class Framer:
             if size is None:
                 return None
             if self._msg_len + size > self.max_message_size:
-                raise FramingError("message exceeds maximum size")
+                raise MessageTooBig(self.max_message_size)
             self._msg_len += size
             self._chunk_left = size
 

@@ -21,7 +21,9 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from northbound.framing import Framer, FramingError
+from nf.errors import RpcError
+from northbound.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer, FramingError, MessageTooBig
+from northbound.replies import error_reply
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class ByteWriter(Protocol):
     def close(self) -> None: ...
 
 
+MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE  # the largest NETCONF message read, in bytes
+
+
 def _buffered(writer: ByteWriter) -> int | None:
     """Bytes the writer holds that the client has not taken, when it can tell."""
     fn = getattr(writer, "buffered", None)
@@ -83,8 +88,13 @@ class NetconfSession:
     Limits: a client that has not sent its ``<hello>`` ``hello_timeout``
     seconds after the session started is dropped, and so is one that takes
     nothing of a reply or notification for ``send_timeout`` seconds (None: no
-    limit).
+    limit). A message over ``max_message_size`` bytes (``MAX_MESSAGE_SIZE``,
+    64 MiB) is not read: the client gets a ``too-big`` rpc-error (without a
+    message-id: the message was not parsed) and the session is closed, as RFC
+    6242 allows.
     """
+
+    max_message_size: int = MAX_MESSAGE_SIZE
 
     def __init__(
         self,
@@ -278,7 +288,7 @@ class NetconfSession:
             self._task.cancel()
 
     async def _serve(self, reader: ByteReader, writer: ByteWriter) -> None:
-        framer = Framer()
+        framer = Framer(self.max_message_size)
         pending: list[bytes] = []
         try:
             async with asyncio.timeout(self.hello_timeout):
@@ -321,7 +331,13 @@ class NetconfSession:
             data = await reader.read(READ_SIZE)
             if not data:
                 return
-            pending = framer.feed(data)
+            try:
+                pending = framer.feed(data)
+            except MessageTooBig as exc:  # answer, then close (RFC 6242 section 3)
+                await self._send(writer, framer, error_reply({}, RpcError.of(
+                    "too-big", f"a NETCONF message over {exc.limit} bytes is not read: the "
+                    "session is closed", type="rpc")))
+                raise
 
     def _accept_hello(self, msg: bytes) -> bool:
         """Validate the client hello; False closes the session (RFC 6241 8.1)."""

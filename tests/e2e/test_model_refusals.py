@@ -8,13 +8,17 @@ Needs root and `ip netns` (CI runs as root); it fails, never skips, when they ar
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Iterator
 
+import asyncssh
 import pytest
 from lxml import etree
 from ncclient.operations.rpc import RPCError
 
-from tools.lab import Lab, running, site_config
+from northbound.session import MAX_MESSAGE_SIZE
+from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, running, site_config
 
 pytestmark = pytest.mark.e2e
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -95,3 +99,57 @@ def test_auth_methods_wait_for_remote_access(lab: tuple[Lab, str], method: str) 
         assert epath == ("/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']"
                          "/ipsec-nf:ike-policy/ipsec-nf:remote-auth-method")
         assert "remote-access support" in (message or "") and method in (message or "")
+
+
+async def oversized(lab: Lab, base11: bool) -> tuple[bytes, bool]:
+    """Send a message over the server's limit (base:1.0: 64 MiB + 1 of one <rpc>; base:1.1: a
+    chunk header announcing it); return what the server answered and whether it closed."""
+    async with asyncssh.connect(lab.a.mgmt, NETCONF_PORT, username=USER, password=PASSWORD,
+                                known_hosts=None) as conn:
+        writer, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
+        cap = "base:1.1" if base11 else "base:1.0"
+        writer.write(f'<hello xmlns="{NC}"><capabilities><capability>urn:ietf:params:netconf:'
+                     f"{cap}</capability></capabilities></hello>]]>]]>".encode())
+        buf = b""
+        while b"]]>]]>" not in buf:
+            buf += await asyncio.wait_for(reader.read(65536), 30)
+        if base11:
+            writer.write(f"\n#{MAX_MESSAGE_SIZE + 1}\n".encode())
+        else:
+            writer.write(f'<rpc xmlns="{NC}" message-id="1"><get-config><source><running/>'
+                         "</source></get-config>".encode())
+            block = b" " * (1 << 20)
+            for _ in range(MAX_MESSAGE_SIZE // len(block) + 1):
+                writer.write(block)
+                await writer.drain()
+        answer = b""
+        closed = False
+        try:
+            while True:
+                data = await asyncio.wait_for(reader.read(65536), 30)
+                if not data:
+                    closed = True
+                    break
+                answer += data
+        except (asyncssh.Error, ConnectionError):
+            closed = True
+        return answer, closed
+
+
+@pytest.mark.parametrize("base11", [False, True], ids=["base1.0", "base1.1"])
+def test_a_message_over_the_limit_is_refused_and_the_session_closed(
+        lab: tuple[Lab, str], base11: bool) -> None:
+    answer, closed = asyncio.run(oversized(lab[0], base11))
+    assert closed
+    if base11:  # one chunk: "\n#<size>\n<reply>\n##\n"
+        m = re.fullmatch(rb"\n#(\d+)\n(.*)\n##\n", answer, re.S)
+        assert m is not None and int(m.group(1)) == len(m.group(2)), answer
+        body = m.group(2)
+    else:
+        body = answer.split(b"]]>]]>")[0]
+    reply = etree.fromstring(body)
+    assert reply.tag == f"{{{NC}}}rpc-reply" and reply.get("message-id") is None
+    assert reply.findtext(f"{{{NC}}}rpc-error/{{{NC}}}error-tag") == "too-big"
+    assert str(MAX_MESSAGE_SIZE) in reply.findtext(f"{{{NC}}}rpc-error/{{{NC}}}error-message")
+    with lab[0].connect(lab[0].a) as m:  # the server goes on
+        assert "siteA-siteB" in m.get_config(source="running").data_xml
