@@ -8,17 +8,24 @@ Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips, when u
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
+from nf.datastore import Datastores
 from nf.effective import AhProposal, EffectiveConfig, Vpn
+from nf.errors import RpcError
+from nf.schema import Schema
+from nf.templates import resolve
 from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, refusals
 from southbound.convert import conn_for, shared_for
-from southbound.vici_client import ViciClient, ViciError
+from southbound.vici_client import MAX_MESSAGE, ViciClient, ViciError, request_size
+from tests.integration.southbound.test_charon_limits import charon  # noqa: F401 - fixture
 from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the fixture
     PSK,
     netns_pair,
@@ -114,3 +121,68 @@ def test_libipsec_carries_a_plain_esp_tunnel(netns_pair: tuple[str, str],  # noq
     assert ok, log_a + log_b
     assert "CHILD_SA trunk{1} established" in log_a
     assert not refusals(LIBIPSEC, EffectiveConfig(vpns={a.name: a}))
+
+
+# ---- bounds: the biggest VPN the model allows still loads into charon ---------------------
+
+YANG = Path(__file__).resolve().parents[3] / "yang" / "ipsec-nf.yang"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+IPNF = "urn:ipsec-nf:yang:ipsec-nf"
+
+
+def enums(typedef: str) -> list[str]:
+    """Every value of one of the model's enumeration typedefs."""
+    m = re.search(rf"typedef {typedef} \{{(.*?)\n  \}}", YANG.read_text(), re.S)
+    assert m is not None, typedef
+    return re.findall(r"enum ([\w-]+)", m.group(1))
+
+
+def leaves(name: str, values: list[str]) -> str:
+    return "".join(f"<{name}>{v}</{name}>" for v in values)
+
+
+def biggest(proposals: int = 16, policies: int = 100, id_len: int = 1024) -> str:
+    """A config whose VPN has every list at its max-elements and every string at its length."""
+    enc, auth, prf, dh = (enums(t) for t in ("enc-alg", "auth-alg", "prf-alg", "dh-group"))
+    ike = "".join(f"<ike-proposal><id>{4294967295 - i}</id>{leaves('enc-alg', enc)}"
+                  f"{leaves('auth-alg', auth)}{leaves('prf-alg', prf)}{leaves('dh-group', dh)}"
+                  "</ike-proposal>" for i in range(proposals))
+    esp = "".join(f"<esp-proposal><id>{4294967295 - i}</id>{leaves('enc-alg', enc)}"
+                  f"{leaves('auth-alg', auth)}{leaves('dh-group', dh)}<esn>true</esn>"
+                  "</esp-proposal>" for i in range(proposals))
+    ts = ("<{0}><subnet>ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff{1:02x}/128</subnet>"
+          "<protocol>255</protocol><port>65535</port></{0}>")
+    sps = "".join(f"<security-policy><name>{f'p{i}'.ljust(64, 'x')}</name>"
+                  f"{ts.format('local-ts', i)}{ts.format('remote-ts', i)}</security-policy>"
+                  for i in range(policies))
+    name = "v" * 64
+    return (f'<config xmlns="{NC}"><ike xmlns="{IPNF}">'
+            f"<ike-policy-template><name>{'i' * 64}</name>{ike}</ike-policy-template>"
+            f"<ipsec-policy-template><name>{'e' * 64}</name>{esp}<start-action>none"
+            "</start-action><rekey-bytes>18446744073709551615</rekey-bytes>"
+            "</ipsec-policy-template>"
+            f"<vpn><name>{name}</name><ike-policy><template>{'i' * 64}</template></ike-policy>"
+            f"<ipsec-policy><template>{'e' * 64}</template></ipsec-policy>"
+            "<local-address>ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255</local-address>"
+            "<remote-address>ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.254</remote-address>"
+            f"<local-id>{'l' * id_len}</local-id><remote-id>{'r' * id_len}</remote-id>"
+            f"{sps}</vpn></ike></config>")
+
+
+def test_the_biggest_vpn_the_model_allows_loads_into_charon(
+        charon: CharonProcess, tmp_path: Path) -> None:  # noqa: F811
+    ds = Datastores(Schema(), tmp_path / "ds")
+    ds.edit("running", etree.fromstring(biggest()), sid=1)
+    (vpn_,) = resolve(ds.config).vpns.values()
+    conn = conn_for(vpn_, trap_as_start=False)
+    size = request_size("load-conn", {vpn_.name: conn})
+    assert 400_000 < size <= MAX_MESSAGE, size  # near the limit, and under it
+    with ViciClient(charon.socket_path) as c:
+        c.load_conn(vpn_.name, conn)
+        assert c.get_conns() == {vpn_.name}
+    # one more of anything is refused by the model
+    for more in (dict(proposals=17), dict(policies=101), dict(id_len=1025)):
+        with pytest.raises(RpcError) as e:
+            ds.edit("candidate", etree.fromstring(biggest(**more)), sid=1)
+        assert e.value.errors[0].tag in ("too-many-elements", "invalid-value",
+                                         "operation-failed"), (more, e.value.errors[0])
