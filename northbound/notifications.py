@@ -307,6 +307,12 @@ def apply_status_change(entry: Any) -> etree._Element:
     return _event(NS, "apply-status-change", **leaves)
 
 
+def global_options_applied(method: str) -> etree._Element:
+    """Our global-options-applied notification: charon took new global options by ``method``
+    (``reload`` or ``restart``)."""
+    return _event(NS, "global-options-applied", method=method)
+
+
 async def create_subscription(ctx: ServerContext, session: Any,
                               op: etree._Element) -> etree._Element:
     """<create-subscription> (RFC 5277 section 2.1.1)."""

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nf.effective import GlobalOptions
+from nf.effective import DosProtection, GlobalOptions
+from southbound.vici_client import ViciClient
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,42 @@ _DOS_OPTIONS = {
     "block_threshold": "block_threshold",
     "init_limit_half_open": "init_limit_half_open",
 }
+# the model's defaults (yang/ipsec-nf.yang): an option not set is this, not charon's default
+MODEL_DEFAULTS = GlobalOptions(
+    retransmit_tries=5, retransmit_timeout=4.0, retransmit_base=1.8, acquire_timeout=30,
+    threads=16, dos_protection=DosProtection(cookie_threshold=10, block_threshold=5,
+                                             init_limit_half_open=0))
+# settings a VICI reload-settings applies, to IKE SAs created afterwards (charon reads them when
+# it creates an IKE SA's task manager; verified with charon 5.9.8 in
+# tests/integration/southbound/test_dataplane_limits.py). The others are read once at start:
+# threads (the thread pool), the DoS thresholds (the receiver), acquire_timeout
+# (kernel-netlink's xfrm_acq_expires): changing them restarts charon.
+RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base"})
+
+
+def settings(options: GlobalOptions) -> dict[str, Any]:
+    """The charon settings ``options`` stand for (unset options take the model's default):
+    strongswan.conf key (under ``charon``) -> value."""
+    def pick(obj: Any, default: Any, attr: str) -> Any:
+        value = getattr(obj, attr)
+        return getattr(default, attr) if value is None else value
+    out = {key: pick(options, MODEL_DEFAULTS, attr) for attr, key in _GLOBAL_OPTIONS.items()}
+    out["threads"] = int(pick(options, MODEL_DEFAULTS, "threads")) + RESERVED_THREADS
+    out.update({key: pick(options.dos_protection, MODEL_DEFAULTS.dos_protection, attr)
+                for attr, key in _DOS_OPTIONS.items()})
+    out["plugins.kernel-netlink.xfrm_acq_expires"] = pick(options, MODEL_DEFAULTS,
+                                                          "acquire_timeout")
+    return out
+
+
+def apply_method(old: GlobalOptions, new: GlobalOptions) -> str | None:
+    """How charon takes a change of options: ``"reload"`` (VICI reload-settings: only
+    :data:`RELOADABLE` settings differ), ``"restart"``, or None (nothing charon sees changed)."""
+    before, after = settings(old), settings(new)
+    changed = {k for k in before if before[k] != after[k]}
+    if not changed:
+        return None
+    return "reload" if changed <= RELOADABLE else "restart"
 
 
 class CharonError(RuntimeError):
@@ -287,19 +324,11 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
 
     ``options`` is the effective ``global-options`` (unset options keep charon's defaults).
     """
-    opts = options if options is not None else GlobalOptions()
+    values = settings(options if options is not None else GlobalOptions())
+    acquire = values.pop("plugins.kernel-netlink.xfrm_acq_expires")
     lines = ["charon {", "  load_modular = no", f"  load = {' '.join(plugin_list(backend))}",
              "  install_routes = yes"]
-    for attr, key in _GLOBAL_OPTIONS.items():
-        value = getattr(opts, attr)
-        if value is not None:
-            lines.append(f"  {key} = {value}")
-    if opts.threads is not None:
-        lines.append(f"  threads = {int(opts.threads) + RESERVED_THREADS}")
-    for attr, key in _DOS_OPTIONS.items():
-        value = getattr(opts.dos_protection, attr)
-        if value is not None:
-            lines.append(f"  {key} = {value}")
+    lines += [f"  {key} = {value}" for key, value in values.items()]
     lines += [
         "  filelog {", "    log {", f"      path = {run_dir / 'charon.log'}",
         "      time_format = %b %e %T", "      default = 1", "      ike = 1", "      cfg = 1",
@@ -307,9 +336,7 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
         "  plugins {",
         "    vici {", f"      socket = unix://{run_dir / 'charon.vici'}", "    }",
     ]
-    if opts.acquire_timeout is not None:
-        lines += ["    kernel-netlink {",
-                  f"      xfrm_acq_expires = {opts.acquire_timeout}", "    }"]
+    lines += ["    kernel-netlink {", f"      xfrm_acq_expires = {acquire}", "    }"]
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 
@@ -376,6 +403,15 @@ class CharonProcess:
         """Write strongswan.conf into the run directory."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(render_conf(self.run_dir, self.backend, self.options))
+
+    def reload(self, options: GlobalOptions) -> None:
+        """Take new options without a restart: rewrite strongswan.conf and ask charon to read
+        it again (VICI reload-settings). Only :data:`RELOADABLE` settings take effect (on IKE
+        SAs created afterwards); :func:`apply_method` says when that is enough."""
+        self.options = options
+        self.write_conf()
+        with ViciClient(self.socket_path) as c:
+            c.reload_settings()
 
     def start(self, timeout: float = 10.0) -> None:
         """Write the config, start charon and wait until its VICI socket accepts connections.

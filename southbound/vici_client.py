@@ -158,6 +158,10 @@ class ViciClient:
                 raise CommandException("Command failed: " + _s(reply.get("errmsg", b"")))
         self._call(command, send)
 
+    def reload_settings(self) -> None:
+        """``reload-settings``: charon reads strongswan.conf again."""
+        self._call("reload-settings", self._session.reload_settings)
+
     def load_conn(self, name: str, conn: Mapping[str, Any]) -> None:
         """Load (or replace) connection ``name`` with the load-conn payload ``conn``.
 

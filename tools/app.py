@@ -30,7 +30,7 @@ from northbound.session import SessionRegistry
 from northbound.ssh import Limits, start_server
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
-from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.charon import CharonProcess, CharonSupervisor, apply_method
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
@@ -114,16 +114,38 @@ class App:
         return Access(self._policy[1], session.user, session.groups)
 
     def _apply_global_options(self, options: GlobalOptions) -> None:
-        """charon reads its options at start: restart it (the supervisor does, and the
-        reconciler loads everything again) when they change."""
-        if options == self.charon.options:
+        """Give charon new global options the cheapest way that works (southbound.charon's
+        apply_method): nothing when what charon is given did not change; a reload of its
+        settings (every SA kept) when only reloadable settings changed; else a restart (the
+        supervisor starts it again and the reconciler loads everything). Said in the log and
+        in a global-options-applied notification."""
+        method = apply_method(self.charon.options, options)
+        if method is None or not self.charon.alive():
+            self.charon.options = options  # written at the next start
             return
-        self.charon.options = options
-        if self.charon.alive():
-            log.warning("global options changed: restarting charon")
-            self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks.append(asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self.charon.stop)))
+        self._tasks = [t for t in self._tasks if not t.done()]
+        if method == "reload":
+            self.charon.options = options
+            log.info("global options changed: charon's settings reloaded, SAs kept")
+            work = self._reload_charon(options)
+        else:
+            self.charon.options = options
+            log.warning("global options changed: restarting charon (a setting it reads only "
+                        "at start changed)")
+            work = asyncio.to_thread(self.charon.stop)
+            self.notifications.publish(notifications.global_options_applied("restart"))
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
+
+    async def _reload_charon(self, options: GlobalOptions) -> None:
+        """Reload charon's settings; restart it if it cannot (its session is gone)."""
+        method = "reload"
+        try:
+            await asyncio.to_thread(self.charon.reload, options)
+        except Exception as e:  # noqa: BLE001 - any failure: fall back to the restart
+            log.warning("reloading charon's settings failed (%s): restarting it", e)
+            await asyncio.to_thread(self.charon.stop)
+            method = "restart"
+        self.notifications.publish(notifications.global_options_applied(method))
 
     async def read_state(self) -> dict[str, Any]:
         """The operational state: the IKE SA tables read from the daemon (bounded in time; the

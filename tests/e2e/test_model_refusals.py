@@ -18,7 +18,8 @@ from lxml import etree
 from ncclient.operations.rpc import RPCError
 
 from northbound.session import MAX_MESSAGE_SIZE
-from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, running, site_config
+from tests.support import wait_for
+from tools.lab import NETCONF_PORT, PASSWORD, USER, Lab, configure, running, site_config
 
 pytestmark = pytest.mark.e2e
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -153,3 +154,78 @@ def test_a_message_over_the_limit_is_refused_and_the_session_closed(
     assert str(MAX_MESSAGE_SIZE) in reply.findtext(f"{{{NC}}}rpc-error/{{{NC}}}error-message")
     with lab[0].connect(lab[0].a) as m:  # the server goes on
         assert "siteA-siteB" in m.get_config(source="running").data_xml
+
+
+# ---- global options: nothing, reload or restart --------------------------------------------
+
+def options_edit(body: str) -> str:
+    return edit(f"<global-options>{body}</global-options>")
+
+
+def sa_ids(m) -> set[str]:  # noqa: ANN001 - an ncclient Manager
+    """unique-ids of the established IKE SAs of the site-to-site VPN."""
+    doc = etree.fromstring(m.get(filter=("subtree", f'<ike xmlns="{IPNF}"><ike-sa/></ike>'))
+                           .data_xml.encode())
+    return {sa.findtext(f"{{{IPNF}}}unique-id") for sa in doc.iter(f"{{{IPNF}}}ike-sa")
+            if sa.findtext(f"{{{IPNF}}}state") == "established"}
+
+
+def applied(m, timeout: float = 3):  # noqa: ANN001, ANN201 - ncclient
+    """The method of the next global-options-applied notification, or None."""
+    n = m.take_notification(timeout=timeout)
+    while n is not None:
+        body = etree.fromstring(n.notification_xml.encode())
+        found = body.find(f".//{{{IPNF}}}global-options-applied")
+        if found is not None:
+            return found.findtext(f"{{{IPNF}}}method")
+        n = m.take_notification(timeout=timeout)
+    return None
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Both sites, configured, with the tunnel up."""
+    with running(tmp_path_factory.mktemp("pair"), serve_args=("--sync-interval", "2")) as lab:
+        configure(lab, lab.b, lab.a)
+        wait_for(lambda: lab.ping(lab.a).returncode == 0, 60)
+        yield lab
+
+
+def test_global_options_reload_or_restart(pair: Lab) -> None:
+    lab, a = pair, pair.a
+    charon_log = a.state_dir / "charon" / "charon.log"
+    pid = (a.state_dir / "charon" / "charon.pid").read_text()
+    with lab.connect(a) as m:
+        m.create_subscription()
+        ids = wait_for(lambda: sa_ids(m), 30)
+        # an empty edit, and one that sets the values in force: nothing happens
+        for body in ("", "<retransmit-tries>5</retransmit-tries><threads>16</threads>"):
+            m.edit_config(target="running", config=options_edit(body))
+            assert applied(m) is None
+            assert sa_ids(m) == ids
+        # a reloadable change: settings reloaded, SAs kept, and in force for new IKE SAs
+        m.edit_config(target="running", config=options_edit(
+            "<retransmit-tries>1</retransmit-tries><retransmit-timeout>0.5</retransmit-timeout>"
+            "<retransmit-base>1.0</retransmit-base>"))
+        assert applied(m, 10) == "reload"
+        assert sa_ids(m) == ids
+        assert (a.state_dir / "charon" / "charon.pid").read_text() == pid
+        m.edit_config(target="running", config=edit(
+            "<vpn><name>ghost</name><ike-policy><template>iketemp1</template></ike-policy>"
+            "<ipsec-policy><template>ipsectemp1</template><start-action>start</start-action>"
+            "</ipsec-policy><remote-address>198.51.100.9</remote-address>"
+            "<security-policy><name>g</name><local-ts><subnet>10.1.0.0/24</subnet></local-ts>"
+            "<remote-ts><subnet>10.2.0.0/24</subnet></remote-ts></security-policy></vpn>"))
+        # defaults (5 tries from 4 s) would take minutes; the new ones give up after 1 at once
+        wait_for(lambda: "giving up after 1 retransmits" in charon_log.read_text(), 15)
+        # a setting read only at start: charon restarted, the tunnel negotiated again
+        m.edit_config(target="running", config=options_edit("<threads>20</threads>"))
+        assert applied(m, 10) == "restart"
+    wait_for(lambda: (a.state_dir / "charon" / "charon.pid").exists()
+             and (a.state_dir / "charon" / "charon.pid").read_text() != pid, 30)
+    assert "threads = 30" in (a.state_dir / "charon" / "strongswan.conf").read_text()
+    with lab.connect(a) as m:
+        assert wait_for(lambda: sa_ids(m), 60)  # negotiated again by the new charon
+    serve_log = lab.log(a)
+    assert "charon's settings reloaded, SAs kept" in serve_log
+    assert "restarting charon (a setting it reads only at start changed)" in serve_log
