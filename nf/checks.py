@@ -14,16 +14,16 @@ the template's, a leaf overrides the template's leaf: ``nf/templates.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from nf import paths
 from nf.effective import EffectiveConfig
-from nf.errors import ErrorInfo, RpcError
+from nf.errors import InvalidValue, RpcError
+from nf.paths import Step
 
 MODULE = "ipsec-nf"
 APP_TAG = "not-supported-by-backend"
-_STEP = re.compile(r"^([\w.-]+)(?:\[([\w.-]+)='([^']*)'\])?$")
 _TEMPLATE_LIST = {"ike-policy": "ike-policy-template", "ipsec-policy": "ipsec-policy-template"}
 
 
@@ -46,17 +46,14 @@ class Refusal(Protocol):
 Check = Callable[[EffectiveConfig], Iterable[Refusal]]
 
 
-def _quote(value: str) -> str:
-    return f'"{value}"' if "'" in value else f"'{value}'"
-
-
-def _step(step: str) -> str:
-    m = _STEP.match(step)
-    if m is None:
-        raise ValueError(f"bad step {step!r}")
-    name, key, value = m.groups()
-    out = f"/{MODULE}:{name}"
-    return out + (f"[{MODULE}:{key}={_quote(value)}]" if key else "")
+def _step(step: str) -> Step:
+    """One step of a refusal's leaf (``name`` or ``name[key='value']``) in our module;
+    ValueError (nf.paths.PathError) if it is not one step."""
+    steps = paths.parse(step)
+    if len(steps) != 1 or steps[0].module or steps[0].position is not None \
+            or step.lstrip().startswith("/"):
+        raise paths.PathError(f"bad step {step!r}")
+    return Step(MODULE, steps[0].name, steps[0].keys)
 
 
 def locate(config: Mapping[str, Any], vpn: str, leaf: tuple[str, ...]) -> str:
@@ -66,23 +63,22 @@ def locate(config: Mapping[str, Any], vpn: str, leaf: tuple[str, ...]) -> str:
     vpns = ike.get("vpn", {})
     entry = vpns.get(vpn, {}) if isinstance(vpns, Mapping) else next(
         (v for v in vpns if v.get("name") == vpn), {})
-    here = f"/{MODULE}:ike/{MODULE}:vpn[{MODULE}:name={_quote(vpn)}]"
+    ike_step = Step(MODULE, "ike")
     if leaf and leaf[0] in _TEMPLATE_LIST and len(leaf) > 1:
         own = entry.get(leaf[0], {})
-        first = _STEP.match(leaf[1])
-        if first is not None and first.group(1) not in own and own.get("template"):
-            name = _quote(own["template"])
-            template = f"/{MODULE}:ike/{MODULE}:{_TEMPLATE_LIST[leaf[0]]}[{MODULE}:name={name}]"
-            return template + "".join(_step(s) for s in leaf[1:])
-    return here + "".join(_step(s) for s in leaf)
+        first = _step(leaf[1])
+        if first.name not in own and own.get("template"):
+            template = Step(MODULE, _TEMPLATE_LIST[leaf[0]], (("name", own["template"]),))
+            return paths.build([ike_step, template, *(_step(s) for s in leaf[1:])])
+    here = Step(MODULE, "vpn", (("name", vpn),))
+    return paths.build([ike_step, here, *(_step(s) for s in leaf)])
 
 
 def run_checks(checks: Iterable[Check], effective: EffectiveConfig,
                config: Mapping[str, Any]) -> None:
     """Run every check on ``effective``; raise one RpcError with an rpc-error per refusal
     (error-path to the node that holds the value in ``config``)."""
-    errors = [ErrorInfo("invalid-value", r.message, locate(config, r.vpn, r.leaf),
-                        app_tag=APP_TAG)
+    errors = [InvalidValue.item(r.message, locate(config, r.vpn, r.leaf), app_tag=APP_TAG)
               for check in checks for r in check(effective)]
     if errors:
         raise RpcError(*errors)

@@ -18,7 +18,7 @@ from lxml import etree
 
 from nf import persist as files
 from nf.datastore import Datastores
-from nf.errors import RpcError
+from nf.errors import InvalidValue, LockDenied, OperationFailed
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600
@@ -74,24 +74,22 @@ class ConfirmedCommits:
         """RFC 6241 7.5: no lock on running while another session's confirmed commit runs."""
         p = self.pending
         if p is not None and (p.persist is not None or p.session_id != sid):
-            raise RpcError.of("lock-denied", "a confirmed commit is pending", type="protocol",
-                              **{"session-id": str(p.session_id)})
+            raise LockDenied("a confirmed commit is pending",
+                             **{"session-id": str(p.session_id)})
 
     def _check_owner(self, sid: int, persist_id: str | None) -> None:
         p = self.pending
         assert p is not None
         if p.persist is not None:
             if persist_id != p.persist:
-                raise RpcError.of(
-                    "invalid-value", "persist-id does not match the pending confirmed commit",
-                    type="protocol", **{"bad-element": "persist-id"})
+                raise InvalidValue("persist-id does not match the pending confirmed commit",
+                                   type="protocol", **{"bad-element": "persist-id"})
         elif persist_id is not None:
-            raise RpcError.of("invalid-value", "no persistent confirmed commit is pending",
-                              type="protocol", **{"bad-element": "persist-id"})
+            raise InvalidValue("no persistent confirmed commit is pending",
+                               type="protocol", **{"bad-element": "persist-id"})
         elif sid != p.session_id:
-            raise RpcError.of(
-                "operation-failed", "another session's confirmed commit is pending",
-                type="protocol", **{"session-id": str(p.session_id)})
+            raise OperationFailed("another session's confirmed commit is pending",
+                                  type="protocol", **{"session-id": str(p.session_id)})
 
     def commit(self, sid: int, confirmed: bool, timeout: int = DEFAULT_TIMEOUT,
                persist: str | None = None, persist_id: str | None = None) -> None:
@@ -99,8 +97,8 @@ class ConfirmedCommits:
         if self.pending is not None:
             self._check_owner(sid, persist_id)
         elif persist_id is not None:
-            raise RpcError.of("invalid-value", "no confirmed commit is pending",
-                              type="protocol", **{"bad-element": "persist-id"})
+            raise InvalidValue("no confirmed commit is pending",
+                               type="protocol", **{"bad-element": "persist-id"})
         backup = None
         if confirmed and self.pending is None:  # the only commit that needs the old config
             backup = copy.deepcopy(self.ds.tree("running"))
@@ -132,8 +130,7 @@ class ConfirmedCommits:
     def cancel(self, sid: int, persist_id: str | None = None) -> None:
         """<cancel-commit>: roll back the pending confirmed commit now."""
         if self.pending is None:
-            raise RpcError.of("operation-failed", "no confirmed commit is pending",
-                              type="protocol")
+            raise OperationFailed("no confirmed commit is pending", type="protocol")
         self._check_owner(sid, persist_id)
         self._rollback("cancel", sid)
 

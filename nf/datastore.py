@@ -18,7 +18,7 @@ from nf import persist
 from nf.checks import Check, run_checks
 from nf.configdict import keyed, merge
 from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
-from nf.errors import RpcError
+from nf.errors import InvalidValue, OperationFailed, RpcError
 from nf.journal import Journal
 from nf.locks import Locks
 from nf.records import record, replay, units
@@ -177,7 +177,7 @@ class Datastores(Locks):
             return self.candidate.root
         if name == "startup":
             return self.startup
-        raise RpcError.of("invalid-value", f"unknown datastore {name!r}", type="protocol")
+        raise InvalidValue(f"unknown datastore {name!r}", type="protocol")
 
     # ---- editing -----------------------------------------------------
     def _apply(self, tree: Tree, config: etree._Element, default_op: str, error_option: str,
@@ -213,7 +213,7 @@ class Datastores(Locks):
         """
         if name not in ("running", "candidate"):
             self.tree(name)
-            raise RpcError.of("invalid-value", f"{name} cannot be edited", type="protocol")
+            raise InvalidValue(f"{name} cannot be edited", type="protocol")
         self.check_writable(name, sid)
         if name == "running":
             self.check_writable("candidate", sid)
@@ -266,8 +266,7 @@ class Datastores(Locks):
             store()
         except OSError as e:
             rollback_all(txns)
-            raise RpcError.of("operation-failed",
-                              f"the configuration could not be stored: {e.strerror}") from None
+            raise OperationFailed(f"the configuration could not be stored: {e.strerror}") from None
 
     def _compact(self) -> None:
         """Fold the running log into a new base; a failure is logged (the log stays valid)."""
@@ -375,8 +374,8 @@ class Datastores(Locks):
     def delete_config(self, target: str, sid: int) -> None:
         """delete-config: only startup can be deleted (RFC 6241 7.4)."""
         if target != "startup":
-            raise RpcError.of("operation-failed", f"the {target} datastore cannot be deleted",
-                              type="protocol")
+            raise OperationFailed(f"the {target} datastore cannot be deleted",
+                                  type="protocol")
         self.check_writable(target, sid)
         self.startup = _empty()
         (self.dir / "startup.xml").unlink(missing_ok=True)

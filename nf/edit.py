@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from lxml import etree
 
-from nf.errors import RpcError
+from nf.errors import (
+    BadAttribute,
+    BadElement,
+    DataExists,
+    DataMissing,
+    InvalidValue,
+    MissingAttribute,
+    MissingElement,
+    RpcError,
+    TaggedError,
+    UnknownAttribute,
+    UnknownElement,
+    UnknownNamespace,
+)
+from nf.paths import Level, PathError, child, parse_predicates, path_step
 from nf.schema import SNode
 from nf.tree import Tree, Txn, has_children, is_np_container, prune_empty
 
@@ -22,9 +35,6 @@ VALUE_ATTR = f"{{{YANG}}}value"
 WriteCheck = Callable[[str, etree._Element, bool], None]
 OPERATIONS = ("merge", "replace", "create", "delete", "remove", "none")
 INSERTS = ("first", "last", "before", "after")
-# one key predicate of an instance-identifier (RFC 7950 section 14: key-predicate)
-_PREDICATE = re.compile(
-    r"\s*\[\s*(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
 
 
 @dataclass(frozen=True)
@@ -46,23 +56,6 @@ def qname(el: etree._Element) -> tuple[str, str]:
 def elements(el: etree._Element) -> Iterable[etree._Element]:
     """Child elements, without comments and processing instructions."""
     return (c for c in el if isinstance(c.tag, str))
-
-
-def step(snode: SNode, el: etree._Element | None) -> str:
-    """One XPath step for error-path, with list keys as predicates."""
-    s = f"/{snode.module}:{snode.name}"
-    if snode.kind == "list" and el is not None:
-        for k in snode.keys:
-            kv = el.find(f"{{{snode.ns}}}{k}")
-            if kv is not None:
-                s += f"[{snode.module}:{k}={_quote(kv.text or '')}]"
-    elif snode.kind == "leaf-list" and el is not None:
-        s += f"[.={_quote(el.text or '')}]"
-    return s
-
-
-def _quote(v: str) -> str:
-    return f"'{v}'" if "'" not in v else f'"{v}"'
 
 
 def key_of(snode: SNode, el: etree._Element) -> tuple[str, ...]:
@@ -123,10 +116,10 @@ def check_unique(config: etree._Element, top: dict[tuple[str, str], SNode]) -> N
     Raises bad-element (RFC 7950 8.3.1: payload the schema does not allow) with the node's
     path. Unknown nodes are left to the editor. Costs the size of the edit.
     """
-    _unique(config, lambda ns, name: top.get((ns, name)), ())
+    _unique(config, top, ())
 
 
-def _unique(el: etree._Element, child: Callable[[str, str], SNode | None],
+def _unique(el: etree._Element, level: Level,
             chain: tuple[tuple[SNode, etree._Element], ...]) -> None:
     seen: set[tuple[str, tuple[str, ...]]] = set()
     for c in el:
@@ -134,18 +127,18 @@ def _unique(el: etree._Element, child: Callable[[str, str], SNode | None],
         if not isinstance(tag, str):
             continue
         ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
-        cs = child(ns, name)
+        cs = child(level, ns, name)
         if cs is None:
             continue
         ident = (tag, key_of(cs, c))
         if ident in seen:
-            path = "".join(step(s, e) for s, e in (*chain, (cs, c)))
+            path = "".join(path_step(s, e) for s, e in (*chain, (cs, c)))
             what = {"list": "list entry", "leaf-list": "leaf-list value"}.get(cs.kind, cs.kind)
-            raise RpcError.of("bad-element", f"{what} {name!r} is given more than once",
-                              path, **{"bad-element": name})
+            raise BadElement(f"{what} {name!r} is given more than once", path,
+                             **{"bad-element": name})
         seen.add(ident)
         if cs.kind in ("container", "list"):
-            _unique(c, cs.child, (*chain, (cs, c)))
+            _unique(c, cs, (*chain, (cs, c)))
 
 
 def _has_nested_yang_attrs(el: etree._Element) -> bool:
@@ -157,19 +150,17 @@ def _key_predicates(el: etree._Element, snode: SNode, text: str) -> tuple[str, .
     """yang:key's "[p:k1='v1'][p:k2='v2']" as key values in key order, or None unless it is
     one predicate per key of the list (prefixes resolved where the attribute is; a name
     without prefix is taken in the list's namespace)."""
+    try:
+        predicates = parse_predicates(text)
+    except PathError:
+        return None
     values: dict[str, str] = {}
-    pos, end = 0, len(text.rstrip())
-    while pos < end:
-        m = _PREDICATE.match(text, pos)
-        if m is None:
-            return None
-        prefix, name, v1, v2 = m.groups()
+    for prefix, name, value in predicates:
         if prefix is not None and el.nsmap.get(prefix) != snode.ns:
             return None
         if name not in snode.keys or name in values:
             return None
-        values[name] = v1 if v1 is not None else v2
-        pos = m.end()
+        values[name] = value
     if set(values) != set(snode.keys):
         return None
     return tuple(values[k] for k in snode.keys)
@@ -201,31 +192,19 @@ class Editor:
         known = {n.ns for n in self.top.values()}
         _, name = qname(el)
         if ns not in known:
-            raise RpcError.of(
-                "unknown-namespace",
-                f"unknown namespace {ns!r} of element {name!r}",
-                parent_path or "/",
-                **{"bad-element": name, "bad-namespace": ns},
-            )
-        raise RpcError.of(
-            "unknown-element",
-            f"unknown element {name!r}",
-            parent_path or "/",
-            **{"bad-element": name},
-        )
+            raise UnknownNamespace(f"unknown namespace {ns!r} of element {name!r}",
+                                   parent_path or "/",
+                                   **{"bad-element": name, "bad-namespace": ns})
+        raise UnknownElement(f"unknown element {name!r}", parent_path or "/",
+                             **{"bad-element": name})
 
     def _op(self, el: etree._Element, inherited: str, path: str) -> str:
         op = el.get(OP_ATTR)
         if op is None:
             return inherited
         if op not in OPERATIONS:
-            raise RpcError.of(
-                "bad-attribute",
-                f"invalid operation {op!r}",
-                path,
-                type="protocol",
-                **{"bad-attribute": "operation", "bad-element": qname(el)[1]},
-            )
+            raise BadAttribute(f"invalid operation {op!r}", path, type="protocol",
+                               **{"bad-attribute": "operation", "bad-element": qname(el)[1]})
         return op
 
     # ---- yang:insert (RFC 7950 7.7.9, 7.8.6) -----------------------------
@@ -237,31 +216,31 @@ class Editor:
             return None
         name = snode.name
 
-        def refuse(tag: str, attr: str, message: str) -> RpcError:
-            return RpcError.of(tag, message, path, **{"bad-attribute": attr, "bad-element": name})
+        def refuse(error: type[TaggedError], attr: str, message: str) -> RpcError:
+            return error(message, path, **{"bad-attribute": attr, "bad-element": name})
 
         for attr, given, kind in (("insert", insert, ""), ("key", key, "list"),
                                   ("value", value, "leaf-list")):
             if given is not None and not (snode.ordered_user and kind in ("", snode.kind)):
                 where = kind or "list or leaf-list"
-                raise refuse("unknown-attribute", attr, f"yang:{attr} belongs on an ordered-by "
+                raise refuse(UnknownAttribute, attr, f"yang:{attr} belongs on an ordered-by "
                              f"user {where}; {name!r} is not one")
         if insert is None:
             return None
         if insert not in INSERTS:
-            raise refuse("bad-attribute", "insert",
+            raise refuse(BadAttribute, "insert",
                          f"yang:insert={insert!r} is not first, last, before or after")
         if insert in ("first", "last"):
             return Insert(insert)
         attr, given = ("key", key) if snode.kind == "list" else ("value", value)
         if given is None:
-            raise refuse("missing-attribute", attr,
+            raise refuse(MissingAttribute, attr,
                          f'yang:insert="{insert}" needs yang:{attr} naming an entry')
         if snode.kind == "leaf-list":
             return Insert(insert, (given,))
         ref = _key_predicates(el, snode, given)
         if ref is None:
-            raise refuse("bad-attribute", "key",
+            raise refuse(BadAttribute, "key",
                          f"yang:key={given!r} is not the key predicates of a {name!r} entry, "
                          f"e.g. [{snode.module}:{snode.keys[0]}='...']")
         return Insert(insert, ref)
@@ -270,9 +249,9 @@ class Editor:
     def _missing_instance(snode: SNode, path: str) -> RpcError:
         """RFC 7950 15.7: yang:key / yang:value names no existing entry."""
         attr = "key" if snode.kind == "list" else "value"
-        return RpcError.of("bad-attribute", f"yang:{attr} names no existing {snode.name!r} entry",
-                           path, app_tag="missing-instance",
-                           **{"bad-attribute": attr, "bad-element": snode.name})
+        return BadAttribute(f"yang:{attr} names no existing {snode.name!r} entry", path,
+                            app_tag="missing-instance",
+                            **{"bad-attribute": attr, "bad-element": snode.name})
 
     def _anchor(self, parent: etree._Element, snode: SNode, ref: tuple[str, ...],
                 path: str) -> etree._Element | None:
@@ -349,7 +328,7 @@ class Editor:
             cs = snode.child(ns, name)
             if cs is None:
                 continue
-            cpath = path + step(cs, c)
+            cpath = path + path_step(cs, c)
             if cs.children:
                 self._arrange(c, n, cs, cpath)
             ins = self._insert(c, cs, cpath)
@@ -376,34 +355,28 @@ class Editor:
     def _node(
         self, parent: etree._Element, el: etree._Element, snode: SNode, inherited: str, ppath: str
     ) -> None:
-        path = ppath + step(snode, el)
+        path = ppath + path_step(snode, el)
         if not snode.config:
-            raise RpcError.of(
-                "invalid-value", f"{snode.name!r} is state data and cannot be edited", path
-            )
+            raise InvalidValue(f"{snode.name!r} is state data and cannot be edited", path)
         op = self._op(el, inherited, path)
         ins = self._insert(el, snode, path)
         if snode.kind == "list":
             for k in snode.keys:
                 if el.find(f"{{{snode.ns}}}{k}") is None:
-                    raise RpcError.of(
-                        "missing-element",
-                        f"list entry {snode.name!r} lacks its key {k!r}",
-                        path,
-                        **{"bad-element": k},
-                    )
+                    raise MissingElement(f"list entry {snode.name!r} lacks its key {k!r}",
+                                         path, **{"bad-element": k})
         existing = find_match(parent, snode, el, self.tree)
         if op == "none" and existing is None and not is_np_container(snode) \
                 and not self.trusted:
             # RFC 6241 7.2: with default-operation none, data for which the target has no
             # corresponding level is data-missing (a non-presence container is there as soon
             # as a child is)
-            raise RpcError.of("data-missing",
-                              f"{snode.name!r} does not exist and no operation creates it", path)
+            raise DataMissing(f"{snode.name!r} does not exist and no operation creates it",
+                              path)
         if op == "create" and existing is not None:
-            raise RpcError.of("data-exists", f"{snode.name!r} already exists", path)
+            raise DataExists(f"{snode.name!r} already exists", path)
         if op == "delete" and existing is None and not self.trusted:
-            raise RpcError.of("data-missing", f"{snode.name!r} does not exist", path)
+            raise DataMissing(f"{snode.name!r} does not exist", path)
         if op in ("delete", "remove"):
             if existing is not None:
                 self._mark(path, "delete", existing, deep=True)
@@ -500,13 +473,12 @@ class Editor:
             if cs is None:
                 self._unknown(c, path, ns)
             if not cs.config:
-                raise RpcError.of("invalid-value",
-                                  f"{cs.name!r} is state data and cannot be edited",
-                                  path + step(cs, c))
+                raise InvalidValue(f"{cs.name!r} is state data and cannot be edited",
+                                   path + path_step(cs, c))
             if OP_ATTR in c.attrib:
-                self._op(c, "merge", path + step(cs, c))
+                self._op(c, "merge", path + path_step(cs, c))
             if cs.children:
-                self._check_subtree(c, cs, path + step(cs, c))
+                self._check_subtree(c, cs, path + path_step(cs, c))
 
     def _mark(self, path: str, op: str, el: etree._Element, deep: bool = False,
               nacm_op: str | None = None) -> None:

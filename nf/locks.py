@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nf.errors import RpcError
+from nf.errors import InUse, LockDenied, OperationFailed
 
 
 class Locks:
@@ -23,14 +23,13 @@ class Locks:
         self.tree(name)
         holder = self.locks.get(name)
         if holder is not None:
-            raise RpcError.of("lock-denied", f"{name} is locked by session {holder}",
-                              type="protocol", **{"session-id": str(holder)})
+            raise LockDenied(f"{name} is locked by session {holder}",
+                             **{"session-id": str(holder)})
         if name == "candidate" and self.candidate_dirty:
             # RFC 6241 7.5: not while the candidate holds uncommitted changes, whoever made them
             owner = self.candidate_owner or 0
-            raise RpcError.of(
-                "lock-denied", "the candidate has uncommitted changes (commit or discard them)",
-                type="protocol", **{"session-id": str(owner)})
+            raise LockDenied("the candidate has uncommitted changes (commit or discard them)",
+                             **{"session-id": str(owner)})
         if name == "running" and self.lock_guard is not None:
             self.lock_guard(sid)
         self.locks[name] = sid
@@ -40,8 +39,7 @@ class Locks:
         """Release a lock held by ``sid``."""
         self.tree(name)
         if self.locks.get(name) != sid:
-            raise RpcError.of("operation-failed", f"{name} is not locked by this session",
-                              type="protocol")
+            raise OperationFailed(f"{name} is not locked by this session", type="protocol")
         del self.locks[name]
         if name == "candidate" and self.candidate_owner == sid:
             self.discard_changes(sid)
@@ -50,8 +48,8 @@ class Locks:
         """Raise in-use when another session holds the lock of ``name``."""
         holder = self.locks.get(name)
         if holder is not None and holder != sid:
-            raise RpcError.of("in-use", f"{name} is locked by session {holder}",
-                              type="protocol", **{"session-id": str(holder)})
+            raise InUse(f"{name} is locked by session {holder}",
+                        type="protocol", **{"session-id": str(holder)})
 
     def release_session(self, sid: int) -> None:
         """A session ended: drop its locks, and its candidate changes if it held the lock."""

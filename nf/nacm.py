@@ -8,14 +8,15 @@ marked nacm:default-deny-all (secrets) are readable only through an explicit per
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from nf.edit import elements, qname
-from nf.errors import RpcError
-from nf.schema import NAMESPACES, SNode
+from nf import paths
+from nf.edit import elements
+from nf.errors import AccessDenied
+from nf.paths import PathError, Step
+from nf.schema import SNode
 
 NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
 ADMIN_GROUP = "admin"
@@ -47,7 +48,7 @@ class Rule:
     module: str
     rpc: str | None
     notification: str | None
-    path: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] | None
+    path: tuple[Step, ...] | None  # None: no path; () the whole datastore ('/')
     ops: frozenset[str]
     permit: bool
 
@@ -70,16 +71,17 @@ def _flag(el: etree._Element | None, name: str, default: bool, yes: str) -> bool
     return default if v is None else v.strip() == yes
 
 
-def _steps(text: str, nsmap: dict) -> tuple:
-    mods = {v: k for k, v in NAMESPACES.items()}
-    out = []
-    for step in [s for s in re.split(r"/(?![^\[]*\])", text.strip()) if s]:
-        name, _, preds = step.partition("[")
-        prefix, _, local = name.rpartition(":")
-        module = mods.get(nsmap.get(prefix, ""), prefix) if prefix else ""
-        keys = tuple(re.findall(r"(?:[\w.-]+:)?([\w.-]+)\s*=\s*['\"]([^'\"]*)['\"]", preds))
-        out.append((module, local, keys))
-    return tuple(out)
+# the steps of a rule path that cannot be read: a step with no name, which no node matches
+NO_NODE: tuple[Step, ...] = (Step("", ""),)
+
+
+def _rule_path(path_el: etree._Element) -> tuple[Step, ...]:
+    """The steps of a rule's path, its prefixes resolved where it is written (a step
+    without prefix matches that name in any module); NO_NODE if it cannot be read."""
+    try:
+        return paths.parse(path_el.text or "", path_el.nsmap)
+    except PathError:
+        return NO_NODE
 
 
 def parse_policy(running: etree._Element) -> Policy:
@@ -107,7 +109,7 @@ def parse_policy(running: etree._Element) -> Policy:
                 module=(r.findtext(f"{{{NACM}}}module-name") or "*").strip(),
                 rpc=(r.findtext(f"{{{NACM}}}rpc-name") or "").strip() or None,
                 notification=(r.findtext(f"{{{NACM}}}notification-name") or "").strip() or None,
-                path=_steps(path_el.text or "", path_el.nsmap) if path_el is not None else None,
+                path=_rule_path(path_el) if path_el is not None else None,
                 ops=ALL_OPS if "*" in ops_text else frozenset(ops_text),
                 permit=(r.findtext(f"{{{NACM}}}action") or "").strip() == "permit",
             ))
@@ -115,7 +117,8 @@ def parse_policy(running: etree._Element) -> Policy:
     return p
 
 
-NodePath = tuple[tuple[str, str, dict[str, str]], ...]
+# the steps of a data node from the top, with its module names, list keys, leaf-list value
+NodePath = tuple[Step, ...]
 
 
 class Access:
@@ -165,7 +168,7 @@ class Access:
         """RFC 8341 section 3.4.5: may this user do ``op`` on the data node at ``node``?"""
         if self.superuser:
             return True
-        module = node[0][0] if node else ""
+        module = node[0].module if node else ""
         found = self._match("data", module, op, node=node)
         if found is not None:
             return found
@@ -175,18 +178,20 @@ class Access:
             return False
         return self.policy.read_default if op == "read" else self.policy.write_default
 
-    def denied(self, message: str, path: str | None = None) -> RpcError:
+    def denied(self, message: str, path: str | None = None) -> AccessDenied:
         """The access-denied error (RFC 8341 section 3.4)."""
-        return RpcError.of("access-denied", message, path, type="application")
+        return AccessDenied(message, path)
 
 
-def _path_covers(rule: tuple, node: NodePath) -> bool:
+def _path_covers(rule: NodePath, node: NodePath) -> bool:
+    """Is ``node`` the node of a rule's path or below it (the predicates a rule gives must
+    match; a positional one is not looked at)?"""
     if len(rule) > len(node):
         return False
-    for (rm, rn, rkeys), (nm, nn, nkeys) in zip(rule, node, strict=False):
-        if rn != nn or (rm and rm != nm):
+    for r, n in zip(rule, node, strict=False):
+        if r.name != n.name or (r.module and r.module != n.module):
             return False
-        if any(nkeys.get(k) != v for k, v in rkeys):
+        if r.keys and any(n.key_values().get(k) != v for k, v in r.keys):
             return False
     return True
 
@@ -196,65 +201,41 @@ def prune_unreadable(access: Access, roots: list[etree._Element],
     """Remove from ``roots`` (in place) every node the user may not read."""
     if access.superuser:
         return roots
-    mods = {v: k for k, v in NAMESPACES.items()}
-    kept = []
-    for r in roots:
-        ns, name = qname(r)
-        if _prune(access, r, top.get((ns, name)), (), [], mods):
-            kept.append(r)
-    return kept
+    return [r for r in roots if _prune(access, r, paths.schema_of(top, r), (), [])]
 
 
 def _prune(access: Access, el: etree._Element, sn: SNode | None, parent: NodePath,
-           snodes: list, mods: dict[str, str]) -> bool:
-    ns, name = qname(el)
-    keys = {k: (el.findtext(f"{{{ns}}}{k}") or "") for k in (sn.keys if sn else ())}
-    node = (*parent, (mods.get(ns, ns), name, keys))
+           snodes: list[SNode | None]) -> bool:
+    node = (*parent, paths.element_step(sn, el))
     chain = [*snodes, sn]
     if not access.may_data("read", node, chain):
         return False
     for c in list(elements(el)):
-        cns, cname = qname(c)
-        csn = sn.child(cns, cname) if sn is not None else None
-        if not _prune(access, c, csn, node, chain, mods):
+        if not _prune(access, c, paths.schema_of(sn, c), node, chain):
             el.remove(c)
     return True
 
 
 def may_read_path(access: Access, path: str, top: dict[tuple[str, str], SNode]) -> bool:
-    """May the user read the node at an edit path ('/m:a/m:b[m:k='v']')?"""
+    """May the user read the node at an edit path ('/m:a/m:b[m:k='v']')? Not if the path
+    cannot be read."""
     if access.superuser:
         return True
-    node = node_path(path)
-    mods = dict(NAMESPACES)
-    snodes: list[SNode | None] = []
-    sn: SNode | None = None
-    for i, (module, name, _) in enumerate(node):
-        ns = mods.get(module, "")
-        sn = top.get((ns, name)) if i == 0 else (sn.child(ns, name) if sn else None)
-        snodes.append(sn)
+    try:
+        node = paths.parse(path)
+    except PathError:
+        return False
+    snodes = paths.resolve(node, top)
     return all(access.may_data("read", node[:i + 1], snodes[:i + 1]) for i in range(len(node)))
 
 
-def node_path(path: str) -> NodePath:
-    """The NodePath of an edit path as produced by nf.edit ('/m:a/m:b[m:k='v']')."""
-    return tuple((m, n, dict(k)) for m, n, k in _steps(path, {}))
-
-
-def _locate(el: etree._Element, top: dict[tuple[str, str], SNode],
-            mods: dict[str, str]) -> tuple[NodePath, list[SNode | None]]:
-    chain = [a for a in reversed(list(el.iterancestors())) if a.getparent() is not None]
-    chain.append(el)
-    node: list[tuple[str, str, dict[str, str]]] = []
-    snodes: list[SNode | None] = []
-    sn: SNode | None = None
-    for i, a in enumerate(chain):
-        ns, name = qname(a)
-        sn = top.get((ns, name)) if i == 0 else (sn.child(ns, name) if sn else None)
-        keys = {k: (a.findtext(f"{{{ns}}}{k}") or "") for k in (sn.keys if sn else ())}
-        node.append((mods.get(ns, ns), name, keys))
-        snodes.append(sn)
-    return tuple(node), snodes
+def _locate(el: etree._Element,
+            top: dict[tuple[str, str], SNode]) -> tuple[NodePath, list[SNode | None]]:
+    """The NodePath of a node of a datastore tree (below its root element) and the schema
+    nodes along it."""
+    root = el.getroottree().getroot()
+    nodes = paths.chain(el, top, root if root is not el else None)
+    return paths.steps_of(nodes), [sn for _, sn in nodes]
 
 
 def write_checker(access: Access, top: dict[tuple[str, str], SNode],  # noqa: ANN201
@@ -263,7 +244,6 @@ def write_checker(access: Access, top: dict[tuple[str, str], SNode],  # noqa: AN
 
     Make one per request: the first refusal counts once in ``counters.denied_data_writes``
     (RFC 8341: one denied request, however many of its nodes were refused)."""
-    mods = {v: k for k, v in NAMESPACES.items()}
     refused = False
 
     def check(op: str, el: etree._Element, deep: bool) -> None:
@@ -274,13 +254,15 @@ def write_checker(access: Access, top: dict[tuple[str, str], SNode],  # noqa: AN
         for t in targets:
             if not isinstance(t.tag, str):
                 continue
-            node, snodes = _locate(t, top, mods)
+            node, snodes = _locate(t, top)
             if not access.may_data(op, node, snodes):
-                path = "".join(f"/{m}:{n}" + "".join(f"[{m}:{k}='{v}']" for k, v in keys.items())
-                               for m, n, keys in node)
                 if counters is not None and not refused:
                     counters.denied_data_writes += 1
                 refused = True
-                raise access.denied(f"{op} of {node[-1][1]!r} is not allowed for this user", path)
+                # the error-path names a leaf-list, not its value (the user may not read it)
+                shown = [Step(s.module, s.name) if s.keys[:1] and s.keys[0][0] == "." else s
+                         for s in node]
+                raise access.denied(f"{op} of {node[-1].name!r} is not allowed for this user",
+                                    paths.build(shown))
 
     return check

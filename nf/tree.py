@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from lxml import etree
 
+from nf.paths import Level, chain, schema_of
 from nf.schema import SNode
 
 # An entry: (top-level tag, child tag, key values); child tag None = the whole top container.
@@ -39,27 +40,14 @@ def has_children(el: etree._Element) -> bool:
 
 # elements without child elements or text: leaves of type empty, and empty containers
 _CHILDLESS = etree.XPath(".//*[not(*) and not(normalize-space())]")
-Lookup = Callable[[str, str], "SNode | None"]
 
 
-def _snode_at(base: etree._Element, el: etree._Element, first: Lookup) -> SNode | None:
-    """The schema node of ``el``, a descendant of ``base`` (whose children ``first`` knows)."""
-    chain = [el]
-    while chain[-1].getparent() is not base:
-        chain.append(chain[-1].getparent())
-    sn: SNode | None = None
-    for i, e in enumerate(reversed(chain)):
-        q = etree.QName(e)
-        sn = first(q.namespace or "", q.localname) if i == 0 else \
-            sn.child(q.namespace or "", q.localname) if sn is not None else None
-    return sn
-
-
-def _prune(base: etree._Element, first: Lookup) -> bool:
+def _prune(base: etree._Element, level: Level) -> bool:
+    """``level``: the schema of ``base``'s children (its schema node, or the top-level nodes)."""
     changed = False
     for el in _CHILDLESS(base):  # few: found in C, then each walked up to its parents
         while el is not base and not has_children(el) \
-                and is_np_container(_snode_at(base, el, first)):
+                and is_np_container(chain(el, level, base)[-1][1]):
             parent = el.getparent()
             parent.remove(el)
             changed, el = True, parent
@@ -72,12 +60,12 @@ def prune_empty(el: etree._Element, sn: SNode) -> bool:
 
     RFC 7950 7.5.1: a non-presence container without children is the same as no container.
     """
-    return _prune(el, sn.child)
+    return _prune(el, sn)
 
 
 def prune_root(root: etree._Element, top: dict[tuple[str, str], SNode]) -> bool:
     """``prune_empty`` for a whole datastore root, top-level containers included."""
-    return _prune(root, lambda ns, name: top.get((ns, name)))
+    return _prune(root, top)
 
 
 class Tree:
@@ -98,9 +86,7 @@ class Tree:
 
     # ---- schema helpers ----------------------------------------------
     def _child_snode(self, top_el: etree._Element, el: etree._Element) -> SNode | None:
-        q, cq = etree.QName(top_el), etree.QName(el)
-        sn = self.top.get((q.namespace or "", q.localname))
-        return sn.child(cq.namespace or "", cq.localname) if sn is not None else None
+        return schema_of(schema_of(self.top, top_el), el)
 
     def _index_add(self, top_el: etree._Element, el: etree._Element) -> None:
         sn = self._child_snode(top_el, el)

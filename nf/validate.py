@@ -12,44 +12,17 @@ import libyang
 from lxml import etree
 
 from nf.edit import elements
-from nf.errors import ErrorInfo, RpcError
+from nf.errors import (
+    BadElement,
+    DataMissing,
+    ErrorInfo,
+    InvalidValue,
+    OperationFailed,
+    RpcError,
+    UnknownElement,
+)
+from nf.paths import from_libyang, in_deny_all, schema_of
 from nf.schema import LyError, Schema, SNode
-
-
-def nc_path(ly_path: str | None, module: str = "ipsec-nf") -> str | None:
-    """libyang's data path ("/ipsec-nf:ike/vpn[name='a']") as a fully prefixed XPath."""
-    if not ly_path:
-        return None
-    located = re.match(r'(?:Data|Schema) location "([^"]*)"', ly_path)
-    if located:
-        ly_path = located.group(1)
-    current = module
-
-    def prefix(m: re.Match[str]) -> str:
-        nonlocal current
-        if m.group(2):
-            current = m.group(2)
-            return m.group(0)
-        return f"{m.group(1)}{current}:{m.group(3)}"
-
-    return re.sub(r"([/\[])(?:([\w.-]+):)?([A-Za-z_][\w.-]*)(?=[\[=/\]]|$)", prefix, ly_path)
-
-
-def is_secret(path: str | None, top: dict[tuple[str, str], SNode]) -> bool:
-    """Does a prefixed data path point at (or into) a nacm:default-deny-all node?"""
-    if not path:
-        return False
-    sn: SNode | None = None
-    for i, step in enumerate(re.findall(r"/([\w.-]+):([\w.-]+)", re.sub(r"\[[^\]]*\]", "", path))):
-        module, name = step
-        if i == 0:
-            sn = next((n for n in top.values() if n.module == module and n.name == name), None)
-        else:
-            sn = next((c for c in sn.children.values() if c.name == name), None) if sn else None
-        if sn is not None and sn.deny_all:
-            return True
-    return False
-
 
 # libyang's validation error codes (LY_VECODE, libyang/log.h)
 LYVE_REFERENCE = 4
@@ -70,24 +43,24 @@ def error_info(item: LyError, path: str | None) -> ErrorInfo:
     code and app-tag first."""
     msg, app = item.message, item.apptag
     if item.vecode == LYVE_REFERENCE:
-        return ErrorInfo("unknown-element", msg, path)
+        return UnknownElement.item(msg, path)
     if app == "instance-required":
-        return ErrorInfo("data-missing", msg, path, app_tag="instance-required")
+        return DataMissing.item(msg, path, app_tag="instance-required")
     if app == "must-violation":
-        return ErrorInfo("operation-failed", msg, path, app_tag="must-violation")
+        return OperationFailed.item(msg, path, app_tag="must-violation")
     if app in ("data-not-unique", "too-many-elements", "too-few-elements"):
-        return ErrorInfo("operation-failed", msg, path, app_tag=app)
+        return OperationFailed.item(msg, path, app_tag=app)
     if app == "missing-choice":
-        return ErrorInfo("data-missing", msg, path, app_tag=app)
+        return DataMissing.item(msg, path, app_tag=app)
     if _MANDATORY.search(msg):
-        return ErrorInfo("data-missing", msg, path, app_tag="mandatory")
+        return DataMissing.item(msg, path, app_tag="mandatory")
     if _WHEN.search(msg):
         # a node whose "when" is false does not exist in the schema there (RFC 7950 8.3.1)
-        return ErrorInfo("unknown-element", msg, path)
+        return UnknownElement.item(msg, path)
     if dup := _DUPLICATE.search(msg):
         # a node given twice: the edit refuses it first (nf.edit.check_unique), same tag
-        return ErrorInfo("bad-element", msg, path, info={"bad-element": dup.group(1)})
-    return ErrorInfo("invalid-value", msg, path, app_tag=app)
+        return BadElement.item(msg, path, **{"bad-element": dup.group(1)})
+    return InvalidValue.item(msg, path, app_tag=app)
 
 
 def to_rpc_error(items: list[LyError], fallback: str,
@@ -95,14 +68,14 @@ def to_rpc_error(items: list[LyError], fallback: str,
     """Map libyang error items to an RpcError. Messages about secret leaves never repeat the
     value."""
     if not items:
-        return RpcError.of("invalid-value", fallback)
+        return InvalidValue(fallback)
     errs = []
     for it in items:
-        path = nc_path(it.path)
+        path = from_libyang(it.path)
         info = error_info(it, path)
         # only a bad-value message quotes the value; on an access-protected node (the secret
         # leaves, and all of /nacm) it is replaced
-        if info.tag == "invalid-value" and top is not None and is_secret(path, top):
+        if info.tag == InvalidValue.tag and top is not None and in_deny_all(path, top):
             info = dataclasses.replace(info, message=_SECRET_MSG if (path or "").endswith(
                 ":secret") else "invalid value of an access-protected node (value not shown)")
         errs.append(info)
@@ -176,7 +149,7 @@ def validate_slice(schema: Schema, tree: Any, touched: set) -> dict[str, Any] | 
     parts = {}
     for top in elements(tree.root):
         shell = etree.Element(top.tag, nsmap=top.nsmap)
-        sn = schema.top.get((etree.QName(top).namespace or "", etree.QName(top).localname))
+        sn = schema_of(schema.top, top)
         for child in (sn.children.values() if sn is not None else []):
             if child.name not in BULK:
                 for c in top.iterchildren(f"{{{child.ns}}}{child.name}"):

@@ -19,8 +19,9 @@ from typing import Any
 
 from lxml import etree
 
-from nf.edit import OP_ATTR, elements, qname, step
-from nf.errors import RpcError
+from nf.edit import OP_ATTR, elements, qname
+from nf.errors import BadAttribute, InvalidValue, UnknownAttribute
+from nf.paths import path_step, schema_of
 from nf.schema import SNode
 
 WD_ATTR_NS = "urn:ietf:params:xml:ns:netconf:default:1.0"
@@ -60,7 +61,7 @@ def untag(schema: Any, config: etree._Element, default_op: str | None) -> etree.
                for e in config.iter() if isinstance(e.tag, str)):
         return config
     for top in list(elements(config)):
-        _walk(schema, top, schema.top.get(qname(top)), [], "", default_op)
+        _walk(schema, top, schema_of(schema.top, top), [], "", default_op)
     # drop the now unused declarations of the attribute's namespace (only those: values such
     # as NACM paths use prefixes that no tag or attribute shows)
     keep = {p for e in config.iter() if isinstance(e.tag, str)
@@ -72,24 +73,24 @@ def untag(schema: Any, config: etree._Element, default_op: str | None) -> etree.
 def _walk(schema: Any, el: etree._Element, sn: SNode | None, chain: list[SNode], ppath: str,
           inherited: str | None) -> None:
     op = el.get(OP_ATTR, inherited)
-    path = ppath + (step(sn, el) if sn is not None else f"/{qname(el)[1]}")
+    path = ppath + path_step(sn, el)
     if LIBYANG_ATTR in el.attrib:
-        raise RpcError.of("unknown-attribute", "the 'default' attribute is in the namespace "
-                          f"{WD_ATTR_NS} (RFC 6243 section 6)", path,
-                          **{"bad-attribute": "default", "bad-element": qname(el)[1]})
+        raise UnknownAttribute("the 'default' attribute is in the namespace "
+                               f"{WD_ATTR_NS} (RFC 6243 section 6)", path,
+                               **{"bad-attribute": "default", "bad-element": qname(el)[1]})
     if DEFAULT_ATTR in el.attrib:
         raw = el.attrib.pop(DEFAULT_ATTR)
         tagged = _BOOLEAN.get(raw.strip())
         if tagged is None:
-            raise RpcError.of("bad-attribute", f"default={raw!r} is not a boolean", path,
-                              **{"bad-attribute": "default", "bad-element": qname(el)[1]})
+            raise BadAttribute(f"default={raw!r} is not a boolean", path,
+                               **{"bad-attribute": "default", "bad-element": qname(el)[1]})
         if tagged and sn is not None:
             _tagged_default(schema, el, [*chain, sn], path, op)
             return
     if sn is None:
         return  # unknown nodes are the editor's to refuse
     for c in list(elements(el)):
-        _walk(schema, c, sn.child(*qname(c)), [*chain, sn], path, op)
+        _walk(schema, c, schema_of(sn, c), [*chain, sn], path, op)
 
 
 def _tagged_default(schema: Any, el: etree._Element, chain: list[SNode], path: str,
@@ -98,13 +99,12 @@ def _tagged_default(schema: Any, el: etree._Element, chain: list[SNode], path: s
     default."""
     sn = chain[-1]
     if sn.kind != "leaf" or len(el):
-        raise RpcError.of("bad-attribute", f"{sn.name!r} is not a leaf: it cannot be tagged as "
-                          "default", path,
-                          **{"bad-attribute": "default", "bad-element": sn.name})
+        raise BadAttribute(f"{sn.name!r} is not a leaf: it cannot be tagged as default", path,
+                           **{"bad-attribute": "default", "bad-element": sn.name})
     value = el.text or ""
     if not schema.is_default(chain, value):
-        raise RpcError.of("invalid-value", f"{sn.name!r} is tagged as default but {value!r} "
-                          "is not its default value", path, **{"bad-element": sn.name})
+        raise InvalidValue(f"{sn.name!r} is tagged as default but {value!r} is not its "
+                           "default value", path, **{"bad-element": sn.name})
     parent = el.getparent()
     if op in ("delete", "remove"):
         return  # removing the leaf is what the client asked

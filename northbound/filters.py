@@ -7,7 +7,8 @@ import copy
 from lxml import etree
 
 from nf.edit import elements, qname
-from nf.errors import RpcError
+from nf.errors import InvalidValue
+from nf.paths import chain
 from nf.schema import SNode
 
 
@@ -76,17 +77,6 @@ def _union(results: list[etree._Element | None]) -> etree._Element | None:
     return first
 
 
-def _snode_path(el: etree._Element, top: dict[tuple[str, str], SNode]) -> list[SNode | None]:
-    chain = [*reversed(list(el.iterancestors())), el]
-    nodes: list[SNode | None] = []
-    cur: SNode | None = None
-    for i, a in enumerate(chain):
-        ns, name = qname(a)
-        cur = top.get((ns, name)) if i == 0 else (cur.child(ns, name) if cur else None)
-        nodes.append(cur)
-    return nodes
-
-
 def xpath(
     roots: list[etree._Element], select: str, nsmap: dict, top: dict[tuple[str, str], SNode]
 ) -> list[etree._Element]:
@@ -100,16 +90,14 @@ def xpath(
         try:
             found = doc.xpath(select, namespaces=ns)
         except etree.XPathError as e:
-            raise RpcError.of("invalid-value", f"invalid XPath filter: {e}",
-                              type="protocol") from None
+            raise InvalidValue(f"invalid XPath filter: {e}", type="protocol") from None
         if not isinstance(found, list):
-            raise RpcError.of("invalid-value", "the XPath filter must select nodes",
-                              type="protocol")
+            raise InvalidValue("the XPath filter must select nodes", type="protocol")
         for node in found:
             if not isinstance(node, etree._Element):
                 node = node.getparent() if hasattr(node, "getparent") else None
             if node is not None and isinstance(node.tag, str):
-                _graft(out_root, node, _snode_path(node, top))
+                _graft(out_root, node, [sn for _, sn in chain(node, top)])
     return list(out_root)
 
 

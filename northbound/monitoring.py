@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from nf.errors import RpcError
+from nf.errors import InvalidValue, MissingElement
 from northbound.context import ServerContext
 
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
@@ -156,18 +156,18 @@ async def get_schema(ctx: ServerContext, session: Any, op: etree._Element) -> et
     """<get-schema> (RFC 6022 section 3.1): the YANG text of a module we implement."""
     ident = op.findtext(f"{{{NCM}}}identifier")
     if not ident:
-        raise RpcError.of("missing-element", "<get-schema> needs <identifier>", type="protocol",
-                          **{"bad-element": "identifier"})
+        raise MissingElement("<get-schema> needs <identifier>", type="protocol",
+                             **{"bad-element": "identifier"})
     version = (op.findtext(f"{{{NCM}}}version") or "").strip() or None
     fmt = (op.findtext(f"{{{NCM}}}format") or "yang").strip()
     if fmt.split(":")[-1] != "yang":
-        raise RpcError.of("invalid-value", f"schema format {fmt!r} is not available",
-                          **{"bad-element": "format"})
+        raise InvalidValue(f"schema format {fmt!r} is not available",
+                           **{"bad-element": "format"})
     text = ctx.schema.module_text(ident.strip(), version)
     if text is None:
-        raise RpcError.of("invalid-value", f"no schema {ident!r}"
-                          + (f" revision {version}" if version else ""),
-                          **{"bad-element": "identifier"})
+        raise InvalidValue(f"no schema {ident!r}"
+                           + (f" revision {version}" if version else ""),
+                           **{"bad-element": "identifier"})
     d = etree.Element(f"{{{NCM}}}data", nsmap={None: NCM})
     d.text = text
     return d

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from nf.errors import RpcError
+from nf.errors import BadAttribute, BadElement, InvalidValue, MissingElement, OperationFailed
+from nf.paths import prefixes
 from nf.schema import NAMESPACES, NS
 from northbound import filters, replies
 
@@ -40,8 +40,8 @@ def _parse_time(text: str, name: str) -> datetime:
     try:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise RpcError.of("bad-element", f"{name} is not a date-and-time", type="protocol",
-                          **{"bad-element": name}) from None
+        raise BadElement(f"{name} is not a date-and-time", type="protocol",
+                         **{"bad-element": name}) from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -124,25 +124,24 @@ class Notifications:
     def subscribe(self, session: Any, op: etree._Element) -> None:
         """<create-subscription>; replay and the stop timer start after the reply is sent."""
         if session.session_id in self.subs:
-            raise RpcError.of("operation-failed", "this session already has a subscription",
-                              type="protocol")
+            raise OperationFailed("this session already has a subscription", type="protocol")
         stream = (op.findtext(f"{{{NOTIF}}}stream") or STREAM).strip()
         if stream != STREAM:
-            raise RpcError.of("invalid-value", f"no stream {stream!r}", type="protocol",
-                              **{"bad-element": "stream"})
+            raise InvalidValue(f"no stream {stream!r}", type="protocol",
+                               **{"bad-element": "stream"})
         start_el, stop_el = op.find(f"{{{NOTIF}}}startTime"), op.find(f"{{{NOTIF}}}stopTime")
         start = _parse_time(start_el.text or "", "startTime") if start_el is not None else None
         stop = _parse_time(stop_el.text or "", "stopTime") if stop_el is not None else None
         now = datetime.now(UTC)
         if stop is not None and start is None:
-            raise RpcError.of("missing-element", "stopTime needs a startTime", type="protocol",
-                              **{"bad-element": "startTime"})
+            raise MissingElement("stopTime needs a startTime", type="protocol",
+                                 **{"bad-element": "startTime"})
         if start is not None and start > now:
-            raise RpcError.of("bad-element", "startTime is in the future", type="protocol",
-                              **{"bad-element": "startTime"})
+            raise BadElement("startTime is in the future", type="protocol",
+                             **{"bad-element": "startTime"})
         if stop is not None and start is not None and stop < start:
-            raise RpcError.of("bad-element", "stopTime is before startTime", type="protocol",
-                              **{"bad-element": "stopTime"})
+            raise BadElement("stopTime is before startTime", type="protocol",
+                             **{"bad-element": "stopTime"})
         filt = op.find(f"{{{NOTIF}}}filter")
         if filt is None:  # the base namespace, as ncclient sends it
             filt = op.find(f"{{{replies.NC}}}filter")
@@ -204,11 +203,11 @@ def _check_filter(filt: etree._Element) -> None:
             etree.XPath(_filter_attr(filt, "select", "") or "",
                         namespaces={k: v for k, v in filt.nsmap.items() if k})
         except etree.XPathError as e:
-            raise RpcError.of("invalid-value", f"invalid XPath filter: {e}", type="protocol",
-                              **{"bad-element": "filter"}) from None
+            raise InvalidValue(f"invalid XPath filter: {e}", type="protocol",
+                               **{"bad-element": "filter"}) from None
     elif ftype != "subtree":
-        raise RpcError.of("bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
-                          **{"bad-attribute": "type", "bad-element": "filter"})
+        raise BadAttribute(f"unknown filter type {ftype!r}", type="protocol",
+                           **{"bad-attribute": "type", "bad-element": "filter"})
 
 
 def _selected(body: etree._Element, filt: etree._Element) -> bool:
@@ -246,9 +245,9 @@ def config_change(session: Any, edits: list[tuple[str, str]]) -> etree._Element:
     for path, op in edits:
         edit = etree.SubElement(el, f"{{{NCN}}}edit")
         # an instance-identifier: every module prefix of the path is declared
-        prefixes = sorted(set(re.findall(r"/([\w.-]+):", path)) & NAMESPACES.keys())
+        used = sorted(prefixes(path) & NAMESPACES.keys())
         target = etree.SubElement(edit, f"{{{NCN}}}target",
-                                  nsmap={p: NAMESPACES[p] for p in prefixes} or None)
+                                  nsmap={p: NAMESPACES[p] for p in used} or None)
         target.text = path
         etree.SubElement(edit, f"{{{NCN}}}operation").text = op
     return el

@@ -7,7 +7,13 @@ from typing import Any
 from lxml import etree
 
 from nf.edit import elements, qname
-from nf.errors import RpcError
+from nf.errors import (
+    BadAttribute,
+    InvalidValue,
+    MissingAttribute,
+    MissingElement,
+    OperationNotSupported,
+)
 from nf.nacm import write_checker
 from nf.schema import NS
 from nf.state import merge_state
@@ -41,10 +47,8 @@ def _child(op: etree._Element, name: str) -> etree._Element | None:
 def _required(op: etree._Element, name: str) -> etree._Element:
     el = _child(op, name)
     if el is None:
-        raise RpcError.of(
-            "missing-element", f"<{qname(op)[1]}> needs <{name}>", type="protocol",
-            **{"bad-element": name},
-        )
+        raise MissingElement(f"<{qname(op)[1]}> needs <{name}>", type="protocol",
+                             **{"bad-element": name})
     return el
 
 
@@ -52,22 +56,18 @@ def _datastore(op: etree._Element, which: str, allowed: tuple[str, ...]) -> str:
     holder = _required(op, which)
     kids = list(elements(holder))
     if len(kids) != 1:
-        raise RpcError.of(
-            "missing-element", f"<{which}> needs one datastore", type="protocol",
-            **{"bad-element": which},
-        )
+        raise MissingElement(f"<{which}> needs one datastore", type="protocol",
+                             **{"bad-element": which})
     ns, name = qname(kids[0])
     if name == "url":
-        raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
+        raise OperationNotSupported(":url is not supported", type="protocol")
     if (ns, name) == (NMDA, "datastore"):  # RFC 8526 section 3.2: an NMDA datastore identity
         prefix, _, ident = (kids[0].text or "").strip().rpartition(":")
         ns = NC if kids[0].nsmap.get(prefix or None) == DS else ""
         name = ident
     if ns != NC or name not in allowed:
-        raise RpcError.of(
-            "invalid-value", f"datastore {name!r} is not allowed in <{which}>", type="protocol",
-            **{"bad-element": name},
-        )
+        raise InvalidValue(f"datastore {name!r} is not allowed in <{which}>", type="protocol",
+                           **{"bad-element": name})
     return name
 
 
@@ -77,10 +77,8 @@ def _enum(op: etree._Element, name: str, allowed: tuple[str, ...], default: str)
         return default
     v = (el.text or "").strip()
     if v not in allowed:
-        raise RpcError.of(
-            "invalid-value", f"<{name}> must be one of {', '.join(allowed)}", type="protocol",
-            **{"bad-element": name},
-        )
+        raise InvalidValue(f"<{name}> must be one of {', '.join(allowed)}", type="protocol",
+                           **{"bad-element": name})
     return v
 
 
@@ -95,15 +93,11 @@ def _filtered(ctx: ServerContext, roots: list[etree._Element],
     if ftype == "xpath":
         select = f.get("select")
         if select is None:
-            raise RpcError.of(
-                "missing-attribute", "an xpath filter needs a select attribute",
-                type="protocol", **{"bad-attribute": "select", "bad-element": "filter"},
-            )
+            raise MissingAttribute("an xpath filter needs a select attribute", type="protocol",
+                                   **{"bad-attribute": "select", "bad-element": "filter"})
         return replies.data(*filters.xpath(roots, select, f.nsmap, ctx.schema.state_top))
-    raise RpcError.of(
-        "bad-attribute", f"unknown filter type {ftype!r}", type="protocol",
-        **{"bad-attribute": "type", "bad-element": "filter"},
-    )
+    raise BadAttribute(f"unknown filter type {ftype!r}", type="protocol",
+                       **{"bad-attribute": "type", "bad-element": "filter"})
 
 
 async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
@@ -129,7 +123,7 @@ async def edit_config(ctx: ServerContext, session: Any, op: etree._Element) -> e
     test = _enum(op, "test-option", TEST_OPTIONS, "test-then-set")
     error = _enum(op, "error-option", ERROR_OPTIONS, "stop-on-error")
     if _child(op, "url") is not None:
-        raise RpcError.of("operation-not-supported", ":url is not supported", type="protocol")
+        raise OperationNotSupported(":url is not supported", type="protocol")
     config = defaults.untag(ctx.schema, _required(op, "config"), default_op)
     check = write_checker(ctx.access(session), ctx.schema.top, ctx.nacm_counters)
     ctx.ds.edit(target, config, session.session_id, default_op, test, error, check)
@@ -150,8 +144,7 @@ async def copy_config(ctx: ServerContext, session: Any, op: etree._Element) -> e
     else:
         source = _datastore(op, "source", ("running", "candidate", "startup"))
         if source == target:
-            raise RpcError.of("invalid-value", "source and target are the same datastore",
-                              type="protocol")
+            raise InvalidValue("source and target are the same datastore", type="protocol")
         ctx.ds.copy_config(target, session.session_id, source=source, check=check)
     return replies.ok()
 
@@ -221,8 +214,8 @@ async def kill_session(ctx: ServerContext, session: Any, op: etree._Element) -> 
     """<kill-session>: end another session, releasing its locks."""
     sid = uint(_required(op, "session-id").text, "session-id", 1)
     if sid == session.session_id:
-        raise RpcError.of("invalid-value", "a session cannot kill itself", type="protocol",
-                          **{"bad-element": "session-id"})
+        raise InvalidValue("a session cannot kill itself", type="protocol",
+                           **{"bad-element": "session-id"})
     await ctx.kill(sid, session.session_id)
     return replies.ok()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from lxml import etree
 
-from nf.errors import RpcError
+from nf.errors import InvalidValue, MissingElement, RpcError
 from nf.history import diff
 from nf.nacm import prune_unreadable, write_checker
 from nf.schema import NS
@@ -20,14 +20,14 @@ def _n(op: etree._Element, default: int | None) -> int:
     raw = op.findtext(f"{{{NS}}}rollback")
     if raw is None:
         if default is None:
-            raise RpcError.of("missing-element", "<rollback> is required", type="protocol",
-                              **{"bad-element": "rollback"})
+            raise MissingElement("<rollback> is required", type="protocol",
+                                 **{"bad-element": "rollback"})
         return default
     return uint(raw, "rollback")
 
 
 def _no_commit(n: int) -> RpcError:
-    return RpcError.of("invalid-value", f"no commit {n} steps back", **{"bad-element": "rollback"})
+    return InvalidValue(f"no commit {n} steps back", **{"bad-element": "rollback"})
 
 
 def _readable(ctx: ServerContext, session: Any, images: dict) -> dict:

@@ -8,8 +8,9 @@ from typing import Any
 from lxml import etree
 
 from nf.edit import elements, qname
-from nf.errors import RpcError
+from nf.errors import InvalidValue, MissingElement, UnknownElement
 from nf.nacm import write_checker
+from nf.paths import schema_of
 from nf.state import merge_state
 from northbound import defaults, filters, monitoring, replies
 from northbound.context import ServerContext
@@ -26,12 +27,12 @@ ORIGINS = ("origin", "intended", "dynamic", "system", "learned", "default", "unk
 def _datastore(op: etree._Element) -> str:
     el = op.find(f"{{{NMDA}}}datastore")
     if el is None:
-        raise RpcError.of("missing-element", "<datastore> is required", type="protocol",
-                          **{"bad-element": "datastore"})
+        raise MissingElement("<datastore> is required", type="protocol",
+                             **{"bad-element": "datastore"})
     prefix, _, name = (el.text or "").strip().rpartition(":")
     if el.nsmap.get(prefix or None) != DS or name not in (*CONVENTIONAL, "operational"):
-        raise RpcError.of("invalid-value", f"unknown datastore {el.text!r}", type="protocol",
-                          **{"bad-element": "datastore"})
+        raise InvalidValue(f"unknown datastore {el.text!r}", type="protocol",
+                           **{"bad-element": "datastore"})
     return name
 
 
@@ -43,8 +44,8 @@ def _wd_alias(op: etree._Element) -> etree._Element:
     alias = etree.Element("op")
     etree.SubElement(alias, f"{{{WD}}}with-defaults").text = wd.text
     if (wd.text or "").strip() not in WD_MODES:
-        raise RpcError.of("invalid-value", "bad with-defaults value", type="protocol",
-                          **{"bad-element": "with-defaults"})
+        raise InvalidValue("bad with-defaults value", type="protocol",
+                           **{"bad-element": "with-defaults"})
     return alias
 
 
@@ -60,8 +61,8 @@ def _origin_filter(op: etree._Element) -> bool | None:
         for el in op.iterfind(f"{{{NMDA}}}{name}"):
             prefix, _, ident = (el.text or "").strip().rpartition(":")
             if el.nsmap.get(prefix or None) != OR or ident not in ORIGINS:
-                raise RpcError.of("invalid-value", f"{name}: unknown origin {el.text!r}",
-                                  type="protocol", **{"bad-element": name})
+                raise InvalidValue(f"{name}: unknown origin {el.text!r}",
+                                   type="protocol", **{"bad-element": name})
             found.setdefault(name, []).append(ident)
     # 'intended' is matched by itself and by its base identity 'origin'
     if "origin-filter" in found:
@@ -79,7 +80,7 @@ def _only(el: etree._Element, sn: Any, want_config: bool) -> bool:
         return sn.config == want_config
     keep = False
     for c in list(elements(el)):
-        csn = sn.child(*qname(c))
+        csn = schema_of(sn, c)
         if sn.kind == "list" and csn is not None and csn.name in sn.keys:
             continue
         if _only(c, csn, want_config):
@@ -104,22 +105,22 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     operational = name == "operational"
     with_origin = op.find(f"{{{NMDA}}}with-origin") is not None
     if with_origin and not operational:
-        raise RpcError.of("invalid-value", "with-origin applies to operational only",
-                          type="protocol", **{"bad-element": "with-origin"})
+        raise InvalidValue("with-origin applies to operational only",
+                           type="protocol", **{"bad-element": "with-origin"})
     origin_params = [e for e in elements(op) if qname(e) in (
         (NMDA, "origin-filter"), (NMDA, "negated-origin-filter"))]
     if origin_params and not operational:  # their 'when' is false: RFC 7950 section 8.3.1
         bad = qname(origin_params[0])[1]
-        raise RpcError.of("unknown-element", f"{bad} applies to operational only",
-                          type="protocol", **{"bad-element": bad})
+        raise UnknownElement(f"{bad} applies to operational only",
+                             type="protocol", **{"bad-element": bad})
     if operational and op.find(f"{{{NMDA}}}with-defaults") is not None:
         # RFC 8526 section 3.1.1: only with the :with-operational-defaults capability
-        raise RpcError.of("invalid-value", "with-defaults is not supported for operational",
-                          type="protocol", **{"bad-element": "with-defaults"})
+        raise InvalidValue("with-defaults is not supported for operational",
+                           type="protocol", **{"bad-element": "with-defaults"})
     cf = op.findtext(f"{{{NMDA}}}config-filter")
     if cf is not None and cf.strip() not in ("true", "false"):
-        raise RpcError.of("invalid-value", "config-filter must be true or false",
-                          type="protocol", **{"bad-element": "config-filter"})
+        raise InvalidValue("config-filter must be true or false",
+                           type="protocol", **{"bad-element": "config-filter"})
     keep_config = _origin_filter(op) if operational else None
     state = await ctx.read_state() if operational else {}
 
@@ -128,7 +129,7 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
         # RFC 8342 section 5.3.4 / ietf-origin: origins are for configuration nodes only,
         # given on the top ones and inherited below; state data has none
         for r in roots if with_origin else []:
-            sn = ctx.schema.top.get(qname(r))
+            sn = schema_of(ctx.schema.top, r)
             if sn is not None and sn.config:
                 _origin(r, "intended")
         return roots + monitoring.state_roots(ctx)
@@ -136,10 +137,10 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     roots = config_roots(ctx, session, source, _wd_alias(op),
                          add_state if operational else None)
     if keep_config is False:
-        roots = [r for r in roots if _only(r, ctx.schema.state_top.get(qname(r)), False)]
+        roots = [r for r in roots if _only(r, schema_of(ctx.schema.state_top, r), False)]
     if cf is not None:
         want = cf.strip() == "true"
-        roots = [r for r in roots if _only(r, ctx.schema.state_top.get(qname(r)), want)]
+        roots = [r for r in roots if _only(r, schema_of(ctx.schema.state_top, r), want)]
     sub = op.find(f"{{{NMDA}}}subtree-filter")
     xp = op.find(f"{{{NMDA}}}xpath-filter")
     if sub is not None:
@@ -162,16 +163,16 @@ async def edit_data(ctx: ServerContext, session: Any, op: etree._Element) -> etr
     """<edit-data> on running or candidate (same operations as edit-config)."""
     name = _datastore(op)
     if name not in ("running", "candidate"):
-        raise RpcError.of("invalid-value", f"{name} cannot be edited", type="protocol",
-                          **{"bad-element": "datastore"})
+        raise InvalidValue(f"{name} cannot be edited", type="protocol",
+                           **{"bad-element": "datastore"})
     dop = (op.findtext(f"{{{NMDA}}}default-operation") or "merge").strip()
     if dop not in ("merge", "replace", "none"):
-        raise RpcError.of("invalid-value", "bad default-operation", type="protocol",
-                          **{"bad-element": "default-operation"})
+        raise InvalidValue("bad default-operation", type="protocol",
+                           **{"bad-element": "default-operation"})
     config = op.find(f"{{{NMDA}}}config")
     if config is None:
-        raise RpcError.of("missing-element", "<config> is required", type="protocol",
-                          **{"bad-element": "config"})
+        raise MissingElement("<config> is required", type="protocol",
+                             **{"bad-element": "config"})
     config = defaults.untag(ctx.schema, config, dop)
     check = write_checker(ctx.access(session), ctx.schema.top, ctx.nacm_counters)
     ctx.ds.edit(name, config, session.session_id, dop, check=check)

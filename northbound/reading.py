@@ -9,7 +9,7 @@ from typing import Any
 from lxml import etree
 
 from nf.edit import elements
-from nf.errors import RpcError
+from nf.errors import InvalidValue
 from nf.nacm import prune_unreadable
 from northbound import defaults
 from northbound.context import ServerContext
@@ -24,8 +24,8 @@ def wd_mode(wd: etree._Element | None) -> str:
     when absent); invalid-value if we do not support it (RFC 6243 section 4.5.1)."""
     mode = (wd.text or "").strip() if wd is not None else "explicit"
     if mode not in WD_MODES:
-        raise RpcError.of("invalid-value", f"with-defaults must be one of {', '.join(WD_MODES)}",
-                          type="protocol", **{"bad-element": "with-defaults"})
+        raise InvalidValue(f"with-defaults must be one of {', '.join(WD_MODES)}",
+                           type="protocol", **{"bad-element": "with-defaults"})
     return mode
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from lxml import etree
 
 from nf.errors import RpcError
+from nf.paths import prefixes
 from nf.schema import NAMESPACES
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -29,9 +28,8 @@ def reply(rpc_attrs: dict[str, str], *children: etree._Element) -> bytes:
 
 def _path_nsmap(path: str) -> dict[str, str]:
     """The namespace of every module prefix of an error-path (module names are prefixes)."""
-    prefixes = set(re.findall(r"([\w.-]+):", path))
     known = {**OTHER_PREFIXES, **NAMESPACES}
-    return {m: known[m] for m in sorted(prefixes) if m in known}
+    return {m: known[m] for m in sorted(prefixes(path)) if m in known}
 
 
 def _declare_prefixes(path: etree._Element) -> None:
