@@ -139,16 +139,26 @@ class PreSharedKey:
 
 @_frozen
 class DosProtection:
-    """``global-options/dos-protection``."""
+    """``global-options/dos-protection``. ``cookie_threshold`` is a number or ``"always"``."""
 
-    cookie_threshold: int | None = None
+    cookie_threshold: int | str | None = None
     block_threshold: int | None = None
     init_limit_half_open: int | None = None
 
 
 @_frozen
+class SpHash:
+    """``global-options/sp-hash-ipv4`` or ``sp-hash-ipv6``: minimum prefix lengths of hashed
+    security policies (kernel-netlink only)."""
+
+    local: int | None = None
+    remote: int | None = None
+
+
+@_frozen
 class GlobalOptions:
-    """``global-options``: settings of the IKE daemon (applied by restarting it)."""
+    """``global-options``: settings of the IKE daemon (applied by a settings reload or a
+    restart, see ``southbound.charon.apply_method``)."""
 
     retransmit_tries: int | None = None
     retransmit_timeout: float | None = None
@@ -156,6 +166,17 @@ class GlobalOptions:
     acquire_timeout: int | None = None
     threads: int | None = None
     dos_protection: DosProtection = DosProtection()
+    sa_table_size: int | None = None
+    sa_table_segments: int | None = None
+    sp_hash_ipv4: SpHash = SpHash()
+    sp_hash_ipv6: SpHash = SpHash()
+    install_routes: bool | None = None
+    routing_table: int | None = None
+    routing_table_prio: int | None = None
+    delete_rekeyed: bool | None = None
+    delete_rekeyed_delay: int | None = None
+    make_before_break: bool | None = None
+    mobike_prefer_best_path: bool | None = None
 
 
 def _read_only(m: Mapping[str, Any]) -> Mapping[str, Any]:

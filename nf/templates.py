@@ -22,6 +22,7 @@ from nf.effective import (
     IpsecPolicy,
     PreSharedKey,
     SecurityPolicy,
+    SpHash,
     TrafficSelector,
     Vpn,
 )
@@ -76,8 +77,11 @@ _ipsec_policy = _reader(IpsecPolicy, {"esp_proposals": ("esp-proposal", _each(_e
                                       "ah_proposals": ("ah-proposal", _each(_ah_proposal))})
 _security_policy = _reader(SecurityPolicy, {"local_ts": ("local-ts", _ts),
                                             "remote_ts": ("remote-ts", _ts)})
+_sp_hash = _reader(SpHash)
 _global_options = _reader(GlobalOptions,
-                          {"dos_protection": ("dos-protection", _reader(DosProtection))})
+                          {"dos_protection": ("dos-protection", _reader(DosProtection)),
+                           "sp_hash_ipv4": ("sp-hash-ipv4", _sp_hash),
+                           "sp_hash_ipv6": ("sp-hash-ipv6", _sp_hash)})
 
 
 def global_options(options: Mapping[str, Any] | None) -> GlobalOptions:
