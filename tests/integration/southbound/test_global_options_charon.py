@@ -1,0 +1,149 @@
+"""The vRouter manual's global options, carried to a real charon (5.9.8) in a throw-away network
+namespace: what charon holds is read back from the kernel it configured (the XFRM SPD hash
+thresholds, the policy routing rule), from VICI ``stats`` and from charon.log, and a settings
+reload is shown not to change what charon reads only at start (so those options restart it).
+
+Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips, when unusable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from nf.effective import GlobalOptions, SpHash
+from southbound.charon import MODEL_DEFAULTS, RESERVED_THREADS, CharonProcess, apply_method
+from southbound.vici_client import ViciClient
+from tests.support import sh
+
+pytestmark = pytest.mark.e2e
+
+# the manual's examples (vrouter-ike-templates.txt l.1617-1618, 1650-1651, 1689-1691, 1731,
+# 1563) and the rest of the new options away from their defaults
+MANUAL = replace(
+    MODEL_DEFAULTS, sa_table_size=128, sa_table_segments=16,
+    sp_hash_ipv4=SpHash(local=16, remote=24), sp_hash_ipv6=SpHash(local=56, remote=64),
+    install_routes=True, routing_table=230, routing_table_prio=231, delete_rekeyed=True,
+    delete_rekeyed_delay=7, make_before_break=True, mobike_prefer_best_path=True,
+    retransmit_timeout=3.125, threads=20,
+    dos_protection=replace(MODEL_DEFAULTS.dos_protection, cookie_threshold="always"))
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A fresh network namespace with lo up."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (ip netns, charon); run it as root")
+    ns = f"gop{os.getpid() % 100000}"
+    res = sh("ip", "netns", "add", ns, check=False)
+    if res.returncode != 0:
+        pytest.fail(f"`ip netns add` is not usable here: {res.stderr.strip()}")
+    try:
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        yield ns
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+        for pid in (int(p) for p in pids.stdout.split()):  # only what this test started
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def spd_thresholds(ns: str) -> dict[str, tuple[int, int]]:
+    """The kernel's SPD hash thresholds of the namespace: {"IPv4": (local, remote), ...}."""
+    out = sh("ip", "-n", ns, "-s", "-s", "xfrm", "policy", "count").stdout
+    return {fam: (int(lo), int(re_)) for fam, lo, re_ in
+            re.findall(r"SPD (IPv[46]) thresholds: local (\d+) remote (\d+)", out)}
+
+
+def rules(ns: str) -> list[str]:
+    """The namespace's IPv4 policy routing rules, as ``ip rule`` prints them."""
+    return [" ".join(line.split()) for line in sh("ip", "-n", ns, "rule").stdout.splitlines()]
+
+
+def conf_settings(charon: CharonProcess) -> dict[str, str]:
+    """``key = value`` lines directly under ``charon {`` in the strongswan.conf it runs with."""
+    return dict(re.findall(r"^  (\w+) = (.*)$", charon.conf_path.read_text(), re.M))
+
+
+def started(tmp_path: Path, ns: str, options: GlobalOptions) -> CharonProcess:
+    charon = CharonProcess(tmp_path / "run", backend="kernel-netlink", options=options, netns=ns)
+    charon.start()
+    return charon
+
+
+def test_charon_runs_with_the_manuals_options(netns: str, tmp_path: Path) -> None:
+    before = spd_thresholds(netns)
+    assert before == {"IPv4": (32, 32), "IPv6": (128, 128)}  # the kernel's own
+    charon = started(tmp_path, netns, MANUAL)
+    try:
+        # sp-hash-ipv4/-ipv6 -> kernel-netlink spdh_thresh, set by charon in the kernel's SPD
+        assert spd_thresholds(netns) == {"IPv4": (16, 24), "IPv6": (56, 64)}
+        # routing-table / routing-table-prio -> charon's policy routing rule
+        assert "231: from all lookup 230" in rules(netns)
+        # threads -> workers charon spawned (VICI stats and its log)
+        with ViciClient(charon.socket_path) as c:
+            stats = c.stats()
+        assert int(stats["workers"]["total"]) == 20 + RESERVED_THREADS
+        log = charon.log_path.read_text()
+        assert f"spawning {20 + RESERVED_THREADS} worker threads" in log
+        # what charon is not able to show back is in the strongswan.conf it runs with, and
+        # charon took the file without complaint
+        assert {k: v for k, v in conf_settings(charon).items() if k in {
+            "ikesa_table_size", "ikesa_table_segments", "install_routes", "delete_rekeyed",
+            "delete_rekeyed_delay", "make_before_break", "prefer_best_path",
+            "retransmit_timeout", "cookie_threshold"}} == {
+            "ikesa_table_size": "128", "ikesa_table_segments": "16", "install_routes": "yes",
+            "delete_rekeyed": "yes", "delete_rekeyed_delay": "7", "make_before_break": "yes",
+            "prefer_best_path": "yes", "retransmit_timeout": "3.125", "cookie_threshold": "1"}
+        assert "spdh_thresh" in charon.conf_path.read_text()
+        assert charon.health().ok, charon.log_tail()
+        assert not re.search(r"(?i)error|invalid|unable|failed", log), log
+    finally:
+        charon.stop()
+    # the rule goes with charon
+    assert not any("lookup 230" in r for r in rules(netns))
+
+
+def test_the_models_defaults_in_charon(netns: str, tmp_path: Path) -> None:
+    """Unset options: the manual's defaults (thresholds 32/128, table 220 at priority 220)."""
+    charon = started(tmp_path, netns, GlobalOptions())
+    try:
+        assert spd_thresholds(netns) == {"IPv4": (32, 32), "IPv6": (128, 128)}
+        assert "220: from all lookup 220" in rules(netns)
+        assert conf_settings(charon)["install_routes"] == "no"
+    finally:
+        charon.stop()
+
+
+def test_reload_does_not_take_start_only_options(netns: str, tmp_path: Path) -> None:
+    """routing-table(-prio) and sp-hash are read by kernel-netlink at start: a VICI
+    reload-settings leaves the old ones in force, which is why apply_method restarts charon
+    for them; a restart puts the new ones in force."""
+    charon = started(tmp_path, netns, MANUAL)
+    changed = replace(MANUAL, routing_table=240, routing_table_prio=241,
+                      sp_hash_ipv4=SpHash(local=8, remote=12))
+    assert apply_method(MANUAL, changed) == "restart"
+    try:
+        pid = charon.pid
+        charon.reload(changed)  # what a "reload" would do
+        assert "routing_table = 240" in charon.conf_path.read_text()
+        assert charon.pid == pid and charon.alive()
+        assert spd_thresholds(netns)["IPv4"] == (16, 24)
+        assert "231: from all lookup 230" in rules(netns)
+        assert not any("lookup 240" in r for r in rules(netns))
+        charon.stop()
+        charon.start()
+        assert spd_thresholds(netns)["IPv4"] == (8, 12)
+        assert "241: from all lookup 240" in rules(netns)
+    finally:
+        charon.stop()
