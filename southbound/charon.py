@@ -96,10 +96,13 @@ MODEL_DEFAULTS = GlobalOptions(
 # kernel-netlink settings install_routes, routing_table(_prio) and spdh_thresh (read when the
 # plugin starts; routing_table and spdh_thresh are seen unchanged after a reload-settings in
 # tests/integration/southbound/test_global_options_charon.py): changing them restarts charon.
-# delete_rekeyed(_delay), make_before_break and prefer_best_path are read by charon when used,
-# so probably reloadable, but not verified against a real charon (no rekey/roaming test yet):
-# they restart charon too, which is never wrong.
-RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base"})
+# make_before_break is taken by a reload too, for IKE SAs created afterwards (an IKE SA created
+# before the reload still reauthenticates break-before-make; test_global_options_charon.py).
+# delete_rekeyed(_delay) and prefer_best_path are read by charon when used, so probably
+# reloadable, but not verified against a real charon (no rekey/roaming test yet): they restart
+# charon, which is never wrong.
+RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base",
+                        "make_before_break"})
 
 
 def settings(options: GlobalOptions) -> dict[str, Any]:

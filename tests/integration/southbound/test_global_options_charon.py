@@ -20,8 +20,14 @@ import pytest
 
 from nf.effective import GlobalOptions, SpHash
 from southbound.charon import MODEL_DEFAULTS, RESERVED_THREADS, CharonProcess, apply_method
+from southbound.convert import conn_for, shared_for
 from southbound.vici_client import ViciClient
-from tests.support import sh
+from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the fixture
+    PSK,
+    netns_pair,
+)
+from tests.integration.southbound.test_dataplane_limits import pair
+from tests.support import sh, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -147,3 +153,66 @@ def test_reload_does_not_take_start_only_options(netns: str, tmp_path: Path) -> 
         assert "241: from all lookup 240" in rules(netns)
     finally:
         charon.stop()
+
+
+def reauth(charon: CharonProcess, ike: str) -> None:
+    """Reauthenticate ``ike`` now (swanctl --rekey --reauth), waiting for it to finish."""
+    sh("swanctl", "--rekey", "--ike", ike, "--reauth", "--uri", f"unix://{charon.socket_path}")
+
+
+def order(charon: CharonProcess, name: str, old: int, new: int, start: int = 0) -> str:
+    """``"make-before-break"`` if IKE SA ``name[new]`` was established before ``name[old]``
+    was deleted, else ``"break-before-make"`` (charon.log from byte ``start``; waits for both
+    lines)."""
+    est = re.compile(rf"IKE_SA {re.escape(name)}\[{new}\] established")
+    gone = re.compile(rf"deleting IKE_SA {re.escape(name)}\[{old}\]")
+    found = wait_for(lambda: (lambda t: (est.search(t), gone.search(t)) if est.search(t)
+                              and gone.search(t) else None)(charon.log_path.read_text()[start:]),
+                     timeout=15, every=0.1)
+    assert found, charon.log_tail(60)
+    e, g = found
+    return "make-before-break" if e.start() < g.start() else "break-before-make"
+
+
+def test_make_before_break_in_force(netns_pair: tuple[str, str],  # noqa: F811
+                                    tmp_path: Path) -> None:
+    """make-before-break -> charon.make_before_break, seen in the order of a reauthentication:
+    charon's default (break-before-make) without it, the new IKE SA up before the old one is
+    deleted with it. A VICI reload-settings puts it in force for IKE SAs created afterwards
+    (like retransmit-*), which is what apply_method's "reload" promises."""
+    a, b = pair()
+    charons = [CharonProcess(tmp_path / side, options=opts, netns=ns)
+               for side, ns, opts in zip("ab", netns_pair, (MODEL_DEFAULTS, MODEL_DEFAULTS),
+                                         strict=True)]
+    try:
+        for c, v in zip(charons, (a, b), strict=True):
+            c.start()
+            with ViciClient(c.socket_path) as vc:
+                vc.load_shared("ab", shared_for(PSK))
+                vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+        with ViciClient(charons[0].socket_path, timeout=15) as vc:
+            vc.initiate(child="trunk", ike=a.name)
+        reauth(charons[0], a.name)
+        assert order(charons[0], a.name, 1, 2) == "break-before-make"
+        charons[0].reload(replace(MODEL_DEFAULTS, make_before_break=True))
+        reauth(charons[0], a.name)  # IKE SA [2] was created before the reload
+        took = order(charons[0], a.name, 2, 3)
+        reauth(charons[0], a.name)  # IKE SA [3] was created after it
+        took_new = order(charons[0], a.name, 3, 4)
+        # a restart with it set: make-before-break for sure
+        charons[0].stop()
+        charons[0].options = replace(MODEL_DEFAULTS, make_before_break=True)
+        charons[0].start()
+        with ViciClient(charons[0].socket_path) as vc:
+            vc.load_shared("ab", shared_for(PSK))
+            vc.load_conn(a.name, conn_for(a, trap_as_start=False))
+        with ViciClient(charons[0].socket_path, timeout=15) as vc:
+            vc.initiate(child="trunk", ike=a.name)
+        start = charons[0].log_path.read_text().rindex("Starting IKE charon daemon")
+        reauth(charons[0], a.name)
+        assert order(charons[0], a.name, 1, 2, start) == "make-before-break"
+        assert (took, took_new) == ("break-before-make", "make-before-break")
+        assert apply_method(MODEL_DEFAULTS, charons[0].options) == "reload"
+    finally:
+        for c in charons:
+            c.stop()

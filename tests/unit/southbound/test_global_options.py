@@ -248,7 +248,8 @@ def test_the_model_refuses_out_of_the_manuals_ranges(schema: Schema, bad: str) -
     ({"routing_table_prio": 230}, "restart"),
     ({"delete_rekeyed": True}, "restart"),
     ({"delete_rekeyed_delay": 10}, "restart"),
-    ({"make_before_break": True}, "restart"),
+    ({"make_before_break": True}, "reload"),
+    ({"make_before_break": True, "routing_table": 230}, "restart"),
     ({"mobike_prefer_best_path": True}, "restart"),
 ])
 def test_method(change: dict, method: str) -> None:
