@@ -97,12 +97,12 @@ MODEL_DEFAULTS = GlobalOptions(
 # plugin starts; routing_table and spdh_thresh are seen unchanged after a reload-settings in
 # tests/integration/southbound/test_global_options_charon.py): changing them restarts charon.
 # make_before_break is taken by a reload too, for IKE SAs created afterwards (an IKE SA created
-# before the reload still reauthenticates break-before-make; test_global_options_charon.py).
-# delete_rekeyed(_delay) and prefer_best_path are read by charon when used, so probably
-# reloadable, but not verified against a real charon (no rekey/roaming test yet): they restart
-# charon, which is never wrong.
+# before the reload still reauthenticates break-before-make), and delete_rekeyed_delay for every
+# CHILD SA rekeyed afterwards (measured in test_global_options_charon.py). delete_rekeyed (IKEv1
+# only) and prefer_best_path are not verified against a real charon (no IKEv1 or roaming test):
+# they restart charon, which is never wrong.
 RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base",
-                        "make_before_break"})
+                        "make_before_break", "delete_rekeyed_delay"})
 
 
 def settings(options: GlobalOptions) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -212,6 +213,47 @@ def test_make_before_break_in_force(netns_pair: tuple[str, str],  # noqa: F811
         reauth(charons[0], a.name)
         assert order(charons[0], a.name, 1, 2, start) == "make-before-break"
         assert (took, took_new) == ("break-before-make", "make-before-break")
+        assert apply_method(MODEL_DEFAULTS, charons[0].options) == "reload"
+    finally:
+        for c in charons:
+            c.stop()
+
+
+def rekeyed_child_lingers(charon: CharonProcess, child: str, wait: float) -> float:
+    """Rekey ``child`` and return how long (s, up to ``wait``) charon keeps the rekeyed
+    CHILD SA (listed as DELETED until its inbound SA is removed)."""
+    uri = f"unix://{charon.socket_path}"
+    sh("swanctl", "--rekey", "--child", child, "--uri", uri)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < wait:
+        if "DELETED" not in sh("swanctl", "--list-sas", "--uri", uri).stdout:
+            break
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def test_delete_rekeyed_delay_in_force(netns_pair: tuple[str, str],  # noqa: F811
+                                       tmp_path: Path) -> None:
+    """delete-rekeyed-delay -> charon.delete_rekeyed_delay: after a CHILD SA rekeying, the old
+    SA's inbound part stays that long (swanctl --list-sas shows it DELETED). Measured for the
+    value charon started with and after a VICI reload-settings, which takes it (on the IKE SA
+    established before)."""
+    a, b = pair()
+    charons = [CharonProcess(tmp_path / side, netns=ns,
+                             options=replace(MODEL_DEFAULTS, delete_rekeyed_delay=1))
+               for side, ns in zip("ab", netns_pair, strict=True)]
+    try:
+        for c, v in zip(charons, (a, b), strict=True):
+            c.start()
+            with ViciClient(c.socket_path) as vc:
+                vc.load_shared("ab", shared_for(PSK))
+                vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+        with ViciClient(charons[0].socket_path, timeout=15) as vc:
+            vc.initiate(child="trunk", ike=a.name)
+        assert 0.5 < rekeyed_child_lingers(charons[0], "trunk", 8) < 3
+        charons[0].reload(replace(MODEL_DEFAULTS, delete_rekeyed_delay=4))
+        took = rekeyed_child_lingers(charons[0], "trunk", 8)
+        assert 3.5 < took < 6, took  # so apply_method reloads for it
         assert apply_method(MODEL_DEFAULTS, charons[0].options) == "reload"
     finally:
         for c in charons:

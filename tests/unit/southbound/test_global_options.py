@@ -247,7 +247,7 @@ def test_the_model_refuses_out_of_the_manuals_ranges(schema: Schema, bad: str) -
     ({"routing_table": 230}, "restart"),
     ({"routing_table_prio": 230}, "restart"),
     ({"delete_rekeyed": True}, "restart"),
-    ({"delete_rekeyed_delay": 10}, "restart"),
+    ({"delete_rekeyed_delay": 10}, "reload"),
     ({"make_before_break": True}, "reload"),
     ({"make_before_break": True, "routing_table": 230}, "restart"),
     ({"mobike_prefer_best_path": True}, "restart"),
