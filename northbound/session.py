@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from nf.errors import RpcError
+from nf.errors import TooBig
 from northbound.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer, FramingError, MessageTooBig
 from northbound.replies import error_reply
 
@@ -334,9 +334,9 @@ class NetconfSession:
             try:
                 pending = framer.feed(data)
             except MessageTooBig as exc:  # answer, then close (RFC 6242 section 3)
-                await self._send(writer, framer, error_reply({}, RpcError.of(
-                    "too-big", f"a NETCONF message over {exc.limit} bytes is not read: the "
-                    "session is closed", type="rpc")))
+                await self._send(writer, framer, error_reply({}, TooBig(
+                    f"a NETCONF message over {exc.limit} bytes is not read: the session is "
+                    "closed", type="rpc")))
                 raise
 
     def _accept_hello(self, msg: bytes) -> bool:
