@@ -311,7 +311,7 @@ class NetconfSession:
         self._framer = framer
         if self.registry is not None:
             await self.registry._session_started(self)
-        pending = framer.feed(b"")
+        pending = await self._feed(writer, framer, b"")  # what came with the hello
         while True:
             for msg in pending:
                 if self.closing:
@@ -331,13 +331,18 @@ class NetconfSession:
             data = await reader.read(READ_SIZE)
             if not data:
                 return
-            try:
-                pending = framer.feed(data)
-            except MessageTooBig as exc:  # answer, then close (RFC 6242 section 3)
-                await self._send(writer, framer, error_reply({}, TooBig(
-                    f"a NETCONF message over {exc.limit} bytes is not read: the session is "
-                    "closed", type="rpc")))
-                raise
+            pending = await self._feed(writer, framer, data)
+
+    async def _feed(self, writer: ByteWriter, framer: Framer, data: bytes) -> list[bytes]:
+        """The messages ``data`` completes; a message over the size limit is answered with a
+        too-big rpc-error, then the session is closed (RFC 6242 section 3)."""
+        try:
+            return framer.feed(data)
+        except MessageTooBig as exc:
+            await self._send(writer, framer, error_reply({}, TooBig(
+                f"a NETCONF message over {exc.limit} bytes is not read: the session is "
+                "closed", type="rpc")))
+            raise
 
     def _accept_hello(self, msg: bytes) -> bool:
         """Validate the client hello; False closes the session (RFC 6241 8.1)."""
