@@ -7,6 +7,7 @@ to each site), protected subnets 192.168.0.0/24 and 192.168.99.0/24 (on each sit
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -45,6 +46,9 @@ def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.Complet
     return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=timeout)
 
 
+_LABS = itertools.count()
+
+
 def free_mgmt_slot() -> int:
     """A slot of 203.0.113.0/24 (8 addresses: two /30 links) no other lab of this host uses,
     so that labs of tests run side by side never reach each other's servers."""
@@ -60,7 +64,8 @@ class Lab:
 
     def __init__(self, workdir: Path, tag: str | None = None,
                  serve_args: tuple[str, ...] = ()) -> None:
-        tag = tag or str(os.getpid())
+        # unique per lab (two labs of one test process must not share namespace names)
+        tag = tag or f"{os.getpid()}{next(_LABS)}"
         self.workdir = workdir
         self.serve_args = serve_args
         self.tag = tag
