@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +38,37 @@ def wait_for(pred: Callable[[], Any], timeout: float = 30, every: float = 0.5) -
             return last
         time.sleep(every)
     return last
+
+
+_NETNS = itertools.count()
+
+
+def ns_pids(ns: str) -> list[int]:
+    """Live processes in a network namespace (zombies have left it)."""
+    res = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+    return [int(p) for p in res.stdout.split()]
+
+
+@contextlib.contextmanager
+def netns(prefix: str = "nft", addresses: tuple[str, ...] = ()) -> Iterator[str]:
+    """A fresh network namespace (a unique name), lo up with ``addresses`` (CIDR) on it;
+    afterwards the processes left in it (only the test's own live there) are killed and it is
+    deleted. Fails loudly, never skips, without root or a usable ``ip netns``."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (ip netns, charon); run it as root")
+    name = f"{prefix}{os.getpid()}x{next(_NETNS)}"[:15]
+    res = sh("ip", "netns", "add", name, check=False)
+    if res.returncode != 0:
+        pytest.fail(f"`ip netns add` is not usable here: {res.stderr.strip()}")
+    try:
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        for cidr in addresses:
+            sh("ip", "-n", name, "addr", "add", cidr, "dev", "lo")
+        yield name
+    finally:
+        for pid in ns_pids(name):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)

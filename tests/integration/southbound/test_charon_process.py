@@ -35,7 +35,8 @@ from southbound.charon import (
     CharonSupervisor,
     leftover_charons,
 )
-from tests.support import sh
+from tests.support import netns as support_netns
+from tests.support import ns_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -46,29 +47,8 @@ BIND_ERRORS = ("could not create any sockets", "unable to bind socket", "NAT-T s
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh network namespace with lo up (and a documentation address on it)."""
-    if os.geteuid() != 0:
-        pytest.fail("this test needs root (ip netns, charon); run it as root")
-    ns = f"chp{os.getpid() % 100000}"
-    res = sh("ip", "netns", "add", ns, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"`ip netns add` is not usable here: {res.stderr.strip()}")
-    try:
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "addr", "add", "192.0.2.1/32", "dev", "lo")
+    with support_netns("chp", ('192.0.2.1/32',)) as ns:
         yield ns
-    finally:
-        for pid in ns_pids(ns):  # only processes this test started live in its namespace
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-def ns_pids(ns: str) -> list[int]:
-    """Live processes in the namespace (zombies have left it)."""
-    res = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    return [int(p) for p in res.stdout.split()]
 
 
 def gone(pid: int) -> bool:

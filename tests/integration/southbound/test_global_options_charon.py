@@ -8,10 +8,7 @@ Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips, when u
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,6 +25,7 @@ from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the 
     netns_pair,
 )
 from tests.integration.southbound.test_dataplane_limits import pair
+from tests.support import netns as support_netns
 from tests.support import sh, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -46,23 +44,8 @@ MANUAL = replace(
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh network namespace with lo up."""
-    if os.geteuid() != 0:
-        pytest.fail("this test needs root (ip netns, charon); run it as root")
-    ns = f"gop{os.getpid() % 100000}"
-    res = sh("ip", "netns", "add", ns, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"`ip netns add` is not usable here: {res.stderr.strip()}")
-    try:
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    with support_netns("gop", ()) as ns:
         yield ns
-    finally:
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-        for pid in (int(p) for p in pids.stdout.split()):  # only what this test started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def spd_thresholds(ns: str) -> dict[str, tuple[int, int]]:

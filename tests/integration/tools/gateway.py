@@ -19,12 +19,13 @@ import pytest
 from ncclient import manager
 from ncclient.transport import session as nc_session
 
+from tests.support import netns as support_netns
+
 ROOT = Path(__file__).resolve().parents[3]
 CHECKOUT_CLI = (sys.executable, "-m", "tools.cli")
 USER, PASSWORD = "admin", "gateway-test-pw"
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
-_count = 0
 
 
 def _setns(fd: int) -> None:
@@ -36,17 +37,8 @@ def _setns(fd: int) -> None:
 @contextlib.contextmanager
 def netns(prefix: str = "nft") -> Iterator[str]:
     """A fresh network namespace with lo up (127.0.0.1 and ::1), deleted afterwards."""
-    global _count
-    _count += 1
-    name = f"{prefix}{os.getpid()}x{_count}"[:15]
-    if os.geteuid() != 0:
-        pytest.fail("these tests need root: they create network namespaces and run charon")
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    with support_netns(prefix) as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @contextlib.contextmanager
