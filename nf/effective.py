@@ -1,7 +1,7 @@
 """The effective config: what the gateway must run, once templates are resolved.
 
 :func:`nf.templates.resolve` / :func:`nf.templates.update` build it from the validated config;
-``southbound/`` reads it (``convert.conn_for``/``shared_for``, ``charon.render_conf``). This
+``southbound/`` reads it (``convert.conn_for``/``shared_for``, ``charon_conf.render_conf``). This
 module is the one description of its shape: immutable values (frozen dataclasses, tuples,
 read-only mappings) whose fields follow the YANG model ``yang/ipsec-nf.yang`` (a leaf ``foo-bar``
 is the field ``foo_bar``). A field that is None is a leaf that is not set; the model's defaults
@@ -158,7 +158,7 @@ class SpHash:
 @_frozen
 class GlobalOptions:
     """``global-options``: settings of the IKE daemon (applied by a settings reload or a
-    restart, see ``southbound.charon.apply_method``)."""
+    restart, see ``southbound.charon_conf.apply_method``)."""
 
     retransmit_tries: int | None = None
     retransmit_timeout: float | None = None

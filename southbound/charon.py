@@ -31,111 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nf.effective import DosProtection, GlobalOptions, SpHash
+from nf.effective import GlobalOptions
+from southbound.charon_conf import render_conf
 from southbound.vici_client import ViciClient
 
 log = logging.getLogger(__name__)
 
 CHARON_BIN = "/usr/lib/ipsec/charon"
-PLUGIN_DIR = Path("/usr/lib/ipsec/plugins")
-
-# Plugins in load order. The kernel interface plugins are inserted by backend.
-_BASE_PLUGINS = (
-    "kdf random nonce aes sha1 sha2 hmac md5 pem pkcs1 x509 revocation constraints pubkey "
-    "openssl gmp curve25519 gcm ccm ctr chapoly cmac xcbc aesni"
-).split()
-_TAIL_PLUGINS = ("socket-default", "vici", "updown", "counters")
-
-# Map of global-options fields to strongswan.conf charon settings (strongswan.conf(5) of
-# strongSwan 5.9.8; every name below is a string of libcharon or the kernel-netlink plugin).
-_GLOBAL_OPTIONS = {
-    "retransmit_tries": "retransmit_tries",
-    "retransmit_timeout": "retransmit_timeout",
-    "retransmit_base": "retransmit_base",
-    "sa_table_size": "ikesa_table_size",
-    "sa_table_segments": "ikesa_table_segments",
-    "install_routes": "install_routes",  # kernel-netlink (kernel-libipsec routes anyway)
-    "routing_table": "routing_table",
-    "routing_table_prio": "routing_table_prio",
-    "delete_rekeyed": "delete_rekeyed",
-    "delete_rekeyed_delay": "delete_rekeyed_delay",
-    "make_before_break": "make_before_break",
-    "mobike_prefer_best_path": "prefer_best_path",
-}
-# sp-hash-ipv4/-ipv6 local/remote: the kernel's XFRM SPD hash thresholds, which kernel-netlink
-# sets at start (with kernel-libipsec there is no kernel SPD: they do nothing).
-_SPDH = "plugins.kernel-netlink.spdh_thresh"
-_SP_HASH = {"sp_hash_ipv4": "ipv4", "sp_hash_ipv6": "ipv6"}
-_SP_BITS = {"local": "lbits", "remote": "rbits"}
-# cookie-threshold "always": charon 5.9.8 has no such value; 1 asks a cookie as soon as one
-# half-open IKE SA exists (charon's test is half_open >= cookie_threshold; 0 disables cookies).
-COOKIE_ALWAYS = 1
-# charon's long-running jobs (kernel-netlink/libipsec receivers, sockets, vici, scheduler, ...)
-# hold ~9 threads for good: with threads = 8 it never answers on VICI (measured). The model's
-# `threads` counts workers for IKE processing, so we add these on top.
-RESERVED_THREADS = 10
-_DOS_OPTIONS = {
-    "cookie_threshold": "cookie_threshold",
-    "block_threshold": "block_threshold",
-    "init_limit_half_open": "init_limit_half_open",
-}
-# the model's defaults (yang/ipsec-nf.yang): an option not set is this, not charon's default
-MODEL_DEFAULTS = GlobalOptions(
-    retransmit_tries=5, retransmit_timeout=4.0, retransmit_base=1.8, acquire_timeout=165,
-    threads=16, dos_protection=DosProtection(cookie_threshold=10, block_threshold=5,
-                                             init_limit_half_open=0),
-    sa_table_size=1, sa_table_segments=1, sp_hash_ipv4=SpHash(local=32, remote=32),
-    sp_hash_ipv6=SpHash(local=128, remote=128), install_routes=False, routing_table=220,
-    routing_table_prio=220, delete_rekeyed=False, delete_rekeyed_delay=5,
-    make_before_break=False, mobike_prefer_best_path=False)
-# settings a VICI reload-settings applies, to IKE SAs created afterwards (charon reads them when
-# it creates an IKE SA's task manager; verified with charon 5.9.8 in
-# tests/integration/southbound/test_dataplane_limits.py). The others are read once at start:
-# threads (the thread pool), the DoS thresholds (the receiver), acquire_timeout
-# (kernel-netlink's xfrm_acq_expires), ikesa_table_size/-segments (the IKE SA manager), the
-# kernel-netlink settings install_routes, routing_table(_prio) and spdh_thresh (read when the
-# plugin starts; routing_table and spdh_thresh are seen unchanged after a reload-settings in
-# tests/integration/southbound/test_global_options_charon.py): changing them restarts charon.
-# make_before_break is taken by a reload too, for IKE SAs created afterwards (an IKE SA created
-# before the reload still reauthenticates break-before-make), and delete_rekeyed_delay for every
-# CHILD SA rekeyed afterwards (measured in test_global_options_charon.py). delete_rekeyed (IKEv1
-# only) and prefer_best_path are not verified against a real charon (no IKEv1 or roaming test):
-# they restart charon, which is never wrong.
-RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base",
-                        "make_before_break", "delete_rekeyed_delay"})
-
-
-def settings(options: GlobalOptions) -> dict[str, Any]:
-    """The charon settings ``options`` stand for (unset options take the model's default):
-    strongswan.conf key (under ``charon``) -> value."""
-    def pick(obj: Any, default: Any, attr: str) -> Any:
-        value = getattr(obj, attr)
-        return getattr(default, attr) if value is None else value
-    out = {key: pick(options, MODEL_DEFAULTS, attr) for attr, key in _GLOBAL_OPTIONS.items()}
-    out["threads"] = int(pick(options, MODEL_DEFAULTS, "threads")) + RESERVED_THREADS
-    out.update({key: pick(options.dos_protection, MODEL_DEFAULTS.dos_protection, attr)
-                for attr, key in _DOS_OPTIONS.items()})
-    if out["cookie_threshold"] == "always":
-        out["cookie_threshold"] = COOKIE_ALWAYS
-    for attr, family in _SP_HASH.items():
-        for side, bits in _SP_BITS.items():
-            out[f"{_SPDH}.{family}.{bits}"] = pick(getattr(options, attr),
-                                                   getattr(MODEL_DEFAULTS, attr), side)
-    out["plugins.kernel-netlink.xfrm_acq_expires"] = pick(options, MODEL_DEFAULTS,
-                                                          "acquire_timeout")
-    return out
-
-
-def apply_method(old: GlobalOptions, new: GlobalOptions) -> str | None:
-    """How charon takes a change of options: ``"reload"`` (VICI reload-settings: only
-    :data:`RELOADABLE` settings differ), ``"restart"``, or None (nothing charon sees changed)."""
-    before, after = settings(old), settings(new)
-    changed = {k for k in before if before[k] != after[k]}
-    if not changed:
-        return None
-    return "reload" if changed <= RELOADABLE else "restart"
-
-
 class CharonError(RuntimeError):
     """charon could not be started or did not come up."""
 
@@ -339,58 +241,6 @@ def stop_leftover_charons(conf_path: Path, charon_bin: str = CHARON_BIN,
     return stopped
 
 
-def plugin_list(backend: str, plugin_dir: Path = PLUGIN_DIR) -> list[str]:
-    """Return the ``load =`` plugin list for a kernel backend.
-
-    ``kernel-libipsec`` is only included for backend ``"kernel-libipsec"``; ``kernel-netlink``
-    always. Plugins whose shared object is missing are left out when ``plugin_dir`` exists.
-    """
-    if backend not in ("kernel-libipsec", "kernel-netlink"):
-        raise ValueError(f"unknown backend {backend!r}")
-    kernel = ["kernel-libipsec", "kernel-netlink"] if backend == "kernel-libipsec" else [
-        "kernel-netlink"]
-    names = [*_BASE_PLUGINS, *kernel, *_TAIL_PLUGINS]
-    if plugin_dir.is_dir():
-        names = [n for n in names if (plugin_dir / f"libstrongswan-{n}.so").exists()]
-    return names
-
-
-def _conf_value(value: Any) -> str:
-    """A value as strongswan.conf writes it (booleans as yes/no)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
-                options: GlobalOptions | None = None) -> str:
-    """Render a strongswan.conf for an instance living in ``run_dir``.
-
-    ``options`` is the effective ``global-options`` (unset options take the model's defaults,
-    :data:`MODEL_DEFAULTS`); :func:`settings` says which charon setting each one sets.
-    """
-    values = settings(options if options is not None else GlobalOptions())
-    acquire = values.pop("plugins.kernel-netlink.xfrm_acq_expires")
-    spdh = {family: {bits: values.pop(f"{_SPDH}.{family}.{bits}") for bits in _SP_BITS.values()}
-            for family in _SP_HASH.values()}
-    lines = ["charon {", "  load_modular = no", f"  load = {' '.join(plugin_list(backend))}"]
-    lines += [f"  {key} = {_conf_value(value)}" for key, value in values.items()]
-    lines += [
-        "  filelog {", "    log {", f"      path = {run_dir / 'charon.log'}",
-        "      time_format = %b %e %T", "      default = 1", "      ike = 1", "      cfg = 1",
-        "      flush_line = yes", "    }", "  }",
-        "  plugins {",
-        "    vici {", f"      socket = unix://{run_dir / 'charon.vici'}", "    }",
-    ]
-    lines += ["    kernel-netlink {", f"      xfrm_acq_expires = {acquire}", "      spdh_thresh {"]
-    for family, bits in spdh.items():
-        lines += [f"        {family} {{", *(f"          {k} = {v}" for k, v in bits.items()),
-                  "        }"]
-    lines += ["      }", "    }"]
-    lines += ["  }", "}", ""]
-    return "\n".join(lines)
-
-
 class CharonProcess:
     """One charon daemon with its own run directory.
 
@@ -456,8 +306,8 @@ class CharonProcess:
 
     def reload(self, options: GlobalOptions) -> None:
         """Take new options without a restart: rewrite strongswan.conf and ask charon to read
-        it again (VICI reload-settings). Only :data:`RELOADABLE` settings take effect (on IKE
-        SAs created afterwards); :func:`apply_method` says when that is enough."""
+        it again (VICI reload-settings). Only ``charon_conf.RELOADABLE`` settings take effect (on IKE
+        SAs created afterwards); ``charon_conf.apply_method`` says when that is enough."""
         self.options = options
         self.write_conf()
         with ViciClient(self.socket_path) as c:

@@ -30,8 +30,9 @@ from northbound.session import SessionRegistry
 from northbound.ssh import Limits, start_server
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
-from southbound.charon import CharonProcess, CharonSupervisor, apply_method
+from southbound.charon import CharonProcess, CharonSupervisor
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
+from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
 from southbound.status import EntryStatus

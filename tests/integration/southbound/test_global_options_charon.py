@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from nf.effective import GlobalOptions, SpHash
-from southbound.charon import MODEL_DEFAULTS, RESERVED_THREADS, CharonProcess, apply_method
+from southbound.charon import CharonProcess
+from southbound.charon_conf import MODEL_DEFAULTS, RESERVED_THREADS, apply_method
 from southbound.convert import conn_for, shared_for
 from southbound.vici_client import ViciClient
 from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the fixture

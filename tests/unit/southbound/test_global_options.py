@@ -16,7 +16,7 @@ from nf.errors import RpcError
 from nf.schema import Schema
 from nf.templates import global_options
 from nf.validate import validate
-from southbound.charon import COOKIE_ALWAYS, MODEL_DEFAULTS, apply_method, render_conf
+from southbound.charon_conf import COOKIE_ALWAYS, MODEL_DEFAULTS, apply_method, render_conf
 
 UNSET = GlobalOptions()
 IPNF = "urn:ipsec-nf:yang:ipsec-nf"
