@@ -306,8 +306,9 @@ class CharonProcess:
 
     def reload(self, options: GlobalOptions) -> None:
         """Take new options without a restart: rewrite strongswan.conf and ask charon to read
-        it again (VICI reload-settings). Only ``charon_conf.RELOADABLE`` settings take effect (on IKE
-        SAs created afterwards); ``charon_conf.apply_method`` says when that is enough."""
+        it again (VICI reload-settings). Only ``charon_conf.RELOADABLE`` settings take effect
+        (on IKE SAs created afterwards); ``charon_conf.apply_method`` says when that is
+        enough."""
         self.options = options
         self.write_conf()
         with ViciClient(self.socket_path) as c:
