@@ -108,3 +108,12 @@ def _run(session: BackendSession, ops: list[Op], batch: Batch) -> None:
             batch.refused[op] = f"internal error: {type(exc).__name__}"
             continue
         batch.done.append(op)
+
+
+def withhold_secret(message: str, payload: Mapping[str, Any]) -> str:
+    """The daemon's message about an entry, withheld whole if it quotes a secret (a bytes value)
+    of the entry's payload: masking it in place would still show a short secret's shape."""
+    for value in payload.values():
+        if isinstance(value, bytes) and value and value.decode("utf-8", "replace") in message:
+            return "the daemon's message was withheld: it quoted the secret"
+    return message

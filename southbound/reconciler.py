@@ -24,15 +24,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from nf.effective import EffectiveConfig
 from southbound.backend import Backend, BackendSession, BackendUnavailable, Health
-from southbound.batch import Batch, run_batch
+from southbound.batch import Batch, run_batch, withhold_secret
 from southbound.desired import DesiredSet
+from southbound.holdings import Holdings
 from southbound.plan import Op, plan
+from southbound.state_reader import StateReader
 from southbound.status import ApplyStatus, EntryStatus, utc_now
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,6 @@ STRIKES = 2  # sessions an entry may break (alone in flight) before it is failed
 DEEP_BATCH = 2000  # entries whose content is read back per sync; larger tables take turns
 ALL = None  # wait_applied(changes=ALL): every entry
 Key = tuple[str, str]  # (kind, name)
-
-
-@dataclass
-class _Loaded:
-    """What we know the backend holds of one entry: the digest it acknowledged and the
-    daemon's own fingerprint of it once read back (None until then, or if it shows none)."""
-
-    digest: str
-    fingerprint: str | None = None
 
 
 class Reconciler:
@@ -65,8 +57,8 @@ class Reconciler:
         self.ranks = {k.name: k.rank for k in backend.kinds}
         self.desired = DesiredSet(backend.kinds, backend.dataplane)
         self.status = ApplyStatus()
-        self.observed: dict[str, dict[str, str | None]] = {k: {} for k in self.kinds}
-        self._loaded: dict[str, dict[str, _Loaded]] = {k: {} for k in self.kinds}
+        self.holdings = Holdings(self.kinds)
+        self.observed = self.holdings.observed  # kind -> name -> digest held (None: unknown)
         self.dirty: dict[str, set[str]] = {k: set() for k in self.kinds}
         self.connected = False
         self.last_error: str | None = None
@@ -84,10 +76,7 @@ class Reconciler:
         self._next_sync = 0.0
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
-        self._state: tuple[dict[str, Any], datetime] | None = None
-        self._state_task: asyncio.Future[dict[str, Any]] | None = None
-        self._state_started = 0.0
-        self._unresponsive: str | None = None
+        self.state = StateReader(backend.read_state, state_timeout)
 
     def __repr__(self) -> str:
         return f"Reconciler({self.backend!r}, {self.status!r})"
@@ -138,8 +127,8 @@ class Reconciler:
             return process
         if not self.connected:
             return Health("down", self.last_error)
-        if self._unresponsive is not None:
-            return Health("unresponsive", self._unresponsive)
+        if self.state.unresponsive is not None:
+            return Health("unresponsive", self.state.unresponsive)
         return Health("up")
 
     def settled(self, changes: Mapping[str, Iterable[str]] | None = ALL) -> bool:
@@ -180,36 +169,10 @@ class Reconciler:
                 pass
 
     async def read_state(self) -> tuple[dict[str, Any], datetime | None, bool]:
-        """Operational state from the daemon: ``(state, read at, stale)``.
-
-        Bounded by ``state_timeout`` in all (a daemon that stops answering midway included):
-        a stopped or wedged daemon yields the last state read (``stale`` True) and makes
-        :meth:`health` report it unresponsive. Concurrent readers share one request."""
-        task = self._state_task
-        # join a read in flight, unless it is older than the bound (stuck: left to its timeout)
-        if task is None or task.done() or time.monotonic() - self._state_started > \
-                self.state_timeout:
-            self._state_started = time.monotonic()
-            task = self._state_task = asyncio.ensure_future(
-                asyncio.to_thread(self.backend.read_state, self.state_timeout))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
-        try:
-            state = await asyncio.wait_for(asyncio.shield(task), self.state_timeout + 0.5)
-        except (BackendUnavailable, TimeoutError) as exc:
-            self._unresponsive = f"state read failed: {exc or 'no answer in time'}"
-            return self._stale()
-        except Exception as exc:  # an answer we cannot read: show the last one, stale
-            log.exception("reading the SA state failed")
-            self._unresponsive = f"state read failed: {type(exc).__name__}"
-            return self._stale()
-        self._unresponsive = None
-        self._state = (state, utc_now())
-        return state, self._state[1], False
-
-    def _stale(self) -> tuple[dict[str, Any], datetime | None, bool]:
-        if self._state is None:
-            return {}, None, True
-        return self._state[0], self._state[1], True
+        """Operational state from the daemon: ``(state, read at, stale)``, bounded by
+        ``state_timeout`` (see :class:`southbound.state_reader.StateReader`); a daemon that
+        does not answer makes :meth:`health` report it unresponsive."""
+        return await self.state.read()
 
     def summary(self) -> dict[str, Any]:
         """Counts, health and sync facts for the state tree."""
@@ -364,26 +327,8 @@ class Reconciler:
     def _take_observation(self, kind: str, seen: Mapping[str, str | None]) -> int:
         """Replace what we believe the backend holds of ``kind`` by what it reports; mark the
         differences with intent dirty. Returns how many beliefs were wrong (drift)."""
-        loaded, believed = self._loaded[kind], self.observed[kind]
-        observed: dict[str, str | None] = {}
-        for name, fp in seen.items():
-            rec = loaded.get(name)
-            if rec is None:
-                observed[name] = None  # not loaded by us: unknown content
-            elif fp is None or rec.fingerprint is None or rec.fingerprint == fp:
-                if fp is not None:
-                    rec.fingerprint = fp  # the first read-back after our load: adopt it
-                observed[name] = rec.digest
-            else:
-                observed[name] = None  # replaced behind our back
-                del loaded[name]
-        for name in list(loaded):
-            if name not in seen:
-                del loaded[name]
-        drift = sum(1 for n in believed.keys() | observed.keys()
-                    if believed.get(n, "?") != observed.get(n, "?")
-                    and (kind, n) not in self._uncertain)
-        self.observed[kind] = observed
+        drift = self.holdings.take(kind, seen, {n for k, n in self._uncertain if k == kind})
+        observed = self.observed[kind]
         want = self.desired.digests[kind]
         for name in want.keys() | observed.keys():
             st = self.status.get(kind, name)
@@ -480,13 +425,11 @@ class Reconciler:
             self._solo.discard(key)
             if op.action == "load":
                 digest = batch.digests[op]
-                self.observed[op.kind][op.name] = digest
-                self._loaded[op.kind][op.name] = _Loaded(digest)
+                self.holdings.loaded(op.kind, op.name, digest)
                 if self._current(op, batch):
                     self.status.applied(*key)
             else:
-                self.observed[op.kind].pop(op.name, None)
-                self._loaded[op.kind].pop(op.name, None)
+                self.holdings.unloaded(op.kind, op.name)
                 if self._current(op, batch):
                     self.status.removed(*key)
         for op, message in batch.refused.items():
@@ -494,7 +437,9 @@ class Reconciler:
             self._strikes.pop(key, None)
             self._solo.discard(key)
             if self._current(op, batch):  # else a newer change is already on its way
-                self.status.failed_with(*key, self._mask(op, batch, message))
+                if self.kinds[op.kind].secret:
+                    message = withhold_secret(message, batch.payloads.get(op) or {})
+                self.status.failed_with(*key, message)
         several = len(batch.broke) > 1
         for op, why in batch.broke.items():
             key = (op.kind, op.name)
@@ -509,13 +454,3 @@ class Reconciler:
                     else self._strikes.get(key, 0) + 1
         for op in batch.not_run():
             self.dirty[op.kind].add(op.name)
-
-    def _mask(self, op: Op, batch: Batch, message: str) -> str:
-        """The daemon's message, withheld whole if it quotes a secret of the entry."""
-        if not self.kinds[op.kind].secret:
-            return message
-        for value in (batch.payloads.get(op) or {}).values():
-            if isinstance(value, bytes) and value \
-                    and value.decode("utf-8", "replace") in message:
-                return "the daemon's message was withheld: it quoted the secret"
-        return message
