@@ -24,10 +24,11 @@ from nf.templates import global_options, resolve, update
 from nf.validate import is_bulk
 from northbound import notifications, ops
 from northbound.context import ServerContext
+from northbound.frontdoor import Limits
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
-from northbound.ssh import Limits, start_server
+from northbound.ssh import start_server
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor

@@ -61,7 +61,7 @@ class ServeConfig:
     backend: str = "kernel-libipsec"
     log_level: str = "info"
     sync_interval: float = 30.0
-    limits: dict[str, Any] = field(default_factory=dict)  # northbound.ssh.Limits overrides
+    limits: dict[str, Any] = field(default_factory=dict)  # northbound.frontdoor.Limits overrides
 
 
 def _listen_list(value: Any) -> list[tuple[str, int]]:
@@ -90,10 +90,10 @@ def _seconds(value: Any) -> float:
 
 def _limits(value: Any) -> dict[str, Any]:
     """The ``[limits]`` table: front-door limits (docs/security.md), by the field names of
-    ``northbound.ssh.Limits`` with dashes; each a positive number of its field's type."""
+    ``northbound.frontdoor.Limits`` with dashes; each a positive number of its field's type."""
     import dataclasses
 
-    from northbound.ssh import Limits
+    from northbound.frontdoor import Limits
 
     if not isinstance(value, dict):
         raise ValueError("expected a table of limits")

@@ -29,8 +29,7 @@ import pytest
 from ncclient import manager
 
 from northbound import users
-from northbound.session import NC_NS
-from northbound.ssh import (
+from northbound.frontdoor import (
     ENCRYPTION_ALGS,
     KEX_ALGS,
     MAC_ALGS,
@@ -39,6 +38,7 @@ from northbound.ssh import (
     Limits,
     front_door,
 )
+from northbound.session import NC_NS
 from tests.integration.northbound.test_transport import (
     EOM,
     HELLO_10,

@@ -27,8 +27,9 @@ from ncclient import manager
 from ncclient.transport.errors import AuthenticationError
 
 from northbound import users
+from northbound.frontdoor import Limits
 from northbound.session import NC_NS, NetconfSession, SessionRegistry
-from northbound.ssh import Limits, start_server
+from northbound.ssh import start_server
 
 nc_session.TICK = 0.001
 
