@@ -76,15 +76,20 @@ CASES = {  # what is changed, charon's message, the leaves our check names
 }
 
 
+def start_and_load(charons: list[CharonProcess], vpns: tuple[Vpn, Vpn]) -> None:
+    """Start each charon and load the shared key and its side's VPN into it."""
+    for c, v in zip(charons, vpns, strict=True):
+        c.start()
+        with ViciClient(c.socket_path) as vc:
+            vc.load_shared("ab", shared_for(PSK))
+            vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+
+
 def negotiate(tmp_path: Path, ns: tuple[str, str], a: Vpn, b: Vpn) -> tuple[str, str, bool]:
     """Load A and B into two kernel-libipsec charons, initiate from A: (log A, log B, ok)."""
     charons = [CharonProcess(tmp_path / side, netns=n) for side, n in zip("ab", ns, strict=True)]
     try:
-        for c, v in zip(charons, (a, b), strict=True):
-            c.start()
-            with ViciClient(c.socket_path) as vc:
-                vc.load_shared("ab", shared_for(PSK))
-                vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+        start_and_load(charons, (a, b))
         ok = True
         with ViciClient(charons[0].socket_path, timeout=15) as vc:
             try:

@@ -25,7 +25,7 @@ from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the 
     PSK,
     netns_pair,
 )
-from tests.integration.southbound.test_dataplane_limits import pair
+from tests.integration.southbound.test_dataplane_limits import pair, start_and_load
 from tests.support import netns as support_netns
 from tests.support import sh, wait_for
 
@@ -170,11 +170,7 @@ def test_make_before_break_in_force(netns_pair: tuple[str, str],  # noqa: F811
                for side, ns, opts in zip("ab", netns_pair, (MODEL_DEFAULTS, MODEL_DEFAULTS),
                                          strict=True)]
     try:
-        for c, v in zip(charons, (a, b), strict=True):
-            c.start()
-            with ViciClient(c.socket_path) as vc:
-                vc.load_shared("ab", shared_for(PSK))
-                vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+        start_and_load(charons, (a, b))
         with ViciClient(charons[0].socket_path, timeout=15) as vc:
             vc.initiate(child="trunk", ike=a.name)
         reauth(charons[0], a.name)
@@ -227,11 +223,7 @@ def test_delete_rekeyed_delay_in_force(netns_pair: tuple[str, str],  # noqa: F81
                              options=replace(MODEL_DEFAULTS, delete_rekeyed_delay=1))
                for side, ns in zip("ab", netns_pair, strict=True)]
     try:
-        for c, v in zip(charons, (a, b), strict=True):
-            c.start()
-            with ViciClient(c.socket_path) as vc:
-                vc.load_shared("ab", shared_for(PSK))
-                vc.load_conn(v.name, conn_for(v, trap_as_start=False))
+        start_and_load(charons, (a, b))
         with ViciClient(charons[0].socket_path, timeout=15) as vc:
             vc.initiate(child="trunk", ike=a.name)
         assert 0.5 < rekeyed_child_lingers(charons[0], "trunk", 8) < 3
