@@ -40,7 +40,10 @@ class Refusal(Protocol):
 
     @property
     def message(self) -> str:
-        """Why, for the rpc-error (names the backend and the setting)."""
+        """Why, for the rpc-error (names the backend and the setting).
+
+        A refusal may also have an ``app_tag`` (the error-app-tag; default
+        ``not-supported-by-backend``)."""
 
 
 Check = Callable[[EffectiveConfig], Iterable[Refusal]]
@@ -78,7 +81,8 @@ def run_checks(checks: Iterable[Check], effective: EffectiveConfig,
                config: Mapping[str, Any]) -> None:
     """Run every check on ``effective``; raise one RpcError with an rpc-error per refusal
     (error-path to the node that holds the value in ``config``)."""
-    errors = [InvalidValue.item(r.message, locate(config, r.vpn, r.leaf), app_tag=APP_TAG)
+    errors = [InvalidValue.item(r.message, locate(config, r.vpn, r.leaf),
+                                app_tag=getattr(r, "app_tag", APP_TAG))
               for check in checks for r in check(effective)]
     if errors:
         raise RpcError(*errors)

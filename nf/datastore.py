@@ -17,6 +17,7 @@ from lxml import etree
 from nf import persist
 from nf.checks import Check, run_checks
 from nf.configdict import keyed, merge
+from nf.consistency import CHECKS as CONSISTENCY_CHECKS
 from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
 from nf.errors import InvalidValue, OperationFailed, RpcError
 from nf.journal import Journal
@@ -75,8 +76,10 @@ class Datastores(Locks):
         self.candidate_owner: int | None = None
         self.on_commit: list[CommitHook] = []
         self.on_change: list[ChangeHook] = []
-        # what the backend cannot do (nf.checks), run after libyang at validate/edit/commit
-        self.checks: list[Check] = []
+        # values that contradict each other once templates are resolved (nf.consistency), and
+        # what the backend cannot do (nf.checks, added by the composition root), run after
+        # libyang at validate/edit/commit
+        self.checks: list[Check] = list(CONSISTENCY_CHECKS)
         self.pending_edits: Edits = []
         self.version = 0
         self._pending: list[tuple[etree._Element, str]] = []

@@ -23,11 +23,15 @@ _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
 @_frozen
 class TrafficSelector:
-    """``local-ts`` / ``remote-ts`` of a security policy (None = any / dynamic)."""
+    """``local-ts`` / ``remote-ts`` of a security policy.
 
-    subnet: str | None = None
-    protocol: int | None = None
-    port: int | None = None
+    ``subnet`` holds prefixes, addresses and ``FIRST-LAST`` ranges (none = the side's own
+    address, charon's ``dynamic``); ``protocol`` is a number or a name of the model's
+    ``ip-protocol`` enumeration, ``port`` a number or a ``FIRST-LAST`` range (None = any)."""
+
+    subnet: tuple[str, ...] = ()
+    protocol: int | str | None = None
+    port: int | str | None = None
 
 
 @_frozen
@@ -39,6 +43,7 @@ class SecurityPolicy:
     remote_ts: TrafficSelector = TrafficSelector()
     mode: str = "tunnel"
     action: str = "esp"
+    priority: int = 0
 
 
 @_frozen
@@ -91,6 +96,11 @@ class IkePolicy:
     aggressive: bool | None = None
     udp_encap: bool | None = None
     mobike: bool | None = None
+    fragmentation: str | None = None
+    dpd_timeout: str | None = None
+    over_time: str | None = None
+    rand_time: str | None = None
+    send_initial_contact: bool | None = None
 
 
 @_frozen
@@ -109,17 +119,28 @@ class IpsecPolicy:
     encap_copy_dscp: bool | None = None
     decap_copy_dscp: bool | None = None
     encap_copy_df: bool | None = None
+    life_time: str | None = None
+    rand_time: str | None = None
+    life_bytes: int | None = None
+    rand_bytes: int | None = None
+    life_packets: int | None = None
+    rand_packets: int | None = None
 
 
 @_frozen
 class Vpn:
-    """One ``vpn``: its own leaves and its templates' parameters overridden by its own."""
+    """One ``vpn``: its own leaves and its templates' parameters overridden by its own.
+
+    ``description`` and ``disabled`` are not here: a disabled VPN is not in the effective
+    config at all (nothing of it is loaded), and a description is never carried."""
 
     name: str
     ike_template: str | None = None
     ipsec_template: str | None = None
     local_address: str | None = None
     remote_address: str | None = None
+    remote_port: int | None = None
+    passive: bool = False
     local_id: str | None = None
     remote_id: str | None = None
     ike: IkePolicy = IkePolicy()

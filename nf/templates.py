@@ -71,7 +71,7 @@ _ike_proposal = _reader(IkeProposal, _leaflists("enc_alg", "auth_alg", "prf_alg"
                                                 "dh_group"))
 _esp_proposal = _reader(EspProposal, _leaflists("enc_alg", "auth_alg", "aead_alg", "dh_group"))
 _ah_proposal = _reader(AhProposal, _leaflists("auth_alg", "dh_group"))
-_ts = _reader(TrafficSelector)
+_ts = _reader(TrafficSelector, _leaflists("subnet"))
 _ike_policy = _reader(IkePolicy, {"ike_proposals": ("ike-proposal", _each(_ike_proposal))})
 _ipsec_policy = _reader(IpsecPolicy, {"esp_proposals": ("esp-proposal", _each(_esp_proposal)),
                                       "ah_proposals": ("ah-proposal", _each(_ah_proposal))})
@@ -139,6 +139,8 @@ def _vpn(vpn: Mapping[str, Any], policies: _Policies) -> Vpn:
         ipsec_template=ipsec_own.get("template"),
         local_address=vpn.get("local-address"),
         remote_address=vpn.get("remote-address"),
+        remote_port=vpn.get("remote-port"),
+        passive=vpn.get("passive", False),
         local_id=vpn.get("local-id"),
         remote_id=vpn.get("remote-id"),
         ike=policies.ike(ike_own),
@@ -166,14 +168,15 @@ def _copy(m: Mapping[str, T]) -> dict[str, T]:
 
 
 def resolve(config: Mapping[str, Any]) -> EffectiveConfig:
-    """The effective config of a validated config dict."""
+    """The effective config of a validated config dict (a disabled VPN is left out)."""
     ike = config.get("ike", {})
     policies = _policies(ike)
     return EffectiveConfig(
         enabled=ike.get("enabled", True),
         global_options=global_options(ike.get("global-options")),
         vpns=MappingProxyType({n: _vpn(v, policies)
-                               for n, v in _by_name(ike.get("vpn")).items()}),
+                               for n, v in _by_name(ike.get("vpn")).items()
+                               if not v.get("disabled")}),
         psks=MappingProxyType({n: psk_entry(p)
                                for n, p in _by_name(ike.get("pre-shared-key")).items()}),
     )
@@ -191,7 +194,7 @@ def update(effective: EffectiveConfig, config: Mapping[str, Any], vpns: Iterable
     all_vpns, all_psks = _by_name(ike.get("vpn")), _by_name(ike.get("pre-shared-key"))
     new_vpns, new_psks = _copy(effective.vpns), _copy(effective.psks)
     for n in vpns:
-        if n in all_vpns:
+        if n in all_vpns and not all_vpns[n].get("disabled"):
             new_vpns[n] = _vpn(all_vpns[n], policies)
         else:
             new_vpns.pop(n, None)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nf.effective import EffectiveConfig
+from nf.effective import EffectiveConfig, Vpn
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -38,10 +38,12 @@ from southbound.backend import (
 )
 from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
 from southbound.vici_client import (
+    MAX_MESSAGE,
     ViciClient,
     ViciConnectionError,
     ViciEncodingError,
     ViciError,
+    request_size,
 )
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ KINDS = (
 
 def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
     """What the charon backend on data plane ``dp`` cannot carry out in ``effective``: the
-    data plane's limits, and authentication methods whose credentials it cannot load."""
+    data plane's limits, authentication methods whose credentials it cannot load, and VPNs
+    too big for one VICI message."""
     out = dataplane_refusals(dp, effective)
     for vpn in effective.vpns.values():
         for side in ("local", "remote"):
@@ -88,7 +91,22 @@ def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
                     f"{side}-auth-method {method} needs the remote-access support (loading "
                     "certificates, private keys and EAP secrets), not yet available: use "
                     "pre-shared-key")))
+        out.extend(_too_big(vpn, dp))
     return out
+
+
+def _too_big(vpn: Vpn, dp: DataPlane) -> list[Unsupported]:
+    """The VPN as charon would be given it does not fit one VICI message (charon drops the
+    session on a request over 512 KiB, or VICI cannot encode a value over 65,535 bytes)."""
+    try:
+        size = request_size("load-conn", {vpn.name: conn_for(vpn, not dp.can_trap)})
+    except ViciEncodingError as e:
+        return [Unsupported(vpn.name, (), f"the VPN cannot be given to charon: {e}")]
+    if size <= MAX_MESSAGE:
+        return []
+    return [Unsupported(vpn.name, (), (
+        f"the VPN is {size} bytes as charon's load-conn message, over VICI's limit of "
+        f"{MAX_MESSAGE}: use fewer security policies, proposals or traffic selectors"))]
 
 
 def conn_payload_digest(payload: Mapping[str, Any]) -> str:

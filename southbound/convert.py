@@ -43,6 +43,10 @@ _AUTH = {
     "eap-radius": "eap-radius",
 }
 _MODE = {"bypass": "pass", "discard": "drop"}
+# the model's ip-protocol names (yang/ipsec-nf.yang) and their numbers: charon is given the
+# number, so its /etc/protocols (or the lack of one) cannot change what a name means
+PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
+             "icmpv6": 58, "ospf": 89, "sctp": 132}
 
 
 class SecretBytes(bytes):
@@ -122,18 +126,21 @@ def ah_proposals(proposals: Iterable[AhProposal]) -> list[str]:
     return out
 
 
-def traffic_selector(ts: TrafficSelector | None) -> str:
-    """strongSwan traffic selector string, e.g. ``10.0.0.0/24`` port 80 protocol 6 ->
-    ``10.0.0.0/24[6/80]``; no subnet is ``dynamic``."""
+def traffic_selector(ts: TrafficSelector | None) -> list[str]:
+    """strongSwan traffic selector strings, one per subnet, e.g. ``10.0.0.0/24`` port 80
+    protocol tcp -> ``["10.0.0.0/24[6/80]"]``; no subnet is ``dynamic`` (the side's own
+    address). Ranges ``FIRST-LAST`` of addresses and ports are charon's own syntax."""
     ts = ts or TrafficSelector()
-    subnet = ts.subnet or "dynamic"
     proto, port = ts.protocol, ts.port
+    proto = PROTOCOLS.get(proto, proto) if isinstance(proto, str) else proto
     if proto is None and port is None:
-        return subnet
-    if port is None:
-        return f"{subnet}[{proto}]"
-    # charon's VICI parser knows "any" (not "%any") for a protocol or port left open
-    return f"{subnet}[{'any' if proto is None else proto}/{port}]"
+        suffix = ""
+    elif port is None:
+        suffix = f"[{proto}]"
+    else:
+        # charon's VICI parser knows "any" (not "%any") for a protocol left open
+        suffix = f"[{'any' if proto is None else proto}/{port}]"
+    return [f"{subnet}{suffix}" for subnet in ts.subnet or ("dynamic",)]
 
 
 def copy_dscp(encap: bool | None, decap: bool | None) -> str:
@@ -142,13 +149,16 @@ def copy_dscp(encap: bool | None, decap: bool | None) -> str:
         (bool(encap), bool(decap)), "no")
 
 
-def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False) -> dict[str, Any]:
+def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False,
+           passive: bool = False) -> dict[str, Any]:
     action = sp.action or "esp"
     child: dict[str, Any] = {
-        "local_ts": [traffic_selector(sp.local_ts)],
-        "remote_ts": [traffic_selector(sp.remote_ts)],
+        "local_ts": traffic_selector(sp.local_ts),
+        "remote_ts": traffic_selector(sp.remote_ts),
         "mode": _MODE.get(action, sp.mode or "tunnel"),
     }
+    if sp.priority:
+        child["priority"] = str(sp.priority)
     if action == "ah":
         if ipsec.ah_proposals:
             child["ah_proposals"] = ah_proposals(ipsec.ah_proposals)
@@ -158,7 +168,10 @@ def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False) 
     if action in _MODE:
         start = "trap"  # shunt policies are only installed with start_action = trap
     dpd = ipsec.dpd_action
-    if action not in _MODE and trap_as_start:
+    if action not in _MODE and passive:
+        # a responder never initiates: no trap, no start, no restart (charon's "none"/"clear")
+        start, close, dpd = "none", "none", "clear"
+    elif action not in _MODE and trap_as_start:
         start = "start" if start == "trap" else start
         close = "start" if close == "trap" else close
         dpd = "restart" if dpd == "trap" else dpd
@@ -170,6 +183,12 @@ def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False) 
         "rekey_time": ipsec.rekey_time,
         "rekey_bytes": ipsec.rekey_bytes,
         "rekey_packets": ipsec.rekey_packets,
+        "life_time": ipsec.life_time,
+        "rand_time": ipsec.rand_time,
+        "life_bytes": ipsec.life_bytes,
+        "rand_bytes": ipsec.rand_bytes,
+        "life_packets": ipsec.life_packets,
+        "rand_packets": ipsec.rand_packets,
     }
     child.update({k: str(v) for k, v in simple.items() if v is not None})
     if ipsec.encap_copy_dscp is not None or ipsec.decap_copy_dscp is not None:
@@ -186,6 +205,12 @@ def _auth(method: str | None, ident: str | None) -> dict[str, str]:
     return section
 
 
+def is_passive(vpn: Vpn) -> bool:
+    """Whether ``vpn`` only responds: ``passive``, or no peer address to send to (none, or
+    ``%any``)."""
+    return vpn.passive or vpn.remote_address in (None, "%any")
+
+
 def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
     """The VICI ``load-conn`` payload (without the outer name) of one effective VPN.
 
@@ -200,6 +225,8 @@ def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
         conn["local_addrs"] = [vpn.local_address]
     if vpn.remote_address:
         conn["remote_addrs"] = [vpn.remote_address]
+    if vpn.remote_port is not None:
+        conn["remote_port"] = str(vpn.remote_port)
     if ike.ike_proposals:
         conn["proposals"] = ike_proposals(ike.ike_proposals)
     simple = {
@@ -208,6 +235,10 @@ def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
         "keyingtries": ike.keying_tries,
         "unique": ike.unique_sa,
         "dpd_delay": ike.dpd_delay,
+        "dpd_timeout": ike.dpd_timeout,
+        "over_time": ike.over_time,
+        "rand_time": ike.rand_time,
+        "fragmentation": ike.fragmentation,
     }
     conn.update({k: str(v) for k, v in simple.items() if v is not None})
     for key, value in (("aggressive", ike.aggressive), ("encap", ike.udp_encap),
@@ -216,7 +247,8 @@ def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
             conn[key] = _yn(value)
     conn["local"] = _auth(ike.local_auth_method, vpn.local_id)
     conn["remote"] = _auth(ike.remote_auth_method, vpn.remote_id)
-    conn["children"] = {sp.name: _child(sp, ipsec, trap_as_start)
+    passive = is_passive(vpn)
+    conn["children"] = {sp.name: _child(sp, ipsec, trap_as_start, passive)
                         for sp in vpn.security_policies}
     return conn
 

@@ -87,8 +87,8 @@ def test_max_message_is_charons_limit(charon: CharonProcess) -> None:
 
 
 def policies(n: int) -> tuple[SecurityPolicy, ...]:
-    return tuple(SecurityPolicy(name=f"p{i}", local_ts=TrafficSelector(subnet="10.0.0.0/24"),
-                                remote_ts=TrafficSelector(subnet=f"10.{i // 250}.{i % 250}.0/24"))
+    return tuple(SecurityPolicy(name=f"p{i}", local_ts=TrafficSelector(subnet=("10.0.0.0/24",)),
+                                remote_ts=TrafficSelector(subnet=(f"10.{i // 250}.{i % 250}.0/24",)))
                  for i in range(n))
 
 

@@ -63,8 +63,8 @@ def vpn(local: str, remote: str, lid: str, rid: str, lnet: str, rnet: str) -> Vp
                           start_action="trap", close_action="trap", dpd_action="restart",
                           replay_window=32, rekey_time="1h", rekey_bytes=0, rekey_packets=0,
                           encap_copy_dscp=True, decap_copy_dscp=False, encap_copy_df=True),
-        security_policies=(SecurityPolicy(name="trunk", local_ts=TrafficSelector(subnet=lnet),
-                                          remote_ts=TrafficSelector(subnet=rnet),
+        security_policies=(SecurityPolicy(name="trunk", local_ts=TrafficSelector(subnet=(lnet,)),
+                                          remote_ts=TrafficSelector(subnet=(rnet,)),
                                           mode="tunnel", action="esp"),),
     )
 

@@ -60,8 +60,8 @@ def ah(v: Vpn) -> Vpn:
 def transport(v: Vpn) -> Vpn:
     """Transport mode between the two gateways' own addresses."""
     sps = tuple(replace(sp, mode="transport",
-                        local_ts=replace(sp.local_ts, subnet=f"{v.local_address}/32"),
-                        remote_ts=replace(sp.remote_ts, subnet=f"{v.remote_address}/32"))
+                        local_ts=replace(sp.local_ts, subnet=(f"{v.local_address}/32",)),
+                        remote_ts=replace(sp.remote_ts, subnet=(f"{v.remote_address}/32",)))
                 for sp in v.security_policies)
     return replace(v, security_policies=sps)
 

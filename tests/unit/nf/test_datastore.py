@@ -38,7 +38,7 @@ def test_site_to_site_commit_and_resolution(schema: Schema, tmp_path: Path) -> N
     assert vpn.ike.ike_proposals[0].enc_alg == ("aes128-cbc",)
     assert vpn.ike.rekey_time == "4h" and vpn.ike.keying_tries == 1
     assert vpn.ipsec.start_action == "trap"
-    assert vpn.security_policies[0].local_ts.subnet == "192.168.0.0/24"
+    assert vpn.security_policies[0].local_ts.subnet == ("192.168.0.0/24",)
     assert eff.psks["siteb"].secret == "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
     # persisted, and reloaded identically
     ds2 = Datastores(schema, tmp_path)

@@ -347,7 +347,7 @@ def test_deleting_the_last_child_removes_the_containers(schema: Schema, tmp_path
     assert rule_lists(ds) == ["a"]
     # a security policy's selector emptied; the options emptied; replaced by nothing
     ds.edit("running", ike("<vpn><name>siteA-siteB</name><security-policy><name>trunk</name>"
-                           "<local-ts><subnet nc:operation='delete'/></local-ts>"
+                           "<local-ts><subnet nc:operation='delete'>192.168.0.0/24</subnet></local-ts>"
                            "</security-policy></vpn>"
                            "<global-options><dos-protection><cookie-threshold>9"
                            "</cookie-threshold></dos-protection></global-options>"), sid=1)
@@ -420,10 +420,15 @@ VPN = "<vpn><name>{}</name><ike-policy><template>iketemp1</template></ike-policy
                        "<remote-address>198.51.100.8</remote-address>"),
      "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='new']/ipsec-nf:remote-address"),
     (VPN.format("siteA-siteB", "<security-policy><name>trunk</name><local-ts>"
-                               "<subnet>10.0.0.0/8</subnet><subnet>10.1.0.0/16</subnet>"
+                               "<protocol>6</protocol><protocol>17</protocol>"
                                "</local-ts></security-policy>"),
      "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']/ipsec-nf:security-policy"
-     "[ipsec-nf:name='trunk']/ipsec-nf:local-ts/ipsec-nf:subnet"),
+     "[ipsec-nf:name='trunk']/ipsec-nf:local-ts/ipsec-nf:protocol"),
+    (VPN.format("siteA-siteB", "<security-policy><name>trunk</name><local-ts>"
+                               "<subnet>10.0.0.0/8</subnet><subnet>10.0.0.0/8</subnet>"
+                               "</local-ts></security-policy>"),
+     "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']/ipsec-nf:security-policy"
+     "[ipsec-nf:name='trunk']/ipsec-nf:local-ts/ipsec-nf:subnet[.='10.0.0.0/8']"),
     ("<vpn><name>siteA-siteB</name><name>other</name><local-id>x</local-id></vpn>",
      "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']/ipsec-nf:name"),
     ("<pre-shared-key><name>siteb</name><id>p</id><id>p</id></pre-shared-key>",

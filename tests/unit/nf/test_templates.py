@@ -45,8 +45,8 @@ def vpn(name: str, **own: Any) -> dict[str, Any]:
     return {"name": name, "ike-policy": {"template": "t", **own.pop("ike", {})},
             "ipsec-policy": {"template": "p", **own.pop("ipsec", {})},
             "local-address": "198.51.100.1", "remote-address": "198.51.100.2",
-            "security-policy": [{"name": "sp", "local-ts": {"subnet": "10.0.0.0/24"},
-                                 "remote-ts": {"subnet": "10.1.0.0/24", "protocol": 6,
+            "security-policy": [{"name": "sp", "local-ts": {"subnet": ["10.0.0.0/24"]},
+                                 "remote-ts": {"subnet": ["10.1.0.0/24"], "protocol": 6,
                                                "port": 443},
                                  "mode": "tunnel", "action": "esp"}], **own}
 
@@ -80,8 +80,8 @@ def test_vpn_takes_template_leaves() -> None:
     assert v.ipsec.ah_proposals == ()
     assert v.ipsec.start_action == "trap" and v.ipsec.replay_window == 32
     assert v.security_policies == (SecurityPolicy(
-        name="sp", local_ts=TrafficSelector(subnet="10.0.0.0/24"),
-        remote_ts=TrafficSelector(subnet="10.1.0.0/24", protocol=6, port=443)),)
+        name="sp", local_ts=TrafficSelector(subnet=("10.0.0.0/24",)),
+        remote_ts=TrafficSelector(subnet=("10.1.0.0/24",), protocol=6, port=443)),)
     assert v.local_id is None and v.remote_id is None
 
 

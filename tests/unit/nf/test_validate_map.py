@@ -20,7 +20,7 @@ CASES = [
              "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></ike-proposal>"
              "</ike-policy-template></ike>",
      LYVE_DATA, "must-violation", "operation-failed", "must-violation"),
-    ("bad value", f"<ike {IPNF}><vpn><name>v</name><remote-address>bad</remote-address>"
+    ("bad value", f"<ike {IPNF}><vpn><name>v</name><remote-address>198.51.100.300</remote-address>"
                   "</vpn></ike>",
      LYVE_DATA, None, "invalid-value", None),
     ("range", f"<ike {IPNF}><global-options><threads>99999999</threads></global-options></ike>",

@@ -53,8 +53,8 @@ VPN = Vpn(
                       encap_copy_dscp=True, decap_copy_dscp=False, encap_copy_df=True),
     security_policies=(SecurityPolicy(
         name="trunk",
-        local_ts=TrafficSelector(subnet="192.168.0.0/24", protocol=None, port=None),
-        remote_ts=TrafficSelector(subnet="192.168.99.0/24", protocol=None, port=None),
+        local_ts=TrafficSelector(subnet=("192.168.0.0/24",), protocol=None, port=None),
+        remote_ts=TrafficSelector(subnet=("192.168.99.0/24",), protocol=None, port=None),
         mode="tunnel", action="esp"),),
 )
 
@@ -96,12 +96,12 @@ def test_conn_for_actions() -> None:
         AhProposal(id=1, auth_alg=("hmac-sha1",), dh_group=("ecp256",), esn=True),))
     vpn = replace(VPN, ipsec=ipsec, security_policies=(
         SecurityPolicy(name="ah",
-                       local_ts=TrafficSelector(subnet="10.0.0.0/8", protocol=6, port=80),
-                       remote_ts=TrafficSelector(subnet="10.1.0.0/16", protocol=17, port=None),
+                       local_ts=TrafficSelector(subnet=("10.0.0.0/8",), protocol=6, port=80),
+                       remote_ts=TrafficSelector(subnet=("10.1.0.0/16",), protocol=17, port=None),
                        mode="transport", action="ah"),
-        SecurityPolicy(name="by", local_ts=TrafficSelector(subnet="10.2.0.0/16"),
+        SecurityPolicy(name="by", local_ts=TrafficSelector(subnet=("10.2.0.0/16",)),
                        remote_ts=TrafficSelector(), mode="tunnel", action="bypass"),
-        SecurityPolicy(name="dr", local_ts=TrafficSelector(subnet="10.3.0.0/16"),
+        SecurityPolicy(name="dr", local_ts=TrafficSelector(subnet=("10.3.0.0/16",)),
                        remote_ts=TrafficSelector(), action="discard"),
     ))
     children = conn_for(vpn)["children"]
@@ -143,9 +143,15 @@ def test_esp_proposals() -> None:
 def test_copy_dscp_and_ts() -> None:
     assert [copy_dscp(True, True), copy_dscp(True, False), copy_dscp(False, True),
             copy_dscp(False, False)] == ["yes", "out", "in", "no"]
-    assert traffic_selector(TrafficSelector(subnet="10.0.0.0/8", port=443)) == \
-        "10.0.0.0/8[any/443]"
-    assert traffic_selector(None) == "dynamic"
+    assert traffic_selector(TrafficSelector(subnet=("10.0.0.0/8",), port=443)) == \
+        ["10.0.0.0/8[any/443]"]
+    assert traffic_selector(None) == ["dynamic"]
+    # several subnets, ranges, protocol names carried as numbers, port ranges
+    assert traffic_selector(TrafficSelector(
+        subnet=("10.0.0.0/8", "192.0.2.10-192.0.2.20", "2001:db8::1"), protocol="tcp",
+        port="1024-65535")) == ["10.0.0.0/8[6/1024-65535]", "192.0.2.10-192.0.2.20[6/1024-65535]",
+                                "2001:db8::1[6/1024-65535]"]
+    assert traffic_selector(TrafficSelector(protocol="icmpv6")) == ["dynamic[58]"]
 
 
 @pytest.mark.parametrize(("secret", "raw"), [

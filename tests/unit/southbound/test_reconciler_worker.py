@@ -26,7 +26,7 @@ from tests.unit.southbound.test_convert import VPN as SITE_VPN
 def vpn(name: str, subnet: str = "192.168.99.0/24", start: str = "trap") -> Vpn:
     """The site-to-site VPN under another name and remote subnet."""
     sp = replace(SITE_VPN.security_policies[0],
-                 remote_ts=TrafficSelector(subnet=subnet))
+                 remote_ts=TrafficSelector(subnet=(subnet,)))
     return replace(SITE_VPN, name=name, security_policies=(sp,),
                    ipsec=replace(SITE_VPN.ipsec, start_action=start))
 
