@@ -1,4 +1,5 @@
-"""The `ipsec-nf` command: run the gateway (serve) and manage its NETCONF users (passwd, add-key).
+"""The `ipsec-nf` command: run the gateway (serve), manage its NETCONF users (passwd, add-key)
+and check a configuration file offline (check).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:830"
-BACKENDS = ("kernel-libipsec", "kernel-netlink")
+BACKENDS = ("kernel-libipsec", "kernel-netlink")  # tools.backends, without its imports
+DEFAULT_BACKEND = BACKENDS[0]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_CONFIG_HINT = "/etc/ipsec-nf/ipsec-nf.toml"
 
@@ -58,7 +60,7 @@ class ServeConfig:
     state_dir: Path | None = None
     listen: list[tuple[str, int]] = field(
         default_factory=lambda: [parse_listen(DEFAULT_LISTEN)])
-    backend: str = "kernel-libipsec"
+    backend: str = DEFAULT_BACKEND
     log_level: str = "info"
     sync_interval: float = 30.0
     limits: dict[str, Any] = field(default_factory=dict)  # northbound.frontdoor.Limits overrides
@@ -370,7 +372,26 @@ def cmd_add_key(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd, "add-key": cmd_add_key}
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a configuration file offline (tools/check.py)."""
+    from tools.check import run
+
+    return run(args.file, args.backend, args.format)
+
+
+CHECK_EPILOG = """\
+exit status:
+  0  the file is valid: each VPN's effective parameters and what charon would be
+     given are printed (stdout)
+  1  errors found: every one with its path (and line), on stderr in text, in the
+     JSON report on stdout with --format json
+  2  usage error, or a file that cannot be read or parsed (stderr)
+
+Pre-shared key secrets are never printed (<hidden>)."""
+
+
+COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd, "add-key": cmd_add_key,
+            "check": cmd_check}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,6 +431,21 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("add-key", help="authorize an SSH public key (read from stdin)")
     k.add_argument("--state-dir", required=True)
     k.add_argument("user")
+    c = sub.add_parser(
+        "check", help="check a configuration file offline (like a swanctl dry run)",
+        description="Validate a configuration file against the YANG model, resolve the "
+                    "templates and run the backend's checks, as the server does at "
+                    "<validate> and <commit>; print each VPN's effective parameters and the "
+                    "connections it would load, or every error found. FILE is XML (a "
+                    "<config> element as edit-config carries it, or <ike xmlns=...>) or "
+                    'JSON_IETF ({"ipsec-nf:ike": ...}), told apart by its content; - reads '
+                    "standard input.",
+        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND,
+                   help=f"the backend whose limits apply (default {DEFAULT_BACKEND}, as serve)")
+    c.add_argument("--format", choices=("text", "json"), default="text",
+                   help="report format (default text)")
+    c.add_argument("file", metavar="FILE")
     return p
 
 

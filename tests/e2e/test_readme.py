@@ -116,3 +116,14 @@ def test_rollback(server: str) -> None:
 def test_netconf_console2(server: str) -> None:
     out = run_example(server, "netconf-console2.sh")
     assert "siteA-siteB" in out and "apply-status" in out
+
+
+def test_check_offline() -> None:
+    """check.sh needs no server: run as the README says, from docs/examples/."""
+    env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    r = subprocess.run(["sh", "check.sh"], cwd=EXAMPLES, env=env, text=True,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, f"check.sh failed:\n{r.stdout}\n{r.stderr}"
+    assert "vpn siteA-siteB" in r.stdout and "connections {" in r.stdout
+    assert r.stdout.rstrip().endswith("valid")
+    assert "0seaJ31RfzHNRvUSH0oUYg7znTW0I=" not in r.stdout  # site-a.xml's secret
