@@ -37,6 +37,7 @@ from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
 from southbound.status import EntryStatus
+from tools.backends import backend_checks
 
 log = logging.getLogger("ipsec-nf")
 
@@ -63,8 +64,9 @@ class App:
         self.backend = CharonBackend(self.charon.socket_path, DATAPLANES[backend],
                                      process_health=self._charon_health,
                                      reinitiate_after=sync_interval)
-        # what this backend cannot carry out is refused at validate/commit (nf.checks)
-        self.ds.checks.append(lambda eff: refusals(self.backend.dataplane, eff))
+        # what this backend cannot carry out is refused at validate/commit (nf.checks); the
+        # same list as `ipsec-nf check --backend` builds (tools.backends)
+        self.ds.checks.extend(backend_checks(self.backend.dataplane))
         self._warn_unsupported()
         self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
         self.reconciler.status.observe(self._apply_status_changed)
