@@ -105,6 +105,9 @@ def test_the_installed_package_finds_its_modules_outside_the_checkout(
     assert any(d.startswith(venv) and d.endswith("ietf") for d in std), std
     version = run(*installed.cli, "--version", cwd=installed.work).strip()
     assert version == "ipsec-nf " + installed.wheel.name.split("-")[1]
+    checked = run(*installed.cli, "check", ROOT / "docs" / "examples" / "site-a.xml",
+                  cwd=installed.work)  # the offline check finds the wheel's modules too
+    assert "vpn siteA-siteB" in checked and "connections {" in checked
 
 
 def test_the_installed_server_serves_netconf(installed: Installed, ns: str) -> None:
