@@ -8,6 +8,8 @@ validated as the server validates a datastore (libyang: types, patterns, ranges,
 (nf.templates) and the backend's refusals run (tools.backends: the same checks as the
 server's ``<validate>`` and ``<commit>``). A valid file prints each VPN's effective parameters
 and the connections and secrets the backend would load (secrets shown as ``<hidden>``).
+The file is taken as a whole configuration, as ``<copy-config>`` takes one: edit-config
+operation attributes are ignored.
 
 libyang stops at the first error it finds; to report every error, the node in error (a
 leaf, or the list entry a missing mandatory node belongs to) is set aside and the rest is
@@ -372,6 +374,7 @@ def check(text: bytes, backend: str = DEFAULT_BACKEND, schema: Schema | None = N
     data = search.run()
     result = Result(backend, search.errors, complete=data is not None)
     if data is None:
+        result.errors.sort(key=lambda p: p.line if p.line is not None else float("inf"))
         return result
     try:  # what the server refuses at validate and commit for this backend
         run_checks(backend_checks(dp), resolve(data), data)
@@ -379,6 +382,8 @@ def check(text: bytes, backend: str = DEFAULT_BACKEND, schema: Schema | None = N
         for info in e.errors:
             search.report(info, info.path, find_element(config, info.path))
     if result.errors:
+        # in the file's order where lines are known (XML), else in the order found
+        result.errors.sort(key=lambda p: p.line if p.line is not None else float("inf"))
         return result
     result.effective = resolve(data)
     result.loads, problems = loads(result.effective, dp)
