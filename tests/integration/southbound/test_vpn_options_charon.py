@@ -11,6 +11,7 @@ Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips, when u
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,7 @@ def sas(c: CharonProcess) -> list[dict[str, Any]]:
         return [sa for entry in vc.list_sas() for sa in entry.values()]
 
 
-def test_ipv6_pair_with_lifetimes_passive_and_fragmentation(
+def test_ipv6_pair_by_name_with_lifetimes_passive_and_fragmentation(
         netns_pair: tuple[str, str], tmp_path: Path) -> None:  # noqa: F811
     ns_a, ns_b = netns_pair
     tag = ns_a[3:]
@@ -266,8 +267,12 @@ def test_ipv6_pair_with_lifetimes_passive_and_fragmentation(
         ike="<rand-time>0s</rand-time><fragmentation>no</fragmentation>",
         ipsec="<start-action>start</start-action><rekey-time>1h</rekey-time>"
               "<life-time>2h</life-time><rand-time>0s</rand-time>"))
+    # B knows A by name: `ip netns exec` gives B's charon /etc/netns/<ns>/hosts as /etc/hosts
+    hosts = Path("/etc/netns") / ns_b
+    hosts.mkdir(parents=True, exist_ok=True)
+    (hosts / "hosts").write_text(f"{A6} gw-a.example.net\n")
     eff_b = effective(tmp_path / "b", pair_xml(
-        B6, A6, "secgwb.example.net", "secgwa.example.net", nets_b, nets_a,
+        B6, "gw-a.example.net", "secgwb.example.net", "secgwa.example.net", nets_b, nets_a,
         ipsec="<start-action>none</start-action>"))
     a = CharonProcess(tmp_path / "ca", netns=ns_a)
     b = CharonProcess(tmp_path / "cb", netns=ns_b)
@@ -283,6 +288,8 @@ def test_ipv6_pair_with_lifetimes_passive_and_fragmentation(
         (sa,) = sas(a)
         assert sa["state"] == b"ESTABLISHED" and sa.get("initiator") != b"yes", sa
         assert sa["remote-host"].decode() == B6
+        (sa_b,) = sas(b)  # B initiated to gw-a.example.net: charon resolved it to A
+        assert sa_b["remote-host"].decode() == A6 and sa_b["initiator"] == b"yes", sa_b
         # ike rand-time 0: the IKE rekey is exactly rekey-time (4h) away, not up to over-time
         assert 14390 <= int(sa["rekey-time"]) <= 14400, sa
         (child,) = sa["child-sas"].values()
@@ -307,3 +314,4 @@ def test_ipv6_pair_with_lifetimes_passive_and_fragmentation(
     finally:
         a.stop()
         b.stop()
+        shutil.rmtree(hosts, ignore_errors=True)
