@@ -347,7 +347,8 @@ def test_deleting_the_last_child_removes_the_containers(schema: Schema, tmp_path
     assert rule_lists(ds) == ["a"]
     # a security policy's selector emptied; the options emptied; replaced by nothing
     ds.edit("running", ike("<vpn><name>siteA-siteB</name><security-policy><name>trunk</name>"
-                           "<local-ts><subnet nc:operation='delete'>192.168.0.0/24</subnet></local-ts>"
+                           "<local-ts><subnet nc:operation='delete'>192.168.0.0/24</subnet>"
+                           "</local-ts>"
                            "</security-policy></vpn>"
                            "<global-options><dos-protection><cookie-threshold>9"
                            "</cookie-threshold></dos-protection></global-options>"), sid=1)

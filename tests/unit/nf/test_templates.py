@@ -194,3 +194,25 @@ def test_site_a_through_the_datastore(schema: Schema, tmp_path: Path) -> None:
     assert eff.psks["siteb"].ids == ("secgwa.example.net", "secgwb.example.net")
     assert eff.global_options.retransmit_base == 1.8
     assert eff.global_options.dos_protection.cookie_threshold == 10
+
+
+def test_a_disabled_vpn_is_not_in_the_effective_config() -> None:
+    cfg = config(vpn("on"), vpn("off", disabled=True))
+    eff = resolve(cfg)
+    assert set(eff.vpns) == {"on"}
+    # enabling it again (an update of that VPN) brings it back, disabling it takes it out
+    cfg["ike"]["vpn"]["off"]["disabled"] = False
+    eff = update(eff, cfg, ["off"], [])
+    assert set(eff.vpns) == {"on", "off"}
+    cfg["ike"]["vpn"]["on"]["disabled"] = True
+    assert set(update(eff, cfg, ["on"], []).vpns) == {"off"}
+
+
+def test_new_vpn_options_are_carried() -> None:
+    v = resolve(config(vpn("x", passive=True, **{"remote-port": 4500},
+                           ike={"fragmentation": "no", "over-time": "10m", "rand-time": "0s"},
+                           ipsec={"life-time": "2h", "life-bytes": 9, "rand-packets": 3}))
+                ).vpns["x"]
+    assert (v.passive, v.remote_port) == (True, 4500)
+    assert (v.ike.fragmentation, v.ike.over_time, v.ike.rand_time) == ("no", "10m", "0s")
+    assert (v.ipsec.life_time, v.ipsec.life_bytes, v.ipsec.rand_packets) == ("2h", 9, 3)

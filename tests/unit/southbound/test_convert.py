@@ -89,6 +89,36 @@ def test_conn_for_absent_addresses_and_ids() -> None:
     conn = conn_for(vpn)
     assert "local_addrs" not in conn and "remote_addrs" not in conn
     assert conn["local"] == {"auth": "psk"} and conn["remote"] == {"auth": "psk"}
+    # no peer to send to: a responder, whatever the start action
+    child = conn["children"]["trunk"]
+    assert (child["start_action"], child["close_action"], child["dpd_action"]) == (
+        "none", "none", "clear")
+
+
+@pytest.mark.parametrize("vpn", [replace(VPN, passive=True), replace(VPN, remote_address="%any")])
+def test_conn_for_passive(vpn: Vpn) -> None:
+    for trap_as_start in (False, True):
+        child = conn_for(vpn, trap_as_start)["children"]["trunk"]
+        assert (child["start_action"], child["close_action"], child["dpd_action"]) == (
+            "none", "none", "clear")
+
+
+def test_conn_for_new_options() -> None:
+    vpn = replace(VPN, remote_port=4500, remote_address="gw.example.net",
+                  ike=replace(VPN.ike, fragmentation="no", dpd_timeout="90s", over_time="10m",
+                              rand_time="0s"),
+                  ipsec=replace(VPN.ipsec, life_time="2h", rand_time="5m", life_bytes=10,
+                                rand_bytes=1, life_packets=20, rand_packets=2),
+                  security_policies=(replace(VPN.security_policies[0], priority=7),))
+    conn = conn_for(vpn)
+    assert conn["remote_port"] == "4500" and conn["remote_addrs"] == ["gw.example.net"]
+    assert (conn["fragmentation"], conn["dpd_timeout"], conn["over_time"],
+            conn["rand_time"]) == ("no", "90s", "10m", "0s")
+    child = conn["children"]["trunk"]
+    assert {k: child[k] for k in ("life_time", "rand_time", "life_bytes", "rand_bytes",
+                                  "life_packets", "rand_packets", "priority")} == {
+        "life_time": "2h", "rand_time": "5m", "life_bytes": "10", "rand_bytes": "1",
+        "life_packets": "20", "rand_packets": "2", "priority": "7"}
 
 
 def test_conn_for_actions() -> None:
