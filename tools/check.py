@@ -12,9 +12,10 @@ The file is taken as a whole configuration, as ``<copy-config>`` takes one: edit
 operation attributes are ignored.
 
 libyang stops at the first error it finds; to report every error, the node in error (a
-leaf, or the list entry a missing mandatory node belongs to) is set aside and the rest is
-validated again, until it passes or an error cannot be located. The backend's refusals are
-then looked for in what is left.
+leaf, or the list entry a missing mandatory node belongs to, once every mandatory leaf it
+lacks is reported) is set aside and the rest is validated again, until it passes or an error
+cannot be located. The backend's refusals are then looked for in what is left: a VPN set
+aside is not checked against the backend.
 
 Exit status: 0 valid, 1 errors found (each printed with its path), 2 usage error or a file
 that cannot be read or parsed.
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import libyang
 from lxml import etree
 
 from nf import paths
@@ -40,7 +42,7 @@ from nf.effective import EffectiveConfig
 from nf.errors import ErrorInfo, RpcError, UnknownElement
 from nf.schema import NAMESPACES, LyError, Schema
 from nf.templates import resolve
-from nf.validate import LYVE_REFERENCE, validate
+from nf.validate import LYVE_DATA, LYVE_REFERENCE, error_info, validate
 from southbound.backend import DataPlane
 from southbound.vici_client import ViciEncodingError, encode_request
 from tools.backends import DEFAULT_BACKEND, backend_checks, backend_kinds, dataplane
@@ -332,8 +334,46 @@ class _Search:
             self.report(info, _path(el, self.config, self.schema) + paths.build(below), el)
             if entry is None:
                 return False
+            # the entry is set aside whole: say every mandatory node it lacks first (a VPN
+            # without either template), as libyang would one after the other
+            for holder, missing in self._mandatory_missing(entry):
+                name = missing[-1].name
+                self.report(error_info(LyError(LYVE_DATA, f'Mandatory node "{name}" instance '
+                                               "does not exist.", None, None), None),
+                            _path(holder, self.config, self.schema) + paths.build(missing),
+                            holder)
             entry.getparent().remove(entry)
         return True
+
+    def _mandatory_missing(self, entry: etree._Element
+                           ) -> list[tuple[etree._Element, tuple[paths.Step, ...]]]:
+        """The mandatory leaves missing in a list entry (through non-presence containers,
+        not into inner lists): (the deepest element that exists, the steps below it)."""
+        chain = paths.chain(entry, self.schema.top, base=self.config)
+        if any(sn is None for _, sn in chain):
+            return []
+        try:
+            node = next(iter(self.schema.ctx.find_path(
+                "".join(f"/{sn.module}:{sn.name}" for _, sn in chain))))
+        except (libyang.LibyangError, StopIteration):
+            return []
+        out: list[tuple[etree._Element, tuple[paths.Step, ...]]] = []
+
+        def walk(holder: etree._Element, here: etree._Element | None, snode: Any,
+                 below: tuple[paths.Step, ...]) -> None:
+            for c in snode.children():
+                step = paths.Step(c.module().name(), c.name())
+                kids = [] if here is None else [
+                    k for k in elements(here) if etree.QName(k).localname == c.name()]
+                if c.keyword() == "leaf" and c.mandatory() and not kids:
+                    out.append((holder, (*below, step)))
+                elif c.keyword() == "container" and not c.presence():
+                    if kids:
+                        walk(kids[0], kids[0], c, ())
+                    else:
+                        walk(holder, None, c, (*below, step))
+        walk(entry, entry, node, ())
+        return out
 
     def top_level(self) -> None:
         """Top-level elements of no module of the model: reported and set aside."""

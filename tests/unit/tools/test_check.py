@@ -165,6 +165,13 @@ def test_check_refuses_what_the_server_refuses_at_validate(schema: Schema,
     assert len(server) == 2
 
 
+def test_a_vpn_without_templates_gets_both_reported(schema: Schema) -> None:
+    result = chk.check(ike("<vpn><name>bare</name></vpn>"), schema=schema)
+    assert [(p.path, p.app_tag, p.line) for p in result.errors] == [
+        (f"{vpn('bare')}/ipsec-nf:ike-policy/ipsec-nf:template", "mandatory", 1),
+        (f"{vpn('bare')}/ipsec-nf:ipsec-policy/ipsec-nf:template", "mandatory", 1)]
+
+
 def test_a_bad_secret_is_reported_without_its_value(schema: Schema) -> None:
     result = chk.check(ike("<pre-shared-key><name>k</name><id>a</id>"
                            "<secret>0xNOTHEX-secret</secret></pre-shared-key>"), schema=schema)
@@ -207,7 +214,10 @@ def test_json_errors_have_paths(schema: Schema) -> None:
     result = chk.check(json.dumps(doc).encode(), schema=schema)
     assert {p.path for p in result.errors} == {
         f"{vpn('v')}/ipsec-nf:local-address", f"{vpn('v')}/ipsec-nf:ike-policy/ipsec-nf:template",
-        f"{vpn('w')}/ipsec-nf:ike-policy/ipsec-nf:template"}
+        f"{vpn('w')}/ipsec-nf:ike-policy/ipsec-nf:template",
+        # each VPN is set aside for its missing template: every mandatory leaf it lacks first
+        f"{vpn('v')}/ipsec-nf:ipsec-policy/ipsec-nf:template",
+        f"{vpn('w')}/ipsec-nf:ipsec-policy/ipsec-nf:template"}
     assert {p.line for p in result.errors} == {None}  # JSON has no line numbers here
 
 
