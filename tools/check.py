@@ -275,16 +275,16 @@ class _Search:
     schema: Schema
     config: etree._Element
     errors: list[Problem] = field(default_factory=list)
-    paths: set[str | None] = field(default_factory=set)
+    seen_paths: set[str | None] = field(default_factory=set)
 
     def report(self, info: ErrorInfo, path: str | None, el: etree._Element | None) -> None:
         problem = Problem.of(dataclasses.replace(info, path=path),
                              el.sourceline if el is not None else None)
         if problem in self.errors:
             return  # e.g. a template's leaf refused for each VPN using it: said once
-        if path in self.paths and info.app_tag == "mandatory":
+        if path in self.seen_paths and info.app_tag == "mandatory":
             return  # a mandatory leaf set aside for its bad value: it was said
-        self.paths.add(path)
+        self.seen_paths.add(path)
         self.errors.append(problem)
 
     def set_aside(self, item: LyError, info: ErrorInfo) -> bool:
@@ -299,11 +299,10 @@ class _Search:
             return False
         el = _pick(found, item.message)
         if item.vecode == LYVE_REFERENCE and (m := _UNKNOWN.search(item.message)):
-            known = paths.schema_of
             chain = paths.chain(el, self.schema.top, base=self.config)
             sn = chain[-1][1] if chain else None
             bad = next((c for c in elements(el) if etree.QName(c).localname == m.group(1)
-                        and known(sn, c) is None), None)
+                        and paths.schema_of(sn, c) is None), None)
             if bad is None:
                 self.report(info, info.path, el)
                 return False
