@@ -177,9 +177,38 @@ class SpHash:
 
 
 @_frozen
+class LogLevels:
+    """``logging/daemon`` or ``logging/authpriv``: the highest level (0..4, or ``"disable"``)
+    of the messages sent to that syslog facility, by default and per subsystem (None = the
+    facility's default)."""
+
+    default: int | str | None = None
+    asn1: int | str | None = None
+    child: int | str | None = None
+    config: int | str | None = None
+    daemon: int | str | None = None
+    encoding: int | str | None = None
+    ike: int | str | None = None
+    ipsec: int | str | None = None
+    job: int | str | None = None
+    kernel: int | str | None = None
+    manager: int | str | None = None
+    network: int | str | None = None
+
+
+@_frozen
+class Logging:
+    """``/ike/logging``: what the daemon sends to the syslog facilities daemon and authpriv."""
+
+    daemon: LogLevels = LogLevels()
+    authpriv: LogLevels = LogLevels()
+
+
+@_frozen
 class GlobalOptions:
-    """``global-options``: settings of the IKE daemon (applied by a settings reload or a
-    restart, see ``southbound.charon_conf.apply_method``)."""
+    """The effective global settings of the IKE daemon: the leaves of ``/ike/global-options``,
+    and ``logging`` from ``/ike/logging`` (applied by a settings reload or a restart, see
+    ``southbound.charon_conf.apply_method``)."""
 
     retransmit_tries: int | None = None
     retransmit_timeout: float | None = None
@@ -198,6 +227,11 @@ class GlobalOptions:
     delete_rekeyed_delay: int | None = None
     make_before_break: bool | None = None
     mobike_prefer_best_path: bool | None = None
+    ike_port: int | None = None
+    ike_nat_port: int | None = None
+    # not a leaf of global-options: /ike/logging, a setting of the same daemon, taken the same
+    # way (a settings reload or a restart)
+    logging: Logging = Logging()
 
 
 def _read_only(m: Mapping[str, Any]) -> Mapping[str, Any]:

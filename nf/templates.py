@@ -7,7 +7,7 @@ effective config of :mod:`nf.effective`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -20,6 +20,8 @@ from nf.effective import (
     IkePolicy,
     IkeProposal,
     IpsecPolicy,
+    Logging,
+    LogLevels,
     PreSharedKey,
     SecurityPolicy,
     SpHash,
@@ -82,11 +84,16 @@ _global_options = _reader(GlobalOptions,
                           {"dos_protection": ("dos-protection", _reader(DosProtection)),
                            "sp_hash_ipv4": ("sp-hash-ipv4", _sp_hash),
                            "sp_hash_ipv6": ("sp-hash-ipv6", _sp_hash)})
+_log_levels = _reader(LogLevels)
+_logging = _reader(Logging, {"daemon": ("daemon", _log_levels),
+                             "authpriv": ("authpriv", _log_levels)})
 
 
-def global_options(options: Mapping[str, Any] | None) -> GlobalOptions:
-    """The typed ``global-options`` of a config dict's ``global-options`` container."""
-    return _global_options(options or {})
+def global_options(options: Mapping[str, Any] | None,
+                   logging: Mapping[str, Any] | None = None) -> GlobalOptions:
+    """The daemon's global settings: a config dict's ``global-options`` container, and its
+    ``logging`` container (``/ike/logging``) as the field ``logging``."""
+    return replace(_global_options(options or {}), logging=_logging(logging or {}))
 
 
 def psk_entry(p: Mapping[str, Any]) -> PreSharedKey:
@@ -173,7 +180,7 @@ def resolve(config: Mapping[str, Any]) -> EffectiveConfig:
     policies = _policies(ike)
     return EffectiveConfig(
         enabled=ike.get("enabled", True),
-        global_options=global_options(ike.get("global-options")),
+        global_options=global_options(ike.get("global-options"), ike.get("logging")),
         vpns=MappingProxyType({n: _vpn(v, policies)
                                for n, v in _by_name(ike.get("vpn")).items()
                                if not v.get("disabled")}),

@@ -21,6 +21,7 @@ import logging
 import os
 import queue
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nf.effective import GlobalOptions
-from southbound.charon_conf import render_conf
+from southbound.charon_conf import render_conf, settings
 from southbound.vici_client import ViciClient
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,8 @@ class CharonHealth:
 
     ``status`` is one of the strings:
 
-    - ``"up"`` (:data:`UP`): running, its VICI socket answers and its IKE sockets (UDP 500 and
-      4500) are bound; ``message`` is None.
+    - ``"up"`` (:data:`UP`): running, its VICI socket answers and its IKE sockets (UDP
+      ike-port and ike-nat-port, 500 and 4500 by default) are bound; ``message`` is None.
     - ``"down"`` (:data:`DOWN`): not running, or not answering VICI yet; ``message`` says why:
       ``"not started"``, ``"stopped"``, ``"starting"``, ``"exited with status 1"``,
       ``"killed by SIGKILL"``, or why the last start failed.
@@ -100,6 +101,15 @@ def socket_errors(log_text: str) -> str | None:
         return None
     picked = [line for line in lines if any(f in line for f in _BIND_FAILURES + _SOCKET_CONTEXT)]
     return "; ".join(dict.fromkeys(picked))
+
+
+def syslog_socket(dev_log: str = "/dev/log") -> Path | None:
+    """The host's syslog socket when it lives under /run (systemd: /dev/log is a link to
+    /run/systemd/journal/dev-log), which charon's private /run would hide; else None."""
+    real = Path(os.path.realpath(dev_log))
+    if real.parts[:2] == ("/", "run") and real.exists():
+        return real
+    return None
 
 
 def _exit_reason(returncode: int) -> str:
@@ -292,8 +302,19 @@ class CharonProcess:
         return self._proc.pid if self._proc is not None else None
 
     def command(self) -> list[str]:
-        """The argv used to start charon."""
-        inner = f"mount -t tmpfs tmpfs /run && exec {self.charon_bin}"
+        """The argv used to start charon: in a private mount namespace with a tmpfs on /run.
+
+        charon's syslog loggers (/ike/logging) write to ``/dev/log``, on a systemd host a link
+        to ``/run/systemd/journal/dev-log``, which the tmpfs would hide: that socket is
+        bind-mounted through (:func:`syslog_socket`), best effort (charon starts without it)."""
+        steps = ["mount -t tmpfs tmpfs /run || exit 1", f"exec {shlex.quote(self.charon_bin)}"]
+        sock = syslog_socket()
+        if sock is not None:
+            keep, q = shlex.quote(str(self.run_dir / "dev-log")), shlex.quote(str(sock))
+            steps.insert(0, f"{{ : > {keep} && mount --bind {q} {keep}; }} 2>/dev/null")
+            steps.insert(2, f"{{ mkdir -p {shlex.quote(str(sock.parent))} && : > {q} && "
+                            f"mount --bind {keep} {q}; }} 2>/dev/null")
+        inner = "; ".join(steps)
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", inner]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
@@ -357,8 +378,10 @@ class CharonProcess:
                 self._ready = True
                 log.info("charon started, pid %s, socket %s", self.pid, self.socket_path)
                 if self._sockets_error is not None:
-                    log.error("charon pid %s could not bind its IKE sockets (UDP 500/4500), it "
-                              "cannot negotiate: %s", self.pid, self._sockets_error)
+                    ports = settings(self.options)
+                    log.error("charon pid %s could not bind its IKE sockets (UDP %s/%s), it "
+                              "cannot negotiate: %s", self.pid, ports["port"],
+                              ports["port_nat_t"], self._sockets_error)
                 return
             time.sleep(0.05)
         self.stop()

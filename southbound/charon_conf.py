@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nf.effective import DosProtection, GlobalOptions, SpHash
+from nf.effective import DosProtection, GlobalOptions, Logging, LogLevels, SpHash
 
 PLUGIN_DIR = Path("/usr/lib/ipsec/plugins")
 
@@ -33,7 +33,19 @@ _GLOBAL_OPTIONS = {
     "delete_rekeyed_delay": "delete_rekeyed_delay",
     "make_before_break": "make_before_break",
     "mobike_prefer_best_path": "prefer_best_path",
+    "ike_port": "port",  # socket-default binds them at start
+    "ike_nat_port": "port_nat_t",
 }
+# /ike/logging: the model's syslog facilities -> charon's names of them (charon.syslog.<name>;
+# charon 5.9.8's daemon.c opens "auth" as LOG_AUTHPRIV), and the model's subsystems -> charon's
+# log groups (strongswan.conf(5), LOGGER CONFIGURATION; "esp" is libipsec's).
+_FACILITIES = {"daemon": "daemon", "authpriv": "auth"}
+_LOG_GROUPS = {
+    "asn1": "asn", "child": "chd", "config": "cfg", "daemon": "dmn", "encoding": "enc",
+    "ike": "ike", "ipsec": "esp", "job": "job", "kernel": "knl", "manager": "mgr",
+    "network": "net",
+}
+LOG_DISABLE = -1  # charon's "absolutely silent", the model's `disable`
 # sp-hash-ipv4/-ipv6 local/remote: the kernel's XFRM SPD hash thresholds, which kernel-netlink
 # sets at start (with kernel-libipsec there is no kernel SPD: they do nothing).
 _SPDH = "plugins.kernel-netlink.spdh_thresh"
@@ -59,7 +71,8 @@ MODEL_DEFAULTS = GlobalOptions(
     sa_table_size=1, sa_table_segments=1, sp_hash_ipv4=SpHash(local=32, remote=32),
     sp_hash_ipv6=SpHash(local=128, remote=128), install_routes=False, routing_table=220,
     routing_table_prio=220, delete_rekeyed=False, delete_rekeyed_delay=5,
-    make_before_break=False, mobike_prefer_best_path=False)
+    make_before_break=False, mobike_prefer_best_path=False, ike_port=500, ike_nat_port=4500,
+    logging=Logging(daemon=LogLevels(default=0), authpriv=LogLevels(default="disable")))
 # settings a VICI reload-settings applies, to IKE SAs created afterwards (charon reads them when
 # it creates an IKE SA's task manager; verified with charon 5.9.8 in
 # tests/integration/southbound/test_dataplane_limits.py). The others are read once at start:
@@ -75,6 +88,36 @@ MODEL_DEFAULTS = GlobalOptions(
 # they restart charon, which is never wrong.
 RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_base",
                         "make_before_break", "delete_rekeyed_delay"})
+# /ike/logging: charon's VICI reload-settings calls charon->load_loggers, which sets the syslog
+# loggers' levels from the reloaded settings (verified with charon 5.9.8 in
+# tests/integration/southbound/test_logging_charon.py: a level raised by a reload shows in
+# syslog at once). port / port_nat_t are bound at start: they restart charon.
+RELOADABLE_PREFIXES = ("syslog.",)
+
+
+def _reloadable(key: str) -> bool:
+    return key in RELOADABLE or key.startswith(RELOADABLE_PREFIXES)
+
+
+def _log_level(value: int | str) -> int:
+    return LOG_DISABLE if value == "disable" else int(value)
+
+
+def _syslog(logging: Logging) -> dict[str, int]:
+    """``syslog.<facility>.<group>`` -> level: each facility's default (the model's when not
+    set) and the subsystems that are set (the others take the facility's default in charon)."""
+    out: dict[str, int] = {}
+    for attr, facility in _FACILITIES.items():
+        levels: LogLevels = getattr(logging, attr)
+        default = levels.default
+        if default is None:
+            default = getattr(MODEL_DEFAULTS.logging, attr).default
+        out[f"syslog.{facility}.default"] = _log_level(default)
+        for sub, group in _LOG_GROUPS.items():
+            value = getattr(levels, sub)
+            if value is not None:
+                out[f"syslog.{facility}.{group}"] = _log_level(value)
+    return out
 
 
 def settings(options: GlobalOptions) -> dict[str, Any]:
@@ -95,17 +138,19 @@ def settings(options: GlobalOptions) -> dict[str, Any]:
                                                    getattr(MODEL_DEFAULTS, attr), side)
     out["plugins.kernel-netlink.xfrm_acq_expires"] = pick(options, MODEL_DEFAULTS,
                                                           "acquire_timeout")
+    out.update(_syslog(options.logging))
     return out
 
 
 def apply_method(old: GlobalOptions, new: GlobalOptions) -> str | None:
     """How charon takes a change of options: ``"reload"`` (VICI reload-settings: only
-    :data:`RELOADABLE` settings differ), ``"restart"``, or None (nothing charon sees changed)."""
+    :data:`RELOADABLE` settings and syslog levels differ), ``"restart"``, or None (nothing
+    charon sees changed)."""
     before, after = settings(old), settings(new)
-    changed = {k for k in before if before[k] != after[k]}
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     if not changed:
         return None
-    return "reload" if changed <= RELOADABLE else "restart"
+    return "reload" if all(_reloadable(k) for k in changed) else "restart"
 
 
 def plugin_list(backend: str, plugin_dir: Path = PLUGIN_DIR) -> list[str]:
@@ -140,6 +185,10 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
     """
     values = settings(options if options is not None else GlobalOptions())
     acquire = values.pop("plugins.kernel-netlink.xfrm_acq_expires")
+    syslog: dict[str, dict[str, int]] = {}
+    for key in [k for k in values if k.startswith("syslog.")]:
+        _, facility, group = key.split(".")
+        syslog.setdefault(facility, {})[group] = values.pop(key)
     spdh = {family: {bits: values.pop(f"{_SPDH}.{family}.{bits}") for bits in _SP_BITS.values()}
             for family in _SP_HASH.values()}
     lines = ["charon {", "  load_modular = no", f"  load = {' '.join(plugin_list(backend))}"]
@@ -148,6 +197,14 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
         "  filelog {", "    log {", f"      path = {run_dir / 'charon.log'}",
         "      time_format = %b %e %T", "      default = 1", "      ike = 1", "      cfg = 1",
         "      flush_line = yes", "    }", "  }",
+    ]
+    # /ike/logging: one syslog logger per facility (charon's own filelog above stays as it is:
+    # our health check reads it)
+    lines += ["  syslog {"]
+    for facility, levels in syslog.items():
+        lines += [f"    {facility} {{", *(f"      {g} = {v}" for g, v in levels.items()), "    }"]
+    lines += [
+        "  }",
         "  plugins {",
         "    vici {", f"      socket = unix://{run_dir / 'charon.vici'}", "    }",
     ]

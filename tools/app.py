@@ -57,7 +57,8 @@ class App:
         self.confirmed = ConfirmedCommits(self.ds)
         self.registry.on_close(lambda s: self.confirmed.session_ended(s.session_id))
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
-        options = global_options(self.ds.config.get("ike", {}).get("global-options"))
+        ike = self.ds.config.get("ike", {})
+        options = global_options(ike.get("global-options"), ike.get("logging"))
         self.charon = CharonProcess(state_dir / "charon", backend, options)
         # kernel-libipsec never raises an acquire for a trap policy: the backend's data plane
         # says so (DataPlane.can_trap) and trap is negotiated at once there.

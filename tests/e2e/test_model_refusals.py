@@ -229,3 +229,31 @@ def test_global_options_reload_or_restart(pair: Lab) -> None:
     serve_log = lab.log(a)
     assert "charon's settings reloaded, SAs kept" in serve_log
     assert "restarting charon (a setting it reads only at start changed)" in serve_log
+
+
+def test_logging_is_reloaded_and_equal_ports_refused(pair: Lab) -> None:
+    """/ike/logging through NETCONF: the manual's example (authpriv default 1, ike 2) reaches
+    charon's strongswan.conf by a settings reload, SAs kept; ike-nat-port equal to ike-port is
+    refused with the model's message, naming the leaf."""
+    lab, a = pair, pair.a
+    conf = a.state_dir / "charon" / "strongswan.conf"
+    with lab.connect(a) as m:
+        m.create_subscription()
+        ids = wait_for(lambda: sa_ids(m), 60)
+        pid = (a.state_dir / "charon" / "charon.pid").read_text()
+        m.edit_config(target="running", config=edit(
+            "<logging><authpriv><default>1</default><ike>2</ike></authpriv></logging>"))
+        assert applied(m, 10) == "reload"
+        assert sa_ids(m) == ids
+        assert (a.state_dir / "charon" / "charon.pid").read_text() == pid
+        text = conf.read_text()
+        assert "    auth {\n      default = 1\n      ike = 2\n    }" in text, text
+        assert "    daemon {\n      default = 0\n    }" in text, text
+        with pytest.raises(RPCError) as e:
+            m.edit_config(target="running", config=options_edit(
+                "<ike-nat-port>500</ike-nat-port>"))
+        tag, epath, message = error_of(e.value)
+        assert tag == "operation-failed", e.value.xml  # RFC 7950 15.4: must-violation
+        assert epath == "/ipsec-nf:ike/ipsec-nf:global-options/ipsec-nf:ike-nat-port", epath
+        assert (message or "").startswith("ike-nat-port must differ from ike-port"), message
+    assert "port_nat_t = 4500" in conf.read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from nf.effective import DosProtection, GlobalOptions, SpHash
+from nf.effective import DosProtection, GlobalOptions, Logging, LogLevels, SpHash
 from nf.errors import RpcError
 from nf.schema import Schema
 from nf.templates import global_options
@@ -50,11 +50,39 @@ STATE_EXAMPLE = {
     "make-before-break": "false",  # l.862
     "mobike-prefer-best-path": "false",  # l.864
 }
+# Not in the manual at all: charon's own defaults (strongswan.conf(5): charon.port [500],
+# charon.port_nat_t [4500]).
+CHARON_DEFAULTS = {"ike-port": "500", "ike-nat-port": "4500"}
+# /ike/logging (l.1271-1281 "The default configuration for ike logs is the following: daemon
+# default 0, authpriv default disable"; the same in `show state`, l.834-840). The subsystems
+# have no default: absent, they take the facility's.
+MANUAL_LOGGING = {"daemon/default": "0", "authpriv/default": "disable"}
+SUBSYSTEMS = ("asn1", "child", "config", "daemon", "encoding", "ike", "ipsec", "job", "kernel",
+              "manager", "network")  # l.1226-1268
 
 
 @pytest.fixture(scope="module")
 def schema() -> Schema:
     return Schema()
+
+
+def defaults_of(schema: Schema, container: str) -> dict[str, str | None]:
+    """Every leaf under /ike/``container`` with its default (None: none), from libyang."""
+    top = schema.top[(IPNF, "ike")].child(IPNF, container)
+    assert top is not None
+    out: dict[str, str | None] = {}
+
+    def walk(node: object, prefix: str) -> None:
+        for child in node.children.values():  # type: ignore[attr-defined]
+            name = f"{prefix}{child.name}"
+            if child.kind == "leaf":  # libyang's default, as Python prints it (True, 4.0)
+                d = child.default
+                out[name] = None if d is None else {"True": "true", "False": "false"}.get(
+                    str(d), str(d))
+            else:
+                walk(child, f"{name}/")
+    walk(top, "")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +107,19 @@ def test_model_defaults_are_the_manuals(model_defaults: dict[str, str]) -> None:
     """Each default the manual states is the model's, and every leaf has a default."""
     assert {k: model_defaults.get(k) for k in MANUAL_DEFAULTS} == MANUAL_DEFAULTS
     assert {k: model_defaults.get(k) for k in STATE_EXAMPLE} == STATE_EXAMPLE
-    assert set(model_defaults) == set(MANUAL_DEFAULTS) | set(STATE_EXAMPLE)
+    assert {k: model_defaults.get(k) for k in CHARON_DEFAULTS} == CHARON_DEFAULTS
+    assert set(model_defaults) == set(MANUAL_DEFAULTS) | set(STATE_EXAMPLE) | set(
+        CHARON_DEFAULTS)
+
+
+def test_logging_defaults_are_the_manuals(schema: Schema) -> None:
+    """/ike/logging: the manual's two facilities, its subsystems, its defaults."""
+    got = defaults_of(schema, "logging")
+    assert set(got) == {f"{f}/{s}" for f in ("daemon", "authpriv")
+                        for s in ("default", *SUBSYSTEMS)}
+    assert {k: v for k, v in got.items() if v is not None} == MANUAL_LOGGING
+    assert MODEL_DEFAULTS.logging == Logging(daemon=LogLevels(default=0),
+                                             authpriv=LogLevels(default="disable"))
 
 
 def test_model_defaults_are_what_charon_is_given_unset(model_defaults: dict[str, str]) -> None:
@@ -96,7 +136,8 @@ def test_model_defaults_are_what_charon_is_given_unset(model_defaults: dict[str,
         for p in parents:
             d = d.setdefault(p, {})  # type: ignore[assignment]
         d[leaf] = typed(v)
-    assert global_options(tree) == MODEL_DEFAULTS
+    logging_tree = {"daemon": {"default": 0}, "authpriv": {"default": "disable"}}
+    assert global_options(tree, logging_tree) == MODEL_DEFAULTS
 
 
 def test_unset_options_are_the_models_defaults() -> None:
@@ -204,7 +245,7 @@ def test_the_model_takes_the_manuals_examples(schema: Schema) -> None:
         "<delete-rekeyed-delay>10</delete-rekeyed-delay>"
         "<make-before-break>true</make-before-break>"
         "<mobike-prefer-best-path>true</mobike-prefer-best-path>"))
-    got = global_options(cfg["ike"]["global-options"])
+    got = global_options(cfg["ike"]["global-options"], cfg["ike"]["logging"])
     assert got == replace(
         MODEL_DEFAULTS, retransmit_timeout=3.125, retransmit_base=1.0,
         dos_protection=replace(MODEL_DEFAULTS.dos_protection, cookie_threshold="always"),
@@ -254,3 +295,107 @@ def test_the_model_refuses_out_of_the_manuals_ranges(schema: Schema, bad: str) -
 ])
 def test_method(change: dict, method: str) -> None:
     assert apply_method(MODEL_DEFAULTS, replace(MODEL_DEFAULTS, **change)) == method
+
+
+# ---- /ike/logging and the IKE ports -----------------------------------------------------------
+
+def syslog_block(conf: str) -> dict[str, dict[str, str]]:
+    """The ``syslog { facility { group = level } }`` block of a strongswan.conf."""
+    block = conf.split("  syslog {\n", 1)[1].split("\n  }\n", 1)[0]
+    return {f: dict(re.findall(r"(\w+) = (\S+)", body))
+            for f, body in re.findall(r"(\w+) \{(.*?)\}", block, re.S)}
+
+
+def test_render_conf_logging_defaults() -> None:
+    """The manual's defaults: daemon at 0, authpriv (charon's auth) silent; the filelog our
+    health check reads is untouched."""
+    conf = render_conf(Path("/x"))
+    assert syslog_block(conf) == {"daemon": {"default": "0"}, "auth": {"default": "-1"}}
+    assert "path = /x/charon.log" in conf and "      default = 1" in conf
+
+
+def test_render_conf_logging_every_subsystem() -> None:
+    """Each subsystem to its charon log group, `disable` to -1, unset ones left out (they take
+    the facility's default in charon)."""
+    levels = dict(zip(SUBSYSTEMS, (0, 1, 2, 3, 4, "disable", 0, 1, 2, 3, 4), strict=True))
+    opts = replace(MODEL_DEFAULTS, logging=Logging(
+        daemon=LogLevels(default="disable", **levels), authpriv=LogLevels(default=1, ike=2)))
+    assert syslog_block(render_conf(Path("/x"), options=opts)) == {
+        "daemon": {"default": "-1", "asn": "0", "chd": "1", "cfg": "2", "dmn": "3", "enc": "4",
+                   "ike": "-1", "esp": "0", "job": "1", "knl": "2", "mgr": "3", "net": "4"},
+        "auth": {"default": "1", "ike": "2"}}
+
+
+def test_render_conf_ports() -> None:
+    conf = charon_section(render_conf(Path("/x")))
+    assert (conf["port"], conf["port_nat_t"]) == ("500", "4500")
+    conf = charon_section(render_conf(Path("/x"), options=replace(
+        MODEL_DEFAULTS, ike_port=1500, ike_nat_port=14500)))
+    assert (conf["port"], conf["port_nat_t"]) == ("1500", "14500")
+
+
+@pytest.mark.parametrize(("logging", "method"), [
+    (Logging(daemon=LogLevels(default=1)), "reload"),
+    (Logging(daemon=LogLevels(default=0, ike=2)), "reload"),
+    (Logging(authpriv=LogLevels(default=1, ike=2)), "reload"),
+    (Logging(daemon=LogLevels(default=0), authpriv=LogLevels(default="disable")), None),
+    (Logging(), None),  # unset: the model's defaults
+])
+def test_logging_is_reloaded(logging: Logging, method: str | None) -> None:
+    assert apply_method(MODEL_DEFAULTS, replace(MODEL_DEFAULTS, logging=logging)) == method
+    # and back: a subsystem level removed is a change too
+    assert apply_method(replace(MODEL_DEFAULTS, logging=logging), MODEL_DEFAULTS) == method
+
+
+def test_ports_restart() -> None:
+    assert apply_method(MODEL_DEFAULTS, replace(MODEL_DEFAULTS, ike_port=1500)) == "restart"
+    assert apply_method(MODEL_DEFAULTS, replace(MODEL_DEFAULTS, ike_nat_port=14500)) == "restart"
+    both = replace(MODEL_DEFAULTS, retransmit_tries=2, logging=Logging(
+        daemon=LogLevels(default=2)), ike_port=1500)
+    assert apply_method(MODEL_DEFAULTS, both) == "restart"
+
+
+def logging_ike(body: str) -> list[etree._Element]:
+    return [etree.fromstring(f'<ike xmlns="{IPNF}"><logging>{body}</logging></ike>')]
+
+
+def test_the_model_takes_the_manuals_logging_example(schema: Schema) -> None:
+    """l.1300-1318: authpriv default 1, ike 2."""
+    cfg = validate(schema, logging_ike(
+        "<authpriv><default>1</default><ike>2</ike></authpriv>"
+        "<daemon><network>disable</network></daemon>"))
+    got = global_options(cfg["ike"].get("global-options"), cfg["ike"]["logging"]).logging
+    assert got == Logging(daemon=LogLevels(default=0, network="disable"),
+                          authpriv=LogLevels(default=1, ike=2))
+
+
+@pytest.mark.parametrize("bad", [
+    "<daemon><default>5</default></daemon>",  # levels 0..4 (l.1206-1222)
+    "<authpriv><ike>-1</ike></authpriv>",
+    "<daemon><ike>off</ike></daemon>",
+    "<syslog><default>1</default></syslog>",  # facilities daemon and authpriv only
+])
+def test_the_model_refuses_other_levels(schema: Schema, bad: str) -> None:
+    with pytest.raises(RpcError):
+        validate(schema, logging_ike(bad))
+
+
+def test_ports_in_the_model(schema: Schema) -> None:
+    cfg = validate(schema, ike("<ike-port>1500</ike-port><ike-nat-port>14500</ike-nat-port>"))
+    got = global_options(cfg["ike"]["global-options"])
+    assert (got.ike_port, got.ike_nat_port) == (1500, 14500)
+    for bad in ("<ike-port>0</ike-port>", "<ike-nat-port>0</ike-nat-port>",
+                "<ike-port>65536</ike-port>"):
+        with pytest.raises(RpcError):
+            validate(schema, ike(bad))
+
+
+@pytest.mark.parametrize("body", ["<ike-port>4500</ike-port>",
+                                  "<ike-nat-port>500</ike-nat-port>",
+                                  "<ike-port>1500</ike-port><ike-nat-port>1500</ike-nat-port>"])
+def test_ports_must_differ(schema: Schema, body: str) -> None:
+    with pytest.raises(RpcError) as e:
+        validate(schema, ike(body))
+    [err] = e.value.errors
+    assert err.message.startswith("ike-nat-port must differ from ike-port"), err
+    assert err.path is not None and err.path.endswith("ike-nat-port"), err
