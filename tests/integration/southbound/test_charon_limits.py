@@ -87,9 +87,9 @@ def test_max_message_is_charons_limit(charon: CharonProcess) -> None:
 
 
 def policies(n: int) -> tuple[SecurityPolicy, ...]:
-    return tuple(SecurityPolicy(name=f"p{i}", local_ts=TrafficSelector(subnet=("10.0.0.0/24",)),
-                                remote_ts=TrafficSelector(subnet=(f"10.{i // 250}.{i % 250}.0/24",)))
-                 for i in range(n))
+    return tuple(SecurityPolicy(
+        name=f"p{i}", local_ts=TrafficSelector(subnet=("10.0.0.0/24",)),
+        remote_ts=TrafficSelector(subnet=(f"10.{i // 250}.{i % 250}.0/24",))) for i in range(n))
 
 
 def test_an_entry_charon_cannot_take_fails_alone(charon: CharonProcess) -> None:
