@@ -23,6 +23,9 @@ ADMIN_GROUP = "admin"
 ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
 # RPCs of ietf-netconf marked nacm:default-deny-all (RFC 6241 / RFC 8341 section 3.2.7).
 DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
+# ipsec-nf's actions on SAs, marked so in the model: only an explicit exec rule permits them
+DENY_ALL_RPCS |= {("ipsec-nf", r) for r in ("initiate", "terminate", "rekey", "clear",
+                                             "reset-counters")}
 # RFC 8341 section 3.4.6 step 3: the end-of-replay and end-of-subscription notifications of
 # RFC 5277 are always delivered.
 ALWAYS_DELIVERED = {("nc-notifications", "replayComplete"),

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nf.actions import SaActions
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.history import History
@@ -54,3 +55,7 @@ class ServerContext:
     """The RFC 8341 denial counters (/nacm/denied-*), since the server started; the dispatcher
     counts refused operations, the write checks refused writes (the event stream counts the
     notifications it drops itself: Notifications.denied)."""
+    actions: SaActions | None = None
+    """Actions on the daemon's SAs (initiate, terminate, rekey, clear, reset-counters); None
+    when the server has no daemon to act on (the action RPCs then answer
+    operation-not-supported)."""

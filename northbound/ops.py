@@ -22,6 +22,7 @@ from northbound import (
     filters,
     monitoring,
     notifications,
+    ops_actions,
     ops_apply,
     ops_history,
     ops_nmda,
@@ -238,6 +239,7 @@ TABLE = {
     (notifications.NOTIF, "create-subscription"): notifications.create_subscription,
     **ops_history.TABLE,
     **ops_apply.TABLE,
+    **ops_actions.TABLE,
     **ops_nmda.TABLE,
 }
 

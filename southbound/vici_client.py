@@ -24,12 +24,14 @@ MAX_MESSAGE = 512 * 1024
 
 
 class ViciError(Exception):
-    """charon answered a command with ``success: no``; ``errmsg`` is charon's message."""
+    """charon answered a command with ``success: no``; ``errmsg`` is charon's message and
+    ``logs`` the ``control-log`` messages it streamed meanwhile (initiate, terminate)."""
 
-    def __init__(self, command: str, errmsg: str) -> None:
+    def __init__(self, command: str, errmsg: str, logs: tuple[str, ...] = ()) -> None:
         super().__init__(f"{command}: {errmsg}")
         self.command = command
         self.errmsg = errmsg
+        self.logs = logs
 
 
 class ViciConnectionError(ConnectionError):
@@ -197,14 +199,20 @@ class ViciClient:
         filters = {"ike": ike} if ike is not None else None
         return self._stream("list-conns", self._session.list_conns, filters)
 
-    def list_sas(self, ike: str | None = None) -> list[dict]:
-        """``list-sas`` entries, each ``{ike_name: {...}}`` with bytes values."""
-        filters = {"ike": ike} if ike is not None else None
+    def list_sas(self, ike: str | None = None, ike_id: int | None = None) -> list[dict]:
+        """``list-sas`` entries, each ``{ike_name: {...}}`` with bytes values (of connection
+        ``ike``, or only the IKE SA with unique id ``ike_id``)."""
+        filters: dict[str, str] | None = {"ike": ike} if ike is not None else None
+        if ike_id is not None:
+            filters = {**(filters or {}), "ike-id": str(ike_id)}
         return self._stream("list-sas", self._session.list_sas, filters)
 
     def initiate(self, child: str | None = None, ike: str | None = None,
-                 timeout_ms: int = 10000) -> None:
-        """Initiate a CHILD SA (and its IKE SA); wait at most ``timeout_ms`` (-1: don't wait)."""
+                 timeout_ms: int = 10000) -> list[dict[str, str]]:
+        """Initiate a CHILD SA (and its IKE SA); wait at most ``timeout_ms`` (-1: don't wait).
+
+        Returns charon's ``control-log`` events (each with ``msg``, ``ikesa-name``,
+        ``ikesa-uniqueid``... as text); a failure raises :class:`ViciError` carrying them."""
         if child is None and ike is None:
             raise ValueError("initiate needs a child or an ike name")
         msg: dict[str, Any] = {"timeout": str(timeout_ms), "init-limits": "no"}
@@ -212,20 +220,92 @@ class ViciClient:
             msg["child"] = child
         if ike is not None:
             msg["ike"] = ike
-        self._with_timeout(timeout_ms, lambda: self._stream(
-            "initiate", self._session.initiate, msg))
+        return self._control("initiate", msg, timeout_ms)[1]
 
-    def terminate(self, ike: str, timeout_ms: int = 5000, force: bool = False) -> None:
-        """Terminate the IKE SAs of connection ``ike``; wait at most ``timeout_ms`` (-1: don't)."""
-        msg = {"ike": ike, "timeout": str(timeout_ms), "force": "yes" if force else "no"}
-        self._with_timeout(timeout_ms, lambda: self._stream(
-            "terminate", self._session.terminate, msg))
+    def terminate(self, ike: str | None = None, timeout_ms: int = 5000, force: bool = False,
+                  *, child: str | None = None, ike_id: int | None = None,
+                  child_id: int | None = None) -> int:
+        """Terminate the IKE SAs of connection ``ike`` (or the CHILD SAs named ``child``, or
+        the IKE SA ``ike_id``, or the CHILD SA ``child_id``; selectors combine); wait at most
+        ``timeout_ms`` (-1: don't). Returns how many SAs were terminated."""
+        msg = _selector(ike, child, ike_id, child_id)
+        msg.update({"timeout": str(timeout_ms), "force": "yes" if force else "no"})
+        reply, _ = self._control("terminate", msg, timeout_ms)
+        return int(_s(reply.get("terminated", b"0")) or 0)
 
-    def _with_timeout(self, timeout_ms: int, fn: Any) -> None:
+    def rekey(self, ike: str | None = None, *, child: str | None = None,
+              ike_id: int | None = None, child_id: int | None = None,
+              reauth: bool = False) -> int:
+        """Start rekeying the matching SAs (selectors as :meth:`terminate`; ``reauth``: an
+        IKE SA is re-authenticated instead). charon does not wait for the exchange. Returns
+        how many SAs matched."""
+        msg = _selector(ike, child, ike_id, child_id)
+        if reauth:
+            msg["reauth"] = "yes"
+        reply = self._call("rekey", self._session.rekey, msg)
+        return int(_s(reply.get("matches", b"0")) or 0)
+
+    def get_counters(self, name: str | None = None) -> dict[str, dict[str, int]]:
+        """The counters plugin's IKE event counters: ``{conn: {counter: value}}``, for
+        connection ``name``, or for every connection and the global ones (key ``""``)."""
+        msg = {"name": name} if name is not None else {"all": "yes"}
+        reply = self._call("get-counters", self._session.get_counters, msg)
+        return {_s(conn): {_s(k): int(_s(v)) for k, v in values.items()}
+                for conn, values in (reply.get("counters") or {}).items()}
+
+    def reset_counters(self, name: str | None = None) -> None:
+        """Reset the counters of connection ``name``, or every counter."""
+        msg = {"name": name} if name is not None else {"all": "yes"}
+        self._call("reset-counters", self._session.reset_counters, msg)
+
+    def _control(self, command: str, message: Mapping[str, Any],
+                 timeout_ms: int) -> tuple[dict, list[dict[str, str]]]:
+        """A command streaming ``control-log`` events (initiate, terminate): its reply and the
+        events, kept also when charon answers ``success: no`` (then in the ViciError)."""
+        packet = encode_request(command, message)
+        events: list[dict[str, str]] = []
+
+        def run() -> dict:
+            session = self._session
+            session._register_unregister("control-log", True)
+            try:
+                session.transport.send(packet)
+                while True:
+                    response = Packet.parse(session.transport.receive())
+                    if response.response_type != Packet.EVENT:
+                        break
+                    event = Message.deserialize(response.payload)
+                    events.append({_s(k): _s(v) for k, v in event.items()})
+            finally:
+                session._register_unregister("control-log", False)
+            if response.response_type != Packet.CMD_RESPONSE:
+                raise SessionException(f"unexpected response type {response.response_type}")
+            return Message.deserialize(response.payload)
+
+        reply = self._with_timeout(timeout_ms, lambda: self._call(command, run))
+        if reply.get("success", b"yes") != b"yes":
+            raise ViciError(command, _s(reply.get("errmsg", b"")),
+                            tuple(e.get("msg", "") for e in events))
+        return reply, events
+
+    def _with_timeout(self, timeout_ms: int, fn: Any) -> Any:
         """Run ``fn`` with the socket timeout raised above charon's own ``timeout_ms``."""
         if timeout_ms > 0:
             self._sock.settimeout(max(self.timeout, timeout_ms / 1000 + 5))
         try:
-            fn()
+            return fn()
         finally:
             self._sock.settimeout(self.timeout)
+
+
+def _selector(ike: str | None, child: str | None, ike_id: int | None,
+              child_id: int | None) -> dict[str, Any]:
+    """The SA selector of terminate and rekey; at least one is needed."""
+    msg: dict[str, Any] = {}
+    for key, value in (("ike", ike), ("child", child), ("ike-id", ike_id),
+                       ("child-id", child_id)):
+        if value is not None:
+            msg[key] = str(value)
+    if not msg:
+        raise ValueError("an SA selector is needed: ike, child, ike_id or child_id")
+    return msg

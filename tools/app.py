@@ -36,6 +36,7 @@ from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refus
 from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
+from southbound.sa_actions import CharonActions
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
 
@@ -87,7 +88,9 @@ class App:
             schema=self.schema, ds=self.ds, confirmed=self.confirmed, history=self.history,
             registry=self.registry, notifications=self.notifications,
             capabilities=self.capabilities, stats=self.stats, access=self.access,
-            read_state=self.read_state, kill=self.kill, wait_applied=self.wait_applied)
+            read_state=self.read_state, kill=self.kill, wait_applied=self.wait_applied,
+            actions=CharonActions(self.charon.socket_path, lambda: self.effective,
+                                  self._configured_vpn, self._vpn_status))
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
@@ -172,6 +175,16 @@ class App:
         """An entry failed or recovered: tell the NETCONF stream (the log line is the
         status table's)."""
         self.notifications.publish(notifications.apply_status_change(new))
+
+    def _configured_vpn(self, name: str) -> bool:
+        """Whether running has a VPN ``name`` (disabled or not): for the SA actions."""
+        vpns = self.ds.config.get("ike", {}).get("vpn") or []
+        return any(v.get("name") == name for v in vpns)
+
+    def _vpn_status(self, name: str) -> str | None:
+        """A VPN's apply status (applied, pending, failed; None: not reconciled yet)."""
+        st = self.reconciler.status.get(VPN, name)
+        return None if st is None or st.removing else st.status
 
     async def wait_applied(self, timeout: float) -> tuple[str, list[dict[str, Any]]]:
         """wait-applied: wait for what the last commit changed; report each entry."""

@@ -205,6 +205,13 @@ class FakeCharon:
     * ``version``: the version reply;
     * ``calls``: every command request received, in order, as :class:`Call`;
     * ``initiated`` / ``terminated``: the messages of the initiate/terminate requests served;
+    * ``establish``: when true, a served initiate adds an established IKE SA (or uses the
+      connection's) with an installed CHILD SA to ``sas``; ``initiate_failure``: (errmsg, log
+      lines) to answer every initiate with, after streaming the lines as control-log events;
+    * ``rekeyed``: the messages of the rekey requests served (a rekeyed IKE SA gets a new
+      unique id, a rekeyed CHILD SA a new unique id and new SPIs);
+    * ``counters``: the counters plugin's ``{conn: {counter: value}}`` (``""``: global),
+      for get-counters and reset-counters;
     * ``known_events``: event names clients may register for;
     * ``errors``: exceptions raised inside the server (a test can assert it stays empty);
     * ``connections``: how many client sessions were accepted so far.
@@ -227,6 +234,11 @@ class FakeCharon:
         self.calls: list[Call] = []
         self.initiated: list[dict[str, Any]] = []
         self.terminated: list[dict[str, Any]] = []
+        self.establish = False
+        self.initiate_failure: tuple[str, list[str]] | None = None
+        self.rekeyed: list[dict[str, Any]] = []
+        self.counters: dict[str, dict[str, int]] = {}
+        self._next_id = 1000
         self.known_events: set[str] = set(KNOWN_EVENTS)
         self.errors: list[BaseException] = []
         self.connections = 0
@@ -250,6 +262,9 @@ class FakeCharon:
             "list-sas": self._list_sas,
             "initiate": self._initiate,
             "terminate": self._terminate,
+            "rekey": self._rekey,
+            "get-counters": self._get_counters,
+            "reset-counters": self._reset_counters,
         }
         if start:
             self.start()
@@ -724,7 +739,78 @@ class FakeCharon:
             if found is None:
                 return _reply(f"{kind} config '{name}' not found")
             self.initiated.append(_copy(msg))
+            failure = self.initiate_failure
+            if failure is None and self.establish and child:
+                self._establish(found, child)
         self._log(sess, msg, f"initiating {kind} '{name}' (fake charon)", found)
+        if failure is not None:
+            for line in failure[1]:
+                self._log(sess, msg, line, found)
+            return _reply(failure[0])
+        return _reply()
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _establish(self, ike: str, child: str) -> None:
+        """An installed CHILD SA ``child`` in an established IKE SA of ``ike`` (caller locks)."""
+        sa = next((e[ike] for e in self.sas if ike in e), None)
+        if sa is None:
+            sa = {"uniqueid": str(self._new_id()), "state": "ESTABLISHED", "child-sas": {}}
+            self.sas.append({ike: sa})
+        cid = self._new_id()
+        sa.setdefault("child-sas", {})[f"{child}-{cid}"] = {
+            "name": child, "uniqueid": str(cid), "state": "INSTALLED",
+            "spi-in": f"c{cid:07x}", "spi-out": f"d{cid:07x}"}
+
+    def _rekey(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        child, ike = msg.get("child"), msg.get("ike")
+        child_id, ike_id = _int(msg.get("child-id")), _int(msg.get("ike-id"))
+        if not (child or ike or child_id or ike_id):
+            return _reply("missing rekey selector")
+        found = 0
+        with self.lock:
+            self.rekeyed.append(_copy(msg))
+            for entry in self.sas:
+                for name, sa in entry.items():
+                    if (ike and name != ike) or (ike_id and _int(sa.get("uniqueid")) != ike_id):
+                        continue
+                    if not (child or child_id):
+                        sa["uniqueid"] = str(self._new_id())
+                        found += 1
+                        continue
+                    children = sa.get("child-sas") or {}
+                    for key, csa in list(children.items()):
+                        if child and _str(csa.get("name", key)) != child:
+                            continue
+                        if child_id and _int(csa.get("uniqueid")) != child_id:
+                            continue
+                        cid = self._new_id()
+                        del children[key]
+                        children[f"{_str(csa.get('name', key))}-{cid}"] = {
+                            **csa, "uniqueid": str(cid), "spi-in": f"c{cid:07x}",
+                            "spi-out": f"d{cid:07x}"}
+                        found += 1
+        if not found:
+            return _reply("no matching SAs to rekey found", matches="0")
+        return _reply(matches=str(found))
+
+    def _get_counters(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        name = msg.get("name")
+        with self.lock:
+            if name is not None and name not in self.counters:
+                return _reply(f"no counters found for '{name}'")
+            picked = {k: v for k, v in self.counters.items() if name in (None, k)}
+            return _reply(counters={k: {c: str(n) for c, n in v.items()}
+                                    for k, v in picked.items()})
+
+    def _reset_counters(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        name = msg.get("name")
+        with self.lock:
+            for conn, values in self.counters.items():
+                if name in (None, conn) or msg.get("all") == "yes":
+                    self.counters[conn] = dict.fromkeys(values, 0)
         return _reply()
 
     def _terminate(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
