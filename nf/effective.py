@@ -36,7 +36,7 @@ class TrafficSelector:
 
 @_frozen
 class SecurityPolicy:
-    """One ``security-policy`` of a VPN (a CHILD SA)."""
+    """One ``security-policy`` of a VPN (a CHILD SA); a disabled one is not in its VPN."""
 
     name: str
     local_ts: TrafficSelector = TrafficSelector()
@@ -67,7 +67,7 @@ class EspProposal:
     auth_alg: tuple[str, ...] = ()
     aead_alg: tuple[str, ...] = ()
     dh_group: tuple[str, ...] = ()
-    esn: bool = False
+    esn: tuple[bool, ...] = (False,)
 
 
 @_frozen
@@ -77,7 +77,7 @@ class AhProposal:
     id: int
     auth_alg: tuple[str, ...] = ()
     dh_group: tuple[str, ...] = ()
-    esn: bool = False
+    esn: tuple[bool, ...] = (False,)
 
 
 @_frozen

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import libyang
 from _libyang import ffi, lib
@@ -287,15 +288,28 @@ class Schema:
 
     def is_default(self, chain: list[SNode], value: str) -> bool | None:
         """Whether ``value`` is the schema default of the leaf at the end of ``chain`` (its
-        schema nodes from the top), compared as values of its type; None if the leaf has no
-        default or the value is not valid for its type."""
+        schema nodes from the top; for a leaf-list, one of its defaults), compared as values
+        of its type; None if the node has no default or the value is not valid for its
+        type."""
         path = "".join(f"/{n.module}:{n.name}" for n in chain).encode()
         node = lib.lys_find_path(self.ctx.cdata, ffi.NULL, path, 0)
-        if node == ffi.NULL or node.nodetype != lib.LYS_LEAF:
+        if node == ffi.NULL or node.nodetype not in (lib.LYS_LEAF, lib.LYS_LEAFLIST):
             return None
+        if node.nodetype == lib.LYS_LEAFLIST:
+            # a leaf-list's defaults are a libyang sized array: its count precedes it
+            dflts = ffi.cast("struct lysc_node_leaflist *", node).dflts
+            if dflts == ffi.NULL:
+                return None
+            count = ffi.cast("uint64_t *", dflts)[-1]
+            return any(self._same_value(node, value, dflts[i]) for i in range(count))
         dflt = ffi.cast("struct lysc_node_leaf *", node).dflt
         if dflt == ffi.NULL:
             return None
+        return self._same_value(node, value, dflt)
+
+    def _same_value(self, node: Any, value: str, dflt: Any) -> bool | None:
+        """Whether ``value`` equals the libyang value ``dflt`` of ``node``'s type; None if it
+        is not valid for the type."""
         want = c2str(lib.lyd_value_get_canonical(self.ctx.cdata, dflt))
         realtype = ffi.new("struct lysc_type **")
         raw = value.encode()

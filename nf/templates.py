@@ -71,8 +71,9 @@ def _leaflists(*names: str) -> dict[str, tuple[str, Callable[[Any], Any]]]:
 
 _ike_proposal = _reader(IkeProposal, _leaflists("enc_alg", "auth_alg", "prf_alg", "aead_alg",
                                                 "dh_group"))
-_esp_proposal = _reader(EspProposal, _leaflists("enc_alg", "auth_alg", "aead_alg", "dh_group"))
-_ah_proposal = _reader(AhProposal, _leaflists("auth_alg", "dh_group"))
+_esp_proposal = _reader(EspProposal, _leaflists("enc_alg", "auth_alg", "aead_alg", "dh_group",
+                                                "esn"))
+_ah_proposal = _reader(AhProposal, _leaflists("auth_alg", "dh_group", "esn"))
 _ts = _reader(TrafficSelector, _leaflists("subnet"))
 _ike_policy = _reader(IkePolicy, {"ike_proposals": ("ike-proposal", _each(_ike_proposal))})
 _ipsec_policy = _reader(IpsecPolicy, {"esp_proposals": ("esp-proposal", _each(_esp_proposal)),
@@ -152,7 +153,8 @@ def _vpn(vpn: Mapping[str, Any], policies: _Policies) -> Vpn:
         remote_id=vpn.get("remote-id"),
         ike=policies.ike(ike_own),
         ipsec=policies.ipsec(ipsec_own),
-        security_policies=tuple(_security_policy(sp) for sp in vpn.get("security-policy", ())),
+        security_policies=tuple(_security_policy(sp) for sp in vpn.get("security-policy", ())
+                                if not sp.get("disabled")),
     )
 
 

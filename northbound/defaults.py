@@ -98,7 +98,7 @@ def _tagged_default(schema: Any, el: etree._Element, chain: list[SNode], path: s
     """A node the client marks as default data: check it, then leave the leaf to its
     default."""
     sn = chain[-1]
-    if sn.kind != "leaf" or len(el):
+    if sn.kind not in ("leaf", "leaf-list") or len(el):
         raise BadAttribute(f"{sn.name!r} is not a leaf: it cannot be tagged as default", path,
                            **{"bad-attribute": "default", "bad-element": sn.name})
     value = el.text or ""

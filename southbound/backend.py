@@ -87,7 +87,7 @@ def dataplane_refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupp
                 out.append(Unsupported(vpn.name, (where, "mode"), (
                     f"the {dp.name} backend has no transport mode (charon: 'IPsec SA: "
                     "unsupported mode'); use tunnel, or the kernel-netlink backend")))
-        if not dp.ah:
+        if not dp.ah and "ah" in actions:  # (unused AH proposals are never given to charon)
             out += [Unsupported(vpn.name, ("ipsec-policy", f"ah-proposal[id='{p.id}']"), (
                 f"the {dp.name} backend cannot carry AH (charon: 'IPsec SA: protocol not "
                 "supported'): remove the AH proposal, or use the kernel-netlink backend"))
@@ -97,7 +97,7 @@ def dataplane_refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupp
                                 (f"the {dp.name} backend has no extended sequence numbers "
                                  "(charon: 'IPsec SA: ESN not supported'); set esn false, or "
                                  "use the kernel-netlink backend"))
-                    for p in vpn.ipsec.esp_proposals if p.esn]
+                    for p in vpn.ipsec.esp_proposals if True in p.esn]
     return out
 
 

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -101,12 +102,20 @@ def ike_proposals(proposals: Iterable[IkeProposal]) -> list[str]:
     return out
 
 
+def _esn(esn: tuple[bool, ...]) -> list[str]:
+    """charon's ESN transforms of the model's esn leaf-list, in order: ``true`` only is
+    ``esn``, ``false`` only (the default) nothing, both ``esn-noesn`` or ``noesn-esn``."""
+    if len(esn) < 2:
+        return ["esn"] if True in esn else []
+    return ["esn" if e else "noesn" for e in esn]
+
+
 def esp_proposals(proposals: Iterable[EspProposal]) -> list[str]:
     """strongSwan proposal strings of a VPN's ESP proposals."""
     out = []
     for p in proposals:
         dh = [dh_to_vici(a) for a in p.dh_group]
-        esn = ["esn"] if p.esn else []
+        esn = _esn(p.esn)
         if p.aead_alg:
             out.append(_proposal([[enc_to_vici(a) for a in p.aead_alg], dh, esn]))
         else:
@@ -122,7 +131,7 @@ def ah_proposals(proposals: Iterable[AhProposal]) -> list[str]:
     for p in proposals:
         integ = [integ_to_vici(a) for a in p.auth_alg]
         dh = [dh_to_vici(a) for a in p.dh_group]
-        out.append(_proposal([integ, dh, ["esn"] if p.esn else []]))
+        out.append(_proposal([integ, dh, _esn(p.esn)]))
     return out
 
 
@@ -205,10 +214,25 @@ def _auth(method: str | None, ident: str | None) -> dict[str, str]:
     return section
 
 
+def _one_peer(remote: str | None) -> bool:
+    """Whether ``remote`` names one peer (an address or a host name), not a set of peers
+    (absent, ``%any``, a prefix or a ``FIRST-LAST`` range)."""
+    if remote in (None, "%any") or "/" in remote:
+        return False
+    first, sep, last = remote.partition("-")
+    if not sep:
+        return True
+    try:
+        ipaddress.ip_address(first), ipaddress.ip_address(last)
+    except ValueError:
+        return True  # a host name with a dash
+    return False
+
+
 def is_passive(vpn: Vpn) -> bool:
-    """Whether ``vpn`` only responds: ``passive``, or no peer address to send to (none, or
-    ``%any``)."""
-    return vpn.passive or vpn.remote_address in (None, "%any")
+    """Whether ``vpn`` only responds: ``passive``, or no one peer address to send to (none,
+    ``%any``, a subnet or a range of peers)."""
+    return vpn.passive or not _one_peer(vpn.remote_address)
 
 
 def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:

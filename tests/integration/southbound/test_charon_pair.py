@@ -59,7 +59,7 @@ def vpn(local: str, remote: str, lid: str, rid: str, lnet: str, rnet: str) -> Vp
                       rekey_time="4h", dpd_delay="0s", aggressive=False, udp_encap=False,
                       mobike=False),
         ipsec=IpsecPolicy(esp_proposals=(EspProposal(id=1, enc_alg=("aes128-cbc",),
-                                                     auth_alg=("hmac-sha256",), esn=False),),
+                                                     auth_alg=("hmac-sha256",), esn=(False,)),),
                           start_action="trap", close_action="trap", dpd_action="restart",
                           replay_window=32, rekey_time="1h", rekey_bytes=0, rekey_packets=0,
                           encap_copy_dscp=True, decap_copy_dscp=False, encap_copy_df=True),

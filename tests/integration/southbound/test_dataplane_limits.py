@@ -47,7 +47,7 @@ def pair(lnet: str = "192.168.0.0/24", rnet: str = "192.168.99.0/24") -> tuple[V
 
 
 def esn(v: Vpn) -> Vpn:
-    esp = tuple(replace(p, esn=True) for p in v.ipsec.esp_proposals)
+    esp = tuple(replace(p, esn=(True,)) for p in v.ipsec.esp_proposals)
     return replace(v, ipsec=replace(v.ipsec, esp_proposals=esp))
 
 

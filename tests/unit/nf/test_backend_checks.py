@@ -52,9 +52,10 @@ CASES = {  # edit, error-path, words of the message
                   "unsupported mode"),
     "ah action": (SP.format("<action>ah</action>"), f"{TRUNK}/ipsec-nf:action",
                   "protocol not supported"),
-    "ah proposal": (
+    "ah proposal": (  # refused where a policy uses AH (unused, it never reaches charon)
         "<ipsec-policy-template><name>ipsectemp1</name><ah-proposal><id>2</id>"
-        "<auth-alg>hmac-sha256</auth-alg></ah-proposal></ipsec-policy-template>",
+        "<auth-alg>hmac-sha256</auth-alg></ah-proposal></ipsec-policy-template>"
+        + SP.format("<action>ah</action>"),
         f"{IPSEC_T}/ipsec-nf:ah-proposal[ipsec-nf:id='2']", "protocol not supported"),
 }
 

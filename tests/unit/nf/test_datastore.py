@@ -59,7 +59,7 @@ def test_override_and_template_change(schema: Schema, tmp_path: Path) -> None:
     assert vpn.ike.rekey_time == "4h"
     assert vpn.ipsec.esp_proposals == (
         EspProposal(id=1, enc_alg=("aes256-cbc",), auth_alg=("hmac-sha512",), aead_alg=(),
-                    dh_group=(), esn=False),)
+                    dh_group=(), esn=(False,)),)
     # a proposal list set in the VPN replaces the template's
     ds.edit("running", cfg(
         "<vpn><name>siteA-siteB</name><ipsec-policy><esp-proposal><id>7</id>"

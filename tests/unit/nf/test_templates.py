@@ -34,7 +34,7 @@ IKE_T = {"name": "t", "ike-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"],
          "rekey-time": "4h", "dpd-delay": "0s", "aggressive": False, "udp-encap": False,
          "mobike": False}
 IPSEC_T = {"name": "p", "esp-proposal": [{"id": 1, "enc-alg": ["aes128-cbc"],
-                                          "auth-alg": ["hmac-sha256"], "esn": False}],
+                                          "auth-alg": ["hmac-sha256"], "esn": [False]}],
            "start-action": "trap", "close-action": "trap", "dpd-action": "restart",
            "replay-window": 32, "rekey-time": "1h", "rekey-bytes": 0, "rekey-packets": 0,
            "encap-copy-dscp": True, "decap-copy-dscp": False, "encap-copy-df": True}
@@ -86,12 +86,12 @@ def test_vpn_takes_template_leaves() -> None:
 
 
 def test_leaf_override_and_proposal_list_replacement() -> None:
-    own_esp = [{"id": 7, "aead-alg": ["aes128-gcm-128"], "esn": True}]
+    own_esp = [{"id": 7, "aead-alg": ["aes128-gcm-128"], "esn": [True]}]
     v = resolve(config(vpn("a", ike={"keying-tries": 10, "mobike": True},
                            ipsec={"esp-proposal": own_esp}))).vpns["a"]
     assert v.ike.keying_tries == 10 and v.ike.mobike is True
     assert v.ike.rekey_time == "4h"  # not overridden: the template's
-    assert v.ipsec.esp_proposals == (EspProposal(id=7, aead_alg=("aes128-gcm-128",), esn=True),)
+    assert v.ipsec.esp_proposals == (EspProposal(id=7, aead_alg=("aes128-gcm-128",), esn=(True,)),)
     assert v.ipsec.rekey_time == "1h"
 
 
@@ -189,7 +189,7 @@ def test_site_a_through_the_datastore(schema: Schema, tmp_path: Path) -> None:
     v = eff.vpns["siteA-siteB"]
     assert v.ike.ike_proposals[0].prf_alg == ("hmac-sha512",)
     assert v.ike.local_auth_method == "pre-shared-key" and v.ike.keying_tries == 1
-    assert v.ipsec.esp_proposals[0].esn is False
+    assert v.ipsec.esp_proposals[0].esn == (False,)  # the default of the leaf-list
     assert v.ipsec.encap_copy_dscp is True and v.ipsec.rekey_bytes == 0
     assert eff.psks["siteb"].ids == ("secgwa.example.net", "secgwb.example.net")
     assert eff.global_options.retransmit_base == 1.8

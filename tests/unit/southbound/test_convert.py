@@ -46,7 +46,7 @@ VPN = Vpn(
                   mobike=False),
     ipsec=IpsecPolicy(esp_proposals=(EspProposal(id=1, enc_alg=("aes128-cbc",),
                                                  auth_alg=("hmac-sha256",), aead_alg=(),
-                                                 dh_group=(), esn=False),),
+                                                 dh_group=(), esn=(False,)),),
                       ah_proposals=(),
                       start_action="trap", close_action="trap", dpd_action="restart",
                       replay_window=32, rekey_time="1h", rekey_bytes=0, rekey_packets=0,
@@ -95,7 +95,10 @@ def test_conn_for_absent_addresses_and_ids() -> None:
         "none", "none", "clear")
 
 
-@pytest.mark.parametrize("vpn", [replace(VPN, passive=True), replace(VPN, remote_address="%any")])
+@pytest.mark.parametrize("vpn", [replace(VPN, passive=True), replace(VPN, remote_address="%any"),
+                                 replace(VPN, remote_address="198.51.100.0/24"),
+                                 replace(VPN, remote_address="198.51.100.5-198.51.100.9"),
+                                 replace(VPN, remote_address="2001:db8::1-2001:db8::9")])
 def test_conn_for_passive(vpn: Vpn) -> None:
     for trap_as_start in (False, True):
         child = conn_for(vpn, trap_as_start)["children"]["trunk"]
@@ -123,7 +126,7 @@ def test_conn_for_new_options() -> None:
 
 def test_conn_for_actions() -> None:
     ipsec = replace(VPN.ipsec, start_action="none", ah_proposals=(
-        AhProposal(id=1, auth_alg=("hmac-sha1",), dh_group=("ecp256",), esn=True),))
+        AhProposal(id=1, auth_alg=("hmac-sha1",), dh_group=("ecp256",), esn=(True,)),))
     vpn = replace(VPN, ipsec=ipsec, security_policies=(
         SecurityPolicy(name="ah",
                        local_ts=TrafficSelector(subnet=("10.0.0.0/8",), protocol=6, port=80),
@@ -165,8 +168,8 @@ def test_ike_proposals(proposal: IkeProposal, expected: str) -> None:
 def test_esp_proposals() -> None:
     assert esp_proposals([
         EspProposal(id=1, enc_alg=("aes192-cbc",), auth_alg=("hmac-sha384",), dh_group=(),
-                    esn=False),
-        EspProposal(id=2, aead_alg=("aes128-gcm-96",), dh_group=("modp3072",), esn=True),
+                    esn=(False,)),
+        EspProposal(id=2, aead_alg=("aes128-gcm-96",), dh_group=("modp3072",), esn=(True,)),
     ]) == ["aes192-sha384", "aes128gcm96-modp3072-esn"]
 
 
@@ -288,3 +291,16 @@ def test_trap_as_start_maps_dpd_trap_and_upper_case_base64() -> None:
     assert (child["start_action"], child["close_action"], child["dpd_action"]) == \
         ("start", "start", "restart")
     assert bytes(decode_secret("0SY2M=")) == b"cc"
+
+
+def test_a_peer_name_with_a_dash_is_one_peer() -> None:
+    child = conn_for(replace(VPN, remote_address="gw-b.example.net"))["children"]["trunk"]
+    assert child["start_action"] == "trap"
+
+
+@pytest.mark.parametrize("esn,suffix", [((False,), ""), ((True,), "-esn"),
+                                        ((True, False), "-esn-noesn"),
+                                        ((False, True), "-noesn-esn")])
+def test_esn_preferences(esn: tuple[bool, ...], suffix: str) -> None:
+    p = EspProposal(id=1, enc_alg=("aes128-cbc",), auth_alg=("hmac-sha256",), esn=esn)
+    assert esp_proposals([p]) == [f"aes128-sha256{suffix}"]
