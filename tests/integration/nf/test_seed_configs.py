@@ -81,14 +81,14 @@ def test_seeds_for_kernel_libipsec_load_with_kernel_netlink_too(tmp_path: Path,
     load(tmp_path, name, "kernel-netlink")
 
 
-def test_vrouter_seed_on_kernel_libipsec_is_refused_only_for_ah_and_esn(tmp_path: Path) -> None:
+def test_vrouter_seed_on_kernel_libipsec_is_refused_only_for_esn(tmp_path: Path) -> None:
     with pytest.raises(RpcError) as e:
         load(tmp_path, "vrouter_site_to_site.xml", "kernel-libipsec")
     where = "/ipsec-nf:ike/ipsec-nf:ipsec-policy-template[ipsec-nf:name='ipsectemp1']/"
+    # (the unused AH proposal is accepted: no security policy has action ah)
     assert sorted((x.app_tag, x.path) for x in e.value.errors) == [
-        ("not-supported-by-backend", where + "ipsec-nf:ah-proposal[ipsec-nf:id='1']"),
-        ("not-supported-by-backend", where + "ipsec-nf:esp-proposal[ipsec-nf:id='2']/ipsec-nf:esn"),
-    ], e.value.errors
+        ("not-supported-by-backend", where + f"ipsec-nf:esp-proposal[ipsec-nf:id='{i}']/"
+                                             "ipsec-nf:esn") for i in (2, 3)], e.value.errors
 
 
 def test_vrouter_values(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_vrouter_values(tmp_path: Path) -> None:
     assert (vpn.ike.keying_tries, vpn.ike.mobike, vpn.ike.rekey_time) == (10, True, "4h")
     assert (vpn.ipsec.replay_window, vpn.ipsec.start_action, vpn.ipsec.rekey_time) == (
         4096, "trap", "1h")
-    assert [p.esn for p in vpn.ipsec.esp_proposals] == [False, True]
+    assert [p.esn for p in vpn.ipsec.esp_proposals] == [(False,), (True,), (True, False)]
     assert [p.auth_alg for p in vpn.ipsec.ah_proposals] == [("hmac-sha512",)]
     # global-options and logging, as charon's strongswan.conf will have them
     conf = settings(eff.global_options)
