@@ -21,8 +21,9 @@ from nf.schema import SNode
 NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
 ADMIN_GROUP = "admin"
 ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
-# RPCs of ietf-netconf marked nacm:default-deny-all (RFC 6241 / RFC 8341 section 3.2.7).
-DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config")}
+# RPCs marked nacm:default-deny-all (RFC 6241 / RFC 8341 section 3.2.7; RFC 8639).
+DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-config"),
+                 ("ietf-subscribed-notifications", "kill-subscription")}
 # ipsec-nf's actions on SAs, marked so in the model: only an explicit exec rule permits them
 DENY_ALL_RPCS |= {("ipsec-nf", r) for r in ("initiate", "terminate", "rekey", "clear",
                                              "reset-counters")}

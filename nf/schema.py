@@ -37,6 +37,9 @@ SUPPORT_MODULES = (
     "ietf-netconf-nmda",
     "ietf-origin",
     "nc-notifications",
+    # RFC 8639/8641 subscribed notifications and YANG-Push (northbound/subscriptions.py)
+    "ietf-subscribed-notifications",
+    "ietf-yang-push",
 )
 # Features of the loaded modules that the server implements (announced in the YANG library):
 # ietf-netconf's follow the hello capabilities (RFC 6241 section 8; no :url), and
@@ -46,6 +49,10 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "ietf-netconf": ("writable-running", "candidate", "confirmed-commit", "rollback-on-error",
                      "validate", "startup", "xpath"),
     "ietf-netconf-nmda": ("origin", "with-defaults"),
+    # dynamic subscriptions over NETCONF (RFC 8640 section 4: encode-xml is mandatory); no
+    # configured subscriptions, QoS, DSCP, interface or VRF designation, JSON encoding
+    "ietf-subscribed-notifications": ("encode-xml", "replay", "subtree", "xpath"),
+    "ietf-yang-push": ("on-change",),
 }
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module

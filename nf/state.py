@@ -33,12 +33,28 @@ def to_xml(parent: etree._Element, data: dict[str, Any], ns: str = NS) -> None:
             etree.SubElement(parent, tag).text = _text(value)
 
 
+# state lists whose entries live inside entries of a config list (``vpn[name]/effective``):
+# merged into the config entry with the same key, never added beside it
+_INSIDE_CONFIG = {"vpn": "name"}
+
+
 def merge_state(config_roots: list[etree._Element], state: dict[str, Any]) -> list[etree._Element]:
-    """The config roots with the ``ike`` state (ike-sas, ike-sa list) added inside ``<ike>``."""
+    """The config roots with the ``ike`` state (ike-sa list, counters...) added inside
+    ``<ike>``; the state of a config list entry (a VPN's ``effective``) goes into that entry,
+    and is left out when the entry is not there (not configured, or not readable)."""
     roots = list(config_roots)
     ike = next((r for r in roots if r.tag == f"{{{NS}}}ike"), None)
     if ike is None:
         ike = etree.Element(f"{{{NS}}}ike", nsmap={None: NS})
         roots.append(ike)
-    to_xml(ike, state)
+    for name, value in state.items():
+        key = _INSIDE_CONFIG.get(name)
+        if key is None:
+            to_xml(ike, {name: value})
+            continue
+        entries = {e.findtext(f"{{{NS}}}{key}"): e for e in ike.findall(f"{{{NS}}}{name}")}
+        for item in value or []:
+            entry = entries.get(str(item.get(key)))
+            if entry is not None:
+                to_xml(entry, {k: v for k, v in item.items() if k != key})
     return roots

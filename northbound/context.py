@@ -16,9 +16,11 @@ from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.history import History
 from nf.nacm import Access, NacmCounters
+from nf.observed import StateSource
 from nf.schema import Schema
 from northbound.notifications import Notifications
 from northbound.session import SessionRegistry
+from northbound.subscriptions import Subscriptions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +47,9 @@ class ServerContext:
     """The NACM rights of a session's user under the rules in running."""
     read_state: Callable[[], Awaitable[dict[str, Any]]]
     """The observed (operational) IKE state; {} when it cannot be read."""
+    state: StateSource | None = None
+    """The operational state engine every front reads (nf.observed: snapshot and change
+    feed); ``read_state`` is its snapshot's tree. None: no engine (tests)."""
     kill: Callable[[int, int], Awaitable[None]]
     """kill-session: ``kill(session_id, killed_by)``; raises RpcError for no such session."""
     wait_applied: Callable[[float], Awaitable[tuple[str, list[dict[str, Any]]]]]
@@ -59,3 +64,5 @@ class ServerContext:
     """Actions on the daemon's SAs (initiate, terminate, rekey, clear, reset-counters); None
     when the server has no daemon to act on (the action RPCs then answer
     operation-not-supported)."""
+    subscriptions: Subscriptions | None = None
+    """RFC 8639/8641 dynamic subscriptions and YANG-Push (None: not offered)."""

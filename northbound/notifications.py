@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from nf.errors import BadAttribute, BadElement, InvalidValue, MissingElement, OperationFailed
+from nf.errors import (
+    BadAttribute,
+    BadElement,
+    InvalidValue,
+    MissingElement,
+    OperationFailed,
+    OperationNotSupported,
+)
 from nf.paths import prefixes
 from nf.schema import NAMESPACES, NS
 from northbound import filters, replies
@@ -82,6 +89,8 @@ class Notifications:
         # access control (NACM): the body this session may receive, or None
         self.authorize: Callable[[Any, etree._Element], etree._Element | None] = (
             lambda session, body: body)
+        # other consumers of every published event (RFC 8639 subscriptions), called in order
+        self.taps: list[Callable[[datetime, etree._Element], None]] = []
 
     def publish(self, body: etree._Element) -> None:
         """Record an event and queue it for every subscription (a replaying one gets it once
@@ -90,6 +99,8 @@ class Notifications:
         self.log.append((t, body))
         for sub in list(self.subs.values()):
             sub.queue.put_nowait((t, body))
+        for tap in self.taps:
+            tap(t, body)
 
     def streams(self) -> etree._Element:
         """The RFC 5277 /netconf/streams tree (nc-notifications): our one stream."""
@@ -315,5 +326,9 @@ def global_options_applied(method: str) -> etree._Element:
 async def create_subscription(ctx: ServerContext, session: Any,
                               op: etree._Element) -> etree._Element:
     """<create-subscription> (RFC 5277 section 2.1.1)."""
+    if ctx.subscriptions is not None and ctx.subscriptions.of_session(session):
+        # RFC 8640 section 3: not on a session with RFC 8639 subscriptions
+        raise OperationNotSupported("this session has subscriptions made with "
+                                    "establish-subscription", type="protocol")
     ctx.notifications.subscribe(session, op)
     return replies.ok()

@@ -26,6 +26,7 @@ from northbound import (
     ops_apply,
     ops_history,
     ops_nmda,
+    ops_push,
     replies,
 )
 from northbound.context import ServerContext
@@ -241,6 +242,7 @@ TABLE = {
     **ops_apply.TABLE,
     **ops_actions.TABLE,
     **ops_nmda.TABLE,
+    **ops_push.TABLE,
 }
 
 CAPABILITIES = [
@@ -265,6 +267,12 @@ CAPABILITIES = [
     "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda?module=ietf-netconf-nmda&revision=2019-01-07",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults?module=ietf-netconf-with-defaults"
     "&revision=2011-06-01",
+    # RFC 8639/8640/8641: dynamic subscriptions and YANG-Push, with the features we implement
+    # (also in the YANG library: nf.schema.FEATURES)
+    "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications?module="
+    "ietf-subscribed-notifications&revision=2019-09-09&features=encode-xml,replay,subtree,xpath",
+    "urn:ietf:params:xml:ns:yang:ietf-yang-push?module=ietf-yang-push&revision=2019-09-09"
+    "&features=on-change",
 ]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nf.effective import EffectiveConfig, Vpn
+from southbound import sa_state
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -36,7 +37,7 @@ from southbound.backend import (
     Unsupported,
     dataplane_refusals,
 )
-from southbound.convert import conn_for, ike_sa_state, shared_digest, shared_for, vici_str
+from southbound.convert import conn_for, shared_digest, shared_for, vici_str
 from southbound.vici_client import (
     MAX_MESSAGE,
     ViciClient,
@@ -301,15 +302,24 @@ class CharonBackend:
         return done
 
     def read_state(self, timeout: float) -> dict[str, Any]:
-        """``{"ike-sas": {...}, "ike-sa": [...]}`` from a separate session, within ``timeout``."""
+        """The daemon's state in the YANG shapes (``ike-sas``, ``task-processing``,
+        ``counters``, ``vpn-counters``, ``ike-sa``) from a separate session, within
+        ``timeout``: four VICI requests (stats, list-sas, get-counters global and per
+        connection) whatever the number of SAs. Without the counters plugin (get-counters
+        refused) the counters are left out."""
         try:
             with ViciClient(self.socket_path, timeout) as client:
                 stats, sas = client.stats(), client.list_sas()
+                try:
+                    total, per_conn = client.read_counters()
+                except ViciError:
+                    total, per_conn = None, {}
         except (ViciConnectionError, ViciError) as exc:
             raise BackendUnavailable(str(exc)) from exc
-        ikesas = stats.get("ikesas") or {}
-        return {
-            "ike-sas": {"total": int(ikesas.get("total", b"0")),
-                        "half-open": int(ikesas.get("half-open", b"0"))},
-            "ike-sa": [ike_sa_state(e) for e in sas],
-        }
+        out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
+                               "task-processing": sa_state.task_processing(stats)}
+        if total is not None:
+            out["counters"] = sa_state.counters(total)
+            out["vpn-counters"] = sa_state.vpn_counters(per_conn)
+        out["ike-sa"] = [sa_state.ike_sa_state(e) for e in sas]
+        return out

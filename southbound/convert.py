@@ -3,7 +3,8 @@
 * :func:`conn_for` builds the ``load-conn`` payload of one VPN,
 * :func:`shared_for` the ``load-shared`` payload of one pre-shared key,
 * :func:`conn_digest` / :func:`shared_digest` stable digests telling the reconciler what changed,
-* :func:`ike_sa_state` turns one ``list-sas`` entry into the YANG ``ike-sa`` shape.
+* :func:`vici_str` / :func:`vici_int` read VICI values (the SA state itself is
+  :mod:`southbound.sa_state`'s).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hmac
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from nf.effective import (
@@ -33,7 +34,6 @@ from southbound.algorithms import (
     enc_to_vici,
     integ_to_vici,
     prf_to_vici,
-    sa_algorithms,
 )
 
 _AUTH = {
@@ -271,6 +271,8 @@ def conn_for(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
             conn[key] = _yn(value)
     conn["local"] = _auth(ike.local_auth_method, vpn.local_id)
     conn["remote"] = _auth(ike.remote_auth_method, vpn.remote_id)
+    from southbound.remote_access import conn_extras  # (it imports this module)
+    conn_extras(conn, vpn)  # pools, EAP ids, certificates, authorities
     passive = is_passive(vpn)
     conn["children"] = {sp.name: _child(sp, ipsec, trap_as_start, passive)
                         for sp in vpn.security_policies}
@@ -309,7 +311,7 @@ def shared_digest(psk: PreSharedKey) -> str:
     return mac.hexdigest()
 
 
-# ---------------------------------------------------------------------------- state (list-sas)
+# ------------------------------------------------------------------------------- VICI values
 
 def vici_str(v: Any) -> str:
     """A VICI value (bytes) as text."""
@@ -322,76 +324,3 @@ def vici_int(v: Any) -> int | None:
         return int(vici_str(v))
     except (TypeError, ValueError):
         return None
-
-
-def _bool(v: Any) -> bool:
-    return vici_str(v).lower() in ("yes", "1", "true")
-
-
-def _put(out: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None and value != "":
-        out[key] = value
-
-
-def _ts(values: Any) -> dict[str, list[str]]:
-    return {"subnet": [vici_str(v) for v in values or []]}
-
-
-def child_sa_state(child: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``child-sas`` entry of list-sas in the YANG ``child-sa`` shape."""
-    out: dict[str, Any] = {}
-    _put(out, "unique-id", vici_int(child.get("uniqueid")))
-    _put(out, "name", child.get("name") and vici_str(child["name"]))
-    _put(out, "state", child.get("state") and vici_str(child["state"]).lower())
-    _put(out, "reqid", vici_int(child.get("reqid")))
-    _put(out, "protocol", child.get("protocol") and vici_str(child["protocol"]).lower())
-    _put(out, "mode", child.get("mode") and vici_str(child["mode"]).lower())
-    if "encap" in child:
-        out["udp-encap"] = _bool(child["encap"])
-    _put(out, "spi-in", child.get("spi-in") and vici_str(child["spi-in"]))
-    _put(out, "spi-out", child.get("spi-out") and vici_str(child["spi-out"]))
-    out.update(sa_algorithms({k: vici_str(v) for k, v in child.items() if isinstance(v, bytes)},
-                             prf=False))
-    if "esn" in child:
-        out["esn"] = _bool(child["esn"])
-    for key in ("bytes-in", "packets-in", "bytes-out", "packets-out"):
-        _put(out, key, vici_int(child.get(key)))
-    _put(out, "installed-time", vici_int(child.get("install-time")))
-    _put(out, "rekey-time", vici_int(child.get("rekey-time")))
-    _put(out, "life-time", vici_int(child.get("life-time")))
-    if "local-ts" in child:
-        out["local-ts"] = _ts(child["local-ts"])
-    if "remote-ts" in child:
-        out["remote-ts"] = _ts(child["remote-ts"])
-    return out
-
-
-def ike_sa_state(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """One list-sas entry ``{name: {...}}`` (bytes values) in the YANG ``ike-sa`` shape."""
-    ((name, sa),) = entry.items()
-    out: dict[str, Any] = {}
-    _put(out, "unique-id", vici_int(sa.get("uniqueid")))
-    out["name"] = vici_str(name)
-    _put(out, "version", vici_int(sa.get("version")))
-    _put(out, "state", sa.get("state") and vici_str(sa["state"]).lower())
-    for key, vici_key in (("local-address", "local-host"), ("remote-address", "remote-host"),
-                          ("local-id", "local-id"), ("remote-id", "remote-id"),
-                          ("initiator-spi", "initiator-spi"),
-                          ("responder-spi", "responder-spi")):
-        _put(out, key, sa.get(vici_key) and vici_str(sa[vici_key]))
-    _put(out, "local-port", vici_int(sa.get("local-port")))
-    _put(out, "remote-port", vici_int(sa.get("remote-port")))
-    out.update(sa_algorithms({k: vici_str(v) for k, v in sa.items() if isinstance(v, bytes)},
-                             prf=True))
-    _put(out, "established-time", vici_int(sa.get("established")))
-    _put(out, "rekey-time", vici_int(sa.get("rekey-time")))
-    _put(out, "reauth-time", vici_int(sa.get("reauth-time")))
-    children = [child_sa_state(c) for c in (sa.get("child-sas") or {}).values()]
-    nat = any(_bool(sa.get(k, b"no")) for k in ("nat-local", "nat-remote", "nat-fake",
-                                               "nat-any"))
-    out["udp-encap"] = nat or any(c.get("udp-encap") for c in children)
-    if "mobike" in sa:
-        out["mobike"] = _bool(sa["mobike"])
-    if children:
-        out["child-sa"] = children
-    return out

@@ -65,6 +65,7 @@ class ApplyStatus:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], EntryStatus] = {}
         self._observers: list[Observer] = []
+        self._watchers: list[Callable[[EntryStatus], None]] = []
         self.generation = 0  # bumped by every batch of changes (a commit)
         self.counts: dict[Status, int] = {"applied": 0, "pending": 0, "failed": 0}
 
@@ -77,6 +78,11 @@ class ApplyStatus:
     def observe(self, observer: Observer) -> None:
         """Call ``observer(new, old)`` when an entry fails, fails differently, or recovers."""
         self._observers.append(observer)
+
+    def watch(self, watcher: Callable[[EntryStatus], None]) -> None:
+        """Call ``watcher(new)`` on every change of an entry (any status; a removed entry
+        as status ``removed``), e.g. to keep a cached state tree up to date."""
+        self._watchers.append(watcher)
 
     def get(self, kind: str, name: str) -> EntryStatus | None:
         """The status of one entry, or None if it is not (or no longer) reconciled."""
@@ -129,6 +135,7 @@ class ApplyStatus:
         old = self._entries.pop((kind, name), None)
         if old is not None:
             self.counts[old.status] -= 1
+            self._changed(replace(old, status="removed", message=None, since=utc_now()))
             if old.status == "failed" or old.after_failure:
                 log.info("%s %r removed (it had failed before)", kind, name)
                 self._notify(replace(old, status="removed", message=None, since=utc_now()),
@@ -154,9 +161,11 @@ class ApplyStatus:
             old = self._entries.pop((kind, name), None)
             if old is not None:
                 self.counts[old.status] -= 1
+                self._changed(replace(old, status="removed", message=None))
 
     def _set(self, new: EntryStatus, old: EntryStatus | None) -> None:
         self._entries[(new.kind, new.name)] = new
+        self._changed(new)
         if old is not None:
             self.counts[old.status] -= 1
         self.counts[new.status] += 1
@@ -170,6 +179,13 @@ class ApplyStatus:
         elif recovered and new.status == "applied":
             log.info("%s %r applied (it had failed before)", new.kind, new.name)
             self._notify(new, old)
+
+    def _changed(self, new: EntryStatus) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(new)
+            except Exception:  # a watcher must not break the reconciler
+                log.exception("apply-status watcher failed")
 
     def _notify(self, new: EntryStatus, old: EntryStatus | None) -> None:
         for observer in self._observers:

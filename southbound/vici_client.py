@@ -145,6 +145,17 @@ class ViciClient:
         """charon's statistics (raw VICI dict with bytes values)."""
         return self._call("stats", self._session.stats)
 
+    def read_counters(self) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """The counters plugin's IKE message counters in two requests: the global ones, and
+        ``{conn: {counter: value}}`` of every connection (get-counters all=yes). Raises
+        :class:`ViciError` without the plugin."""
+        def ints(values: Any) -> dict[str, int]:
+            return {_s(k): int(_s(v)) for k, v in (values or {}).items()}
+        total = self._call("get-counters", self._session.get_counters, {})
+        per_conn = self._call("get-counters", self._session.get_counters, {"all": "yes"})
+        return (ints((total.get("counters") or {}).get("")),  # section names are str
+                {_s(c): ints(v) for c, v in (per_conn.get("counters") or {}).items()})
+
     def _checked_request(self, command: str, message: Mapping[str, Any]) -> None:
         """A command whose message is encoded once, refused (:class:`ViciEncodingError`)
         before sending when charon could not take it."""
@@ -254,9 +265,10 @@ class ViciClient:
                 for conn, values in (reply.get("counters") or {}).items()}
 
     def reset_counters(self, name: str | None = None) -> None:
-        """Reset the counters of connection ``name``, or every counter."""
-        msg = {"name": name} if name is not None else {"all": "yes"}
-        self._call("reset-counters", self._session.reset_counters, msg)
+        """Reset the counters of connection ``name``, or every counter: those of every
+        connection (``all``) and the global ones (no name), which charon resets apart."""
+        for msg in ([{"name": name}] if name is not None else [{"all": "yes"}, {}]):
+            self._call("reset-counters", self._session.reset_counters, msg)
 
     def _control(self, command: str, message: Mapping[str, Any],
                  timeout_ms: int) -> tuple[dict, list[dict[str, str]]]:

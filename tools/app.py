@@ -37,8 +37,10 @@ from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
 from southbound.reconciler import Reconciler
 from southbound.sa_actions import CharonActions
+from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
+from tools.check import vpn_view
 
 log = logging.getLogger("ipsec-nf")
 
@@ -47,7 +49,8 @@ class App:
     """One gateway instance: datastores, NETCONF server, charon and the reconciler."""
 
     def __init__(self, state_dir: Path, backend: str = "kernel-libipsec",
-                 sync_interval: float = 30.0, limits: dict[str, Any] | None = None) -> None:
+                 sync_interval: float = 30.0, limits: dict[str, Any] | None = None,
+                 state_interval: float = 5.0) -> None:
         self.state_dir = state_dir
         self.limits = Limits(**(limits or {}))  # the front door's (docs/security.md)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -72,6 +75,13 @@ class App:
         self._warn_unsupported()
         self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
         self.reconciler.status.observe(self._apply_status_changed)
+        # one state engine for every front (NETCONF get/get-data, gNMI, YANG-Push): a cache
+        # of the daemon's state fed by SA events and apply-status changes, sampled every
+        # state_interval seconds (southbound/state_engine.py)
+        self.state = StateEngine(self.reconciler.read_state, self._compose_state,
+                                 interval=state_interval)
+        self.reconciler.status.watch(lambda _entry: self.state.invalidate())
+        self._effective_views: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
         self.history = History(state_dir)
@@ -88,7 +98,8 @@ class App:
             schema=self.schema, ds=self.ds, confirmed=self.confirmed, history=self.history,
             registry=self.registry, notifications=self.notifications,
             capabilities=self.capabilities, stats=self.stats, access=self.access,
-            read_state=self.read_state, kill=self.kill, wait_applied=self.wait_applied,
+            read_state=self.read_state, state=self.state, kill=self.kill,
+            wait_applied=self.wait_applied,
             actions=CharonActions(self.charon.socket_path, lambda: self.effective,
                                   self._configured_vpn, self._vpn_status))
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
@@ -99,6 +110,7 @@ class App:
 
     def _committed(self, config: dict[str, Any], touched: set | None) -> None:
         """Running changed: re-resolve only what changed and hand it to the reconciler."""
+        self.state.invalidate()  # each VPN's effective parameters are state too
         if touched is None or not all(is_bulk(k) for k in touched):
             self.effective = resolve(config)
             self._apply_global_options(self.effective.global_options)
@@ -156,14 +168,31 @@ class App:
         self.notifications.publish(notifications.global_options_applied(method))
 
     async def read_state(self) -> dict[str, Any]:
-        """The operational state: the IKE SA tables read from the daemon (bounded in time; the
-        last known tables, marked stale, when it does not answer) and the apply status."""
+        """The operational state (NETCONF get, get-data): the state engine's snapshot, read
+        from the daemon when older than a second (bounded in time: the last known tables,
+        marked stale, when it does not answer), with the apply status."""
         try:
-            sas, read_at, stale = await self.reconciler.read_state()
+            return dict((await self.state.snapshot()).tree)
         except Exception:  # the config part of <get> must still answer
             log.exception("cannot read IKE state")
-            sas, read_at, stale = {}, None, True
-        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale)}
+            return {}
+
+    def _compose_state(self, sas: dict[str, Any], read_at: Any, stale: bool) -> dict[str, Any]:
+        """The state tree: the daemon's tables, the apply status, each VPN's effective
+        parameters (rendered once per changed VPN)."""
+        views, vpns = self._effective_views, self.effective.vpns
+        out = []
+        for name in sorted(vpns):
+            hit = views.get(name)
+            if hit is None or hit[0] is not vpns[name]:
+                view = vpn_view(vpns[name])
+                view.pop("name", None)
+                hit = views[name] = (vpns[name], view)
+            out.append({"name": name, "effective": hit[1]})
+        for name in [n for n in views if n not in vpns]:
+            del views[name]
+        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
+                "vpn": out}
 
     def _charon_health(self) -> Health:
         h = self.charon.health()
@@ -175,11 +204,11 @@ class App:
         """An entry failed or recovered: tell the NETCONF stream (the log line is the
         status table's)."""
         self.notifications.publish(notifications.apply_status_change(new))
+        self.state.apply_status(new.kind, new.name, new.status)
 
     def _configured_vpn(self, name: str) -> bool:
         """Whether running has a VPN ``name`` (disabled or not): for the SA actions."""
-        vpns = self.ds.config.get("ike", {}).get("vpn") or []
-        return any(v.get("name") == name for v in vpns)
+        return name in (self.ds.config.get("ike", {}).get("vpn") or {})  # keyed by name
 
     def _vpn_status(self, name: str) -> str | None:
         """A VPN's apply status (applied, pending, failed; None: not reconciled yet)."""
@@ -222,6 +251,7 @@ class App:
         self.history.record(before, after, s.user if s else "(server)", sid, comment)
 
     def _sa_event(self, ev: dict[str, Any]) -> None:
+        self.state.sa_event(ev)
         log.info("%s SA %s: vpn %s peer %s", ev["kind"].upper(), ev["event"], ev["vpn"],
                  ev.get("peer"))
         self.notifications.publish(notifications.sa_event(
@@ -277,6 +307,7 @@ class App:
             events.start()
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
+            self._tasks.append(asyncio.create_task(self.state.run()))
             self.reconciler.set_desired(self.effective)
             for host, port in listen:  # northbound.ssh logs each address
                 acceptors.append(await start_server(

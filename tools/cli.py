@@ -63,6 +63,7 @@ class ServeConfig:
     backend: str = DEFAULT_BACKEND
     log_level: str = "info"
     sync_interval: float = 30.0
+    state_interval: float = 5.0
     limits: dict[str, Any] = field(default_factory=dict)  # northbound.frontdoor.Limits overrides
 
 
@@ -128,6 +129,7 @@ CONFIG_KEYS: dict[str, tuple[str, Any]] = {
     "backend": ("backend", _choice(BACKENDS)),
     "log-level": ("log_level", _choice(LOG_LEVELS)),
     "sync-interval": ("sync_interval", _seconds),
+    "state-interval": ("state_interval", _seconds),
     "limits": ("limits", _limits),
 }
 
@@ -179,6 +181,8 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         cfg.log_level = "debug"
     if args.sync_interval is not None:
         cfg.sync_interval = args.sync_interval
+    if args.state_interval is not None:
+        cfg.state_interval = args.state_interval
     if cfg.state_dir is None:
         raise ConfigError("no state directory: give --state-dir, or state-dir in the "
                           "configuration file (--config)")
@@ -303,7 +307,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
              cfg.backend)
     try:
         app = App(cfg.state_dir, cfg.backend, sync_interval=cfg.sync_interval,
-                  limits=cfg.limits)
+                  limits=cfg.limits, state_interval=cfg.state_interval)
         _warn_if_no_user(cfg.state_dir)
         asyncio.run(_serve(app, cfg, journal, notify))
     except UnsafeStateError as e:  # the log, not a bare print: journald gets the priority
@@ -418,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sync-interval", type=float, metavar="SECONDS",
                    help="how often charon's connections, secrets and tunnels are read back "
                         "and drift repaired (default 30)")
+    s.add_argument("--state-interval", type=float, metavar="SECONDS",
+                   help="how often the operational state (SAs, counters) is sampled from "
+                        "charon between SA events (default 5)")
     s.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     s.add_argument("--debug", action="store_true", help="same as --log-level debug")
     w = sub.add_parser(

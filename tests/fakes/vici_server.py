@@ -806,10 +806,12 @@ class FakeCharon:
                                     for k, v in picked.items()})
 
     def _reset_counters(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
-        name = msg.get("name")
+        # as charon's counters plugin: all=yes resets every connection's (not the global
+        # ones), a name that connection's, neither the global ones (kept under "")
+        everyone, name = msg.get("all") == "yes", msg.get("name")
         with self.lock:
             for conn, values in self.counters.items():
-                if name in (None, conn) or msg.get("all") == "yes":
+                if (everyone and conn) or (not everyone and (name or "") == conn):
                     self.counters[conn] = dict.fromkeys(values, 0)
         return _reply()
 

@@ -27,7 +27,6 @@ from southbound.convert import (
     decode_secret,
     esp_proposals,
     ike_proposals,
-    ike_sa_state,
     shared_digest,
     shared_for,
     traffic_selector,
@@ -227,59 +226,6 @@ def test_psk_secret_never_shown() -> None:
     assert "topsecret" not in repr(psk) and "topsecret" not in str(psk)
     assert "topsecret" not in repr({"siteb": psk})
     assert psk != replace(psk, secret="other")
-
-
-LIST_SAS_ENTRY = {"siteA-siteB": {
-    "uniqueid": b"3", "version": b"2", "state": b"ESTABLISHED",
-    "local-host": b"198.51.100.1", "local-port": b"4500", "local-id": b"secgwa.example.net",
-    "remote-host": b"198.51.100.2", "remote-port": b"4500", "remote-id": b"secgwb.example.net",
-    "initiator": b"yes", "initiator-spi": b"a1b2c3d4e5f60718", "responder-spi": b"1122334455667788",
-    "nat-remote": b"yes", "nat-any": b"yes",
-    "encr-alg": b"AES_CBC", "encr-keysize": b"128", "integ-alg": b"HMAC_SHA2_512_256",
-    "prf-alg": b"PRF_HMAC_SHA2_512", "dh-group": b"MODP_2048",
-    "established": b"12", "rekey-time": b"13000",
-    "child-sas": {"trunk-1": {
-        "name": b"trunk", "uniqueid": b"1", "reqid": b"1", "state": b"INSTALLED",
-        "mode": b"TUNNEL", "protocol": b"ESP", "encap": b"yes",
-        "spi-in": b"c1d2e3f4", "spi-out": b"0a0b0c0d",
-        "encr-alg": b"AES_GCM_16", "encr-keysize": b"256",
-        "bytes-in": b"252", "packets-in": b"3", "use-in": b"1",
-        "bytes-out": b"252", "packets-out": b"3", "use-out": b"1",
-        "rekey-time": b"3000", "life-time": b"3500", "install-time": b"12",
-        "local-ts": [b"192.168.0.0/24"], "remote-ts": [b"192.168.99.0/24"]}},
-}}
-
-
-def test_ike_sa_state() -> None:
-    assert ike_sa_state(LIST_SAS_ENTRY) == {
-        "unique-id": 3, "name": "siteA-siteB", "version": 2, "state": "established",
-        "local-address": "198.51.100.1", "remote-address": "198.51.100.2",
-        "local-id": "secgwa.example.net", "remote-id": "secgwb.example.net",
-        "initiator-spi": "a1b2c3d4e5f60718", "responder-spi": "1122334455667788",
-        "local-port": 4500, "remote-port": 4500,
-        "enc-alg": "aes128-cbc", "auth-alg": "hmac-sha512", "prf-alg": "hmac-sha512",
-        "dh-group": "modp2048", "established-time": 12, "rekey-time": 13000,
-        "udp-encap": True,
-        "child-sa": [{
-            "unique-id": 1, "name": "trunk", "state": "installed", "reqid": 1,
-            "protocol": "esp", "mode": "tunnel", "udp-encap": True,
-            "spi-in": "c1d2e3f4", "spi-out": "0a0b0c0d", "enc-alg": "aes256-gcm-128",
-            "bytes-in": 252, "packets-in": 3, "bytes-out": 252, "packets-out": 3,
-            "installed-time": 12, "rekey-time": 3000, "life-time": 3500,
-            "local-ts": {"subnet": ["192.168.0.0/24"]},
-            "remote-ts": {"subnet": ["192.168.99.0/24"]}}],
-    }
-
-
-def test_ike_sa_state_unknown_algorithms_and_minimal() -> None:
-    entry = {"x": {"uniqueid": b"9", "state": b"CONNECTING", "encr-alg": b"SERPENT_CBC",
-                   "encr-keysize": b"256", "dh-group": b"ECP_256_BP",
-                   "integ-alg": b"HMAC_SHA2_256_128", "prf-alg": b"PRF_AES128_CMAC"}}
-    state = ike_sa_state(entry)
-    assert state == {"unique-id": 9, "name": "x", "state": "connecting",
-                     "enc-alg": "serpent_cbc", "auth-alg": "hmac-sha256",
-                     "prf-alg": "aes-cmac", "dh-group": "ecp_256_bp", "udp-encap": False}
-    assert None not in state.values()
 
 
 def test_trap_as_start_maps_dpd_trap_and_upper_case_base64() -> None:
