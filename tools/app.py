@@ -29,6 +29,8 @@ from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
+from northbound.state_poll import PolledState
+from northbound.subscriptions import Subscriptions
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor
@@ -88,6 +90,7 @@ class App:
         self.ds.on_change.append(self._record_commit)
         self.notifications = notifications.Notifications()
         self._wire_notifications()
+        self._wire_subscriptions()
         self.capabilities = ops.capabilities(self.schema)
         self.stats: dict[str, Any] = {
             "netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
@@ -101,7 +104,8 @@ class App:
             read_state=self.read_state, state=self.state, kill=self.kill,
             wait_applied=self.wait_applied,
             actions=CharonActions(self.charon.socket_path, lambda: self.effective,
-                                  self._configured_vpn, self._vpn_status))
+                                  self._configured_vpn, self._vpn_status),
+            subscriptions=self.subscriptions)
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
@@ -293,6 +297,18 @@ class App:
         self.confirmed.on_event.append(
             lambda ev, sid, t: n.publish(notifications.confirmed_commit(
                 self.registry.get(sid), ev, t)))
+
+    def _wire_subscriptions(self) -> None:
+        """RFC 8639/8641 subscriptions: the NETCONF stream's events, config changes, and the
+        operational state (the state engine, ``self.state``)."""
+        state = getattr(self, "state", None)
+        if state is None:  # TEMPORARY, until the state engine is in: read_state polled
+            polled = PolledState(self.read_state)
+            self.notifications.taps.append(polled.on_event)
+            state = polled
+        self.subscriptions = Subscriptions(self.notifications, self.schema.state_top, state)
+        self.ds.on_change.append(lambda *_: self.subscriptions.config_changed())
+        self.registry.on_close(self.subscriptions.session_ended)
 
     async def run(self, listen: Sequence[tuple[str, int]],
                   ready: asyncio.Event | None = None) -> None:
