@@ -142,6 +142,10 @@ class CertificateAuthority(Protocol):
         """The issued certificates, by serial number."""
         ...
 
+    def get(self, which: str) -> Issued:
+        """One issued certificate (NotFound)."""
+        ...
+
     def revoke(self, which: str, reason: str = "unspecified") -> Issued:
         """Revoke a certificate and regenerate the CRL (observers are told)."""
         ...
@@ -151,8 +155,9 @@ class CertificateAuthority(Protocol):
         ...
 
     def export(self, which: str, fmt: str, password: str | None = None,
-               profile: ProfileOptions | None = None) -> bytes:
-        """A client's PKCS#12, .mobileconfig or .sswan (nf/ca_export.py)."""
+               profile: ProfileOptions | None = None, legacy: bool = False) -> bytes:
+        """A client's PKCS#12, .mobileconfig or .sswan (nf/ca_export.py); ``legacy``:
+        a .p12 with the old algorithms (3DES, SHA-1 MAC)."""
         ...
 
     def crl(self) -> bytes:

@@ -79,6 +79,7 @@ class CaStore:
     # ---- files -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        self.dir.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # a new state dir
         _private_dir(self.dir)
         fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -199,6 +200,10 @@ class CaStore:
         self._ca()  # NoCa first
         return [self._issued(e) for e in self._index()["certificates"]
                 if include_deleted or not e.get("deleted")]
+
+    def get(self, which: str) -> Issued:
+        self._ca()  # NoCa first
+        return self._issued(self._find(self._index(), which))
 
     def _find(self, index: dict[str, Any], which: str) -> dict[str, Any]:
         entries = [e for e in index["certificates"] if not e.get("deleted")]

@@ -23,8 +23,9 @@ SECRET_FILES = (
     "running.xml", "running.*.log", "candidate.xml", "candidate.*.log", "startup.xml",
     "confirmed-backup.xml", "users.json", "ssh_host_*_key", ".*.tmp",
     "history/*",
+    "ca/ca.key", "ca/*.pem", "ca/index.json", "ca/.*", "ca/issued/*",  # nf/ca_store.py
 )
-PRIVATE_DIRS = (".", "history")
+PRIVATE_DIRS = (".", "history", "ca", "ca/issued")
 
 
 class UnsafeStateError(OSError):

@@ -1,5 +1,5 @@
-"""The `ipsec-nf` command: run the gateway (serve), manage its NETCONF users (passwd, add-key)
-and check a configuration file offline (check).
+"""The `ipsec-nf` command: run the gateway (serve), manage its NETCONF users (passwd, add-key),
+check a configuration file offline (check) and run its certificate authority (ca).
 """
 
 from __future__ import annotations
@@ -394,8 +394,15 @@ exit status:
 Pre-shared key secrets are never printed (<hidden>)."""
 
 
+def cmd_ca(args: argparse.Namespace) -> int:
+    """The certificate authority (tools/ca_cli.py)."""
+    from tools.ca_cli import run
+
+    return run(args)
+
+
 COMMANDS = {"serve": cmd_serve, "passwd": cmd_passwd, "add-key": cmd_add_key,
-            "check": cmd_check}
+            "check": cmd_check, "ca": cmd_ca}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -453,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json"), default="text",
                    help="report format (default text)")
     c.add_argument("file", metavar="FILE")
+    from tools.ca_cli import add_parser as add_ca_parser
+
+    add_ca_parser(sub)
     return p
 
 
