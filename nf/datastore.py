@@ -241,6 +241,30 @@ class Datastores(Locks):
         if errors:
             raise RpcError(*errors)
 
+    def edit_batch(self, name: str, parts: list[tuple[etree._Element, str]], sid: int,
+                   check: WriteCheck | None = None) -> None:
+        """Several edit-config payloads ``(config, default-operation)``, applied in order as
+        one edit of ``name`` (a gNMI SetRequest: its deletes, replaces and updates): validated
+        together and kept, recorded and announced once, or refused whole."""
+        if name not in ("running", "candidate"):
+            raise InvalidValue(f"{name} cannot be edited", type="protocol")
+        self.check_writable(name, sid)
+        if name == "running":
+            self.check_writable("candidate", sid)
+        tree = self.running if name == "running" else self.candidate
+        txn = tree.begin()
+        edits: Edits = []
+        try:
+            for config, default_op in parts:
+                edits += edit_tree(txn, config, default_op, check)
+            touched = touched_by([txn])
+            checked = self._check(tree, touched)
+        except RpcError:
+            txn.rollback()
+            raise
+        if edits:
+            self._keep(name, list(parts), sid, edits, checked, touched, [txn])
+
     def _keep(self, name: str, applied: list[tuple[etree._Element, str]], sid: int,
               edits: Edits, checked: Any, touched: set[EntryKey], txns: list[Txn]) -> None:
         """Persist and announce an accepted edit (undone if it cannot be stored)."""

@@ -439,15 +439,32 @@ class SessionRegistry:
         send_timeout: float | None = SEND_TIMEOUT,
     ) -> NetconfSession:
         """Allocate a session-id and register a new (not yet running) session."""
+        sid = self._allocate()
+        session = NetconfSession(sid, user, groups, handler, capabilities, self, source_host,
+                                 hello_timeout, send_timeout)
+        self._sessions[sid] = session
+        return session
+
+    def _allocate(self) -> int:
         sid = self._next_id
         self._next_id = sid + 1 if sid < 0xFFFFFFFF else 1
         while sid in self._sessions:  # only after 2^32 sessions
             sid = self._next_id
             self._next_id += 1
-        session = NetconfSession(sid, user, groups, handler, capabilities, self, source_host,
-                                 hello_timeout, send_timeout)
-        self._sessions[sid] = session
-        return session
+        return sid
+
+    def attach(self, session: Any) -> None:
+        """Give a caller of another protocol (a gNMI Set: ``user``, ``groups``,
+        ``source_host``, ``data``) a session-id and make it findable by :meth:`get` while it
+        edits, so the commit history and netconf-config-change name it. Attach and
+        :meth:`detach` without awaiting in between: no one lists it or runs callbacks."""
+        session.session_id = self._allocate()
+        self._sessions[session.session_id] = session
+
+    def detach(self, session: Any) -> None:
+        """Forget a session given by :meth:`attach` (no callbacks run)."""
+        if self._sessions.get(session.session_id) is session:
+            del self._sessions[session.session_id]
 
     def get(self, session_id: int) -> NetconfSession | None:
         """Return the live session with this id, or None."""

@@ -25,6 +25,10 @@ from nf.validate import is_bulk
 from northbound import notifications, ops
 from northbound.context import ServerContext
 from northbound.frontdoor import Limits
+from northbound.gnmi.auth import Authenticator
+from northbound.gnmi.context import GnmiContext
+from northbound.gnmi.server import GnmiListen, GnmiServer
+from northbound.gnmi.state_adapter import ReadStateSource
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
@@ -311,10 +315,11 @@ class App:
         self.registry.on_close(self.subscriptions.session_ended)
 
     async def run(self, listen: Sequence[tuple[str, int]],
-                  ready: asyncio.Event | None = None) -> None:
+                  ready: asyncio.Event | None = None, gnmi: GnmiListen | None = None) -> None:
         """Start everything, listen for NETCONF on every (host, port) of ``listen`` (the
-        addresses bound are then in ``self.listening``) and serve until cancelled or
-        signalled; always clean up charon."""
+        addresses bound are then in ``self.listening``), and for gNMI when ``gnmi`` says
+        where (then in ``self.gnmi_listening``), and serve until cancelled or signalled;
+        always clean up charon."""
         loop = asyncio.get_running_loop()
         events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
         acceptors: list[Any] = []
@@ -334,15 +339,38 @@ class App:
             stop = asyncio.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            if gnmi is not None:
+                await self._start_gnmi(gnmi)
             if ready is not None:
                 ready.set()
             await stop.wait()
         finally:
             for acceptor in acceptors:
                 acceptor.close()
+            await self._stop_gnmi()
             await self.registry.close_all()
             for t in self._tasks:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await asyncio.to_thread(self.supervisor.stop)
             await asyncio.to_thread(events.stop)
+
+    # ---- gNMI (northbound/gnmi) ----------------------------------------------------------
+    gnmi_server: GnmiServer | None = None
+    gnmi_listening: tuple[str, int] | None = None  # the gNMI address bound, once run
+
+    async def _start_gnmi(self, where: GnmiListen) -> None:
+        """Serve gNMI over the same datastores, users and NACM as NETCONF."""
+        # TEMPORARY fallback: ReadStateSource polls read_state where the context has no
+        # state engine (see northbound/gnmi/state_adapter.py)
+        state = getattr(self.context, "state", None) or ReadStateSource(self.read_state)
+        g = GnmiContext(ctx=self.context, state=state, auth=Authenticator(self.state_dir))
+        self.gnmi_server = GnmiServer(g, where.host, where.port, where.cert, where.key,
+                                      where.insecure)
+        port = await self.gnmi_server.start()
+        self.gnmi_listening = (where.host, port)
+
+    async def _stop_gnmi(self) -> None:
+        if self.gnmi_server is not None:
+            await self.gnmi_server.stop()
+            self.gnmi_server = None

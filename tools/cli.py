@@ -65,6 +65,7 @@ class ServeConfig:
     sync_interval: float = 30.0
     state_interval: float = 5.0
     limits: dict[str, Any] = field(default_factory=dict)  # northbound.frontdoor.Limits overrides
+    gnmi: dict[str, Any] = field(default_factory=dict)  # the [gnmi] table (gnmi_listen)
 
 
 def _listen_list(value: Any) -> list[tuple[str, int]]:
@@ -114,15 +115,61 @@ def _limits(value: Any) -> dict[str, Any]:
     return out
 
 
+GNMI_KEYS = ("listen", "tls-cert", "tls-key", "insecure")
+
+
+def _gnmi(value: Any) -> dict[str, Any]:
+    """The ``[gnmi]`` table: ``listen = "HOST:PORT"``, ``tls-cert``/``tls-key`` (files) or
+    ``insecure = true`` (plaintext: loopback and tests only)."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a table: listen, tls-cert, tls-key, insecure")
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        if key not in GNMI_KEYS:
+            raise ValueError(f"unknown key {key!r}; known: {', '.join(GNMI_KEYS)}")
+        if key == "insecure":
+            if not isinstance(v, bool):
+                raise ValueError(f"insecure: expected true or false, got {v!r}")
+            out[key] = v
+        else:
+            try:
+                out[key] = parse_listen(_text(v)) if key == "listen" else _text(v)
+            except ValueError as e:
+                raise ValueError(f"{key}: {e}") from None
+    return out
+
+
+def gnmi_listen(cfg: dict[str, Any], args: argparse.Namespace) -> Any:
+    """Where gNMI listens (northbound.gnmi.server.GnmiListen) from the ``[gnmi]`` table and
+    --gnmi*, or None (off, the default). ConfigError without a certificate and key or
+    --gnmi-insecure."""
+    cert_file, key_file = args.gnmi_cert or cfg.get("tls-cert"), args.gnmi_key or cfg.get("tls-key")
+    cert = Path(cert_file) if cert_file else None
+    key = Path(key_file) if key_file else None
+    insecure = args.gnmi_insecure or cfg.get("insecure", False)
+    where = args.gnmi or cfg.get("listen")
+    if where is None:
+        if args.gnmi_cert or args.gnmi_key or args.gnmi_insecure:
+            raise ConfigError("--gnmi-cert, --gnmi-key and --gnmi-insecure need --gnmi "
+                              "HOST:PORT")
+        return None
+    if not insecure and (cert is None or key is None):
+        raise ConfigError("gNMI needs a TLS certificate and key (--gnmi-cert FILE --gnmi-key "
+                          "FILE, or tls-cert/tls-key in [gnmi]), or --gnmi-insecure for "
+                          "plaintext")
+    from northbound.gnmi.server import GnmiListen
+
+    return GnmiListen(where[0], where[1], None if insecure else cert,
+                      None if insecure else key, insecure)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty string, got {value!r}")
     return value
 
 
-# key of the file -> (ServeConfig field, checker). A later gNMI server gets its own table here,
-# e.g. "gnmi": {"listen": [...], "tls-cert": ..., "tls-key": ...}, and a ServeConfig field;
-# until then `[gnmi]` is refused like any unknown key.
+# key of the file -> (ServeConfig field, checker)
 CONFIG_KEYS: dict[str, tuple[str, Any]] = {
     "state-dir": ("state_dir", _text),
     "listen": ("listen", _listen_list),
@@ -131,6 +178,7 @@ CONFIG_KEYS: dict[str, tuple[str, Any]] = {
     "sync-interval": ("sync_interval", _seconds),
     "state-interval": ("state_interval", _seconds),
     "limits": ("limits", _limits),
+    "gnmi": ("gnmi", _gnmi),
 }
 
 
@@ -150,8 +198,7 @@ def load_config(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in CONFIG_KEYS:
-            hint = " (gNMI is not in this version)" if key == "gnmi" else ""
-            raise ConfigError(f"{path}: unknown key {key!r}{hint}; known keys: "
+            raise ConfigError(f"{path}: unknown key {key!r}; known keys: "
                               f"{', '.join(CONFIG_KEYS)}")
         name, check = CONFIG_KEYS[key]
         try:
@@ -160,6 +207,9 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: {key}: {e}") from None
     if "state_dir" in out:
         out["state_dir"] = path.parent / out["state_dir"]
+    for k in ("tls-cert", "tls-key"):  # [gnmi]'s files, relative to the file's folder too
+        if k in out.get("gnmi", {}):
+            out["gnmi"][k] = str(path.parent / out["gnmi"][k])
     return out
 
 
@@ -269,10 +319,11 @@ def _warn_if_no_user(state_dir: Path) -> None:
                 "ipsec-nf passwd --state-dir %s admin", state_dir, state_dir)
 
 
-async def _serve(app: Any, cfg: ServeConfig, journal: bool, notify: str | None) -> None:
+async def _serve(app: Any, cfg: ServeConfig, journal: bool, notify: str | None,
+                 gnmi: Any = None) -> None:
     """Run the app; once every address listens, say so (stdout) and tell systemd."""
     ready = asyncio.Event()
-    task = asyncio.create_task(app.run(cfg.listen, ready))
+    task = asyncio.create_task(app.run(cfg.listen, ready, gnmi=gnmi))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
@@ -280,6 +331,9 @@ async def _serve(app: Any, cfg: ServeConfig, journal: bool, notify: str | None) 
         if not journal:  # under journald the log already says it
             for host, port in app.listening:
                 print(f"ipsec-nf: NETCONF listening on {format_listen(host, port)}",
+                      flush=True)
+            if app.gnmi_listening is not None:
+                print(f"ipsec-nf: gNMI listening on {format_listen(*app.gnmi_listening)}",
                       flush=True)
         sd_notify(notify, "READY=1\nSTATUS=NETCONF listening on " + ", ".join(
             format_listen(h, p) for h, p in app.listening))
@@ -293,6 +347,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the gateway: NETCONF server, charon, reconciler."""
     try:
         cfg = serve_config(args)
+        gnmi = gnmi_listen(cfg.gnmi, args)
     except ConfigError as e:
         print(f"ipsec-nf serve: {e}", file=sys.stderr)
         return 2
@@ -309,7 +364,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = App(cfg.state_dir, cfg.backend, sync_interval=cfg.sync_interval,
                   limits=cfg.limits, state_interval=cfg.state_interval)
         _warn_if_no_user(cfg.state_dir)
-        asyncio.run(_serve(app, cfg, journal, notify))
+        asyncio.run(_serve(app, cfg, journal, notify, gnmi))
     except UnsafeStateError as e:  # the log, not a bare print: journald gets the priority
         log.error("refusing to start: %s", e)
         return 1
@@ -432,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-interval", type=float, metavar="SECONDS",
                    help="how often the operational state (SAs, counters) is sampled from "
                         "charon between SA events (default 5)")
+    s.add_argument("--gnmi", type=parse_listen, metavar="HOST:PORT",
+                   help="also serve gNMI (gRPC) there, with TLS (off by default)")
+    s.add_argument("--gnmi-cert", metavar="FILE", help="gNMI TLS certificate (PEM)")
+    s.add_argument("--gnmi-key", metavar="FILE", help="gNMI TLS private key (PEM)")
+    s.add_argument("--gnmi-insecure", action="store_true",
+                   help="gNMI in plaintext (loopback and tests only)")
     s.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     s.add_argument("--debug", action="store_true", help="same as --log-level debug")
     w = sub.add_parser(

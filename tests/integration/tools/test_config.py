@@ -66,7 +66,10 @@ def test_relative_state_dir_is_relative_to_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text,names", [
     ('stat-dir = "/x"\n', ["'stat-dir'", "state-dir"]),
-    ('[gnmi]\nlisten = ["[::]:9339"]\n', ["'gnmi'", "not in this version"]),
+    ('[gnmi]\nlisten = ["[::]:9339"]\n', ["gnmi", "listen", "string"]),
+    ('[gnmi]\nport = 9339\n', ["gnmi", "'port'", "tls-cert"]),
+    ('[gnmi]\ninsecure = "yes"\n', ["gnmi", "insecure"]),
+    ('gnmi = 9339\n', ["gnmi", "table"]),
     ('listen = ["127.0.0.1"]\n', ["listen", "HOST:PORT"]),
     ('listen = []\n', ["listen"]),
     ('backend = "xfrm"\n', ["backend", "kernel-netlink"]),
@@ -88,6 +91,37 @@ def test_bad_files_are_refused_naming_the_key(tmp_path: Path, text: str,
         load_config(f)
     for n in [str(f), *names]:
         assert n in str(e.value), str(e.value)
+
+
+def test_gnmi_is_off_by_default_and_needs_tls_or_insecure(tmp_path: Path) -> None:
+    from tools.cli import gnmi_listen
+
+    def where(*argv: str):  # noqa: ANN202
+        args = build_parser().parse_args(["serve", "--state-dir", "/x", *argv])
+        return gnmi_listen(serve_config(args).gnmi, args)
+
+    assert where() is None
+    assert where("--gnmi", "127.0.0.1:9339", "--gnmi-insecure") == (
+        where("--gnmi", "127.0.0.1:9339", "--gnmi-insecure"))
+    plain = where("--gnmi", "127.0.0.1:0", "--gnmi-insecure")
+    assert (plain.host, plain.port, plain.insecure, plain.cert) == ("127.0.0.1", 0, True, None)
+    tls = where("--gnmi", "[::1]:9339", "--gnmi-cert", "c.pem", "--gnmi-key", "k.pem")
+    assert (tls.host, tls.port, tls.cert, tls.key, tls.insecure) == (
+        "::1", 9339, Path("c.pem"), Path("k.pem"), False)
+    with pytest.raises(ConfigError, match="certificate and key"):
+        where("--gnmi", "127.0.0.1:9339")
+    with pytest.raises(ConfigError, match="need --gnmi"):
+        where("--gnmi-insecure")
+    # from the file: the certificate and key relative to its folder; the command line wins
+    f = write(tmp_path, 'state-dir = "s"\n[gnmi]\nlisten = "127.0.0.1:9339"\n'
+                        'tls-cert = "gnmi.crt"\ntls-key = "gnmi.key"\n')
+    args = build_parser().parse_args(["serve", "--config", str(f)])
+    g = gnmi_listen(serve_config(args).gnmi, args)
+    assert (g.port, g.cert, g.key) == (9339, tmp_path / "gnmi.crt", tmp_path / "gnmi.key")
+    args = build_parser().parse_args(["serve", "--config", str(f), "--gnmi", "127.0.0.1:1",
+                                      "--gnmi-insecure"])
+    g = gnmi_listen(serve_config(args).gnmi, args)
+    assert (g.port, g.insecure, g.cert) == (1, True, None)
 
 
 def test_state_dir_is_required_somewhere(tmp_path: Path) -> None:

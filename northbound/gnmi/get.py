@@ -1,0 +1,104 @@
+"""gNMI Capabilities and Get."""
+
+from __future__ import annotations
+
+import grpc
+from pygnmi.spec.v080 import gnmi_pb2 as pb
+
+from nf.observed import StateSnapshot
+from nf.schema import ffi
+from northbound.gnmi import data, paths
+from northbound.gnmi.auth import GnmiSession
+from northbound.gnmi.context import ENCODINGS, GnmiContext, now_ns
+from northbound.gnmi.errors import GnmiError
+
+GNMI_VERSION = "0.8.0"
+STATE_MAX_AGE = 1.0  # seconds: a Get reads the daemon again when its state is older
+DATATYPES = {
+    pb.GetRequest.DataType.ALL: data.ALL,
+    pb.GetRequest.DataType.CONFIG: data.CONFIG,
+    pb.GetRequest.DataType.STATE: data.STATE,
+    pb.GetRequest.DataType.OPERATIONAL: data.STATE,
+}
+
+
+def capabilities(g: GnmiContext) -> pb.CapabilityResponse:
+    """Our modules with their revisions, JSON_IETF, the gNMI version."""
+    models = []
+    for mod in g.ctx.schema.modules:
+        org = ffi.string(mod.cdata.org).decode() if mod.cdata.org else ""
+        revision = next((str(r) for r in mod.revisions()), "")
+        models.append(pb.ModelData(name=mod.name(), organization=org, version=revision))
+    return pb.CapabilityResponse(supported_models=models,
+                                 supported_encodings=[pb.Encoding.JSON_IETF],
+                                 gNMI_version=GNMI_VERSION)
+
+
+def check_encoding(encoding: int) -> None:
+    """JSON_IETF (and JSON, the same bytes) only."""
+    if encoding not in ENCODINGS:
+        raise GnmiError(grpc.StatusCode.UNIMPLEMENTED,
+                        f"encoding {pb.Encoding.Name(encoding)} is not supported: use JSON_IETF")
+
+
+def typed(val: object, encoding: int) -> pb.TypedValue:
+    """A JSON value as a TypedValue in the encoding asked."""
+    raw = data.encode(val)
+    if encoding == pb.Encoding.JSON:
+        return pb.TypedValue(json_val=raw)
+    return pb.TypedValue(json_ietf_val=raw)
+
+
+async def read(g: GnmiContext, session: GnmiSession, which: str,
+               snapshot: StateSnapshot | None = None) -> list:
+    """The top-level nodes the caller may read: running, the state, or both."""
+    running = g.ctx.ds.tree("running") if which in (data.CONFIG, data.ALL) else None
+    if snapshot is None and which in (data.STATE, data.ALL):
+        snapshot = await g.state.snapshot(STATE_MAX_AGE)
+    if which == data.CONFIG:
+        snapshot = None
+    return data.roots(running, snapshot, g.access(session), g.ctx.schema.state_top)
+
+
+async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.GetResponse:
+    """One notification per path, one update per node it selects (its whole subtree as one
+    JSON_IETF value); a path without wildcards that selects nothing is NOT_FOUND."""
+    check_encoding(req.encoding)
+    if req.use_models:
+        names = {m.name() for m in g.ctx.schema.modules}
+        unknown = [m.name for m in req.use_models if m.name not in names]
+        if unknown:
+            raise GnmiError(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"unknown models: {', '.join(unknown)}")
+    top = g.ctx.schema.state_top
+    prefix = req.prefix if req.HasField("prefix") else None
+    try:
+        wanted = [(p, paths.parse(prefix, p, top)) for p in (req.path or [pb.Path()])]
+    except paths.PathError as e:
+        raise GnmiError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+    tops = await read(g, session, DATATYPES.get(req.type, data.ALL))
+    out = []
+    with data.parsed(g.ctx.schema, tops) as tree:
+        for path, steps in wanted:
+            origin = path.origin or (prefix.origin if prefix is not None else "")
+            updates = []
+            if not steps:
+                updates.append(pb.Update(path=pb.Path(origin=origin),
+                                         val=typed(data.whole(tree), req.encoding)))
+            for node in data.select(tree, steps) if steps else []:
+                updates.append(pb.Update(
+                    path=paths.to_gnmi(data.node_steps(node), origin),
+                    val=typed(data.value(node), req.encoding)))
+            if not updates and steps and not paths.has_wildcards(steps, top):
+                raise GnmiError(grpc.StatusCode.NOT_FOUND,
+                                f"no data at {paths.text(path)}")
+            out.append(pb.Notification(timestamp=now_ns(), update=updates,
+                                       prefix=_echo(prefix)))
+    return pb.GetResponse(notification=out)
+
+
+def _echo(prefix: pb.Path | None) -> pb.Path | None:
+    """The target of the request's prefix, given back (paths in updates are whole)."""
+    if prefix is None or not prefix.target:
+        return None
+    return pb.Path(target=prefix.target)
