@@ -10,6 +10,7 @@ Needs root and `ip netns` (CI runs as root); it fails, never skips, when they ar
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,6 +112,13 @@ def test_confirmed_commit(server: str) -> None:
 def test_rollback(server: str) -> None:
     out = run_example(server, "rollback.py")
     assert "<commit" in out and "rolled back" in out
+
+
+def test_actions(server: str) -> None:
+    out = run_example(server, "actions.py")  # after push.py: the VPN is applied
+    assert re.search(r"initiate: operation-failed CHILD_SA 'trunk' not established after "
+                     r"\d+ms \(.*198\.51\.100\.2", out), out
+    assert re.search(r"<ike-sa[^>]*>\d+</ike-sa>", out) and "<ok/>" in out  # clear, reset
 
 
 def test_netconf_console2(server: str) -> None:
