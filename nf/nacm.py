@@ -27,6 +27,9 @@ DENY_ALL_RPCS = {("ietf-netconf", "kill-session"), ("ietf-netconf", "delete-conf
 # ipsec-nf's actions on SAs, marked so in the model: only an explicit exec rule permits them
 DENY_ALL_RPCS |= {("ipsec-nf", r) for r in ("initiate", "terminate", "rekey", "clear",
                                              "reset-counters")}
+# the certificate authority's RPCs (northbound/ops_ca.py), marked so in the model
+DENY_ALL_RPCS |= {("ipsec-nf", r) for r in ("ca-create", "ca-issue", "ca-list", "ca-revoke",
+                                             "ca-delete", "ca-export")}
 # RFC 8341 section 3.4.6 step 3: the end-of-replay and end-of-subscription notifications of
 # RFC 5277 are always delivered.
 ALWAYS_DELIVERED = {("nc-notifications", "replayComplete"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nf.actions import SaActions
+from nf.ca import CertificateAuthority
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.history import History
@@ -60,6 +61,9 @@ class ServerContext:
     """The RFC 8341 denial counters (/nacm/denied-*), since the server started; the dispatcher
     counts refused operations, the write checks refused writes (the event stream counts the
     notifications it drops itself: Notifications.denied)."""
+    ca: CertificateAuthority | None = None
+    """The gateway's certificate authority (nf/ca.py; the ca-* RPCs); None: not offered
+    (the RPCs answer operation-not-supported). It never hands out the CA's private key."""
     actions: SaActions | None = None
     """Actions on the daemon's SAs (initiate, terminate, rekey, clear, reset-counters); None
     when the server has no daemon to act on (the action RPCs then answer

@@ -24,6 +24,7 @@ from northbound import (
     notifications,
     ops_actions,
     ops_apply,
+    ops_ca,
     ops_history,
     ops_nmda,
     ops_push,
@@ -241,6 +242,7 @@ TABLE = {
     **ops_history.TABLE,
     **ops_apply.TABLE,
     **ops_actions.TABLE,
+    **ops_ca.TABLE,
     **ops_nmda.TABLE,
     **ops_push.TABLE,
 }
