@@ -12,6 +12,7 @@ from typing import Any
 
 from lxml import etree
 
+from nf.ca_store import CaStore
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
 from nf.effective import EffectiveConfig, GlobalOptions
@@ -46,6 +47,7 @@ from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
+from tools.ca_wiring import AUTHORITY_KIND, CrlFeed
 from tools.check import vpn_view
 
 log = logging.getLogger("ipsec-nf")
@@ -81,6 +83,13 @@ class App:
         self._warn_unsupported()
         self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
         self.reconciler.status.observe(self._apply_status_changed)
+        # the gateway's CA (ipsec-nf ca, the ca-* RPCs; tools/ca_wiring.py): its CRL goes
+        # into the effective config of the authority entries that are this CA, and a new
+        # one (a revocation) to charon at once
+        self.ca = CaStore(state_dir)
+        self.crl_feed = CrlFeed(self.ca)
+        self.ca.on_crl(self._crl_changed)
+        self._loop: asyncio.AbstractEventLoop | None = None
         # one state engine for every front (NETCONF get/get-data, gNMI, YANG-Push): a cache
         # of the daemon's state fed by SA events and apply-status changes, sampled every
         # state_interval seconds (southbound/state_engine.py)
@@ -109,18 +118,18 @@ class App:
             wait_applied=self.wait_applied,
             actions=CharonActions(self.charon.socket_path, lambda: self.effective,
                                   self._configured_vpn, self._vpn_status),
-            subscriptions=self.subscriptions)
+            subscriptions=self.subscriptions, ca=self.ca)
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
         self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
         self._policy: tuple[int, Policy] | None = None
-        self.effective: EffectiveConfig = resolve(self.ds.config)
+        self.effective: EffectiveConfig = self.crl_feed.overlay(resolve(self.ds.config))[0]
 
     def _committed(self, config: dict[str, Any], touched: set | None) -> None:
         """Running changed: re-resolve only what changed and hand it to the reconciler."""
         self.state.invalidate()  # each VPN's effective parameters are state too
         if touched is None or not all(is_bulk(k) for k in touched):
-            self.effective = resolve(config)
+            self.effective = self.crl_feed.overlay(resolve(config))[0]
             self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
             return
@@ -201,6 +210,26 @@ class App:
             del views[name]
         return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
                 "vpn": out}
+
+    def _crl_changed(self, der: bytes) -> None:
+        """The CA signed a new CRL (a revocation; the store calls this from the thread that
+        revoked): put it in the effective config and hand the authority entries that are
+        this CA to the reconciler, in the event loop."""
+        def apply() -> None:
+            self.effective, names = self.crl_feed.overlay(self.effective)
+            if names:
+                log.info("new CRL of the gateway's CA: loading it into charon (%s)",
+                         ", ".join(sorted(names)))
+                self.reconciler.set_desired(self.effective, {AUTHORITY_KIND: names})
+            else:
+                log.warning("new CRL of the gateway's CA: no /ike/certificate-authority entry "
+                            "holds this CA's certificate, so charon does not use it")
+
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            apply()
+        else:
+            loop.call_soon_threadsafe(apply)
 
     def _charon_health(self) -> Health:
         h = self.charon.health()
@@ -320,7 +349,7 @@ class App:
         addresses bound are then in ``self.listening``), and for gNMI when ``gnmi`` says
         where (then in ``self.gnmi_listening``), and serve until cancelled or signalled;
         always clean up charon."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
         acceptors: list[Any] = []
         try:

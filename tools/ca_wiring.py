@@ -1,0 +1,76 @@
+"""The gateway's own CA and the IKE daemon: a new CRL is in force in charon at once.
+
+charon trusts a CA, and takes its CRL, through an entry of ``/ike/certificate-authority``
+(loaded by the southbound as ``load-authority`` + ``load-cert`` type ``x509crl``). The CA
+store (nf/ca_store.py) tells its observers every CRL it signs. :class:`CrlFeed` puts the
+store's CRL into the *effective* configuration of every certificate-authority entry whose
+certificate is this CA's (unless the one configured there is as new or newer, by CRL
+number), so that:
+
+* at every commit (and at start) the effective config carries the store's latest CRL;
+* on a revocation (ca-revoke, or the store's observers in the server process) the composition
+  root re-applies the overlay and tells the reconciler that exactly those entries changed:
+  charon is given the new CRL at once, without a commit and without touching running.
+
+A revocation made with ``ipsec-nf ca revoke`` by another process reaches charon at the next
+commit or restart of the server (the store keeps no state in memory; it has no way to tell
+the server); on a running gateway revoke over NETCONF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from nf.ca_store import CaStore
+from nf.effective import EffectiveConfig
+
+log = logging.getLogger(__name__)
+AUTHORITY_KIND = "certificate-authority"  # southbound.ra_session.AUTHORITY
+
+
+def _der(pem: str) -> bytes | None:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).public_bytes(
+            serialization.Encoding.DER)
+    except ValueError:
+        return None
+
+
+def _crl_number(pem: str) -> int:
+    try:
+        crl = x509.load_pem_x509_crl(pem.encode())
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except (ValueError, x509.ExtensionNotFound):
+        return -1
+
+
+class CrlFeed:
+    """The store's CRL in the effective config's authorities that are this CA."""
+
+    def __init__(self, store: CaStore) -> None:
+        self.store = store
+
+    def overlay(self, eff: EffectiveConfig) -> tuple[EffectiveConfig, set[str]]:
+        """``eff`` with the store's CRL in each authority entry of this CA that has an older
+        one (or none); and the names of those entries."""
+        authorities = getattr(eff, "authorities", None)  # the remote-access model's list
+        if not authorities or not self.store.exists():
+            return eff, set()
+        info = self.store.info()
+        ours = _der(info.certificate)
+        crl = x509.load_der_x509_crl(self.store.crl()).public_bytes(
+            serialization.Encoding.PEM).decode()
+        changed = {}
+        for name, authority in authorities.items():
+            if _der(authority.certificate) != ours:
+                continue
+            if authority.crl and _crl_number(authority.crl) >= info.crl_number:
+                continue
+            changed[name] = dataclasses.replace(authority, crl=crl)
+        if not changed:
+            return eff, set()
+        return dataclasses.replace(eff, authorities={**authorities, **changed}), set(changed)
