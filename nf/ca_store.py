@@ -283,6 +283,20 @@ class CaStore:
         with self._locked():
             return self._regenerate_crl()
 
+    def refresh_crl_if_due(self, margin: dt.timedelta = dt.timedelta(days=CRL_DAYS / 2)
+                           ) -> bool:
+        """Sign a new CRL when the current one's nextUpdate is less than ``margin`` away (a
+        CRL past it is stale to the IKE daemon and its clients); whether it did."""
+        if not self.exists():
+            return False
+        current = x509.load_pem_x509_crl(self._read("crl.pem"))
+        due = current.next_update_utc
+        if due is not None and due - ca_x509.now() > margin:
+            return False
+        self.refresh_crl()
+        log.info("certificate authority: CRL re-signed before its nextUpdate")
+        return True
+
     def crl(self) -> bytes:
         crl = x509.load_pem_x509_crl(self._read("crl.pem"))
         return crl.public_bytes(serialization.Encoding.DER)

@@ -47,7 +47,7 @@ from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
-from tools.ca_wiring import AUTHORITY_KIND, CrlFeed
+from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
 from tools.check import vpn_view
 
 log = logging.getLogger("ipsec-nf")
@@ -358,6 +358,7 @@ class App:
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
             self._tasks.append(asyncio.create_task(self.state.run()))
+            self._tasks.append(asyncio.create_task(keep_crl_fresh(self.ca)))
             self.reconciler.set_desired(self.effective)
             for host, port in listen:  # northbound.ssh logs each address
                 acceptors.append(await start_server(

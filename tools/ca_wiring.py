@@ -19,6 +19,7 @@ the server); on a running gateway revoke over NETCONF.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -30,6 +31,7 @@ from nf.effective import EffectiveConfig
 
 log = logging.getLogger(__name__)
 AUTHORITY_KIND = "certificate-authority"  # southbound.ra_session.AUTHORITY
+REFRESH_EVERY = 6 * 3600.0  # seconds between checks of the CRL's nextUpdate
 
 
 def _der(pem: str) -> bytes | None:
@@ -74,3 +76,14 @@ class CrlFeed:
         if not changed:
             return eff, set()
         return dataclasses.replace(eff, authorities={**authorities, **changed}), set(changed)
+
+
+async def keep_crl_fresh(store: CaStore, every: float = REFRESH_EVERY) -> None:
+    """Re-sign the CRL (same entries, a new number) before its nextUpdate, for as long as the
+    server runs; the store's observers take the new one to charon like a revocation."""
+    while True:
+        try:
+            await asyncio.to_thread(store.refresh_crl_if_due)
+        except Exception:  # a damaged store must not stop the server
+            log.exception("cannot refresh the CRL of the gateway's CA")
+        await asyncio.sleep(every)
