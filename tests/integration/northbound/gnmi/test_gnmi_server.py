@@ -3,8 +3,6 @@ and NACM (no charon: the state is a StateSource the test sets)."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from tests.integration.northbound.gnmi.harness import (
     READER,
     READER_PW,
     Harness,
+    self_signed,
 )
 
 # pygnmi's reader thread raises when a subscription it closed is cancelled
@@ -261,31 +260,6 @@ def test_credentials_and_read_only_user(h: Harness) -> None:
         seen = [json.dumps(m) for m in once]
     assert any('"name": "k"' in x or "[name=k]" in x for x in seen)
     assert not any(SECRET in x for x in seen)
-
-
-def self_signed(tmp: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("gateway.test"),
-                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / "gnmi.crt", tmp / "gnmi.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path: Path, store: Path) -> None:
