@@ -37,6 +37,8 @@ from northbound.gnmi.get import _echo, check_encoding, read, typed
 
 DEFAULT_SAMPLE = 10.0  # seconds, when sample_interval is 0
 MIN_SAMPLE = 0.1
+OUTBOX = 64  # notifications waiting for a slow client before the producers wait too
+MAX_BACKLOG = 8  # changes waiting past which ON_CHANGE diffs against the newest at once
 SL = pb.SubscriptionList
 ON_CHANGE, SAMPLE, TARGET_DEFINED = (pb.SubscriptionMode.ON_CHANGE, pb.SubscriptionMode.SAMPLE,
                                      pb.SubscriptionMode.TARGET_DEFINED)
@@ -181,7 +183,9 @@ async def subscribe(g: GnmiContext, session: GnmiSession,
 async def _stream(g: GnmiContext, session: GnmiSession, subs: list[Sub],
                   sl: pb.SubscriptionList, prefix: pb.Path | None,
                   dump) -> AsyncIterator[pb.SubscribeResponse]:  # noqa: ANN001
-    out: asyncio.Queue[pb.SubscribeResponse | BaseException] = asyncio.Queue()
+    # bounded: a client that reads slowly holds back its own producers (SAMPLE skips, and
+    # ON_CHANGE diffs over the changes it missed), never the server's memory
+    out: asyncio.Queue[pb.SubscribeResponse | BaseException] = asyncio.Queue(OUTBOX)
     events: asyncio.Queue = asyncio.Queue()
     on_change = [s for s in subs if s.mode == ON_CHANGE]
     sampled = [s for s in subs if s.mode == SAMPLE]
@@ -221,7 +225,7 @@ async def _guard(out: asyncio.Queue, work) -> None:  # noqa: ANN001
     except asyncio.CancelledError:
         raise
     except BaseException as e:  # noqa: BLE001 - handed to the stream, which raises it
-        out.put_nowait(e)
+        await out.put(e)
 
 
 async def _pump_state(g: GnmiContext, events: asyncio.Queue) -> None:
@@ -245,6 +249,11 @@ async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: i
                 snapshot = snap
         except TimeoutError:
             pass
+        if events.qsize() > MAX_BACKLOG:  # fallen behind: one diff up to the newest state
+            while not events.empty():
+                kind, snap = events.get_nowait()
+                if kind == "state":
+                    snapshot = snap
         now = time.monotonic()
         for sub, leaves in zip(subs, await view(g, session, subs, snapshot), strict=True):
             if sub.heartbeat > 0 and now >= sub.full_at + sub.heartbeat:
@@ -254,7 +263,7 @@ async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: i
                 updates, deletes = diff(sub.last, leaves, sub.floor)
             sub.last = leaves
             if updates or deletes:
-                out.put_nowait(notification(sub, updates, deletes, enc, prefix))
+                await out.put(notification(sub, updates, deletes, enc, prefix))
 
 
 async def _sample(g: GnmiContext, session: GnmiSession, sub: Sub, enc: int,
@@ -270,4 +279,4 @@ async def _sample(g: GnmiContext, session: GnmiSession, sub: Sub, enc: int,
             updates, sub.full_at = leaves, now
         sub.last = leaves
         if updates or deletes:
-            out.put_nowait(notification(sub, updates, deletes, enc, prefix))
+            await out.put(notification(sub, updates, deletes, enc, prefix))

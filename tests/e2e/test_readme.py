@@ -45,7 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log = open(state / "serve.log", "ab")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-m", "tools.cli", "serve",
-             "--state-dir", str(state), "--listen", "127.0.0.1:830"],
+             "--state-dir", str(state), "--listen", "127.0.0.1:830",
+             "--gnmi", "127.0.0.1:9339", "--gnmi-insecure"],  # gnmi.py
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
         deadline = time.monotonic() + 30
         while not listening(ns):
@@ -124,6 +125,13 @@ def test_actions(server: str) -> None:
 def test_netconf_console2(server: str) -> None:
     out = run_example(server, "netconf-console2.sh")
     assert "siteA-siteB" in out and "apply-status" in out
+
+
+def test_gnmi(server: str) -> None:
+    out = run_example(server, "gnmi.py")  # after push.py: siteA-siteB exists
+    assert "'name': 'ipsec-nf'" in out and "'val': '198.51.100.2'" in out
+    assert "'sync_response': True" in out
+    assert "'val': 'HQ to branch (gNMI)'" in out and "'op': 'DELETE'" in out
 
 
 def test_check_offline() -> None:
