@@ -119,8 +119,9 @@ class CharonActions:
         if security_policy is not None:
             self._policy(conf, security_policy)
         if is_passive(conf):
-            raise NotReady(f"VPN {vpn!r} is responder only (passive, or no remote-address or "
-                           "%any): it never initiates, its peer does", "vpn")
+            raise NotReady(f"VPN {vpn!r} is responder only (passive, or its remote-address is "
+                           "not one peer: absent, %any, a subnet or a range): it never "
+                           "initiates, its peer does", "vpn")
         children = [sp.name for sp in conf.security_policies
                     if sp.action in _NEGOTIATED
                     and security_policy in (None, sp.name)]
