@@ -9,6 +9,7 @@ from typing import Any
 from lxml import etree
 
 from nf.errors import InvalidValue, MissingElement
+from northbound import push_state
 from northbound.context import ServerContext
 
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
@@ -90,8 +91,10 @@ def add_nacm_counters(ctx: ServerContext, roots: list[etree._Element]) -> list[e
 
 def state_roots(ctx: ServerContext) -> list[etree._Element]:
     """The server's own state trees of <get> and <operational>: netconf-state (RFC 6022), the
-    YANG library (RFC 8525) and the event streams (RFC 5277)."""
-    return [netconf_state(ctx), *yang_library(ctx.schema), ctx.notifications.streams()]
+    YANG library (RFC 8525), the event streams (RFC 5277) and the streams and dynamic
+    subscriptions (RFC 8639)."""
+    return [netconf_state(ctx), *yang_library(ctx.schema), ctx.notifications.streams(),
+            *push_state.state_roots(ctx.notifications, ctx.subscriptions)]
 
 
 def _sub(parent: etree._Element, name: str, text: Any = None) -> etree._Element:

@@ -143,3 +143,10 @@ def test_check_offline() -> None:
     assert "vpn siteA-siteB" in r.stdout and "connections {" in r.stdout
     assert r.stdout.rstrip().endswith("valid")
     assert "0seaJ31RfzHNRvUSH0oUYg7znTW0I=" not in r.stdout  # site-a.xml's secret
+
+
+def test_yang_push(server: str) -> None:
+    out = run_example(server, "yang_push.py")  # after push.py: siteA-siteB exists
+    assert "push-update" in out and "siteA-siteB" in out
+    assert "push-change-update" in out
+    assert "<target>/ipsec-nf:ike/vpn=siteA-siteB/description</target>" in out

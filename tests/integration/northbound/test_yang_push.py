@@ -226,6 +226,13 @@ def test_modify_and_kill(gw: str) -> None:
         got = collect(m, 1.0)
         assert len(got) >= 2 and all(name(b) == "push-update" for b in got)
         assert all(b.find(f".//{{{NS}}}apply-status") is None for b in got)  # new filter
+        # the subscription and its receiver's counters in the operational state (RFC 8639)
+        state = operator.get(filter=("subtree", f'<subscriptions xmlns="{SN}"/>')).data_ele
+        entry = next(e for e in state.iter(f"{{{SN}}}subscription")
+                     if e.findtext(f"{{{SN}}}id") == str(sid))
+        assert entry.findtext(f"{{{YP}}}periodic/{{{YP}}}period") == "40"
+        assert int(entry.findtext(f".//{{{SN}}}sent-event-records")) >= 4
+        assert entry.findtext(f".//{{{SN}}}state") == "active"
         # another session cannot delete it, an administrator can kill it
         with pytest.raises(RPCError) as e:
             rpc(operator, f'<delete-subscription xmlns="{SN}"><id>{sid}</id>'

@@ -262,3 +262,34 @@ def test_a_kill_sends_subscription_terminated() -> None:
         return r.got
 
     assert asyncio.run(run()) == ["subscription-terminated"]
+
+
+def test_streams_and_subscriptions_state_is_valid(schema: Schema) -> None:
+    from northbound import push_state
+
+    async def run() -> list[etree._Element]:
+        notifications = Notifications()
+        subs = Subscriptions(notifications, schema.state_top)
+
+        async def read() -> list[etree._Element]:
+            return []
+
+        xp = etree.fromstring(f'<x xmlns="{YP}">/ipsec-nf:ike/ipsec-nf:vpn</x>')
+        subs.establish(Receiver(3), Spec(stream="NETCONF", replay_start=datetime.now(UTC)),
+                       None, lambda b: b)
+        subs.establish(Receiver(4), Spec(datastore="operational", period=100, selection=push
+                                         .Selection(xpath=xp.text,
+                                                    nsmap=push.xpath_namespaces(xp))),
+                       read, lambda b: b)
+        sub = subs.establish(Receiver(4), Spec(datastore="running", on_change=True,
+                                               dampening=5), read, lambda b: b)
+        sub.suspended = True
+        out = push_state.state_roots(notifications, subs)
+        await subs.close()
+        return out
+
+    roots = asyncio.run(run())
+    schema.check_data("".join(etree.tostring(r, encoding="unicode") for r in roots))
+    text = etree.tostring(roots[1], encoding="unicode")
+    assert text.count("<receiver>") == 3 and "<state>suspended</state>" in text
+    assert "ds:operational" in text and 'xmlns:ipsec-nf="urn:ipsec-nf:yang:ipsec-nf"' in text
