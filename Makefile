@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+	libcharon-extauth-plugins freeradius \
 	libstrongswan-standard-plugins libstrongswan-extra-plugins \
 	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools openssh-client \
 	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps \

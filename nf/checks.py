@@ -81,7 +81,9 @@ def run_checks(checks: Iterable[Check], effective: EffectiveConfig,
                config: Mapping[str, Any]) -> None:
     """Run every check on ``effective``; raise one RpcError with an rpc-error per refusal
     (error-path to the node that holds the value in ``config``)."""
-    errors = [InvalidValue.item(r.message, locate(config, r.vpn, r.leaf),
+    # a refusal of an entry outside the VPNs (a certificate) brings its own ``path``
+    errors = [InvalidValue.item(r.message,
+                                getattr(r, "path", None) or locate(config, r.vpn, r.leaf),
                                 app_tag=getattr(r, "app_tag", APP_TAG))
               for check in checks for r in check(effective)]
     if errors:

@@ -146,6 +146,16 @@ class Vpn:
     ike: IkePolicy = IkePolicy()
     ipsec: IpsecPolicy = IpsecPolicy()
     security_policies: tuple[SecurityPolicy, ...] = ()
+    # remote access: pools by name, EAP identities, certificates and authorities by name, with
+    # their PEM (resolved from the lists, so a changed certificate changes the VPN too)
+    vip_pools: tuple[str, ...] = ()
+    local_eap_id: str | None = None
+    remote_eap_id: str | None = None
+    certificates: tuple[str, ...] = ()
+    remote_ca_certificates: tuple[str, ...] = ()
+    certificate_pem: tuple[str, ...] = field(default=(), repr=False)
+    remote_ca_pem: tuple[str, ...] = field(default=(), repr=False)
+    vip_pool_addresses: tuple[tuple[str, ...], ...] = field(default=(), repr=False)
 
 
 @_frozen
@@ -156,6 +166,73 @@ class PreSharedKey:
     name: str
     ids: tuple[str, ...] = ()
     secret: str = field(repr=False)
+
+
+@_frozen
+class Pool:
+    """One ``pool``: ``addresses`` (prefixes, addresses, ranges) and the attributes pushed."""
+
+    name: str
+    addresses: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    nbns: tuple[str, ...] = ()
+    dhcp: tuple[str, ...] = ()
+
+
+@_frozen
+class Certificate:
+    """One ``certificate``: PEM certificate and private key (never in repr/str)."""
+
+    name: str
+    certificate: str = field(repr=False)
+    private_key: str = field(repr=False)
+
+
+@_frozen
+class CertificateAuthority:
+    """One ``certificate-authority``: PEM certificate, optional PEM CRL, URIs."""
+
+    name: str
+    certificate: str = field(repr=False)
+    crl: str | None = field(default=None, repr=False)
+    crl_uris: tuple[str, ...] = ()
+    ocsp_uris: tuple[str, ...] = ()
+
+
+@_frozen
+class EapKey:
+    """One ``eap-key``: EAP identities and the secret (never in repr/str)."""
+
+    name: str
+    ids: tuple[str, ...] = ()
+    secret: str = field(repr=False)
+
+
+@_frozen
+class RadiusServer:
+    """One ``eap-radius/server``; ``secret`` never shows in repr/str."""
+
+    name: str
+    address: str
+    secret: str = field(repr=False)
+    auth_port: int | None = None
+    acct_port: int | None = None
+    preference: int = 0
+
+
+@_frozen
+class EapRadius:
+    """``/ike/eap-radius``: charon's eap-radius plugin settings (no server: not configured)."""
+
+    nas_identifier: str | None = None
+    auth_port: int | None = None
+    acct_port: int | None = None
+    accounting: bool | None = None
+    sockets: int | None = None
+    retransmit_tries: int | None = None
+    retransmit_timeout: float | None = None
+    retransmit_base: float | None = None
+    servers: tuple[RadiusServer, ...] = ()
 
 
 @_frozen
@@ -232,6 +309,8 @@ class GlobalOptions:
     # not a leaf of global-options: /ike/logging, a setting of the same daemon, taken the same
     # way (a settings reload or a restart)
     logging: Logging = Logging()
+    # not a leaf of global-options either: /ike/eap-radius, the eap-radius plugin's settings
+    eap_radius: EapRadius = EapRadius()
 
 
 def _read_only(m: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -253,10 +332,16 @@ class EffectiveConfig:
     global_options: GlobalOptions = GlobalOptions()
     vpns: Mapping[str, Vpn] = field(default_factory=lambda: MappingProxyType({}))
     psks: Mapping[str, PreSharedKey] = field(default_factory=lambda: MappingProxyType({}))
+    # remote access (pool, certificate, certificate-authority, eap-key lists)
+    pools: Mapping[str, Pool] = field(default_factory=lambda: MappingProxyType({}))
+    certificates: Mapping[str, Certificate] = field(default_factory=lambda: MappingProxyType({}))
+    authorities: Mapping[str, CertificateAuthority] = field(
+        default_factory=lambda: MappingProxyType({}))
+    eap_keys: Mapping[str, EapKey] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vpns", _read_only(self.vpns))
-        object.__setattr__(self, "psks", _read_only(self.psks))
+        for name in ("vpns", "psks", "pools", "certificates", "authorities", "eap_keys"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
 
     @classmethod
     def empty(cls) -> EffectiveConfig:

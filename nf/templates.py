@@ -13,7 +13,11 @@ from typing import Any, TypeVar
 
 from nf.effective import (
     AhProposal,
+    Certificate,
+    CertificateAuthority,
     DosProtection,
+    EapKey,
+    EapRadius,
     EffectiveConfig,
     EspProposal,
     GlobalOptions,
@@ -22,7 +26,9 @@ from nf.effective import (
     IpsecPolicy,
     Logging,
     LogLevels,
+    Pool,
     PreSharedKey,
+    RadiusServer,
     SecurityPolicy,
     SpHash,
     TrafficSelector,
@@ -90,11 +96,40 @@ _logging = _reader(Logging, {"daemon": ("daemon", _log_levels),
                              "authpriv": ("authpriv", _log_levels)})
 
 
+_radius_server = _reader(RadiusServer)
+_eap_radius = _reader(EapRadius, {"servers": ("server", _each(_radius_server))})
+_pool = _reader(Pool, {"addresses": ("address", tuple), **_leaflists("dns", "nbns", "dhcp")})
+_certificate = _reader(Certificate)
+_authority = _reader(CertificateAuthority, {"crl_uris": ("crl-uri", tuple),
+                                            "ocsp_uris": ("ocsp-uri", tuple)})
+
+
+def eap_key_entry(k: Mapping[str, Any]) -> EapKey:
+    """The effective form of one EAP key."""
+    return EapKey(name=k["name"], ids=tuple(k.get("id", ())), secret=k["secret"])
+
+
+def _remote_access(ike: Mapping[str, Any]) -> dict[str, Any]:
+    """The remote-access lists of ``ike`` as EffectiveConfig fields."""
+    return {
+        "pools": MappingProxyType({n: _pool(p) for n, p in _by_name(ike.get("pool")).items()}),
+        "certificates": MappingProxyType({n: _certificate(c) for n, c in
+                                          _by_name(ike.get("certificate")).items()}),
+        "authorities": MappingProxyType({n: _authority(c) for n, c in
+                                         _by_name(ike.get("certificate-authority")).items()}),
+        "eap_keys": MappingProxyType({n: eap_key_entry(k) for n, k in
+                                      _by_name(ike.get("eap-key")).items()}),
+    }
+
+
 def global_options(options: Mapping[str, Any] | None,
-                   logging: Mapping[str, Any] | None = None) -> GlobalOptions:
-    """The daemon's global settings: a config dict's ``global-options`` container, and its
-    ``logging`` container (``/ike/logging``) as the field ``logging``."""
-    return replace(_global_options(options or {}), logging=_logging(logging or {}))
+                   logging: Mapping[str, Any] | None = None,
+                   eap_radius: Mapping[str, Any] | None = None) -> GlobalOptions:
+    """The daemon's global settings: a config dict's ``global-options`` container, its
+    ``logging`` container (``/ike/logging``) as the field ``logging`` and ``eap-radius`` as
+    ``eap_radius``."""
+    return replace(_global_options(options or {}), logging=_logging(logging or {}),
+                   eap_radius=_eap_radius(eap_radius or {}))
 
 
 def psk_entry(p: Mapping[str, Any]) -> PreSharedKey:
@@ -107,8 +142,13 @@ class _Policies:
     gets the template's policy itself (one shared value instead of one per VPN)."""
 
     def __init__(self, ike_templates: Mapping[str, Mapping[str, Any]],
-                 ipsec_templates: Mapping[str, Mapping[str, Any]]) -> None:
+                 ipsec_templates: Mapping[str, Mapping[str, Any]],
+                 certificates: Mapping[str, Mapping[str, Any]] | None = None,
+                 authorities: Mapping[str, Mapping[str, Any]] | None = None,
+                 pools: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.ike_templates, self.ipsec_templates = ike_templates, ipsec_templates
+        self.certificates, self.authorities = certificates or {}, authorities or {}
+        self.pools = pools or {}
         self._ike: dict[Any, IkePolicy] = {}
         self._ipsec: dict[Any, IpsecPolicy] = {}
 
@@ -155,7 +195,28 @@ def _vpn(vpn: Mapping[str, Any], policies: _Policies) -> Vpn:
         ipsec=policies.ipsec(ipsec_own),
         security_policies=tuple(_security_policy(sp) for sp in vpn.get("security-policy", ())
                                 if not sp.get("disabled")),
+        **_vpn_remote_access(vpn, policies),
     )
+
+
+def _vpn_remote_access(vpn: Mapping[str, Any], policies: _Policies) -> dict[str, Any]:
+    """A VPN's remote-access leaves, with the PEM of the certificates it names."""
+    certs = tuple(vpn.get("certificate", ()))
+    cas = tuple(vpn.get("remote-ca-certificate", ()))
+    pools = tuple(vpn.get("vip-pool", ()))
+    return {
+        "vip_pools": pools,
+        "vip_pool_addresses": tuple(tuple(policies.pools.get(n, {}).get("address", ()))
+                                    for n in pools),
+        "local_eap_id": vpn.get("local-eap-id"),
+        "remote_eap_id": vpn.get("remote-eap-id"),
+        "certificates": certs,
+        "remote_ca_certificates": cas,
+        "certificate_pem": tuple(policies.certificates.get(n, {}).get("certificate", "")
+                                 for n in certs),
+        "remote_ca_pem": tuple(policies.authorities.get(n, {}).get("certificate", "")
+                               for n in cas),
+    }
 
 
 def resolve_vpn(
@@ -168,7 +229,9 @@ def resolve_vpn(
 
 def _policies(ike: Mapping[str, Any]) -> _Policies:
     return _Policies(_by_name(ike.get("ike-policy-template")),
-                     _by_name(ike.get("ipsec-policy-template")))
+                     _by_name(ike.get("ipsec-policy-template")),
+                     _by_name(ike.get("certificate")), _by_name(ike.get("certificate-authority")),
+                     _by_name(ike.get("pool")))
 
 
 def _copy(m: Mapping[str, T]) -> dict[str, T]:
@@ -182,12 +245,14 @@ def resolve(config: Mapping[str, Any]) -> EffectiveConfig:
     policies = _policies(ike)
     return EffectiveConfig(
         enabled=ike.get("enabled", True),
-        global_options=global_options(ike.get("global-options"), ike.get("logging")),
+        global_options=global_options(ike.get("global-options"), ike.get("logging"),
+                                      ike.get("eap-radius")),
         vpns=MappingProxyType({n: _vpn(v, policies)
                                for n, v in _by_name(ike.get("vpn")).items()
                                if not v.get("disabled")}),
         psks=MappingProxyType({n: psk_entry(p)
                                for n, p in _by_name(ike.get("pre-shared-key")).items()}),
+        **_remote_access(ike),
     )
 
 
@@ -212,5 +277,4 @@ def update(effective: EffectiveConfig, config: Mapping[str, Any], vpns: Iterable
             new_psks[n] = psk_entry(all_psks[n])
         else:
             new_psks.pop(n, None)
-    return EffectiveConfig(enabled=effective.enabled, global_options=effective.global_options,
-                           vpns=MappingProxyType(new_vpns), psks=MappingProxyType(new_psks))
+    return replace(effective, vpns=MappingProxyType(new_vpns), psks=MappingProxyType(new_psks))

@@ -323,7 +323,11 @@ class CharonProcess:
     def write_conf(self) -> None:
         """Write strongswan.conf into the run directory."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(render_conf(self.run_dir, self.backend, self.options))
+        # 0600: it may hold secrets (the RADIUS servers' of /ike/eap-radius)
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(render_conf(self.run_dir, self.backend, self.options))
 
     def reload(self, options: GlobalOptions) -> None:
         """Take new options without a restart: rewrite strongswan.conf and ask charon to read

@@ -9,6 +9,9 @@ pre-shared-key 10   ``load-shared`` (secret)     load-shared / unload-shared  ge
 vpn            50   ``load-conn`` (conn + child) load-conn / unload-conn      list-conns
 ============== ==== ============================ ============================ =================
 
+and the remote-access kinds (certificate-authority 12, certificate 14, eap-key 16, pool 30:
+:mod:`southbound.ra_session`).
+
 A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
 replaced behind our back is noticed. charon never shows a secret back, so a shared secret is
 only observed by its id: one deleted behind our back is noticed and loaded again, one replaced
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nf.effective import EffectiveConfig, Vpn
-from southbound import sa_state
+from southbound import ra_session, sa_state, vici_ra
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -38,6 +41,15 @@ from southbound.backend import (
     dataplane_refusals,
 )
 from southbound.convert import conn_for, shared_digest, shared_for, vici_str
+from southbound.remote_access import (
+    EAP_PREFIX,
+    authority_payload,
+    certificate_digest,
+    certificate_payload,
+    eap_digest,
+    eap_shared,
+    pool_payload,
+)
 from southbound.vici_client import (
     MAX_MESSAGE,
     ViciClient,
@@ -58,9 +70,12 @@ DATAPLANES = {
                                  transport=False),
     "kernel-netlink": DataPlane("kernel-netlink", can_trap=True),
 }
-# authentication methods this backend can load what they need for: pre-shared keys only until
-# the remote-access work adds certificate, private key and EAP secret kinds
-AUTH_METHODS = frozenset({"pre-shared-key"})
+# authentication methods this backend can load what they need for (certificates and keys,
+# authorities, EAP secrets, RADIUS servers: the remote-access kinds); eap-radius only for the
+# peer (charon is a RADIUS client for the EAP of its peers, never for its own)
+AUTH_METHODS = frozenset({"pre-shared-key", "certificate", "eap-mschapv2", "eap-md5",
+                          "eap-radius"})
+_EAP = frozenset({"eap-mschapv2", "eap-md5", "eap-radius"})
 _CHILD_UP = {"INSTALLING", "INSTALLED", "UPDATING", "REKEYING", "REKEYED"}
 _IKE_BUSY = {"CREATED", "CONNECTING", "DELETING", "DESTROYING"}
 
@@ -76,6 +91,20 @@ KINDS = (
     ResourceKind(VPN, 50, select=lambda eff: _enabled(eff, eff.vpns),
                  payload=lambda vpn, dp: conn_for(vpn, trap_as_start=not dp.can_trap),
                  digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True),
+    # remote access (southbound/ra_session.py)
+    ResourceKind(ra_session.AUTHORITY, 12, select=lambda eff: _enabled(eff, eff.authorities),
+                 payload=lambda ca, _dp: authority_payload(ca),
+                 digest=lambda _ca, payload: conn_payload_digest(payload)),
+    ResourceKind(ra_session.CERTIFICATE, 14,
+                 select=lambda eff: _enabled(eff, eff.certificates),
+                 payload=lambda cert, _dp: certificate_payload(cert),
+                 digest=lambda cert, _payload: certificate_digest(cert), secret=True),
+    ResourceKind(ra_session.EAP_KEY, 16, select=lambda eff: _enabled(eff, eff.eap_keys),
+                 payload=lambda key, _dp: eap_shared(key),
+                 digest=lambda key, _payload: eap_digest(key), secret=True),
+    ResourceKind(ra_session.POOL, 30, select=lambda eff: _enabled(eff, eff.pools),
+                 payload=lambda pool, _dp: {"pools": pool_payload(pool)},
+                 digest=lambda _pool, payload: conn_payload_digest(payload)),
 )
 
 
@@ -89,10 +118,37 @@ def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
             method = getattr(vpn.ike, f"{side}_auth_method")
             if method is not None and method not in AUTH_METHODS:
                 out.append(Unsupported(vpn.name, ("ike-policy", f"{side}-auth-method"), (
-                    f"{side}-auth-method {method} needs the remote-access support (loading "
-                    "certificates, private keys and EAP secrets), not yet available: use "
-                    "pre-shared-key")))
+                    f"{side}-auth-method {method} is not supported by the charon backend")))
+        out.extend(_remote_access_refusals(vpn, effective))
         out.extend(_too_big(vpn, dp))
+    return out
+
+
+def _remote_access_refusals(vpn: Vpn, effective: EffectiveConfig) -> list[Unsupported]:
+    """Remote-access settings charon would ignore or could not use: refused, not dropped."""
+    out = []
+    local, remote = vpn.ike.local_auth_method, vpn.ike.remote_auth_method
+    if local == "eap-radius":
+        out.append(Unsupported(vpn.name, ("ike-policy", "local-auth-method"), (
+            "local-auth-method eap-radius: charon forwards its peers' EAP to RADIUS, it does "
+            "not authenticate itself through RADIUS; use eap-mschapv2 or eap-md5 with an "
+            "eap-key")))
+    if remote == "eap-radius" and not effective.global_options.eap_radius.servers:
+        out.append(Unsupported(vpn.name, ("ike-policy", "remote-auth-method"), (
+            "remote-auth-method eap-radius needs a RADIUS server in /ike/eap-radius/server")))
+    if vpn.local_eap_id is not None and local not in _EAP:
+        out.append(Unsupported(vpn.name, ("local-eap-id",), (
+            f"local-eap-id is only used with an EAP local-auth-method, not {local}")))
+    if vpn.remote_eap_id is not None and remote not in _EAP:
+        out.append(Unsupported(vpn.name, ("remote-eap-id",), (
+            f"remote-eap-id is only used with an EAP remote-auth-method, not {remote}")))
+    if vpn.certificates and local != "certificate":
+        out.append(Unsupported(vpn.name, ("certificate",), (
+            f"a certificate is only used with local-auth-method certificate, not {local}")))
+    if vpn.remote_ca_certificates and remote != "certificate":
+        out.append(Unsupported(vpn.name, ("remote-ca-certificate",), (
+            "remote-ca-certificate is only used with remote-auth-method certificate, not "
+            f"{remote}")))
     return out
 
 
@@ -124,8 +180,9 @@ def fingerprint(entry: Any) -> str:
 class CharonSession:
     """One VICI session implementing :class:`southbound.backend.BackendSession`."""
 
-    def __init__(self, client: ViciClient) -> None:
+    def __init__(self, client: ViciClient, keys: ra_session.KeyIds | None = None) -> None:
         self.client = client
+        self.keys = keys if keys is not None else ra_session.KeyIds()
 
     def __repr__(self) -> str:
         return f"CharonSession({self.client!r})"
@@ -137,7 +194,9 @@ class CharonSession:
     def load(self, kind: str, name: str, payload: Mapping[str, Any], replaced: bool) -> None:
         """load-shared or load-conn; a replaced connection with SAs is re-negotiated."""
         try:
-            if kind == PSK:
+            if kind in ra_session.KINDS:
+                ra_session.load(self.client, self.keys, kind, name, payload)
+            elif kind == PSK:
                 self.client.load_shared(name, payload)
             else:
                 self.client.load_conn(name, payload)
@@ -156,7 +215,9 @@ class CharonSession:
     def unload(self, kind: str, name: str) -> None:
         """unload-shared, or unload-conn and terminate its SAs."""
         try:
-            if kind == PSK:
+            if kind in ra_session.KINDS:
+                ra_session.unload(self.client, self.keys, kind, name)
+            elif kind == PSK:
                 self.client.unload_shared(name)
             else:
                 try:
@@ -174,8 +235,11 @@ class CharonSession:
         """Names charon holds; with ``deep``, connections with a fingerprint of their content
         (``list-conns``: about 0.2 ms a connection, against 2 µs for names only)."""
         try:
-            if kind == PSK:
-                return dict.fromkeys(self.client.get_shared())
+            if kind in ra_session.KINDS:
+                return ra_session.observe(self.client, self.keys, kind)
+            if kind == PSK:  # (EAP secrets are in the same table, under their prefix)
+                return dict.fromkeys(n for n in self.client.get_shared()
+                                     if not n.startswith(EAP_PREFIX))
             if not deep:
                 return dict.fromkeys(self.client.get_conns())
             out: dict[str, str | None] = {}
@@ -235,6 +299,7 @@ class CharonBackend:
         self.vici_timeout = vici_timeout
         self.reinitiate_after = reinitiate_after
         self._missing: dict[tuple[str, str], float] = {}  # (conn, child) -> missing since
+        self._keys = ra_session.KeyIds()  # certificate -> its key's id, for every session
 
     def __repr__(self) -> str:
         return f"CharonBackend({self.socket_path!r}, {self.dataplane.name})"
@@ -242,7 +307,7 @@ class CharonBackend:
     def open(self) -> CharonSession:
         """A new VICI session."""
         try:
-            return CharonSession(ViciClient(self.socket_path, self.vici_timeout))
+            return CharonSession(ViciClient(self.socket_path, self.vici_timeout), self._keys)
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
 
@@ -314,6 +379,8 @@ class CharonBackend:
                     total, per_conn = client.read_counters()
                 except ViciError:
                     total, per_conn = None, {}
+                # pool usage (remote access), when pools are loaded
+                pools = vici_ra.get_pools(client, leases=True) if self._keys.pools else {}
         except (ViciConnectionError, ViciError) as exc:
             raise BackendUnavailable(str(exc)) from exc
         out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
@@ -322,4 +389,6 @@ class CharonBackend:
             out["counters"] = sa_state.counters(total)
             out["vpn-counters"] = sa_state.vpn_counters(per_conn)
         out["ike-sa"] = [sa_state.ike_sa_state(e) for e in sas]
+        if pools:
+            out["pool"] = ra_session.pool_usage(pools)
         return out

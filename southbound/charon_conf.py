@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nf.effective import DosProtection, GlobalOptions, Logging, LogLevels, SpHash
+from nf.effective import DosProtection, EapRadius, GlobalOptions, Logging, LogLevels, SpHash
 
 PLUGIN_DIR = Path("/usr/lib/ipsec/plugins")
 
@@ -17,6 +17,17 @@ _BASE_PLUGINS = (
     "openssl gmp curve25519 gcm ccm ctr chapoly cmac xcbc aesni"
 ).split()
 _TAIL_PLUGINS = ("socket-default", "vici", "updown", "counters")
+# remote access: EAP methods (EAP-MSCHAPv2 needs MD4: the md4 plugin where there is one, else
+# OpenSSL's legacy provider, which charon's openssl plugin loads), EAP-Identity for
+# remote-eap-id %any, the RADIUS client, attr (mode-config attributes)
+_RA_PLUGINS = ("md4", "attr", "eap-identity", "eap-md5", "eap-mschapv2", "eap-radius")
+# /ike/eap-radius -> charon.plugins.eap-radius.* (strongswan.conf(5) of 5.9.8)
+_RADIUS = "plugins.eap-radius"
+_RADIUS_OPTIONS = {"nas_identifier": "nas_identifier", "auth_port": "port",
+                   "sockets": "sockets", "accounting": "accounting",
+                   "retransmit_tries": "retransmit_tries",
+                   "retransmit_timeout": "retransmit_timeout",
+                   "retransmit_base": "retransmit_base"}
 
 # Map of global-options fields to strongswan.conf charon settings (strongswan.conf(5) of
 # strongSwan 5.9.8; every name below is a string of libcharon or the kernel-netlink plugin).
@@ -92,7 +103,7 @@ RELOADABLE = frozenset({"retransmit_tries", "retransmit_timeout", "retransmit_ba
 # loggers' levels from the reloaded settings (verified with charon 5.9.8 in
 # tests/integration/southbound/test_logging_charon.py: a level raised by a reload shows in
 # syslog at once). port / port_nat_t are bound at start: they restart charon.
-RELOADABLE_PREFIXES = ("syslog.",)
+RELOADABLE_PREFIXES = ("syslog.", f"{_RADIUS}.")
 
 
 def _reloadable(key: str) -> bool:
@@ -139,7 +150,47 @@ def settings(options: GlobalOptions) -> dict[str, Any]:
     out["plugins.kernel-netlink.xfrm_acq_expires"] = pick(options, MODEL_DEFAULTS,
                                                           "acquire_timeout")
     out.update(_syslog(options.logging))
+    out.update(radius_settings(options.eap_radius))
     return out
+
+
+def radius_settings(radius: EapRadius) -> dict[str, Any]:
+    """``plugins.eap-radius.*`` of /ike/eap-radius (nothing without a server: the plugin then
+    has nothing to ask). Holds the servers' secrets: the file is written 0600."""
+    if not radius.servers:
+        return {}
+    out = {f"{_RADIUS}.{key}": getattr(radius, attr) for attr, key in _RADIUS_OPTIONS.items()
+           if getattr(radius, attr) is not None}
+    for srv in radius.servers:
+        base = f"{_RADIUS}.servers.{srv.name}"
+        out[f"{base}.address"] = srv.address
+        out[f"{base}.secret"] = srv.secret
+        out[f"{base}.auth_port"] = srv.auth_port or radius.auth_port or 1812
+        out[f"{base}.acct_port"] = srv.acct_port or radius.acct_port or 1813
+        out[f"{base}.preference"] = srv.preference
+    return out
+
+
+def _nested(flat: dict[str, Any], indent: int) -> list[str]:
+    """Dotted keys (``a.b.c = v``) as strongswan.conf sections."""
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+
+    def lines(node: dict[str, Any], depth: int) -> list[str]:
+        pad = "  " * depth
+        out = []
+        for k, v in node.items():
+            if isinstance(v, dict):
+                out += [f"{pad}{k} {{", *lines(v, depth + 1), f"{pad}}}"]
+            else:
+                out.append(f"{pad}{k} = {_conf_value(v)}")
+        return out
+    return lines(tree, indent)
 
 
 def apply_method(old: GlobalOptions, new: GlobalOptions) -> str | None:
@@ -163,7 +214,7 @@ def plugin_list(backend: str, plugin_dir: Path = PLUGIN_DIR) -> list[str]:
         raise ValueError(f"unknown backend {backend!r}")
     kernel = ["kernel-libipsec", "kernel-netlink"] if backend == "kernel-libipsec" else [
         "kernel-netlink"]
-    names = [*_BASE_PLUGINS, *kernel, *_TAIL_PLUGINS]
+    names = [*_BASE_PLUGINS, *_RA_PLUGINS, *kernel, *_TAIL_PLUGINS]
     if plugin_dir.is_dir():
         names = [n for n in names if (plugin_dir / f"libstrongswan-{n}.so").exists()]
     return names
@@ -191,6 +242,8 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
         syslog.setdefault(facility, {})[group] = values.pop(key)
     spdh = {family: {bits: values.pop(f"{_SPDH}.{family}.{bits}") for bits in _SP_BITS.values()}
             for family in _SP_HASH.values()}
+    radius = {k[len("plugins."):]: values.pop(k) for k in list(values)
+              if k.startswith(f"{_RADIUS}.")}
     lines = ["charon {", "  load_modular = no", f"  load = {' '.join(plugin_list(backend))}"]
     lines += [f"  {key} = {_conf_value(value)}" for key, value in values.items()]
     lines += [
@@ -213,5 +266,6 @@ def render_conf(run_dir: Path, backend: str = "kernel-libipsec",
         lines += [f"        {family} {{", *(f"          {k} = {v}" for k, v in bits.items()),
                   "        }"]
     lines += ["      }", "    }"]
+    lines += _nested(radius, 2)
     lines += ["  }", "}", ""]
     return "\n".join(lines)

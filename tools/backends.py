@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from nf.checks import Check
+from nf.pki import pki_refusals
 from southbound.backend import DataPlane, ResourceKind
 from southbound.charon_backend import DATAPLANES, KINDS, refusals
 
@@ -19,7 +20,7 @@ def dataplane(backend: str) -> DataPlane:
 def backend_checks(dp: DataPlane) -> list[Check]:
     """The checks beyond the YANG model that the datastores run at validate, edit and commit
     (``Datastores.checks``) for a charon backend on data plane ``dp``."""
-    return [lambda effective: refusals(dp, effective)]
+    return [lambda effective: refusals(dp, effective), pki_refusals]
 
 
 def backend_kinds() -> tuple[ResourceKind, ...]:

@@ -29,6 +29,7 @@ state lost); :meth:`~FakeCharon.emit` pushes an event (``ike-updown``...) to its
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -266,6 +267,7 @@ class FakeCharon:
             "get-counters": self._get_counters,
             "reset-counters": self._reset_counters,
         }
+        self._remote_access_handlers()
         if start:
             self.start()
 
@@ -700,6 +702,83 @@ class FakeCharon:
     def _get_shared(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             return {"keys": list(self.shared)}
+
+    # -- remote access: credentials and pools (kept by name, checked lightly) ---------------
+
+    def _remote_access_handlers(self) -> None:
+        self.certs: list[dict[str, Any]] = []
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.authorities: dict[str, dict[str, Any]] = {}
+        self.pools: dict[str, dict[str, Any]] = {}
+        self._handlers.update({
+            "load-cert": self._load_cert, "load-key": self._load_key,
+            "unload-key": self._unload_key, "get-keys": self._get_keys,
+            "load-authority": self._load_authority, "unload-authority": self._unload_authority,
+            "get-authorities": self._get_authorities, "load-pool": self._load_pool,
+            "unload-pool": self._unload_pool, "get-pools": self._get_pools,
+        })
+
+    def _load_cert(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        if not msg.get("data") or msg.get("type") not in ("x509", "x509crl", "x509ca"):
+            return _reply("parsing certificate failed")
+        with self.lock:
+            self.certs.append(_copy(msg))
+        return _reply()
+
+    def _load_key(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        data = msg.get("data")
+        if not data:
+            return _reply("loading private key failed")
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        ident = hashlib.sha1(raw).hexdigest()  # noqa: S324 - an id, as charon's is
+        with self.lock:
+            self.keys[ident] = _copy(msg)
+        return {**_reply(), "id": ident}
+
+    def _unload_key(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.keys.pop(str(msg.get("id")), None) is None:
+                return _reply(f"key '{msg.get('id')}' not found")
+        return _reply()
+
+    def _get_keys(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return {"keys": list(self.keys)}
+
+    def _load_authority(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for name, value in msg.items():
+                self.authorities[name] = _copy(value)
+        return _reply()
+
+    def _unload_authority(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.authorities.pop(str(msg.get("name")), None) is None:
+                return _reply(f"unloading authority '{msg.get('name')}' failed: not found")
+        return _reply()
+
+    def _get_authorities(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return {"authorities": list(self.authorities)}
+
+    def _load_pool(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for name, value in msg.items():
+                if not isinstance(value, dict) or "addrs" not in value:
+                    return _reply(f"missing addrs for pool '{name}'")
+                self.pools[name] = _copy(value)
+        return _reply()
+
+    def _unload_pool(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.pools.pop(str(msg.get("name")), None) is None:
+                return _reply(f"unloading pool '{msg.get('name')}' failed: not found")
+        return _reply()
+
+    def _get_pools(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return {name: {"base": "0.0.0.0", "size": "1", "online": "0", "offline": "0"}
+                    for name in self.pools}
 
     def _list_sas(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
         ike, ike_id = msg.get("ike"), _int(msg.get("ike-id"))

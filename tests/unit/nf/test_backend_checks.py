@@ -92,20 +92,36 @@ def test_netlink_accepts(schema: Schema, tmp_path: Path, case: str) -> None:
 
 
 @pytest.mark.parametrize("backend", sorted(DATAPLANES))
-@pytest.mark.parametrize("method", ["certificate", "eap-mschapv2", "eap-md5", "eap-radius"])
-def test_auth_methods_without_credentials_are_refused(schema: Schema, tmp_path: Path,
-                                                      backend: str, method: str) -> None:
+def test_eap_radius_needs_a_server_and_is_only_for_the_peer(schema: Schema, tmp_path: Path,
+                                                            backend: str) -> None:
     ds = store(schema, tmp_path, backend)
-    with pytest.raises(RpcError) as e:  # in the template
-        ds.edit("running", cfg(f"<ike-policy-template><name>iketemp1</name><remote-auth-method>"
-                               f"{method}</remote-auth-method></ike-policy-template>"), sid=1)
+    with pytest.raises(RpcError) as e:  # in the template, without a RADIUS server
+        ds.edit("running", cfg("<ike-policy-template><name>iketemp1</name><remote-auth-method>"
+                               "eap-radius</remote-auth-method></ike-policy-template>"), sid=1)
     assert [err.path for err in e.value.errors] == [f"{IKE_T}/ipsec-nf:remote-auth-method"]
-    assert "remote-access support" in e.value.errors[0].message
-    with pytest.raises(RpcError) as e:  # overridden in the VPN
-        ds.edit("running", cfg(f"<vpn><name>siteA-siteB</name><ike-policy><local-auth-method>"
-                               f"{method}</local-auth-method></ike-policy></vpn>"), sid=1)
+    assert "needs a RADIUS server" in e.value.errors[0].message
+    ds.edit("running", cfg("<eap-radius><server><name>r</name><address>192.0.2.9</address>"
+                           "<secret>s3cret</secret></server></eap-radius>"
+                           "<ike-policy-template><name>iketemp1</name><remote-auth-method>"
+                           "eap-radius</remote-auth-method></ike-policy-template>"), sid=1)
+    with pytest.raises(RpcError) as e:  # overridden in the VPN: charon is no RADIUS peer
+        ds.edit("running", cfg("<vpn><name>siteA-siteB</name><ike-policy><local-auth-method>"
+                               "eap-radius</local-auth-method></ike-policy></vpn>"), sid=1)
     assert [err.path for err in e.value.errors] == [
         f"{VPN}/ipsec-nf:ike-policy/ipsec-nf:local-auth-method"]
+    assert "s3cret" not in str(e.value.errors)
+
+
+@pytest.mark.parametrize("method", ["eap-mschapv2", "eap-md5"])
+def test_eap_methods_are_carried(schema: Schema, tmp_path: Path, method: str) -> None:
+    ds = store(schema, tmp_path, "kernel-libipsec")
+    ds.edit("running", cfg(f"<vpn><name>siteA-siteB</name><ike-policy><remote-auth-method>"
+                           f"{method}</remote-auth-method></ike-policy>"
+                           "<remote-eap-id>%any</remote-eap-id></vpn>"), sid=1)
+    with pytest.raises(RpcError) as e:  # an EAP id without an EAP method would be ignored
+        ds.edit("running", cfg("<vpn><name>siteA-siteB</name><local-eap-id>me</local-eap-id>"
+                               "</vpn>"), sid=1)
+    assert [err.path for err in e.value.errors] == [f"{VPN}/ipsec-nf:local-eap-id"]
 
 
 def test_locate_quotes_and_falls_back_to_the_vpn() -> None:
