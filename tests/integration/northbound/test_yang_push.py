@@ -297,9 +297,14 @@ def test_rfc5277_and_rfc8639_subscriptions_do_not_mix_on_a_session(gw: str) -> N
 def test_stream_subscription_filter_and_replay(gw: str) -> None:
     with connect(gw) as m, connect(gw) as editor:
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
-        establish(m, f'<stream>NETCONF</stream><stream-xpath-filter xmlns:ncn="urn:ietf:params:'
-                     f'xml:ns:yang:ietf-netconf-notifications">/ncn:netconf-config-change'
-                     f"</stream-xpath-filter><replay-start-time>{since}</replay-start-time>")
+        reply = rpc(m, f'<establish-subscription xmlns="{SN}"><stream>NETCONF</stream>'
+                       '<stream-xpath-filter xmlns:ncn="urn:ietf:params:xml:ns:yang:'
+                       'ietf-netconf-notifications">/ncn:netconf-config-change'
+                       f"</stream-xpath-filter><replay-start-time>{since}</replay-start-time>"
+                       "</establish-subscription>")
+        # the log starts when the server did, after the time asked for (RFC 8639 2.4.2.1)
+        revised = reply.findtext(f"{{{SN}}}replay-start-time-revision")
+        assert revised is not None and revised > since
         replayed = []
         while (body := take(m)) is not None and name(body) != "replay-completed":
             replayed.append(body)

@@ -5,6 +5,7 @@ notification bodies (validated by libyang), and the subscription engine's bounde
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -293,3 +294,30 @@ def test_streams_and_subscriptions_state_is_valid(schema: Schema) -> None:
     text = etree.tostring(roots[1], encoding="unicode")
     assert text.count("<receiver>") == 3 and "<state>suspended</state>" in text
     assert "ds:operational" in text and 'xmlns:ipsec-nf="urn:ipsec-nf:yang:ipsec-nf"' in text
+
+
+def test_periodic_updates_keep_to_the_anchor_time() -> None:
+    async def run() -> list[float]:
+        subs = Subscriptions(Notifications(), {})
+        times: list[float] = []
+        r = Receiver(1)
+
+        async def send(msg: bytes) -> bool:
+            times.append(time.time())
+            return True
+
+        async def read() -> list[etree._Element]:
+            return []
+
+        r.send_notification = send  # type: ignore[method-assign]
+        anchor = datetime.fromtimestamp(time.time() - 100.07, UTC)  # 0.07 s past a tick
+        sub = subs.establish(r, Spec(datastore="running", period=20, anchor=anchor), read,
+                             lambda b: b)
+        await asyncio.sleep(1.05)
+        subs.remove(sub)
+        return [t - anchor.timestamp() for t in times]
+
+    offsets = asyncio.run(run())
+    assert 4 <= len(offsets) <= 6, offsets  # every 0.2 s over 1 s
+    # each update at anchor + k * period (within scheduling noise), not at start + k * period
+    assert all(abs(o - round(o / 0.2) * 0.2) < 0.03 for o in offsets), offsets
