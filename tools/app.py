@@ -186,10 +186,11 @@ class App:
 
     async def read_state(self) -> dict[str, Any]:
         """The operational state (NETCONF get, get-data): the state engine's snapshot, read
-        from the daemon when older than a second (bounded in time: the last known tables,
-        marked stale, when it does not answer), with the apply status."""
+        from the daemon after the request came (concurrent requests share the read; bounded in
+        time: the last known tables, marked stale, when it does not answer), with the apply
+        status."""
         try:
-            return dict((await self.state.snapshot()).tree)
+            return dict((await self.state.snapshot(max_age=0)).tree)
         except Exception:  # the config part of <get> must still answer
             log.exception("cannot read IKE state")
             return {}

@@ -80,6 +80,18 @@ def test_concurrent_reads_share_one_daemon_read(fake: FakeCharon) -> None:
     asyncio.run(main())
 
 
+def test_readers_that_want_a_read_after_they_came_share_it(fake: FakeCharon) -> None:
+    async def main() -> None:  # NETCONF <get> asks max_age=0
+        eng = engine(fake)
+        first = asyncio.ensure_future(eng.snapshot(max_age=0))
+        await asyncio.sleep(0)  # a read is under way when the others come
+        rest = await asyncio.gather(*(eng.snapshot(max_age=0) for _ in range(50)))
+        await first
+        assert reads(fake) == 2  # the one under way, then one for all who came later
+        assert len({id(s) for s in rest}) == 1
+    asyncio.run(main())
+
+
 def test_a_thousand_sas_cost_one_list_sas(fake: FakeCharon) -> None:
     fake.sas = [{f"vpn-{i}": {**copy.deepcopy(SA), "uniqueid": str(i)}} for i in range(1000)]
 
