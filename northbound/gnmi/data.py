@@ -22,7 +22,7 @@ from nf.edit import elements
 from nf.nacm import Access, prune_unreadable
 from nf.observed import StateSnapshot
 from nf.paths import Step
-from nf.schema import Schema, SNode
+from nf.schema import NAMESPACES, Schema, SNode
 from nf.state import merge_state
 from northbound.gnmi import paths
 
@@ -32,13 +32,58 @@ Leaves = dict[tuple[Step, ...], Any]
 
 
 def roots(running: etree._Element | None, snapshot: StateSnapshot | None, access: Access,
-          top: dict[tuple[str, str], SNode]) -> list[etree._Element]:
+          top: dict[tuple[str, str], SNode],
+          wanted: list[tuple[Step, ...]] | None = None) -> list[etree._Element]:
     """The top-level nodes of running (None: none) with the state of ``snapshot`` (None:
-    none) merged in, without what ``access`` may not read."""
-    out = [copy.deepcopy(r) for r in elements(running)] if running is not None else []
+    none) merged in, without what ``access`` may not read; with ``wanted`` (the paths asked
+    for), only what those paths can select is copied (a read costs what it returns)."""
+    out = pick(running, wanted, top) if running is not None else []
     if snapshot is not None and snapshot.tree:
-        out = merge_state(out, dict(snapshot.tree))
+        out = merge_state(out, _state_part(dict(snapshot.tree), wanted))
     return prune_unreadable(access, out, top)
+
+
+def _narrowable(wanted: list[tuple[Step, ...]] | None) -> bool:
+    return wanted is not None and all(
+        len(p) >= 2 and all(s.name not in (paths.WILDCARD, paths.ANY_DEPTH) for s in p[:2])
+        for p in wanted)
+
+
+def pick(root: etree._Element, wanted: list[tuple[Step, ...]] | None,
+         top: dict[tuple[str, str], SNode]) -> list[etree._Element]:
+    """Copies of the top-level nodes of ``root``, cut to the children of each top container
+    the paths can select (their second step, with the keys they give); every node whole when
+    a path stops at a top container or starts with a wildcard."""
+    if not _narrowable(wanted):
+        return [copy.deepcopy(r) for r in elements(root)]
+    assert wanted is not None
+    out = []
+    for d in elements(root):
+        q = etree.QName(d)
+        mine = [p for p in wanted if p[0].name == q.localname
+                and NAMESPACES.get(p[0].module) == q.namespace]
+        if not mine:
+            continue
+        new = etree.Element(d.tag, dict(d.attrib), nsmap=d.nsmap)
+        for c in elements(d):
+            cq = etree.QName(c)
+            for p in mine:
+                if p[1].name == cq.localname and all(
+                        (c.findtext(f"{{{cq.namespace}}}{k}") or "").strip() == v
+                        for k, v in p[1].keys):
+                    new.append(copy.deepcopy(c))
+                    break
+        out.append(new)
+    return out
+
+
+def _state_part(tree: dict[str, Any], wanted: list[tuple[Step, ...]] | None) -> dict[str, Any]:
+    """The members of the state the paths can select (all when they cannot be narrowed)."""
+    if not _narrowable(wanted):
+        return tree
+    assert wanted is not None
+    names = {p[1].name for p in wanted if p[0].name == "ike"}
+    return {k: v for k, v in tree.items() if k in names}
 
 
 @contextmanager

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
 from nf.observed import StateSnapshot
-from nf.schema import ffi
+from nf.paths import Step
+from nf.schema import Schema, ffi
 from northbound.gnmi import data, paths
 from northbound.gnmi.auth import GnmiSession
 from northbound.gnmi.context import ENCODINGS, GnmiContext, now_ns
@@ -50,14 +53,16 @@ def typed(val: object, encoding: int) -> pb.TypedValue:
 
 
 async def read(g: GnmiContext, session: GnmiSession, which: str,
-               snapshot: StateSnapshot | None = None) -> list:
-    """The top-level nodes the caller may read: running, the state, or both."""
+               snapshot: StateSnapshot | None = None,
+               wanted: list[tuple[Step, ...]] | None = None) -> list:
+    """The top-level nodes the caller may read: running, the state, or both (only what the
+    ``wanted`` paths can select, when given)."""
     running = g.ctx.ds.tree("running") if which in (data.CONFIG, data.ALL) else None
     if snapshot is None and which in (data.STATE, data.ALL):
         snapshot = await g.state.snapshot(STATE_MAX_AGE)
     if which == data.CONFIG:
         snapshot = None
-    return data.roots(running, snapshot, g.access(session), g.ctx.schema.state_top)
+    return data.roots(running, snapshot, g.access(session), g.ctx.schema.state_top, wanted)
 
 
 async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.GetResponse:
@@ -76,25 +81,35 @@ async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.Ge
         wanted = [(p, paths.parse(prefix, p, top)) for p in (req.path or [pb.Path()])]
     except paths.PathError as e:
         raise GnmiError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
-    tops = await read(g, session, DATATYPES.get(req.type, data.ALL))
+    tops = await read(g, session, DATATYPES.get(req.type, data.ALL),
+                      wanted=[steps for _, steps in wanted])
+    # libyang's parse and print of the copies run in a thread: the event loop stays free
+    out = await asyncio.to_thread(_answer, g.ctx.schema, tops, wanted, prefix, req.encoding)
+    return pb.GetResponse(notification=out)
+
+
+def _answer(schema: Schema, tops: list, wanted: list[tuple[pb.Path, tuple[Step, ...]]],
+            prefix: pb.Path | None, encoding: int) -> list[pb.Notification]:
+    """The notifications of a Get: one per path, one update per node it selects (on private
+    copies of the data: safe in a thread)."""
     out = []
-    with data.parsed(g.ctx.schema, tops) as tree:
+    with data.parsed(schema, tops) as tree:
         for path, steps in wanted:
             origin = path.origin or (prefix.origin if prefix is not None else "")
             updates = []
             if not steps:
                 updates.append(pb.Update(path=pb.Path(origin=origin),
-                                         val=typed(data.whole(tree), req.encoding)))
+                                         val=typed(data.whole(tree), encoding)))
             for node in data.select(tree, steps) if steps else []:
                 updates.append(pb.Update(
                     path=paths.to_gnmi(data.node_steps(node), origin),
-                    val=typed(data.value(node), req.encoding)))
-            if not updates and steps and not paths.has_wildcards(steps, top):
+                    val=typed(data.value(node), encoding)))
+            if not updates and steps and not paths.has_wildcards(steps, schema.state_top):
                 raise GnmiError(grpc.StatusCode.NOT_FOUND,
                                 f"no data at {paths.text(path)}")
             out.append(pb.Notification(timestamp=now_ns(), update=updates,
                                        prefix=_echo(prefix)))
-    return pb.GetResponse(notification=out)
+    return out
 
 
 def _echo(prefix: pb.Path | None) -> pb.Path | None:

@@ -212,7 +212,11 @@ def parts_of(schema: Schema, running: etree._Element, req: pb.SetRequest) -> tup
         except paths.PathError as e:
             raise _bad(str(e)) from None
 
-    with data.parsed(schema, list(elements(running))) as tree:
+    # the nodes of running deletes (and replaces of '/' or of a leaf-list) remove, found by
+    # libyang in the part of running those paths can select
+    removing = [steps_of(p) for p in req.delete] + [steps_of(u.path) for u in req.replace]
+    tops = data.pick(running, removing, schema.state_top) if removing else []
+    with data.parsed(schema, tops) as tree:
         for path in req.delete:
             parts += removals(tree, steps_of(path))
             results.append(pb.UpdateResult(path=path, op=pb.UpdateResult.DELETE))

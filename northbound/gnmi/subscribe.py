@@ -29,6 +29,7 @@ from pygnmi.spec.v080 import gnmi_pb2 as pb
 
 from nf.observed import StateSnapshot
 from nf.paths import Step
+from nf.schema import Schema
 from northbound.gnmi import data, paths
 from northbound.gnmi.auth import GnmiSession
 from northbound.gnmi.context import GnmiContext, now_ns
@@ -87,15 +88,20 @@ def _subs(g: GnmiContext, sl: pb.SubscriptionList) -> list[Sub]:
 async def view(g: GnmiContext, session: GnmiSession, subs: list[Sub],
                snapshot: StateSnapshot | None = None) -> list[data.Leaves]:
     """The leaves of each subscription now (the state of ``snapshot`` if given)."""
-    tops = await read(g, session, data.ALL, snapshot)
-    top = g.ctx.schema.state_top
+    tops = await read(g, session, data.ALL, snapshot, [sub.steps for sub in subs])
+    # libyang works on the private copies in a thread: the event loop stays free
+    return await asyncio.to_thread(_leaves, g.ctx.schema, tops, [sub.steps for sub in subs])
+
+
+def _leaves(schema: Schema, tops: list, wanted: list[tuple[Step, ...]]) -> list[data.Leaves]:
+    top = schema.state_top
     out = []
-    with data.parsed(g.ctx.schema, tops) as tree:
-        for sub in subs:
+    with data.parsed(schema, tops) as tree:
+        for steps in wanted:
             leaves: data.Leaves = {}
-            if not sub.steps:
+            if not steps:
                 leaves.update(data.leaves((), data.whole(tree), top))
-            for node in data.select(tree, sub.steps) if sub.steps else []:
+            for node in data.select(tree, steps) if steps else []:
                 where = data.node_steps(node)
                 leaves.update(data.leaves(where, data.value(node),
                                           paths.schema_nodes(where, top)[-1]))
