@@ -25,7 +25,9 @@ class StateSnapshot:
     """One reading of the operational state.
 
     ``version`` grows by one each time the content of ``tree`` changes (a reader that saw
-    version N and gets N again knows nothing changed); ``read_at`` is when the daemon was
+    version N and gets N again knows nothing changed; leaves that move only with the clock,
+    ages and countdowns such as ``rekey-time``, are fresh in every snapshot but are not a
+    change: see ``southbound/state_engine.py``); ``read_at`` is when the daemon was
     last read (None: never); ``stale`` is true when the last read failed and ``tree`` is the
     one before.
     """
@@ -40,8 +42,10 @@ class StateSnapshot:
 class StateChange:
     """Why a new snapshot was published: ``reason`` is ``sa-event`` (``event`` is the SA
     event: kind ike|child, event up|down|rekeyed, vpn, peer, unique-id, policy),
-    ``apply-status`` (``event``: kind, name, status) or ``refresh`` (a sample or an on-demand
-    read found the content changed)."""
+    ``apply-status`` (``event``: kind, name, status), ``refresh`` (a sample or an on-demand
+    read found the content changed) or ``overflow`` (this subscriber was too slow: its queued
+    changes were dropped, ``event`` is ``{"dropped": N}``, and ``snapshot`` is the newest; it
+    should resynchronize from it)."""
 
     reason: str
     snapshot: StateSnapshot
