@@ -876,11 +876,16 @@ class FakeCharon:
         return _reply(matches=str(found))
 
     def _get_counters(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        # as charon 5.9.8's counters plugin: all=yes gives every connection's (not the global
+        # ones), a name that connection's, neither the global ones (under "")
         name = msg.get("name")
         with self.lock:
-            if name is not None and name not in self.counters:
+            if msg.get("all") == "yes":
+                picked = {k: v for k, v in self.counters.items() if k}
+            elif name is not None and name not in self.counters:
                 return _reply(f"no counters found for '{name}'")
-            picked = {k: v for k, v in self.counters.items() if name in (None, k)}
+            else:
+                picked = {name or "": self.counters.get(name or "", {})}
             return _reply(counters={k: {c: str(n) for c, n in v.items()}
                                     for k, v in picked.items()})
 

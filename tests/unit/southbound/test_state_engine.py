@@ -92,6 +92,15 @@ def test_readers_that_want_a_read_after_they_came_share_it(fake: FakeCharon) -> 
     asyncio.run(main())
 
 
+def test_global_and_per_vpn_counters(fake: FakeCharon) -> None:
+    fake.counters = {"": {"invalid": 4, "ike-init-in-req": 2}, "vpn-a": {"ike-init-in-req": 1},
+                     "vpn-b": {"child-rekey": 3}}
+    state = CharonBackend(fake.path, DATAPLANES["kernel-libipsec"]).read_state(2.0)
+    assert state["counters"] == {"invalid": 4, "ike-init-in-req": 2}
+    assert state["vpn-counters"] == [{"name": "vpn-a", "ike-init-in-req": 1},
+                                     {"name": "vpn-b", "child-rekey": 3}]
+
+
 def test_a_thousand_sas_cost_one_list_sas(fake: FakeCharon) -> None:
     fake.sas = [{f"vpn-{i}": {**copy.deepcopy(SA), "uniqueid": str(i)}} for i in range(1000)]
 
