@@ -140,6 +140,34 @@ def test_a_gnmi_set_adds_a_vpn_that_comes_up(lab: Lab, certs: tuple[Path, Path])
     assert USER in out.xpath("//i:user/text()", namespaces=NS)
 
 
+def test_a_set_is_announced_like_a_netconf_commit(lab: Lab, certs: tuple[Path, Path]) -> None:
+    with lab.connect(lab.a) as m:
+        netconf_sid = m.session_id
+        m.create_subscription()
+        with gnmi(lab.a, certs[0]) as gc:
+            gc.set(update=[(f"/ike/vpn[name={VPN}]/description", "set over gNMI")],
+                   encoding="json_ietf")
+        n = m.take_notification(timeout=10)
+        assert n is not None
+        body = etree.fromstring(n.notification_xml.encode())
+    ncn = {"n": "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"}
+    (change,) = body.xpath("//n:netconf-config-change", namespaces=ncn)
+    assert change.xpath("n:changed-by/n:username/text()", namespaces=ncn) == [USER]
+    assert change.xpath("n:changed-by/n:source-host/text()", namespaces=ncn) == [lab.a.mgmt_host]
+    targets = change.xpath("n:edit/n:target/text()", namespaces=ncn)
+    assert any(VPN in t and t.endswith("description") for t in targets), targets
+    # site A was only ever changed over gNMI: two Sets, two commits in the history, the
+    # last one with the session-id the notification names (not the NETCONF session's)
+    sid = change.xpath("n:changed-by/n:session-id/text()", namespaces=ncn)
+    with lab.connect(lab.a) as m:
+        out = etree.fromstring(m.dispatch(to_ele(f'<list-commits xmlns="{IPNF}"/>')).xml
+                               .encode())
+    commits = out.xpath("//i:commit", namespaces=NS)
+    assert [c.findtext("i:user", namespaces=NS) for c in commits] == [USER, USER]
+    assert sid and sid[0] != str(netconf_sid)
+    assert sid[0] in [c.findtext("i:session-id", namespaces=NS) for c in commits]
+
+
 def test_a_set_that_fails_validation_changes_nothing(lab: Lab, certs: tuple[Path, Path]) -> None:
     before = netconf_running(lab, lab.a)
     channel = grpc.secure_channel(

@@ -378,3 +378,26 @@ def test_stream_sample_suppress_redundant_and_heartbeat(h: Harness) -> None:
         assert time.monotonic() - t0 > 1.0
         assert len(beat) > 2
         quiet.close()
+
+
+def test_target_defined_is_on_change_with_heartbeat_and_updates_only(h: Harness) -> None:
+    load(h)
+    h.state.set({"ike-sa": [sa(1, "a")]})
+    state = "ipsec-nf:ike/ike-sa[unique-id=1]/state"
+    with client(h) as gc:
+        sub = gc.subscribe_stream(subscribe={
+            "subscription": [{"path": "/ike/ike-sa[unique-id=1]/state",
+                              "mode": "target_defined",
+                              "heartbeat_interval": 1_500_000_000}],
+            "mode": "stream", "encoding": "json_ietf", "updates_only": True})
+        first = sub.get_update(timeout=5)
+        assert first["sync_response"] and not first["update"].get("update")  # updates_only
+        t0 = time.monotonic()
+        h.state.set({"ike-sa": [sa(1, "a", state="rekeying")]})
+        change = sub.get_update(timeout=5)["update"]["update"]
+        assert change == [{"path": state, "val": "rekeying"}]
+        assert time.monotonic() - t0 < 1.0  # on the change, not at a sample
+        beat = sub.get_update(timeout=5)["update"]["update"]  # nothing changed: heartbeat
+        assert beat == [{"path": state, "val": "rekeying"}]
+        assert time.monotonic() - t0 > 1.2
+        sub.close()
