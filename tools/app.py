@@ -29,7 +29,6 @@ from northbound.frontdoor import Limits
 from northbound.gnmi.auth import Authenticator
 from northbound.gnmi.context import GnmiContext
 from northbound.gnmi.server import GnmiListen, GnmiServer
-from northbound.gnmi.state_adapter import ReadStateSource
 from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
@@ -391,11 +390,8 @@ class App:
     gnmi_listening: tuple[str, int] | None = None  # the gNMI address bound, once run
 
     async def _start_gnmi(self, where: GnmiListen) -> None:
-        """Serve gNMI over the same datastores, users and NACM as NETCONF."""
-        # TEMPORARY fallback: ReadStateSource polls read_state where the context has no
-        # state engine (see northbound/gnmi/state_adapter.py)
-        state = getattr(self.context, "state", None) or ReadStateSource(self.read_state)
-        g = GnmiContext(ctx=self.context, state=state, auth=Authenticator(self.state_dir))
+        """Serve gNMI over the same datastores, users, NACM and state engine as NETCONF."""
+        g = GnmiContext(ctx=self.context, state=self.state, auth=Authenticator(self.state_dir))
         self.gnmi_server = GnmiServer(g, where.host, where.port, where.cert, where.key,
                                       where.insecure)
         port = await self.gnmi_server.start()
