@@ -67,8 +67,8 @@ class Servicer(gnmi_pb2_grpc.gNMIServicer):
         await self._read_allowed(session, context, "get")
         try:
             return await get.get(self.g, session, request)
-        except GnmiError as e:
-            await context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001 - every failure is a status
+            await context.abort(*_status(e, "Get"))
             raise
 
     async def Set(self, request: pb.SetRequest,  # noqa: N802
@@ -76,9 +76,10 @@ class Servicer(gnmi_pb2_grpc.gNMIServicer):
         session = await self._caller(context)
         try:
             response = await gnmi_set.set_(self.g, session, request)
-        except GnmiError as e:
-            log.info("gNMI Set by %r refused: %s", session.user, e.message)
-            await context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001 - every failure is a status
+            code, message = _status(e, "Set")
+            log.info("gNMI Set by %r refused: %s", session.user, message)
+            await context.abort(code, message)
             raise
         log.info("gNMI Set by %r from %s: %d operations", session.user, session.source_host,
                  len(response.response))
@@ -92,8 +93,17 @@ class Servicer(gnmi_pb2_grpc.gNMIServicer):
         try:
             async for response in subscribe.subscribe(self.g, session, request_iterator):
                 yield response
-        except GnmiError as e:
-            await context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001 - every failure is a status
+            await context.abort(*_status(e, "Subscribe"))
+
+
+def _status(e: Exception, rpc: str) -> tuple[grpc.StatusCode, str]:
+    """The status of a failed call: a GnmiError's own; anything else is a bug of ours,
+    logged with its traceback and answered INTERNAL."""
+    if isinstance(e, GnmiError):
+        return e.code, e.message
+    log.error("gNMI %s failed", rpc, exc_info=e)
+    return grpc.StatusCode.INTERNAL, f"internal error ({type(e).__name__}): see the server's log"
 
 
 class GnmiServer:
