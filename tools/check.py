@@ -472,7 +472,8 @@ def loads(effective: EffectiveConfig, dp: DataPlane
 
 _NAMES = {"ike": "ike-policy", "ipsec": "ipsec-policy", "ike_proposals": "ike-proposal",
           "esp_proposals": "esp-proposal", "ah_proposals": "ah-proposal",
-          "security_policies": "security-policy", "ids": "id"}
+          "security_policies": "security-policy", "ids": "id", "vip_pools": "vip-pool",
+          "certificates": "certificate", "remote_ca_certificates": "remote-ca-certificate"}
 
 
 def plain(value: Any) -> Any:
@@ -483,6 +484,8 @@ def plain(value: Any) -> Any:
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
             if v is None or v == () or f.name in ("ike_template", "ipsec_template", "secret"):
+                continue
+            if not f.repr:  # key material, PEM blobs resolved for the backend
                 continue
             out[_NAMES.get(f.name, f.name.replace("_", "-"))] = plain(v)
         return out

@@ -194,6 +194,7 @@ class FreeRadius:
         conf = folder / "radiusd.conf"
         text = conf.read_text()
         text = re.sub(r"(?m)^(\s*)(user|group) = ", r"\1#\2 = ", text)  # stay root
+        text = re.sub(r"(?m)^(\s*)reject_delay = \d+", r"\1reject_delay = 0", text)
         conf.write_text(text)
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -27,6 +27,7 @@ from nf.schema import Schema
 from nf.templates import resolve
 from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, CharonBackend
+from southbound.charon_conf import apply_method
 from southbound.reconciler import Reconciler
 from tests.integration.southbound.ra_net import (
     GW,
@@ -168,7 +169,9 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
     the pool and its DNS servers, and pings the protected subnet from it; the pool's usage
     shows both leases online, then offline when they leave."""
     ds = datastores(tmp_path)
-    eff = commit(ds, POOLS + vpn_xml("rw", "*@psk.example.net", "", "<vip-pool>rw4</vip-pool>")
+    eff = commit(ds, POOLS + vpn_xml("rw", "*@psk.example.net",
+                                     "<dpd-delay>10s</dpd-delay><udp-encap>true</udp-encap>"
+                                     "<mobike>true</mobike>", "<vip-pool>rw4</vip-pool>")
                  + """
   <pre-shared-key><name>alice</name><id>alice@psk.example.net</id><secret>alice-secret-1</secret>
   </pre-shared-key>
@@ -198,8 +201,17 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
             assert res.returncode == 0, f"ping from {v[0]} failed:\n{res.stdout}{res.stderr}"
             resolv = (c.run_dir / "resolv.conf").read_text()
             assert "nameserver 10.1.1.53" in resolv, resolv
+        # MOBIKE, forced UDP encapsulation and DPD reached charon for this VPN
+        from southbound.vici_client import ViciClient
+        with ViciClient(gw.charon.socket_path) as v:
+            (conn,) = v.list_conns("rw")
+        assert conn["rw"]["dpd_delay"] == b"10", conn  # (list-conns shows no encap/mobike)
+        assert re.search(r"generating IKE_AUTH response .*N\(MOBIKE_SUP\)",
+                         gw.charon.log_tail(400))  # MOBIKE on: the gateway offers it
         state = gw.state()
         sas = _ike_sa(state, "rw")
+        assert all(sa["udp-encap"] and sa["child-sa"][0]["udp-encap"] for sa in sas), sas
+        assert all(sa["remote-port"] == 4500 for sa in sas)
         assert sorted(sa["remote-id"] for sa in sas) == ["alice@psk.example.net",
                                                          "bob@psk.example.net"]
         assert sorted(v for sa in sas for v in sa["remote-vips"]) == sorted(
@@ -405,22 +417,29 @@ def test_eap_mschapv2_with_eap_key(tmp_path: Path, net: Bench) -> None:
         _stop(*clients, gw)
 
 
+def _radius_xml(secret: str) -> str:
+    return f"""<eap-radius><nas-identifier>ipsec-nf-gw</nas-identifier>
+      <retransmit-tries>1</retransmit-tries><retransmit-timeout>0.5</retransmit-timeout>
+      <server><name>r1</name><address>{RADIUS}</address>
+      <secret>{secret}</secret></server></eap-radius>"""
+
+
 def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
-    """EAP forwarded to a real FreeRADIUS (its own namespace and config folder): the right
-    password gets a virtual IP and pings, a wrong one is refused by the RADIUS server."""
+    """EAP forwarded to a real FreeRADIUS (its own namespace and config folder). First with a
+    wrong RADIUS secret: the server drops the requests, the client is refused. The secret
+    corrected is taken by a settings reload (same charon process): the right password then
+    gets a virtual IP and pings, a wrong one is refused by the RADIUS server."""
     hq, gwc, _, _ = pki(tmp_path)
     radius = FreeRadius(tmp_path / "raddb", net.radius, RADIUS_SECRET,
                         {"erin": "Erin-Passw0rd"})
     ds = datastores(tmp_path)
-    eff = commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq) + vpn_xml(
+    base = POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq) + vpn_xml(
         "rwradius", "*@radius.example.net",
         "<local-auth-method>certificate</local-auth-method>"
         "<remote-auth-method>eap-radius</remote-auth-method>",
         "<vip-pool>rw4</vip-pool><remote-eap-id>%any</remote-eap-id>"
         "<certificate>gw</certificate>")
-        + f"""<eap-radius><nas-identifier>ipsec-nf-gw</nas-identifier>
-          <server><name>r1</name><address>{RADIUS}</address>
-          <secret>{RADIUS_SECRET}</secret></server></eap-radius>""")
+    eff = commit(ds, base + _radius_xml("not-the-radius-secret"))
     gw = Gateway(tmp_path / "gw", net.gw)
     clients = _clients(tmp_path, net)
     try:
@@ -428,13 +447,21 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
         gw.start(eff)
         conf = gw.charon.conf_path
         assert conf.stat().st_mode & 0o777 == 0o600
-        assert RADIUS_SECRET in conf.read_text()
+        assert "not-the-radius-secret" in conf.read_text()
         assert {s.status for s in gw.rec.status.entries()} == {"applied"}
         good, bad = clients
         good.start()
         bad.start()
         _eap_client(good, hq, "erin@radius.example.net", "erin", "Erin-Passw0rd")
         _eap_client(bad, hq, "erin@radius.example.net", "erin", "wrong-Passw0rd")
+        assert good.initiate("rw").returncode != 0  # the gateway's RADIUS secret is wrong
+        assert not good.vips()
+
+        fixed = commit(ds, base + _radius_xml(RADIUS_SECRET))
+        assert apply_method(eff.global_options, fixed.global_options) == "reload"
+        pid = gw.charon.pid
+        gw.charon.reload(fixed.global_options)
+        assert gw.charon.pid == pid
         res = good.initiate("rw")
         assert res.returncode == 0, res.stdout + good.log_tail(40) + radius.log()[-3000:]
         (vip,) = good.vips()
@@ -451,3 +478,51 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
         raise
     finally:
         _stop(*clients, gw, radius)
+
+
+# ------------------------------------------------------------------------------ vRouter seed
+
+SEED = Path(__file__).resolve().parents[2] / "data" / "seeds" / "vrouter_concentrator.xml"
+
+
+def test_vrouter_concentrator_seed_with_two_psk_road_warriors(tmp_path: Path,
+                                                               net: Bench) -> None:
+    """The vRouter manual's VPN concentrator, as tests/data/seeds/vrouter_concentrator.xml:
+    two road warriors with different algorithms (the template's two IKE and ESP proposals),
+    each with its own key, get leases of user-vips and reach the hub subnet."""
+    ds = datastores(tmp_path)
+    ds.edit("running", etree.parse(str(SEED)).getroot(), sid=1)
+    eff = resolve(ds.config)
+    vpn = eff.vpns["siteA-roadw"]
+    assert vpn.vip_pools == ("user-vips",) and vpn.remote_address is None
+    assert eff.pools["user-vips"].addresses == ("192.168.99.0/24",)
+    gw = Gateway(tmp_path / "gw", net.gw)
+    clients = _clients(tmp_path, net)
+    users = (("user1@6wind.net", "0seaJ31RfzHNRvUSH0oUYg7znTW0I=",
+              "aes256-sha512-prfsha512-modp2048", "aes128-sha256"),
+             ("user2@6wind.net", "0s3zpRt+h3g12NSaSKEx2yjY4ctak=",
+              "aes128gcm16-prfsha512-modp2048", "aes128gcm16"))
+    try:
+        gw.start(eff)
+        assert {s.status for s in gw.rec.status.entries()} == {"applied"}
+        for c, (user, secret, ike, esp) in zip(clients, users, strict=True):
+            c.start()
+            c.load_all(client_conf(
+                "rw", f"auth = psk\n      id = {user}",
+                "auth = psk\n      id = user1.roadw.6wind.net",
+                f"  ike-1 {{\n    id = {user}\n    secret = {secret}\n  }}", ike, esp))
+            res = c.initiate("rw")
+            assert res.returncode == 0, res.stdout + c.log_tail(40)
+            (vip,) = c.vips()
+            assert vip.startswith("192.168.99.")
+            assert c.ping(vip).returncode == 0
+        sas = {sa["remote-id"]: sa for sa in _ike_sa(gw.state(), "siteA-roadw")}
+        assert set(sas) == {"user1@6wind.net", "user2@6wind.net"}
+        assert sas["user1@6wind.net"]["enc-alg"] == "aes256-cbc"
+        assert sas["user2@6wind.net"]["aead-alg"] == "aes128-gcm-128", sas["user2@6wind.net"]
+        assert sas["user2@6wind.net"]["child-sa"][0]["aead-alg"] == "aes128-gcm-128"
+    except BaseException:
+        print(gw.charon.log_tail(80))
+        raise
+    finally:
+        _stop(*clients, gw)
