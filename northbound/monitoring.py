@@ -52,8 +52,29 @@ def yang_library(schema: Any) -> list[etree._Element]:
         el.getparent().remove(el)
     lib = root.find(f"{{{YL}}}yang-library")
     if lib is not None:
+        _import_only(lib, root.find(f"{{{YL}}}modules-state"))
         _schemas_and_datastores(lib)
     return [c for c in root if isinstance(c.tag, str)]
+
+
+# Modules libyang implements only because a leafref of ietf-subscribed-notifications points
+# into them (source-interface, source-vrf: features we do not have), and what they augment:
+# we implement none of their data, so they are announced as import-only.
+NOT_IMPLEMENTED = ("ietf-interfaces", "ietf-network-instance", "ietf-ip")
+
+
+def _import_only(lib: etree._Element, legacy: etree._Element | None) -> None:
+    for mod in lib.xpath("y:module-set/y:module", namespaces={"y": YL}):
+        if mod.findtext(f"{{{YL}}}name") in NOT_IMPLEMENTED:
+            for c in mod.findall(f"{{{YL}}}feature") + mod.findall(f"{{{YL}}}deviation"):
+                mod.remove(c)
+            mod.tag = f"{{{YL}}}import-only-module"
+            mod.getparent().append(mod)  # after the implemented ones
+    for mod in legacy.iterfind(f"{{{YL}}}module") if legacy is not None else ():
+        if mod.findtext(f"{{{YL}}}name") in NOT_IMPLEMENTED:
+            ct = mod.find(f"{{{YL}}}conformance-type")
+            if ct is not None:
+                ct.text = "import"
 
 
 def _schemas_and_datastores(lib: etree._Element) -> None:

@@ -290,7 +290,9 @@ class Subscriptions:
                 continue
             try:
                 allowed = sub.authorize(body)
-                if allowed is not None and _selected(spec, allowed):
+                if allowed is None:  # RFC 8341 denied-notifications, if it was selected
+                    self.notifications.denied += 1 if _selected(spec, body) else 0
+                elif _selected(spec, allowed):
                     self.offer(sub, allowed, t)
             except Exception:  # never let one subscription break the publisher
                 log.exception("subscription %d: event not delivered", sub.id)

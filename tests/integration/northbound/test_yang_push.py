@@ -121,6 +121,10 @@ def test_capabilities_and_yang_library_announce_the_features(gw: str) -> None:
              for m in lib.iter(f"{{{y}}}module")}
     assert feats["ietf-subscribed-notifications"] == ["encode-xml", "replay", "subtree", "xpath"]
     assert feats["ietf-yang-push"] == ["on-change"]
+    # what libyang implements for leafrefs under features we lack is no data we serve
+    only = {m.findtext(f"{{{y}}}name") for m in lib.iter(f"{{{y}}}import-only-module")}
+    assert {"ietf-interfaces", "ietf-network-instance", "ietf-yang-patch"} <= only
+    assert not only & set(feats)
 
 
 def test_periodic_running_delivers_at_its_period_without_secrets(gw: str) -> None:

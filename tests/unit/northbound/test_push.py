@@ -321,3 +321,23 @@ def test_periodic_updates_keep_to_the_anchor_time() -> None:
     assert 4 <= len(offsets) <= 6, offsets  # every 0.2 s over 1 s
     # each update at anchor + k * period (within scheduling noise), not at start + k * period
     assert all(abs(o - round(o / 0.2) * 0.2) < 0.03 for o in offsets), offsets
+
+
+def test_events_nacm_hides_are_counted_when_the_filter_selects_them() -> None:
+    async def run() -> tuple[list[str], int]:
+        notifications = Notifications()
+        subs = Subscriptions(notifications, {})
+        r = Receiver(1)
+        xp = etree.fromstring(f'<x xmlns:i="{NS}">/i:secret-ev | /i:open-ev</x>')
+        spec = Spec(stream="NETCONF", stream_xpath=xp.text, nsmap=push.xpath_namespaces(xp))
+        subs.establish(r, spec, None,
+                       lambda b: None if etree.QName(b).localname.startswith("secret") else b)
+        await asyncio.sleep(0.01)
+        for name in ("secret-ev", "open-ev", "secret-other", "other"):
+            notifications.publish(etree.Element(f"{{{NS}}}{name}"))
+        await asyncio.sleep(0.02)
+        return r.got, notifications.denied
+
+    got, denied = asyncio.run(run())
+    assert got == ["open-ev"]
+    assert denied == 1  # secret-ev; secret-other was not selected anyway
