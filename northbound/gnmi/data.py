@@ -43,6 +43,36 @@ def roots(running: etree._Element | None, snapshot: StateSnapshot | None, access
     return prune_unreadable(access, out, top)
 
 
+def state_only(tops: list[etree._Element], top: dict[tuple[str, str], SNode]
+               ) -> list[etree._Element]:
+    """The ``config false`` nodes of merged config and state, with the list keys that lead to
+    them (gNMI's STATE): config leaves go, and config containers or entries left without
+    state."""
+    out = []
+    for el in tops:
+        sn = nfpaths.schema_of(top, el)
+        if sn is not None and (not sn.config or _keep_state(el, sn)):
+            out.append(el)
+    return out
+
+
+def _keep_state(el: etree._Element, sn: SNode) -> bool:
+    """Strip config from ``el`` (a config node); is any state left in it?"""
+    found = False
+    for c in list(elements(el)):
+        csn = nfpaths.schema_of(sn, c)
+        if csn is None or not csn.config:
+            found = True
+        elif csn.kind in ("leaf", "leaf-list"):
+            if csn.name not in sn.keys:
+                el.remove(c)
+        elif _keep_state(c, csn):
+            found = True
+        else:
+            el.remove(c)
+    return found
+
+
 def _narrowable(wanted: list[tuple[Step, ...]] | None) -> bool:
     return wanted is not None and all(
         len(p) >= 2 and all(s.name not in (paths.WILDCARD, paths.ANY_DEPTH) for s in p[:2])

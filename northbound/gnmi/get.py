@@ -57,12 +57,15 @@ async def read(g: GnmiContext, session: GnmiSession, which: str,
                wanted: list[tuple[Step, ...]] | None = None) -> list:
     """The top-level nodes the caller may read: running, the state, or both (only what the
     ``wanted`` paths can select, when given)."""
-    running = g.ctx.ds.tree("running") if which in (data.CONFIG, data.ALL) else None
+    # the state of config list entries (a VPN's effective parameters) lives in those entries:
+    # STATE reads running too, then keeps only the state and the keys leading to it
+    running = g.ctx.ds.tree("running")
     if snapshot is None and which in (data.STATE, data.ALL):
         snapshot = await g.state.snapshot(STATE_MAX_AGE)
     if which == data.CONFIG:
         snapshot = None
-    return data.roots(running, snapshot, g.access(session), g.ctx.schema.state_top, wanted)
+    tops = data.roots(running, snapshot, g.access(session), g.ctx.schema.state_top, wanted)
+    return data.state_only(tops, g.ctx.schema.state_top) if which == data.STATE else tops
 
 
 async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.GetResponse:

@@ -110,7 +110,8 @@ def test_capabilities_name_our_modules_and_json_ietf(h: Harness) -> None:
 
 def test_get_config_keys_wildcards_and_state(h: Harness) -> None:
     load(h)
-    h.state.set({"ike-sa": [sa(7, "a", bytes_in=1234)], "ike-sas": {"total": 1}})
+    h.state.set({"ike-sa": [sa(7, "a", bytes_in=1234)], "ike-sas": {"total": 1},
+                 "vpn": [{"name": "a", "effective": {"local-address": "198.51.100.1"}}]})
     with client(h) as gc:
         got = updates(gc.get(path=["/ike/vpn[name=a]/local-address"], encoding="json_ietf"))
         assert got == {"ipsec-nf:ike/vpn[name=a]/local-address": "198.51.100.1"}
@@ -125,11 +126,14 @@ def test_get_config_keys_wildcards_and_state(h: Harness) -> None:
         # state: RFC 7951 (uint64 counters as strings), config not included
         state = gc.get(path=["/ike"], encoding="json_ietf", datatype="state")
         ike = updates(state)["ipsec-nf:ike"]
-        assert "vpn" not in ike
+        # only config false nodes, and the keys that lead to them (a VPN's effective state)
+        assert ike["vpn"] == [{"name": "a", "effective": {"local-address": "198.51.100.1"}}]
+        assert "pre-shared-key" not in ike and "ike-policy-template" not in ike
         assert ike["ike-sa"][0]["child-sa"][0]["bytes-in"] == "1234"
         assert ike["ike-sa"][0]["unique-id"] == 7
-        assert "vpn" not in updates(gc.get(path=["/ike"], encoding="json_ietf",
-                                           datatype="operational"))["ipsec-nf:ike"]
+        eff = updates(gc.get(path=["/ike/vpn[name=a]/effective/local-address"],
+                             encoding="json_ietf", datatype="operational"))
+        assert eff == {"ipsec-nf:ike/vpn[name=a]/effective/local-address": "198.51.100.1"}
         everything = updates(gc.get(path=["/ike"], encoding="json_ietf",
                                     datatype="all"))["ipsec-nf:ike"]
         assert everything["vpn"][0]["name"] == "a" and everything["ike-sa"][0]["name"] == "a"
