@@ -9,9 +9,11 @@ APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	iproute2 iputils-ping tcpdump libyang2-dev libyang2-tools openssh-client \
 	python3 python3-venv python3-dev gcc libffi-dev pkg-config procps \
 	systemd
+# the kernel harness (tests/kernel/vm.py): QEMU, busybox for its initramfs, kmod for depmod
+KERNEL_APT_PKGS := qemu-system-x86 busybox-static kmod
 YANG_PATH = $(shell $(PY) -c 'import sys; print(sys.prefix)')/share/yang/modules
 
-.PHONY: deps apt venv lint-yang lint test demo clean
+.PHONY: deps apt venv lint-yang lint test demo clean kernel-deps test-kernel
 
 deps: apt venv
 
@@ -39,8 +41,24 @@ lint-yang: venv
 lint: venv lint-yang
 	$(VENV)/bin/ruff check nf northbound southbound tools tests
 
-test: deps lint
+test: deps lint kernel-deps
 	$(VENV)/bin/pytest -v -rs tests
+
+# Debian's stock kernel (linux-image-amd64, downloaded and unpacked once into
+# /var/cache/ipsec-nf-test) booted under QEMU runs the tests that need kernel ESP
+kernel-deps: venv
+	@missing=""; for p in $(KERNEL_APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $$missing; \
+	fi
+	$(PY) -m tests.kernel.vm prepare
+
+test-kernel: deps kernel-deps
+	$(VENV)/bin/pytest -v -rs tests/kernel
 
 demo: deps
 	$(PY) -m tools.demo

@@ -352,6 +352,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ipsec-nf serve: {e}", file=sys.stderr)
         return 2
     journal = setup_logging(cfg.log_level)
+    if cfg.backend == "kernel-netlink":  # refused now, not SA by SA later (kernel_esp.py)
+        from southbound.kernel_esp import kernel_esp_missing
+        if (why := kernel_esp_missing()) is not None:
+            log.error("refusing to start: %s", why)
+            return 1
     notify = os.environ.pop("NOTIFY_SOCKET", None)  # ours: charon must not inherit it
     from nf.persist import UnsafeStateError
     from southbound.charon import CharonError
