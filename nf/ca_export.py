@@ -75,8 +75,9 @@ def mobileconfig(common_name: str, key: PrivateKey, cert: x509.Certificate,
             "RemoteAddress": opts.remote_address,
             "RemoteIdentifier": remote_id,
             "LocalIdentifier": common_name,
+            # the gateway's certificate must come from this CA; its name is checked against
+            # RemoteIdentifier (no ServerCertificateCommonName: the gateway's CN may differ)
             "ServerCertificateIssuerCommonName": ca_name,
-            "ServerCertificateCommonName": remote_id,
             "ExtendedAuthEnabled": 0,
             "DeadPeerDetectionRate": "Medium",
             "DisableMOBIKE": 0,

@@ -96,6 +96,7 @@ def test_mobileconfig_is_a_plist_with_the_ikev2_payloads(store: CaStore, tmp_pat
     assert ike["CertificateType"] == "ECDSA256"
     assert ike["PayloadCertificateUUID"] == bundle["PayloadUUID"]
     assert ike["ServerCertificateIssuerCommonName"] == "Export CA"
+    assert "ServerCertificateCommonName" not in ike
     uuids = [p["PayloadUUID"] for p in [profile, *profile["PayloadContent"]]]
     assert len(set(uuids)) == 4 and all(uuid.UUID(u) for u in uuids)
     assert bundle["Password"] == "pw"
