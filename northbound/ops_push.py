@@ -155,13 +155,14 @@ def _reader(ctx: ServerContext, session: Any, spec: Spec) -> Reader | None:
     if spec.datastore is None:
         return None
     top = ctx.schema.state_top
-    subs = ctx.subscriptions
+    state = ctx.state
 
     async def read() -> list[etree._Element]:
         roots = [copy.deepcopy(r) for r in elements(ctx.ds.tree("running"))]
-        if spec.datastore == "operational" and subs is not None and subs.state is not None:
-            snap = await subs.state.snapshot(STATE_MAX_AGE)
-            roots = merge_state(roots, dict(snap.tree))
+        if spec.datastore == "operational" and state is not None:
+            roots = merge_state(roots, dict((await state.snapshot(STATE_MAX_AGE)).tree))
+        elif spec.datastore == "operational":  # a context without the state engine
+            roots = merge_state(roots, await ctx.read_state())
         roots = prune_unreadable(ctx.access(session), roots, top)
         return spec.selection.apply(push.strip_secrets(roots, top), top)
 

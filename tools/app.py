@@ -33,7 +33,6 @@ from northbound.monitoring import now_iso
 from northbound.rpc import Dispatcher, module_of
 from northbound.session import SessionRegistry
 from northbound.ssh import start_server
-from northbound.state_poll import PolledState
 from northbound.subscriptions import Subscriptions
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
@@ -333,13 +332,9 @@ class App:
 
     def _wire_subscriptions(self) -> None:
         """RFC 8639/8641 subscriptions: the NETCONF stream's events, config changes, and the
-        operational state (the state engine, ``self.state``)."""
-        state = getattr(self, "state", None)
-        if state is None:  # TEMPORARY, until the state engine is in: read_state polled
-            polled = PolledState(self.read_state)
-            self.notifications.taps.append(polled.on_event)
-            state = polled
-        self.subscriptions = Subscriptions(self.notifications, self.schema.state_top, state)
+        operational state (the state engine's snapshots and changes)."""
+        self.subscriptions = Subscriptions(self.notifications, self.schema.state_top,
+                                           self.state)
         self.ds.on_change.append(lambda *_: self.subscriptions.config_changed())
         self.registry.on_close(self.subscriptions.session_ended)
 

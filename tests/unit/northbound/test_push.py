@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from nf.observed import StateSnapshot
 from nf.schema import Schema
 from northbound import push
 from northbound.notifications import Notifications
-from northbound.state_poll import PolledState
 from northbound.subscriptions import Spec, Subscriptions
 
 NS = "urn:ipsec-nf:yang:ipsec-nf"
@@ -195,58 +193,6 @@ def test_on_change_dampening_coalesces_changes() -> None:
     edits = [(e.findtext(f"{{{YP}}}operation"), e.findtext(f"{{{YP}}}target"))
              for e in sent[1].iter(f"{{{YP}}}edit")]
     assert edits == [("delete", "/ipsec-nf:ike/vpn=a"), ("create", "/ipsec-nf:ike/vpn=d")]
-
-
-def test_polled_state_publishes_only_changes() -> None:
-    async def run() -> tuple[list[int], StateSnapshot]:
-        values = iter([{"x": 1}, {"x": 1}, {"x": 2}, {"x": 2}, {"x": 3}] + [{"x": 3}] * 50)
-
-        async def read() -> dict[str, Any]:
-            return next(values)
-
-        state = PolledState(read, period=0.01)
-        versions: list[int] = []
-
-        async def follow() -> None:
-            async for change in state.changes():
-                versions.append(change.snapshot.version)
-
-        task = asyncio.create_task(follow())
-        await asyncio.sleep(0.2)
-        task.cancel()
-        return versions, await state.snapshot(100)
-
-    versions, snap = asyncio.run(run())
-    assert versions == [1, 2, 3]
-    assert snap.tree == {"x": 3} and snap.version == 3
-    assert snap.read_at is not None and snap.read_at <= datetime.now(UTC)
-
-
-def test_polled_state_rereads_after_an_sa_event() -> None:
-    async def run() -> int:
-        reads = 0
-
-        async def read() -> dict[str, Any]:
-            nonlocal reads
-            reads += 1
-            return {"n": reads}
-
-        state = PolledState(read, period=100)
-        seen: list[int] = []
-
-        async def follow() -> None:
-            async for c in state.changes():
-                seen.append(c.snapshot.version)
-
-        task = asyncio.create_task(follow())
-        await asyncio.sleep(0.05)
-        state.on_event(datetime.now(UTC), etree.Element(f"{{{NS}}}ike-sa-event"))
-        state.on_event(datetime.now(UTC), etree.Element(f"{{{NS}}}other"))
-        await asyncio.sleep(1.3)
-        task.cancel()
-        return len(seen)
-
-    assert asyncio.run(run()) == 2  # 0.2 s and 1 s after the event (not the other one)
 
 
 def test_a_kill_sends_subscription_terminated() -> None:
