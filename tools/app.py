@@ -68,7 +68,8 @@ class App:
         self.registry.on_close(lambda s: self.confirmed.session_ended(s.session_id))
         self.registry.on_close(lambda s: self.ds.release_session(s.session_id))
         ike = self.ds.config.get("ike", {})
-        options = global_options(ike.get("global-options"), ike.get("logging"))
+        options = global_options(ike.get("global-options"), ike.get("logging"),
+                                 ike.get("eap-radius"))
         self.charon = CharonProcess(state_dir / "charon", backend, options)
         # kernel-libipsec never raises an acquire for a trap policy: the backend's data plane
         # says so (DataPlane.can_trap) and trap is negotiated at once there.
