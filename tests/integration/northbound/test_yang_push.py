@@ -323,6 +323,19 @@ def test_stream_subscription_filter_and_replay(gw: str) -> None:
             f"<name>streamed</name></vpn></ike></config>"))
         editor.commit()
         assert take(m) is not None
+        # a new filter: session starts only
+        sid = reply.findtext(f"{{{SN}}}id")
+        rpc(m, f'<modify-subscription xmlns="{SN}"><id>{sid}</id><stream-subtree-filter>'
+               '<netconf-session-start xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-'
+               'notifications"/></stream-subtree-filter></modify-subscription>')
+        modified = take(m)
+        assert modified is not None and name(modified) == "subscription-modified"
+        assert modified.findtext(f"{{{SN}}}stream") == "NETCONF"
+        with connect(gw):
+            pass
+        started = take(m)
+        assert started is not None and name(started) == "netconf-session-start"
+        assert take(m, 1.0) is None  # its netconf-session-end is filtered out
 
 
 def test_a_read_restricted_user_gets_no_secret_and_only_what_it_may_read(gw: str) -> None:
