@@ -149,3 +149,11 @@ def test_the_shipped_example_is_valid_and_matches_the_unit() -> None:
     assert "[gnmi]" in EXAMPLE.read_text()  # the documented place of the gNMI settings
     unit = (ROOT / "packaging" / "ipsec-nf.service").read_text()
     assert "--config /etc/ipsec-nf/ipsec-nf.toml" in unit
+
+
+def test_state_interval_from_the_file_and_the_command_line(tmp_path: Path) -> None:
+    f = write(tmp_path, 'state-dir = "/srv/nf"\nstate-interval = 2.5\n')
+    assert settings("--config", str(f)).state_interval == 2.5
+    assert settings("--config", str(f), "--state-interval", "10").state_interval == 10.0
+    assert settings("--state-dir", "/x").state_interval == 5.0  # the default
+    assert load_config(EXAMPLE)["state_interval"] == 5
