@@ -141,14 +141,15 @@ class ClientCharon(CharonProcess):
 
 
 def client_conf(name: str, local: str, remote: str, secrets: str = "",
-                proposals: str = "default", esp: str = "default") -> str:
+                proposals: str = "default", esp: str = "default",
+                vips: str = "0.0.0.0") -> str:
     """A road warrior's swanctl.conf: connection ``name`` to the gateway asking a virtual IP,
     child ``name`` to 192.168.0.0/24; ``local``/``remote`` are the auth sections' bodies."""
     return f"""connections {{
   {name} {{
     version = 2
     remote_addrs = {GW}
-    vips = 0.0.0.0
+    vips = {vips}
     proposals = {proposals}
     keyingtries = 1
     local {{

@@ -164,14 +164,18 @@ POOLS = """
 """
 
 
+POOL6 = "<pool><name>rw6</name><address>2001:db8:3::/120</address></pool>"
+
+
 def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) -> None:
     """Two PSK road warriors, one key each selected by their user-FQDN: each gets a lease of
     the pool and its DNS servers, and pings the protected subnet from it; the pool's usage
     shows both leases online, then offline when they leave."""
     ds = datastores(tmp_path)
-    eff = commit(ds, POOLS + vpn_xml("rw", "*@psk.example.net",
+    eff = commit(ds, POOLS + POOL6 + vpn_xml("rw", "*@psk.example.net",
                                      "<dpd-delay>10s</dpd-delay><udp-encap>true</udp-encap>"
-                                     "<mobike>true</mobike>", "<vip-pool>rw4</vip-pool>")
+                                     "<mobike>true</mobike>",
+                                     "<vip-pool>rw4</vip-pool><vip-pool>rw6</vip-pool>")
                  + """
   <pre-shared-key><name>alice</name><id>alice@psk.example.net</id><secret>alice-secret-1</secret>
   </pre-shared-key>
@@ -189,11 +193,13 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
                 "rw", f"auth = psk\n      id = {user}@psk.example.net",
                 "auth = psk\n      id = gw.example.net",
                 f"  ike-{user} {{\n    id = {user}@psk.example.net\n    secret = {secret}\n  }}",
-                PROPOSALS, ESP))
+                PROPOSALS, ESP, vips="0.0.0.0, ::"))
             res = c.initiate("rw")
             assert res.returncode == 0, res.stdout + c.log_tail(40)
-        vips = [c.vips() for c in clients]
-        assert all(len(v) == 1 for v in vips), vips
+        both = [sorted(c.vips(), key=lambda a: ":" in a) for c in clients]  # IPv4, IPv6
+        assert all(len(v) == 2 and ":" in v[1] for v in both), both
+        assert all(v[1].startswith("2001:db8:3::") for v in both) and both[0][1] != both[1][1]
+        vips = [[v[0]] for v in both]
         assert {v[0] for v in vips} <= {f"10.3.0.{i}" for i in range(1, 15)} | {"10.3.1.7"}
         assert vips[0] != vips[1]
         for c, v in zip(clients, vips, strict=True):
@@ -215,8 +221,9 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
         assert sorted(sa["remote-id"] for sa in sas) == ["alice@psk.example.net",
                                                          "bob@psk.example.net"]
         assert sorted(v for sa in sas for v in sa["remote-vips"]) == sorted(
-            v[0] for v in vips)
-        (pool,) = state["pool"]
+            v for pair in both for v in pair)
+        pool, pool6 = sorted(state["pool"], key=lambda p: p["name"])
+        assert pool6["name"] == "rw6" and pool6["usage"]["online"] == 2
         assert pool["name"] == "rw4"
         usage = pool["usage"]
         assert usage["size"] == 14 + 1 and usage["online"] == 2 and usage["offline"] == 0
@@ -225,7 +232,7 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
 
         # the client goes away: its lease stays, offline, for its identity
         clients[0].swanctl("--terminate", "--ike", "rw")
-        usage = gw.state()["pool"][0]["usage"]
+        usage = {p["name"]: p["usage"] for p in gw.state()["pool"]}["rw4"]
         assert usage["online"] == 1 and usage["offline"] == 1, usage
 
         # a wrong key: refused (and no lease)

@@ -179,3 +179,28 @@ def test_certificates_are_checked_before_commit() -> None:
     assert any("needs a certificate" in m for m in _refusals(body))
     for m in _refusals(body) + msgs:
         assert "BEGIN" not in m
+
+
+def test_ipsec_nf_check_shows_what_is_loaded_without_secrets() -> None:
+    from tools import check as chk
+    xml = f"""<ike xmlns="urn:ipsec-nf:yang:ipsec-nf">
+      <pool><name>p</name><address>10.3.0.0/28</address><dns>10.1.1.53</dns></pool>
+      <certificate><name>gw</name><certificate>{GWC.cert_pem}</certificate>
+        <private-key>{GWC.key_pem}</private-key></certificate>
+      <eap-key><name>dave</name><id>dave</id><secret>Eap-Secret-9</secret></eap-key>
+    </ike>""".encode()
+    result = chk.check(xml)
+    assert not result.errors, result.errors
+    assert result.loads["certificate"]["gw"]["key"]["data"] == chk.HIDDEN
+    assert result.loads["eap-key"]["dave"]["data"] == chk.HIDDEN
+    assert result.loads["pool"]["p"] == {"pools": {"p": {"addrs": "10.3.0.0/28",
+                                                         "dns": ["10.1.1.53"]}}}
+    text = "\n".join(chk.as_text(result, "f.xml"))
+    assert "PRIVATE KEY" not in text and "Eap-Secret-9" not in text
+    bad = xml.replace(GWC.key_pem.encode(), make_ca("x").key_pem.encode())
+    errors = chk.check(bad).errors
+    assert [(e.message, e.app_tag, e.line) for e in errors] == [
+        ("certificate gw: the private key does not match the certificate's public key",
+         "invalid-certificate", bad[:bad.index(b"<private-key>")].count(b"\n") + 1)]
+    assert errors[0].path == "/ipsec-nf:ike/ipsec-nf:certificate[ipsec-nf:name='gw']" \
+                             "/ipsec-nf:private-key"
