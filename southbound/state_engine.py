@@ -15,7 +15,9 @@ effective parameters). Cache rules:
   moment after its down event).
 * An apply-status change (:meth:`apply_status`) or another change of what ``compose`` adds
   (:meth:`invalidate`: a commit, any change of the status table) only recomposes the tree
-  from the cached reading: no daemon request.
+  from the cached reading: no daemon request. A reader always gets it recomposed; for the
+  subscribers, plain invalidations are gathered for ``recompose_delay`` seconds (a bulk load
+  changes thousands of statuses: one recompose, not thousands).
 * :meth:`run` samples the daemon every ``interval`` seconds.
 * A daemon that does not answer within the reader's bound leaves the last tables, ``stale``
   with their ``read_at``; the engine waits ``max_age`` before asking it again.
@@ -100,13 +102,15 @@ class StateEngine:
 
     def __init__(self, read: Callable[[], Awaitable[Reading]], compose: Compose | None = None,
                  *, interval: float = 5.0, queue_size: int = 256,
-                 coalesce: float = 0.02, reread: float = 1.0) -> None:
+                 coalesce: float = 0.02, reread: float = 1.0,
+                 recompose_delay: float = 0.25) -> None:
         self.read_fn = read
         self.compose = compose or (lambda state, read_at, stale: state)
         self.interval = interval
         self.queue_size = queue_size
         self.coalesce = coalesce
         self.reread = reread
+        self.recompose_delay = recompose_delay
         self.reads = 0  # daemon reads done
         self._reading: Reading = ({}, None, True)
         self._read_mono = float("-inf")  # when the last daemon read ended
@@ -147,7 +151,7 @@ class StateEngine:
         date; a refresh follows, and the event is published with its result."""
         self._pending.append(("sa-event", dict(event)))
         self._asked += 1
-        self._schedule()
+        self._schedule(self.coalesce)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -159,17 +163,19 @@ class StateEngine:
     def _read_again(self) -> None:
         self._reread_timer = None
         self._asked += 1
-        self._schedule()
+        self._schedule(self.coalesce)
 
     def apply_status(self, kind: str, name: str, status: str) -> None:
         """An entry's apply status changed: recompose, publish the change with it."""
         self._pending.append(("apply-status", {"kind": kind, "name": name, "status": status}))
-        self.invalidate()
+        self._recompose = True
+        self._schedule(self.coalesce)
 
     def invalidate(self) -> None:
-        """What ``compose`` adds changed (a commit, the status table): recompose soon."""
+        """What ``compose`` adds changed (a commit, the status table): recompose (at once for
+        a reader, within ``recompose_delay`` for the subscribers)."""
         self._recompose = True
-        self._schedule()
+        self._schedule(self.recompose_delay)
 
     async def run(self) -> None:
         """Sample the daemon every ``interval`` seconds (until cancelled)."""
@@ -195,13 +201,18 @@ class StateEngine:
         finally:
             self._subs.discard(sub)
 
-    def _schedule(self) -> None:
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (a test feeding by hand): the next read settles
+    def _schedule(self, delay: float) -> None:
+        """A refresh within ``delay`` seconds (an earlier one already scheduled stands)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test feeding by hand): the next read settles
+            return
+        when = loop.time() + delay
+        if self._timer is not None:
+            if self._timer.when() <= when:
                 return
-            self._timer = loop.call_later(self.coalesce, self._kick)
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._kick)
 
     def _kick(self) -> None:
         self._timer = None

@@ -177,6 +177,30 @@ def test_a_change_of_the_composed_part_needs_no_daemon_read(fake: FakeCharon) ->
     asyncio.run(main())
 
 
+def test_a_burst_of_invalidations_is_one_recompose(fake: FakeCharon) -> None:
+    composed = []
+
+    def compose(state: dict, read_at: Any, stale: bool) -> dict:
+        composed.append(1)
+        return {**state, "n": len(composed)}
+
+    async def main() -> None:
+        eng = engine(fake, compose=compose, recompose_delay=0.2)
+        await eng.snapshot(max_age=60)
+        changes = eng.changes()
+        for _ in range(1000):  # e.g. a bulk load moving a thousand entries to applied
+            eng.invalidate()
+            await asyncio.sleep(0)
+        (change,) = await take(changes, 1)
+        assert change.reason == "refresh" and len(composed) == 2
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(changes), 0.4)
+        assert len(composed) == 2
+        eng.invalidate()  # a reader does not wait for the delay
+        assert (await eng.snapshot(max_age=60)).tree["n"] == 3
+    asyncio.run(main())
+
+
 def test_sampling_publishes_only_when_the_content_changed(fake: FakeCharon) -> None:
     async def main() -> None:
         eng = engine(fake, interval=0.05)
