@@ -22,10 +22,21 @@ def _is_content_match(f: etree._Element) -> bool:
     return len(list(elements(f))) == 0 and bool((f.text or "").strip())
 
 
-def _select(d: etree._Element, f: etree._Element) -> etree._Element | None:
+def _local(el: etree._Element) -> tuple[str, str]:
+    """(namespace, local name) of an element, from its tag (no QName object)."""
+    tag = el.tag
+    if tag[0] == "{":
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return "", tag
+
+
+def _select(d: etree._Element, f: etree._Element, owned: bool = False) -> etree._Element | None:
+    """What filter node ``f`` selects of ``d``; ``owned``: ``d`` is a copy made for this
+    read, so what is selected whole is moved into the result instead of copied."""
     fchildren = list(elements(f))
     if not fchildren:
-        return copy.deepcopy(d)
+        return d if owned else copy.deepcopy(d)
     matches = [c for c in fchildren if _is_content_match(c)]
     for cm in matches:
         want = (cm.text or "").strip()
@@ -33,13 +44,23 @@ def _select(d: etree._Element, f: etree._Element) -> etree._Element | None:
             return None
     others = [c for c in fchildren if not _is_content_match(c)]
     if not others:
-        return copy.deepcopy(d)
+        return d if owned else copy.deepcopy(d)
+    by_name: dict[str, list[tuple[str, etree._Element, bool]]] = {}
+    for c in fchildren:
+        fns, fname = _local(c)
+        by_name.setdefault(fname, []).append((fns, c, _is_content_match(c)))
     out = etree.Element(d.tag, nsmap=d.nsmap)
-    for dc in elements(d):
-        if any(_matches(cm, dc) for cm in matches):
-            out.append(copy.deepcopy(dc))
+    for dc in list(elements(d)) if owned else elements(d):
+        cands = by_name.get(_local(dc)[1])
+        if not cands:
             continue
-        r = _union([_select(dc, fc) for fc in others if _matches(fc, dc)])
+        dns = _local(dc)[0]
+        cands = [(fc, cm) for fns, fc, cm in cands if not fns or fns == dns]
+        if any(cm for _, cm in cands):
+            out.append(dc if owned else copy.deepcopy(dc))
+            continue
+        sel = [fc for fc, _ in cands]
+        r = _union([_select(dc, fc, owned and len(sel) == 1) for fc in sel])
         if r is not None:
             out.append(r)
     if matches and len(out) == len(matches) and others:
@@ -48,14 +69,17 @@ def _select(d: etree._Element, f: etree._Element) -> etree._Element | None:
     return out if len(out) or not others else None
 
 
-def subtree(roots: list[etree._Element], filt: etree._Element) -> list[etree._Element]:
-    """The parts of ``roots`` (top-level data nodes) selected by a subtree filter."""
+def subtree(roots: list[etree._Element], filt: etree._Element,
+            owned: bool = False) -> list[etree._Element]:
+    """The parts of ``roots`` (top-level data nodes) selected by a subtree filter.
+    ``owned``: the roots are copies made for this read (what is selected whole is moved out
+    of them, not copied: they are left cut up)."""
     out: list[etree._Element] = []
     fchildren = list(elements(filt))
     for d in roots:
-        r = _union([_select(d, f) for f in fchildren if _matches(f, d)])
-        if r is not None and (len(r) or any(not list(elements(f)) for f in fchildren
-                                            if _matches(f, d))):
+        fs = [f for f in fchildren if _matches(f, d)]
+        r = _union([_select(d, f, owned and len(fs) == 1) for f in fs])
+        if r is not None and (len(r) or any(not list(elements(f)) for f in fs)):
             out.append(r)
     return out
 
@@ -67,6 +91,8 @@ def _union(results: list[etree._Element | None]) -> etree._Element | None:
     if not found:
         return None
     first = found[0]
+    if len(found) == 1:
+        return first
     seen = {etree.tostring(c, method="c14n") for c in elements(first)}
     for other in found[1:]:
         for c in list(elements(other)):

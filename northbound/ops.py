@@ -21,6 +21,7 @@ from northbound import (
     defaults,
     filters,
     monitoring,
+    narrow,
     notifications,
     ops_actions,
     ops_apply,
@@ -92,7 +93,7 @@ def _filtered(ctx: ServerContext, roots: list[etree._Element],
         return replies.data(*roots)
     ftype = f.get("type", "subtree")
     if ftype == "subtree":
-        return replies.data(*filters.subtree(roots, f))
+        return replies.data(*filters.subtree(roots, f, owned=True))
     if ftype == "xpath":
         select = f.get("select")
         if select is None:
@@ -105,17 +106,18 @@ def _filtered(ctx: ServerContext, roots: list[etree._Element],
 
 async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get>: running config plus the state read from the daemon."""
-    state = await ctx.read_state()
+    spec = narrow.spec_of(op)
+    state = narrow.state(await ctx.read_state(), spec, NS, "ike")
     extra = monitoring.state_roots(ctx)
     roots = config_roots(ctx, session, "running", op, lambda rs: monitoring.add_nacm_counters(
-        ctx, merge_state(rs, state)) + extra)
+        ctx, merge_state(rs, state)) + extra, spec)
     return _filtered(ctx, roots, op)
 
 
 async def get_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
-    roots = config_roots(ctx, session, name, op)
+    roots = config_roots(ctx, session, name, op, spec=narrow.spec_of(op))
     return _filtered(ctx, roots, op)
 
 

@@ -11,8 +11,9 @@ from nf.edit import elements, qname
 from nf.errors import InvalidValue, MissingElement, UnknownElement
 from nf.nacm import write_checker
 from nf.paths import schema_of
+from nf.schema import NS
 from nf.state import merge_state
-from northbound import defaults, filters, monitoring, replies
+from northbound import defaults, filters, monitoring, narrow, replies
 from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import WD, WD_MODES, config_roots
@@ -134,8 +135,11 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
                 _origin(r, "intended")
         return roots + monitoring.state_roots(ctx)
 
+    spec = narrow.spec_of(op)
+    if operational:
+        state = narrow.state(state, spec, NS, "ike")
     roots = config_roots(ctx, session, source, _wd_alias(op),
-                         add_state if operational else None)
+                         add_state if operational else None, spec)
     if keep_config is False:
         roots = [r for r in roots if _only(r, schema_of(ctx.schema.state_top, r), False)]
     if cf is not None:
@@ -144,7 +148,7 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     sub = op.find(f"{{{NMDA}}}subtree-filter")
     xp = op.find(f"{{{NMDA}}}xpath-filter")
     if sub is not None:
-        roots = filters.subtree(roots, sub)
+        roots = filters.subtree(roots, sub, owned=True)
     elif xp is not None:
         roots = filters.xpath(roots, (xp.text or "").strip(), xp.nsmap, ctx.schema.state_top)
     md = (op.findtext(f"{{{NMDA}}}max-depth") or "unbounded").strip()

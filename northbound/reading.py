@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ from lxml import etree
 from nf.edit import elements
 from nf.errors import InvalidValue
 from nf.nacm import prune_unreadable
-from northbound import defaults
+from northbound import defaults, narrow
 from northbound.context import ServerContext
 
 WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
@@ -30,12 +29,16 @@ def wd_mode(wd: etree._Element | None) -> str:
 
 
 def config_roots(ctx: ServerContext, session: Any, name: str, op: etree._Element,
-                 extra: Callable[[list[etree._Element]], list[etree._Element]] | None = None
-                 ) -> list[etree._Element]:
+                 extra: Callable[[list[etree._Element]], list[etree._Element]] | None = None,
+                 spec: etree._Element | None = None) -> list[etree._Element]:
     """Top-level nodes of a datastore in the with-defaults mode the request asks, plus what
-    ``extra`` adds (state), keeping only what the user may read."""
-    roots = [copy.deepcopy(r) for r in elements(ctx.ds.tree(name))]
+    ``extra`` adds (state), keeping only what the user may read; with ``spec`` (the
+    request's filter as ``narrow.spec_of`` gives it), only the part the filter can select."""
+    root = ctx.ds.tree(name)
+    tree = getattr(ctx.ds, name, None) if name in ("running", "candidate") else None
     mode = wd_mode(op.find(f"{{{WD}}}with-defaults"))
+    roots = narrow.pick(root, tree if getattr(tree, "root", None) is root else None, spec,
+                        ctx.schema.top, keep_containers=mode != "explicit")
     if mode != "explicit" and roots:
         text = ctx.schema.print_with_defaults(
             "".join(etree.tostring(r, encoding="unicode") for r in roots), mode)
