@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,26 @@ KINDS = (
 )
 
 
-def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
+@dataclass(frozen=True)
+class EntryUnsupported:
+    """A refused entry outside the VPNs (nf.checks takes its ready ``path``)."""
+
+    message: str
+    path: str
+    vpn: str = ""
+    leaf: tuple[str, ...] = ()
+
+
+def _quoted(value: str) -> str:
+    return f"'{value}'" if "'" not in value else f'"{value}"'
+
+
+def refusals(dp: DataPlane, effective: EffectiveConfig
+             ) -> list[Unsupported | EntryUnsupported]:
     """What the charon backend on data plane ``dp`` cannot carry out in ``effective``: the
     data plane's limits, authentication methods whose credentials it cannot load, and VPNs
     too big for one VICI message."""
-    out = dataplane_refusals(dp, effective)
+    out: list[Unsupported | EntryUnsupported] = [*dataplane_refusals(dp, effective)]
     for vpn in effective.vpns.values():
         for side in ("local", "remote"):
             method = getattr(vpn.ike, f"{side}_auth_method")
@@ -121,6 +137,10 @@ def refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupported]:
                     f"{side}-auth-method {method} is not supported by the charon backend")))
         out.extend(_remote_access_refusals(vpn, effective))
         out.extend(_too_big(vpn, dp))
+    out.extend(EntryUnsupported(  # (EAP secrets share charon's table under that prefix)
+        f"a pre-shared key name may not begin with {EAP_PREFIX!r}: the charon backend keeps "
+        "the EAP keys under it", f"/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name={q}]")
+        for n, q in ((n, _quoted(n)) for n in effective.psks) if n.startswith(EAP_PREFIX))
     return out
 
 
@@ -226,10 +246,22 @@ class CharonSession:
                     if "not found" not in exc.errmsg:  # already gone is what we want
                         raise
                 self._terminate(name)
+                self._uninstall_traps(name)
         except ViciError as exc:
             raise EntryRefused(exc.errmsg) from None
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
+
+    def _uninstall_traps(self, name: str) -> None:
+        """unload-conn removes the trap policies of a `trap` start action only: those a
+        close or DPD action `trap` installed (the peer closed the CHILD SA) would stay in the
+        kernel's SPD for ever (tests/kernel, kernel-netlink). Remove every trap of ``name``."""
+        for ike, child in self.client.trap_policies():
+            if ike == name:
+                try:
+                    self.client.uninstall(ike, child)
+                except ViciError as exc:
+                    log.info("uninstall %s/%s: %s", ike, child, exc.errmsg)
 
     def observe(self, kind: str, deep: bool) -> dict[str, str | None]:
         """Names charon holds; with ``deep``, connections with a fingerprint of their content

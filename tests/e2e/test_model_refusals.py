@@ -87,8 +87,12 @@ def test_dataplane_limits_at_validate_and_commit(lab: tuple[Lab, str], case: str
         assert "<esn>true</esn>" not in running_cfg and "transport" not in running_cfg
 
 
-@pytest.mark.parametrize("method", ["certificate", "eap-radius"])
-def test_auth_methods_wait_for_remote_access(lab: tuple[Lab, str], method: str) -> None:
+@pytest.mark.parametrize(("method", "leaf", "words"), [
+    ("certificate", "remote-ca-certificate", "needs a certificate-authority"),
+    ("eap-radius", "ike-policy/ipsec-nf:remote-auth-method", "needs a RADIUS server"),
+])
+def test_auth_methods_without_their_credentials_are_refused(lab: tuple[Lab, str], method: str,
+                                                            leaf: str, words: str) -> None:
     the_lab, _ = lab
     with the_lab.connect(the_lab.a) as m:
         with pytest.raises(RPCError) as e:
@@ -98,8 +102,8 @@ def test_auth_methods_wait_for_remote_access(lab: tuple[Lab, str], method: str) 
         tag, epath, message = error_of(e.value)
         assert tag == "invalid-value"
         assert epath == ("/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']"
-                         "/ipsec-nf:ike-policy/ipsec-nf:remote-auth-method")
-        assert "remote-access support" in (message or "") and method in (message or "")
+                         f"/ipsec-nf:{leaf}")
+        assert words in (message or ""), message
 
 
 async def oversized(lab: Lab, base11: bool) -> tuple[bytes, bool]:

@@ -204,3 +204,11 @@ def test_ipsec_nf_check_shows_what_is_loaded_without_secrets() -> None:
          "invalid-certificate", bad[:bad.index(b"<private-key>")].count(b"\n") + 1)]
     assert errors[0].path == "/ipsec-nf:ike/ipsec-nf:certificate[ipsec-nf:name='gw']" \
                              "/ipsec-nf:private-key"
+
+
+def test_a_key_name_in_the_eap_namespace_is_refused() -> None:
+    from southbound.charon_backend import DATAPLANES, refusals
+    eff = resolve({"ike": {"pre-shared-key": [{"name": "eap-key/x", "secret": "s"}]}})
+    (r,) = refusals(DATAPLANES["kernel-libipsec"], eff)
+    assert r.path == "/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name='eap-key/x']"
+    assert "may not begin with" in r.message
