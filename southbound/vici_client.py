@@ -244,6 +244,20 @@ class ViciClient:
         reply, _ = self._control("terminate", msg, timeout_ms)
         return int(_s(reply.get("terminated", b"0")) or 0)
 
+    def trap_policies(self) -> list[tuple[str, str]]:
+        """(connection, CHILD SA config) of every trap policy charon has installed."""
+        out = []
+        for entry in self._stream("list-policies", self._session.list_policies,
+                                  {"trap": "yes"}):
+            for key, pol in entry.items():
+                ike, _, child = _s(key).partition("/")
+                out.append((_s(pol.get("ike", ike)), _s(pol.get("child", child))))
+        return out
+
+    def uninstall(self, ike: str, child: str) -> None:
+        """Uninstall the trap policy of CHILD SA config ``child`` of connection ``ike``."""
+        self._call("uninstall", self._session.uninstall, {"ike": ike, "child": child})
+
     def rekey(self, ike: str | None = None, *, child: str | None = None,
               ike_id: int | None = None, child_id: int | None = None,
               reauth: bool = False) -> int:
@@ -255,14 +269,6 @@ class ViciClient:
             msg["reauth"] = "yes"
         reply = self._call("rekey", self._session.rekey, msg)
         return int(_s(reply.get("matches", b"0")) or 0)
-
-    def get_counters(self, name: str | None = None) -> dict[str, dict[str, int]]:
-        """The counters plugin's IKE event counters: ``{conn: {counter: value}}``, for
-        connection ``name``, or for every connection and the global ones (key ``""``)."""
-        msg = {"name": name} if name is not None else {"all": "yes"}
-        reply = self._call("get-counters", self._session.get_counters, msg)
-        return {_s(conn): {_s(k): int(_s(v)) for k, v in values.items()}
-                for conn, values in (reply.get("counters") or {}).items()}
 
     def reset_counters(self, name: str | None = None) -> None:
         """Reset the counters of connection ``name``, or every counter: those of every
