@@ -37,6 +37,9 @@ STREAM = "NETCONF"
 STREAM_DESCRIPTION = ("The default NETCONF event stream: the RFC 6470 base events and the "
                       "ipsec-nf events (IKE and CHILD SA up, down and rekeyed; apply status)")
 LOG_SIZE = 1000
+# the replay log's bound in XML nodes: one config-change event of a bulk commit of 10,000 VPNs
+# holds 10,000 edit records (7 MiB); by count alone, 20 load/remove cycles kept 280 MiB
+LOG_NODES = 100_000
 
 
 def _ts(t: datetime) -> str:
@@ -82,6 +85,8 @@ class Notifications:
 
     def __init__(self, size: int = LOG_SIZE) -> None:
         self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
+        self._weights: deque[int] = deque()  # each logged event's size in nodes
+        self._log_nodes = 0  # their sum: the log is also bounded by LOG_NODES
         self.created = datetime.now(UTC)  # replayLogCreationTime (RFC 5277 section 3.2.5)
         self.subs: dict[int, Subscription] = {}
         self.sent = 0
@@ -96,7 +101,14 @@ class Notifications:
         """Record an event and queue it for every subscription (a replaying one gets it once
         its replay is complete, in order)."""
         t = datetime.now(UTC)
+        if len(self.log) == self.log.maxlen:
+            self._log_nodes -= self._weights.popleft()
         self.log.append((t, body))
+        self._weights.append(sum(1 for _ in body.iter()))
+        self._log_nodes += self._weights[-1]
+        while self._log_nodes > LOG_NODES and len(self.log) > 1:  # the oldest go first
+            self.log.popleft()
+            self._log_nodes -= self._weights.popleft()
         for sub in list(self.subs.values()):
             sub.queue.put_nowait((t, body))
         for tap in self.taps:

@@ -18,6 +18,7 @@ from nf.datastore import Datastores
 from nf.effective import EffectiveConfig, GlobalOptions
 from nf.errors import RpcError
 from nf.history import History
+from nf.memory import trim_after_changes
 from nf.nacm import Access, Policy, may_read_path, parse_policy
 from nf.persist import secure_state_dir
 from nf.schema import Schema
@@ -354,6 +355,9 @@ class App:
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
             self._tasks.append(asyncio.create_task(self.state.run()))
+            # freed memory back to the OS once a change is applied (nf/memory.py)
+            self._tasks.append(asyncio.create_task(trim_after_changes(
+                lambda: self.ds.version, lambda: self.reconciler.wait_applied(600))))
             self._tasks.append(asyncio.create_task(keep_crl_fresh(self.ca)))
             self.reconciler.set_desired(self.effective)
             for host, port in listen:  # northbound.ssh logs each address
