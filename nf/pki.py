@@ -147,6 +147,30 @@ def _authority_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
             yield PkiRefusal("", (), (f"certificate-authority {name}: the CRL is not "
                                       "issued by this authority"),
                              _entry_path("certificate-authority", name, "crl"))
+        elif _crl_key_id(crl) != _key_id(cert):
+            # charon 5.9.8 finds a loaded CRL by its authorityKeyIdentifier only (the
+            # revocation plugin): without it the CRL would be loaded and never used
+            yield PkiRefusal("", (), (f"certificate-authority {name}: the CRL has no "
+                                      "authorityKeyIdentifier naming this authority's key: "
+                                      "the IKE daemon would never use it"),
+                             _entry_path("certificate-authority", name, "crl"))
+
+
+def _crl_key_id(crl: x509.CertificateRevocationList) -> bytes | None:
+    try:
+        return crl.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_id(cert: x509.Certificate) -> bytes:
+    """The CA's key identifier as charon takes it: its subjectKeyIdentifier, or the SHA-1 of
+    its public key when it has none."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def _crls(eff: EffectiveConfig) -> list[x509.CertificateRevocationList]:

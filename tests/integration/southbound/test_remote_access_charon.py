@@ -160,7 +160,8 @@ def _ike_sa(state: dict[str, Any], vpn: str) -> list[dict[str, Any]]:
 
 POOLS = """
   <pool><name>rw4</name><address>10.3.0.0/28</address><address>10.3.1.7</address>
-    <dns>10.1.1.53</dns><dns>2001:db8::53</dns><nbns>10.1.1.54</nbns></pool>
+    <dns>10.1.1.53</dns><dns>2001:db8::53</dns><nbns>10.1.1.54</nbns><dhcp>10.1.1.67</dhcp>
+  </pool>
 """
 
 
@@ -294,7 +295,9 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
     refused; the gateway's key is loaded (its id is charon's) and unloaded with it."""
     hq, gwc, carol, other = pki(tmp_path)
     ds = datastores(tmp_path)
-    eff = commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq) + CERT_VPN)
+    revoked = issue(hq, "trent", x509.RFC822Name("trent@cert.example.net"))
+    eff = commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq, crl(hq, [revoked.cert]))
+                 + CERT_VPN)
     gw = Gateway(tmp_path / "gw", net.gw)
     clients = _clients(tmp_path, net)
     try:
@@ -321,10 +324,20 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
             else:
                 assert res.returncode != 0, res.stdout
                 assert not c.vips()
+        assert "no trusted ECDSA public key found for 'mallory@cert.example.net'" in \
+            gw.charon.log_tail(400)
+        # a certificate of the HQ CA that its CRL (loaded with the authority) revokes
+        c = clients[1]
+        c.add_credential("x509", "me.pem", revoked.cert_pem)
+        c.add_credential("private", "me.key", revoked.key_pem)
+        c.load_all(client_conf(
+            "rw", "auth = pubkey\n      id = trent@cert.example.net\n      certs = me.pem",
+            "auth = pubkey\n      id = gw.example.net\n      cacerts = ca.pem",
+            "", PROPOSALS, ESP))
+        assert c.initiate("rw").returncode != 0
+        assert 'certificate was revoked' in gw.charon.log_tail(400)
         sas = _ike_sa(gw.state(), "rwcert")
         assert [sa["remote-id"] for sa in sas] == ["carol@cert.example.net"]
-        assert "constraint check failed" in gw.charon.log_tail(400) or \
-            "no trusted" in gw.charon.log_tail(400)
 
         # the certificate removed: its key is unloaded from charon
         from southbound import vici_ra
@@ -378,23 +391,26 @@ def test_expired_revoked_or_mismatched_certificates_are_refused_at_commit(
 EAP_CLIENT_REMOTE = "auth = pubkey\n      id = gw.example.net\n      cacerts = {ca}"
 
 
-def _eap_client(c: ClientCharon, hq: Issued, ike_id: str, eap_id: str, password: str) -> None:
+def _eap_client(c: ClientCharon, hq: Issued, ike_id: str, eap_id: str, password: str,
+                method: str = "eap-mschapv2") -> None:
     ca, _ = write_client_pki(c, hq, None)
     c.load_all(client_conf(
-        "rw", f"auth = eap-mschapv2\n      id = {ike_id}\n      eap_id = {eap_id}",
+        "rw", f"auth = {method}\n      id = {ike_id}\n      eap_id = {eap_id}",
         EAP_CLIENT_REMOTE.format(ca=ca),
         f"  eap-me {{\n    id = {eap_id}\n    secret = {password}\n  }}", PROPOSALS, ESP))
 
 
-def test_eap_mschapv2_with_eap_key(tmp_path: Path, net: Bench) -> None:
-    """EAP-MSCHAPv2 against an eap-key (EAP identity asked with EAP-Identity: remote-eap-id
-    %any); the gateway authenticates by certificate. A wrong password is refused."""
+@pytest.mark.parametrize("method", ["eap-mschapv2", "eap-md5"])
+def test_eap_with_eap_key(tmp_path: Path, net: Bench, method: str) -> None:
+    """EAP-MSCHAPv2 / EAP-MD5 against an eap-key (EAP identity asked with EAP-Identity:
+    remote-eap-id %any); the gateway authenticates by certificate. A wrong password is
+    refused."""
     hq, gwc, _, _ = pki(tmp_path)
     ds = datastores(tmp_path)
     eff = commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq) + vpn_xml(
         "rweap", "*@eap.example.net",
         "<local-auth-method>certificate</local-auth-method>"
-        "<remote-auth-method>eap-mschapv2</remote-auth-method>",
+        f"<remote-auth-method>{method}</remote-auth-method>",
         "<vip-pool>rw4</vip-pool><remote-eap-id>%any</remote-eap-id>"
         "<certificate>gw</certificate>")
         + "<eap-key><name>dave</name><id>dave</id><secret>Dave-Passw0rd</secret></eap-key>")
@@ -406,8 +422,8 @@ def test_eap_mschapv2_with_eap_key(tmp_path: Path, net: Bench) -> None:
         good, bad = clients
         good.start()
         bad.start()
-        _eap_client(good, hq, "dave@eap.example.net", "dave", "Dave-Passw0rd")
-        _eap_client(bad, hq, "dave@eap.example.net", "dave", "not-the-password")
+        _eap_client(good, hq, "dave@eap.example.net", "dave", "Dave-Passw0rd", method)
+        _eap_client(bad, hq, "dave@eap.example.net", "dave", "not-the-password", method)
         res = good.initiate("rw")
         assert res.returncode == 0, res.stdout + good.log_tail(40)
         (vip,) = good.vips()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from nf.effective import EapRadius, GlobalOptions, IkePolicy, RadiusServer
 from nf.pki import identity_matches, pki_refusals
@@ -212,3 +214,17 @@ def test_a_key_name_in_the_eap_namespace_is_refused() -> None:
     (r,) = refusals(DATAPLANES["kernel-libipsec"], eff)
     assert r.path == "/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name='eap-key/x']"
     assert "may not begin with" in r.message
+
+
+def test_a_crl_charon_would_never_use_is_refused() -> None:
+    """charon 5.9.8 looks loaded CRLs up by authorityKeyIdentifier: one without is refused
+    (the integration test proves a CRL with it revokes a peer's certificate in charon)."""
+    now = dt.datetime.now(dt.UTC)
+    bare = (x509.CertificateRevocationListBuilder().issuer_name(HQ.cert.subject)
+            .last_update(now).next_update(now + dt.timedelta(days=1))
+            .sign(HQ.key, hashes.SHA256()).public_bytes(Encoding.PEM).decode())
+    body = config()
+    body["ike"]["certificate-authority"][0]["crl"] = bare
+    assert any("no authorityKeyIdentifier" in m for m in _refusals(body))
+    body["ike"]["certificate-authority"][0]["crl"] = crl(HQ, [])
+    assert _refusals(body) == []
