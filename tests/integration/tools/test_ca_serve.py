@@ -21,7 +21,6 @@ from lxml import etree
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 
-from nf.schema import Schema
 from tests.integration.tools.gateway import Server, add_user, connect, netns
 
 NS = "urn:ipsec-nf:yang:ipsec-nf"
@@ -135,11 +134,6 @@ def test_a_user_without_an_exec_rule_is_denied(gateway: tuple[Path, Server], ns:
         "certificates"] if not c.get("deleted") and not c.get("revoked-at")] == ["bob"]
 
 
-def _has_authority_list() -> bool:
-    return any(n.name() == "certificate-authority"
-               for n in next(Schema().ctx.find_path("/ipsec-nf:ike")).children())
-
-
 def _crls(state: Path) -> str:
     sock = next(state.rglob("charon.vici"))
     r = subprocess.run(["swanctl", "--list-certs", "--type", "x509crl", "--uri",
@@ -147,8 +141,6 @@ def _crls(state: Path) -> str:
     return r.stdout + r.stderr
 
 
-@pytest.mark.skipif(not _has_authority_list(), reason="no /ike/certificate-authority in the "
-                    "model yet (remote-access work)")
 def test_a_revocation_is_in_charon_at_once(gateway: tuple[Path, Server], ns: str) -> None:
     state, _ = gateway
     with connect(ns) as m:

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -16,9 +15,7 @@ from nf.ca import KeySpec
 from nf.ca_store import CaStore
 from tools.ca_wiring import CrlFeed, keep_crl_fresh
 
-Authority = getattr(nf.effective, "CertificateAuthority", None)
-pytestmark = pytest.mark.skipif(Authority is None, reason="no certificate authorities in the "
-                                "effective config yet (remote-access work)")
+Authority = nf.effective.CertificateAuthority
 
 
 def store_at(path: Path, name: str) -> CaStore:
