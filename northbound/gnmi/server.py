@@ -125,12 +125,12 @@ class GnmiServer:
         gnmi_pb2_grpc.add_gNMIServicer_to_server(Servicer(self.g), server)
         where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         if self.insecure:
-            port = server.add_insecure_port(where)
+            port = _bind(lambda: server.add_insecure_port(where), where)
         else:
             assert self.cert is not None and self.key is not None
-            creds = grpc.ssl_server_credentials([(self.key.read_bytes(),
-                                                  self.cert.read_bytes())])
-            port = server.add_secure_port(where, creds)
+            creds = grpc.ssl_server_credentials([_pem(self.key, self.cert)])
+            port = _bind(lambda: server.add_secure_port(where, creds), where,
+                         " or the key does not match the certificate")
         if port == 0:
             raise OSError(f"gNMI cannot listen on {where}")
         await server.start()
@@ -147,3 +147,28 @@ class GnmiServer:
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
+
+
+def _bind(add: Any, where: str, or_else: str = "") -> int:
+    try:
+        return add()
+    except RuntimeError:  # grpc says only "Failed to bind"
+        raise OSError(f"gNMI cannot listen on {where} (in use, or not an address of this "
+                      f"host{or_else})") from None
+
+
+def _pem(key: Path, cert: Path) -> tuple[bytes, bytes]:
+    """The key and certificate chain, checked (grpc would only say it cannot bind)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key_pem, cert_pem = key.read_bytes(), cert.read_bytes()  # OSError names the file
+    try:
+        x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise OSError(f"gNMI: {cert} is not a PEM certificate") from None
+    try:
+        serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise OSError(f"gNMI: {key} is not an unencrypted PEM private key") from None
+    return key_pem, cert_pem

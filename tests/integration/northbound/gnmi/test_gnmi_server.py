@@ -405,3 +405,33 @@ def test_target_defined_is_on_change_with_heartbeat_and_updates_only(h: Harness)
         assert beat == [{"path": state, "val": "rekeying"}]
         assert time.monotonic() - t0 > 1.2
         sub.close()
+
+
+def test_unusable_tls_files_and_addresses_are_refused_at_start(tmp_path: Path,
+                                                               store: Path) -> None:
+    import asyncio
+
+    from northbound.gnmi.context import GnmiContext
+    from northbound.gnmi.server import GnmiServer
+    from tests.unit.northbound.conftest import make_context
+
+    cert, key = self_signed(tmp_path)
+    (tmp_path / "other").mkdir()
+    other_cert, _ = self_signed(tmp_path / "other")  # a certificate of another key
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not PEM")
+    g = GnmiContext(ctx=make_context(tmp_path), state=None, auth=None)  # type: ignore[arg-type]
+
+    def start(*args: object, insecure: bool = False) -> str:
+        server = GnmiServer(g, *args, insecure=insecure)  # type: ignore[arg-type]
+        with pytest.raises(OSError) as e:
+            asyncio.run(server.start())
+        return str(e.value)
+
+    assert "not a PEM certificate" in start("127.0.0.1", 0, bad, key)
+    assert "not an unencrypted PEM private key" in start("127.0.0.1", 0, cert, bad)
+    assert "does not match" in start("127.0.0.1", 0, other_cert, key)
+    assert "No such file" in start("127.0.0.1", 0, tmp_path / "missing.pem", key)
+    assert "cannot listen on 192.0.2.1:9339" in start("192.0.2.1", 9339, insecure=True)
+    with pytest.raises(ValueError, match="certificate and key"):
+        GnmiServer(g, "127.0.0.1", 0)  # neither TLS files nor insecure
