@@ -293,11 +293,14 @@ CERT_VPN = vpn_xml("rwcert", "*@cert.example.net",
 def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
     """A client with a certificate of the HQ CA gets in and pings; one of another CA is
     refused; the gateway's key is loaded (its id is charon's) and unloaded with it."""
-    hq, gwc, carol, other = pki(tmp_path)
+    hq, gwc, carol, _ = pki(tmp_path)
+    # another authority the gateway trusts too, but not for this VPN (remote-ca-certificate)
+    branch = make_ca("Branch Authority")
+    other = issue(branch, "mallory", x509.RFC822Name("mallory@cert.example.net"))
     ds = datastores(tmp_path)
     revoked = issue(hq, "trent", x509.RFC822Name("trent@cert.example.net"))
     eff = commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml("hq", hq, crl(hq, [revoked.cert]))
-                 + CERT_VPN)
+                 + ca_xml("branch", branch) + CERT_VPN)
     gw = Gateway(tmp_path / "gw", net.gw)
     clients = _clients(tmp_path, net)
     try:
@@ -305,10 +308,12 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
         entries = {(e.kind, e.name): e.status for e in gw.rec.status.entries()}
         assert entries == {("vpn", "rwcert"): "applied", ("pool", "rw4"): "applied",
                            ("certificate", "gw"): "applied",
-                           ("certificate-authority", "hq"): "applied"}, entries
-        for c, me, ok in ((clients[0], carol, True), (clients[1], other, False)):
+                           ("certificate-authority", "hq"): "applied",
+                           ("certificate-authority", "branch"): "applied"}, entries
+        for c, me, ca_of, ok in ((clients[0], carol, hq, True),
+                                 (clients[1], other, branch, False)):
             c.start()
-            ca, cert = write_client_pki(c, hq, me)
+            ca, cert = write_client_pki(c, ca_of, me)
             ident = me.cert.extensions.get_extension_for_class(
                 x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)[0]
             c.load_all(client_conf(
@@ -324,10 +329,11 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
             else:
                 assert res.returncode != 0, res.stdout
                 assert not c.vips()
-        assert "no trusted ECDSA public key found for 'mallory@cert.example.net'" in \
-            gw.charon.log_tail(400)
+        assert "constraint check failed: peer not authenticated by CA " \
+            "'O=ipsec-nf tests, CN=HQ Authority'" in gw.charon.log_tail(400)
         # a certificate of the HQ CA that its CRL (loaded with the authority) revokes
         c = clients[1]
+        write_client_pki(c, hq, None)
         c.add_credential("x509", "me.pem", revoked.cert_pem)
         c.add_credential("private", "me.key", revoked.key_pem)
         c.load_all(client_conf(
@@ -346,11 +352,11 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
         with ViciClient(gw.charon.socket_path) as v:
             assert gw.backend._keys["gw"] in vici_ra.get_keys(v)
         assert key_id(gwc.cert_pem) == gw.backend._keys["gw"]  # our id is charon's
-        eff2 = commit(ds, POOLS + ca_xml("hq", hq))
+        eff2 = commit(ds, POOLS + ca_xml("hq", hq) + ca_xml("branch", branch))
         gw.apply(eff2)
         with ViciClient(gw.charon.socket_path) as v:
             assert vici_ra.get_keys(v) == set()
-            assert vici_ra.get_authorities(v) == {"hq"}
+            assert vici_ra.get_authorities(v) == {"hq", "branch"}
     except BaseException:
         print(gw.charon.log_tail(80))
         raise
