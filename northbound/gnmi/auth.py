@@ -61,14 +61,15 @@ class Authenticator:
         self.throttle = Throttle(limits or Limits())
         self._key = os.urandom(32)
         self._known: dict[tuple[str, bytes], float] = {}
-        self._store_stamp: tuple[int, int] | None = None
+        self._store_stamp: tuple[int, int, int] | None = None
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """The user store's identity: it is replaced (a new inode) at every change."""
         try:
             st = users.users_path(self.state_dir).stat()
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     async def check(self, metadata: dict[str, str], peer: str) -> GnmiSession:
         """The caller's session, or Unauthenticated."""

@@ -435,3 +435,18 @@ def test_unusable_tls_files_and_addresses_are_refused_at_start(tmp_path: Path,
     assert "cannot listen on 192.0.2.1:9339" in start("192.0.2.1", 9339, insecure=True)
     with pytest.raises(ValueError, match="certificate and key"):
         GnmiServer(g, "127.0.0.1", 0)  # neither TLS files nor insecure
+
+
+def test_a_remembered_password_is_forgotten_when_the_user_store_changes(h: Harness) -> None:
+    from northbound import users
+
+    load(h)
+    s, md = stub(h)
+    req = pb.GetRequest(path=[path("/ike")], encoding=pb.Encoding.JSON_IETF)
+    s.Get(req, metadata=md)  # checked (scrypt) by load already, then remembered
+    t0 = time.monotonic()
+    s.Get(req, metadata=md)
+    assert time.monotonic() - t0 < 0.5  # no hash this time
+    users.set_password(h.tmp, ADMIN, "a-new-password")
+    assert code_of(lambda: s.Get(req, metadata=md)) == grpc.StatusCode.UNAUTHENTICATED
+    s.Get(req, metadata=[("username", ADMIN), ("password", "a-new-password")])
