@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, CharonBackend
 from southbound.charon_conf import apply_method
 from southbound.reconciler import Reconciler
+from southbound.vici_client import ViciClient
 from tests.integration.southbound.ra_net import (
     GW,
     RADIUS,
@@ -209,7 +211,6 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
             resolv = (c.run_dir / "resolv.conf").read_text()
             assert "nameserver 10.1.1.53" in resolv, resolv
         # MOBIKE, forced UDP encapsulation and DPD reached charon for this VPN
-        from southbound.vici_client import ViciClient
         with ViciClient(gw.charon.socket_path) as v:
             (conn,) = v.list_conns("rw")
         assert conn["rw"]["dpd_delay"] == b"10", conn  # (list-conns shows no encap/mobike)
@@ -348,7 +349,6 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
         # the certificate removed: its key is unloaded from charon
         from southbound import vici_ra
         from southbound.remote_access import key_id
-        from southbound.vici_client import ViciClient
         with ViciClient(gw.charon.socket_path) as v:
             assert gw.backend._keys["gw"] in vici_ra.get_keys(v)
         assert key_id(gwc.cert_pem) == gw.backend._keys["gw"]  # our id is charon's
@@ -555,3 +555,89 @@ def test_vrouter_concentrator_seed_with_two_psk_road_warriors(tmp_path: Path,
         raise
     finally:
         _stop(*clients, gw)
+
+
+def test_gateway_authenticates_itself_by_eap(tmp_path: Path, net: Bench) -> None:
+    """local-auth-method eap-mschapv2 with local-eap-id and an eap-key: our gateway
+    initiates to a plain strongSwan responder that asks it for EAP-MSCHAPv2 (and proves
+    itself with a pre-shared key). charon sends its local-eap-id when the server asks the EAP
+    identity (EAP-Identity, here eap_id %any on the server); without that request it answers
+    as its IKE identity (charon 5.9.8's EAP client)."""
+    from tests.support import sh
+    server_ns = net.clients[0]
+    sh("ip", "-n", server_ns, "addr", "add", "192.168.77.1/32", "dev", "lo")
+    ds = datastores(tmp_path)
+    eff = commit(ds, """
+  <vpn><name>toserver</name>
+    <ike-policy><template>ike</template>
+      <local-auth-method>eap-mschapv2</local-auth-method></ike-policy>
+    <ipsec-policy><template>esp</template></ipsec-policy>
+    <local-address>192.0.2.1</local-address><remote-address>192.0.2.10</remote-address>
+    <local-id>gw.example.net</local-id><remote-id>srv.example.net</remote-id>
+    <local-eap-id>gwuser</local-eap-id>
+    <security-policy><name>lan</name>
+      <local-ts><subnet>192.168.0.0/24</subnet></local-ts>
+      <remote-ts><subnet>192.168.77.0/24</subnet></remote-ts>
+    </security-policy>
+  </vpn>
+  <pre-shared-key><name>srv</name><id>srv.example.net</id><id>gw.example.net</id>
+    <secret>server-psk-123</secret></pre-shared-key>
+  <eap-key><name>gwuser</name><id>gwuser</id><secret>Gw-Eap-Passw0rd</secret></eap-key>""")
+    server = ClientCharon(tmp_path / "server", netns=server_ns)
+    gw = Gateway(tmp_path / "gw", net.gw)
+    try:
+        server.start()
+        server.load_all(f"""connections {{
+  gw {{
+    version = 2
+    local_addrs = 192.0.2.10
+    remote_addrs = {GW}
+    proposals = {PROPOSALS}
+    local {{
+      auth = psk
+      id = srv.example.net
+    }}
+    remote {{
+      auth = eap-mschapv2
+      id = gw.example.net
+      eap_id = %any
+    }}
+    children {{
+      lan {{
+        local_ts = 192.168.77.0/24
+        remote_ts = 192.168.0.0/24
+        esp_proposals = {ESP}
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-gw {{
+    id-1 = srv.example.net
+    id-2 = gw.example.net
+    secret = server-psk-123
+  }}
+  eap-gw {{
+    id = gwuser
+    secret = Gw-Eap-Passw0rd
+  }}
+}}
+""")
+        gw.start(eff)  # the VPN starts at once (kernel-libipsec: no trap)
+        for _ in range(40):
+            with ViciClient(server.socket_path) as v:
+                sas = [sa for e in v.list_sas() for sa in e.values()
+                       if sa.get("state") == b"ESTABLISHED"]
+            if sas:
+                break
+            time.sleep(0.25)
+        assert sas, server.log_tail(40)
+        assert sas[0]["remote-eap-id"] == b"gwuser" and sas[0]["remote-id"] == b"gw.example.net"
+        res = sh("ip", "netns", "exec", server_ns, "ping", "-c", "2", "-W", "1", "-I",
+                 "192.168.77.1", "192.168.0.1", check=False)
+        assert res.returncode == 0, res.stdout
+    except BaseException:
+        print(gw.charon.log_tail(60))
+        raise
+    finally:
+        _stop(server, gw)
