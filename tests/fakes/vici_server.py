@@ -264,6 +264,8 @@ class FakeCharon:
             "initiate": self._initiate,
             "terminate": self._terminate,
             "rekey": self._rekey,
+            "list-policies": self._list_policies,
+            "uninstall": self._uninstall,
             "get-counters": self._get_counters,
             "reset-counters": self._reset_counters,
         }
@@ -792,6 +794,24 @@ class FakeCharon:
                     continue
                 self._stream(sess, "list-sa", {name: sa})
         return {}
+
+    def _list_policies(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        """Trap policies: ``self.traps`` holds (conn, child) pairs (none unless a test adds)."""
+        with self.lock:
+            traps = list(getattr(self, "traps", []))
+        for ike, child in traps:
+            self._stream(sess, "list-policy", {f"{ike}/{child}": {"ike": ike, "child": child,
+                                                                    "mode": "TUNNEL"}})
+        return {}
+
+    def _uninstall(self, sess: _Session, msg: dict[str, Any]) -> dict[str, Any]:
+        pair = (_str(msg.get("ike")), _str(msg.get("child")))
+        with self.lock:
+            traps = getattr(self, "traps", [])
+            if pair not in traps:
+                return _reply(f"policy '{pair[1]}' not found")
+            traps.remove(pair)
+        return _reply()
 
     def _log(self, sess: _Session, msg: dict[str, Any], text: str, ike: str | None) -> None:
         """A control-log event for initiate/terminate (charon sends them when timeout >= 0)."""
