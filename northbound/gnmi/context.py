@@ -35,7 +35,28 @@ class ConfigFeed:
     def changed(self, *_: Any) -> None:
         """The on_change hook: running changed."""
         for q in list(self._queues):
-            q.put_nowait(("config", None))
+            put_coalesced(q, ("config", None))
+
+
+# events a subscription may hold before they are folded (a client that stops reading must not
+# grow the server's memory: ON_CHANGE diffs against the newest state anyway)
+EVENT_CAP = 64
+
+
+def put_coalesced(queue: asyncio.Queue[Any], item: tuple[str, Any], cap: int = EVENT_CAP) -> None:
+    """Queue an ON_CHANGE event (``("config", None)`` or ``("state", snapshot)``); a queue at
+    ``cap`` is first folded into at most one config event and the newest state."""
+    if queue.qsize() >= cap:
+        config, state = False, None
+        while not queue.empty():
+            kind, value = queue.get_nowait()
+            config |= kind == "config"
+            state = (kind, value) if kind == "state" else state
+        if config:
+            queue.put_nowait(("config", None))
+        if state is not None:
+            queue.put_nowait(state)
+    queue.put_nowait(item)
 
 
 @dataclass(frozen=True, kw_only=True)

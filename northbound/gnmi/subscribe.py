@@ -32,7 +32,7 @@ from nf.paths import Step
 from nf.schema import Schema
 from northbound.gnmi import data, paths
 from northbound.gnmi.auth import GnmiSession
-from northbound.gnmi.context import GnmiContext, now_ns
+from northbound.gnmi.context import GnmiContext, now_ns, put_coalesced
 from northbound.gnmi.errors import GnmiError
 from northbound.gnmi.get import _echo, check_encoding, read, typed
 
@@ -236,7 +236,7 @@ async def _guard(out: asyncio.Queue, work) -> None:  # noqa: ANN001
 
 async def _pump_state(g: GnmiContext, events: asyncio.Queue) -> None:
     async for change in g.state.changes():
-        events.put_nowait(("state", change.snapshot))
+        put_coalesced(events, ("state", change.snapshot))
 
 
 async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: int,

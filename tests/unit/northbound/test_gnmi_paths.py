@@ -110,3 +110,18 @@ def test_diff_sends_what_changed_and_deletes_the_highest_node_gone() -> None:
     assert diff(changed, {(ike, sa2, uid): 2}, 2) == ({}, [(ike, sa2, st)])
     assert diff(old, {}, floor=2)[1] == [(ike, sa1)]
     assert diff(old, {}, floor=1)[1] == [(ike,)]
+
+
+def test_a_subscription_that_is_not_read_holds_a_bounded_backlog() -> None:
+    import asyncio
+
+    from northbound.gnmi.context import EVENT_CAP, put_coalesced
+    q: asyncio.Queue = asyncio.Queue()
+    for i in range(10 * EVENT_CAP):
+        put_coalesced(q, ("state", i))
+        if i % 7 == 0:
+            put_coalesced(q, ("config", None))
+    assert q.qsize() <= EVENT_CAP + 1
+    items = [q.get_nowait() for _ in range(q.qsize())]
+    assert ("config", None) in items  # a config change is never folded away
+    assert items[-1] == ("state", 10 * EVENT_CAP - 1)  # the newest state is kept, last
