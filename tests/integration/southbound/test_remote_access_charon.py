@@ -120,15 +120,21 @@ class Gateway:
         self.charon.start()
         self.apply(eff)
 
-    def apply(self, eff: EffectiveConfig) -> dict[tuple[str, str], str]:
-        """Give ``eff`` to the reconciler and wait until every entry is applied or failed."""
+    def apply(self, eff: EffectiveConfig) -> dict[tuple[str, str], Any]:
+        """Give ``eff`` to the reconciler and wait until no entry is pending (each applied or
+        failed); the status entries."""
         async def run() -> None:
             if self.task is None:
                 self.task = asyncio.create_task(self.rec.run())
             self.rec.set_desired(eff)
-            assert await self.rec.wait_converged(20), self.rec.status.entries()
+            await self.rec.wait_converged(3)
+            for _ in range(100):
+                if self.rec.status.counts["pending"] == 0:
+                    return
+                await asyncio.sleep(0.2)
+            pytest.fail(f"entries still pending: {self.rec.status.entries()}")
         self.loop.run_until_complete(run())
-        return {(e.kind, e.name): e.status for e in self.rec.status.entries()}
+        return {(e.kind, e.name): e for e in self.rec.status.entries()}
 
     def state(self) -> dict[str, Any]:
         return self.backend.read_state(5)
@@ -175,15 +181,14 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
     the pool and its DNS servers, and pings the protected subnet from it; the pool's usage
     shows both leases online, then offline when they leave."""
     ds = datastores(tmp_path)
-    eff = commit(ds, POOLS + POOL6 + vpn_xml("rw", "*@psk.example.net",
-                                     "<dpd-delay>10s</dpd-delay><udp-encap>true</udp-encap>"
-                                     "<mobike>true</mobike>",
-                                     "<vip-pool>rw4</vip-pool><vip-pool>rw6</vip-pool>")
-                 + """
+    rest = vpn_xml("rw", "*@psk.example.net",
+                   "<dpd-delay>10s</dpd-delay><udp-encap>true</udp-encap><mobike>true</mobike>",
+                   "<vip-pool>rw4</vip-pool><vip-pool>rw6</vip-pool>") + """
   <pre-shared-key><name>alice</name><id>alice@psk.example.net</id><secret>alice-secret-1</secret>
   </pre-shared-key>
   <pre-shared-key><name>bob</name><id>bob@psk.example.net</id><secret>bob-secret-22</secret>
-  </pre-shared-key>""")
+  </pre-shared-key>"""
+    eff = commit(ds, POOLS + POOL6 + rest)
     gw = Gateway(tmp_path / "gw", net.gw)
     clients = _clients(tmp_path, net)
     try:
@@ -246,6 +251,27 @@ def test_psk_road_warriors_get_a_virtual_ip_and_dns(tmp_path: Path, net: Bench) 
             PROPOSALS, ESP))
         assert c.initiate("rw").returncode != 0
         assert not c.vips()
+
+        # another range for a pool with a lease online: charon refuses, the entry is failed
+        # with its reason (the old range stays in force); once the lease ends, the retry
+        # applies it
+        eff2 = commit(ds, POOLS.replace("10.3.0.0/28", "10.4.0.0/28") + POOL6 + rest)
+        status = gw.apply(eff2)
+        failed = {k: e for k, e in status.items() if e.status == "failed"}
+        assert list(failed) == [("pool", "rw4")], status
+        assert "online leases, unable to replace" in failed[("pool", "rw4")].message, failed
+        clients[1].swanctl("--terminate", "--ike", "rw")
+
+        async def pool_applied() -> bool:
+            for _ in range(60):
+                entry = {(e.kind, e.name): e for e in gw.rec.status.entries()}[("pool", "rw4")]
+                if entry.status == "applied":
+                    return True
+                await asyncio.sleep(0.5)
+            return False
+        assert gw.loop.run_until_complete(pool_applied()), gw.rec.status.entries()
+        usage = {p["name"]: p["usage"] for p in gw.state()["pool"]}["rw4"]
+        assert usage["online"] == 0 and usage["size"] == 15, usage
     except BaseException:
         print(gw.charon.log_tail(80))
         raise
