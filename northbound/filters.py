@@ -10,6 +10,7 @@ from nf.edit import elements, qname
 from nf.errors import InvalidValue
 from nf.paths import chain
 from nf.schema import SNode
+from nf.tree import has_children
 
 
 def _matches(f: etree._Element, d: etree._Element) -> bool:
@@ -50,19 +51,60 @@ def _select(d: etree._Element, f: etree._Element, owned: bool = False) -> etree.
         fns, fname = _local(c)
         by_name.setdefault(fname, []).append((fns, c, _is_content_match(c)))
     out = etree.Element(d.tag, nsmap=d.nsmap)
+    if all(fns for cands in by_name.values() for fns, _, _ in cands):
+        # every filter node has its namespace: lxml finds the candidates (a list of 10,000
+        # entries is walked in C), and a lone selection node takes its nodes whole
+        tags = {f"{{{fns}}}{name}": cands for name, cands in by_name.items()
+                for fns, _, _ in cands}
+        whole = {t for t, cands in tags.items() if len(cands) == 1
+                 and not cands[0][2] and not has_children(cands[0][1])}
+        if owned and not matches and whole == set(tags) and _only_these(d, whole):
+            d.attrib.clear()  # every child is selected whole: d, as the new node would be
+            d.text = d.tail = None
+            return d if len(d) else None
+        for dc in list(d.iterchildren(*tags)):
+            if dc.tag in whole:
+                out.append(dc if owned else copy.deepcopy(dc))
+                continue
+            _add(out, dc, [(fc, cm) for fns, fc, cm in tags[dc.tag]
+                           if f"{{{fns}}}{_local(fc)[1]}" == dc.tag], owned)
+        return _result(out, matches, others)
     for dc in list(elements(d)) if owned else elements(d):
         cands = by_name.get(_local(dc)[1])
         if not cands:
             continue
         dns = _local(dc)[0]
-        cands = [(fc, cm) for fns, fc, cm in cands if not fns or fns == dns]
-        if any(cm for _, cm in cands):
-            out.append(dc if owned else copy.deepcopy(dc))
-            continue
-        sel = [fc for fc, _ in cands]
-        r = _union([_select(dc, fc, owned and len(sel) == 1) for fc in sel])
-        if r is not None:
-            out.append(r)
+        _add(out, dc, [(fc, cm) for fns, fc, cm in cands if not fns or fns == dns], owned)
+    return _result(out, matches, others)
+
+
+def _only_these(d: etree._Element, tags: set[str]) -> bool:
+    """Has ``d`` only child elements with these tags (counted in C)?"""
+    ns = {}
+    tests = []
+    for i, tag in enumerate(sorted(tags)):
+        tns, _, name = tag[1:].partition("}")
+        ns[f"p{i}"] = tns
+        tests.append(f"self::p{i}:{name}")
+    return int(d.xpath(f"count(*[{' or '.join(tests)}])", namespaces=ns)) == len(d)
+
+
+def _add(out: etree._Element, dc: etree._Element, cands: list[tuple[etree._Element, bool]],
+         owned: bool) -> None:
+    """Add to ``out`` what the filter nodes ``cands`` (each with: is it a content match?)
+    select of the data node ``dc``."""
+    if not cands:
+        return
+    if any(cm for _, cm in cands):
+        out.append(dc if owned else copy.deepcopy(dc))
+        return
+    sel = [fc for fc, _ in cands]
+    r = _union([_select(dc, fc, owned and len(sel) == 1) for fc in sel])
+    if r is not None:
+        out.append(r)
+
+
+def _result(out: etree._Element, matches: list, others: list) -> etree._Element | None:
     if matches and len(out) == len(matches) and others:
         # Only the keys matched and nothing selected under them: keep the entry (as a marker).
         return out
