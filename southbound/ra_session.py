@@ -54,7 +54,8 @@ def load(client: ViciClient, keys: KeyIds, kind: str, name: str,
     elif kind == CERTIFICATE:
         old = keys.get(name)
         vici_ra.load_cert(client, payload["cert"])
-        keys[name] = vici_ra.load_key(client, payload["key"]) or payload["key-id"]
+        keys[name] = vici_ra.load_key(client, {"type": "any", "data": payload["key"]}) \
+            or payload["key-id"]
         if old and old != keys[name] and old not in keys.values():
             _unload_key(client, old)
     elif kind == EAP_KEY:
