@@ -472,8 +472,9 @@ def test_eap_with_eap_key(tmp_path: Path, net: Bench, method: str) -> None:
         _stop(*clients, gw)
 
 
-def _radius_xml(secret: str) -> str:
+def _radius_xml(secret: str, accounting: bool = False) -> str:
     return f"""<eap-radius><nas-identifier>ipsec-nf-gw</nas-identifier>
+      <accounting>{str(accounting).lower()}</accounting>
       <retransmit-tries>1</retransmit-tries><retransmit-timeout>0.5</retransmit-timeout>
       <server><name>r1</name><address>{RADIUS}</address>
       <secret>{secret}</secret></server></eap-radius>"""
@@ -483,7 +484,8 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
     """EAP forwarded to a real FreeRADIUS (its own namespace and config folder). First with a
     wrong RADIUS secret: the server drops the requests, the client is refused. The secret
     corrected is taken by a settings reload (same charon process): the right password then
-    gets a virtual IP and pings, a wrong one is refused by the RADIUS server."""
+    gets a virtual IP and pings (with RADIUS accounting: a Start is sent), a wrong one is
+    refused by the RADIUS server."""
     hq, gwc, _, _ = pki(tmp_path)
     radius = FreeRadius(tmp_path / "raddb", net.radius, RADIUS_SECRET,
                         {"erin": "Erin-Passw0rd"})
@@ -494,7 +496,7 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
         "<remote-auth-method>eap-radius</remote-auth-method>",
         "<vip-pool>rw4</vip-pool><remote-eap-id>%any</remote-eap-id>"
         "<certificate>gw</certificate>")
-    eff = commit(ds, base + _radius_xml("not-the-radius-secret"))
+    eff = commit(ds, base + _radius_xml("not-the-radius-secret", accounting=True))
     gw = Gateway(tmp_path / "gw", net.gw)
     clients = _clients(tmp_path, net)
     try:
@@ -512,7 +514,7 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
         assert good.initiate("rw").returncode != 0  # the gateway's RADIUS secret is wrong
         assert not good.vips()
 
-        fixed = commit(ds, base + _radius_xml(RADIUS_SECRET))
+        fixed = commit(ds, base + _radius_xml(RADIUS_SECRET, accounting=True))
         assert apply_method(eff.global_options, fixed.global_options) == "reload"
         pid = gw.charon.pid
         gw.charon.reload(fixed.global_options)
@@ -523,6 +525,8 @@ def test_eap_radius_with_freeradius(tmp_path: Path, net: Bench) -> None:
         assert good.ping(vip).returncode == 0
         assert re.search(r"Access-Accept", radius.log()), radius.log()[-3000:]
         assert "ipsec-nf-gw" in radius.log()  # our NAS-Identifier
+        assert re.search(r"Received Accounting-Request.*\n(.*\n){0,30}.*Acct-Status-Type = Start",
+                         radius.log()), radius.log()[-4000:]  # accounting on
         assert bad.initiate("rw").returncode != 0
         assert "Access-Reject" in radius.log()
         assert not bad.vips()

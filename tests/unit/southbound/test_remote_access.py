@@ -123,6 +123,12 @@ def test_eap_radius_settings_are_rendered_and_reloaded() -> None:
     changed = replace(RADIUS, servers=(replace(RADIUS.servers[0], secret="new"),))
     assert apply_method(GlobalOptions(eap_radius=RADIUS),
                         GlobalOptions(eap_radius=changed)) == "reload"
+    # accounting is registered at start only: restart
+    assert apply_method(GlobalOptions(eap_radius=RADIUS), GlobalOptions(
+        eap_radius=replace(RADIUS, accounting=False))) == "restart"
+    # the first server (no settings before: nothing to account for yet) is a reload
+    assert apply_method(GlobalOptions(), GlobalOptions(eap_radius=replace(
+        RADIUS, accounting=None))) == "reload"
 
 
 def test_pool_usage_adds_up_a_pools_charon_pools() -> None:
