@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from nf import paths
+from nf import i2nsf_ike, paths
 from nf.effective import EffectiveConfig
 from nf.errors import InvalidValue, RpcError
 from nf.paths import Step
@@ -66,6 +66,8 @@ def locate(config: Mapping[str, Any], vpn: str, leaf: tuple[str, ...]) -> str:
     vpns = ike.get("vpn", {})
     entry = vpns.get(vpn, {}) if isinstance(vpns, Mapping) else next(
         (v for v in vpns if v.get("name") == vpn), {})
+    if not entry and (conn := i2nsf_ike.conn_path(config, vpn)) is not None:
+        return conn  # an RFC 9061 conn-entry: the entry (its leaves have other names)
     ike_step = Step(MODULE, "ike")
     if leaf and leaf[0] in _TEMPLATE_LIST and len(leaf) > 1:
         own = entry.get(leaf[0], {})

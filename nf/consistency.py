@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from nf import i2nsf_ike
 from nf.effective import EffectiveConfig, TrafficSelector, Vpn
 
 APP_TAG = "inconsistent-values"
@@ -138,4 +139,5 @@ def ike_options(eff: EffectiveConfig) -> Iterator[Inconsistent]:
                     "sends INITIAL_CONTACT exactly when its uniqueness policy is not never"))
 
 
-CHECKS = (traffic_selectors, lifetimes, ike_options)
+# i2nsf_ike.check: what the RFC 9061 models ask that is refused (model clashes, unsupported)
+CHECKS = (traffic_selectors, lifetimes, ike_options, i2nsf_ike.check)

@@ -338,6 +338,9 @@ class EffectiveConfig:
     authorities: Mapping[str, CertificateAuthority] = field(
         default_factory=lambda: MappingProxyType({}))
     eap_keys: Mapping[str, EapKey] = field(default_factory=lambda: MappingProxyType({}))
+    # what the RFC 9061 models ask that is not carried out (nf/i2nsf_ike.py: refused at
+    # validate, edit and commit; never loaded)
+    refusals: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("vpns", "psks", "pools", "certificates", "authorities", "eap_keys"):

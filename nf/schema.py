@@ -29,7 +29,10 @@ def _our_modules() -> Path:
 
 
 YANG_DIR = _our_modules()
-MODULES = ("ipsec-nf", "ietf-netconf-acm")
+MODULES = ("ipsec-nf", "ietf-netconf-acm",
+           # RFC 9061 (SDN-based IPsec flow protection): the IKE case; the IKE-less case is
+           # loaded and refused at validate (nf/i2nsf_ike.py)
+           "ietf-i2nsf-ikec", "ietf-i2nsf-ike", "ietf-i2nsf-ikeless")
 SUPPORT_MODULES = (
     "ietf-netconf-with-defaults",
     "ietf-netconf-monitoring",

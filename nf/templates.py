@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from nf import i2nsf_ike
 from nf.effective import (
     AhProposal,
     Certificate,
@@ -240,7 +241,12 @@ def _copy(m: Mapping[str, T]) -> dict[str, T]:
 
 
 def resolve(config: Mapping[str, Any]) -> EffectiveConfig:
-    """The effective config of a validated config dict (a disabled VPN is left out)."""
+    """The effective config of a validated config dict (a disabled VPN is left out), with the
+    RFC 9061 IKE-case connections merged in (nf/i2nsf_ike.py)."""
+    return i2nsf_ike.merge(_resolve_native(config), config)
+
+
+def _resolve_native(config: Mapping[str, Any]) -> EffectiveConfig:
     ike = config.get("ike", {})
     policies = _policies(ike)
     return EffectiveConfig(
