@@ -20,12 +20,15 @@ from typing import Protocol
 @dataclass(frozen=True, slots=True)
 class Target:
     """Which SAs an action acts on: those of ``vpn`` (only the CHILD SAs of its
-    ``security_policy`` when given), or one SA by the daemon's unique id."""
+    ``security_policy`` when given), one SA by the daemon's unique id, or (terminate) the IKE
+    SAs of a peer by its IKE or EAP identity ``peer_id`` or by its ``virtual_ip``."""
 
     vpn: str | None = None
     security_policy: str | None = None
     ike_sa: int | None = None
     child_sa: int | None = None
+    peer_id: str | None = None
+    virtual_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,8 @@ def _bool(op: etree._Element, name: str, default: bool) -> bool:
 
 def _target(op: etree._Element) -> Target:
     return Target(vpn=_text(op, "vpn"), security_policy=_text(op, "security-policy"),
-                  ike_sa=_int(op, "ike-sa"), child_sa=_int(op, "child-sa"))
+                  ike_sa=_int(op, "ike-sa"), child_sa=_int(op, "child-sa"),
+                  peer_id=_text(op, "peer-id"), virtual_ip=_text(op, "virtual-ip"))
 
 
 def _timeout(op: etree._Element) -> float:

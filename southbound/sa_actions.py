@@ -13,6 +13,7 @@ masked.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -157,8 +158,12 @@ class CharonActions:
     def _terminate(self, timeout: float, target: Target, force: bool) -> ActionResult:
         deadline = time.monotonic() + timeout
         with ViciClient(self.socket_path, timeout + SLACK) as client:
-            sas = _sas(client.list_sas(ike=target.vpn))
-            ikes, children = _select(sas, target)
+            entries = client.list_sas(ike=target.vpn)
+            sas = _sas(entries)
+            if target.peer_id is not None or target.virtual_ip is not None:
+                ikes, children = _by_peer(entries, target), []
+            else:
+                ikes, children = _select(sas, target)
             closed_children = [cid for _, uid, _, kids in sas if uid in ikes
                                for _, cid, _ in kids]
             for uid in ikes:
@@ -241,6 +246,37 @@ def _select(sas: list[Sa], target: Target) -> tuple[list[int], list[int]]:
         return [], [cid for name, _, _, kids in sas if name == target.vpn
                     for child, cid, _ in kids if child == target.security_policy]
     return [uid for name, uid, _, _ in sas if target.vpn in (None, name)], []
+
+
+def _by_peer(entries: Iterable[dict], target: Target) -> list[int]:
+    """The IKE SAs of the peer ``target`` names by IKE/EAP/XAuth identity or virtual IP; none
+    is an error (a road warrior that is not connected)."""
+    found = []
+    for entry in entries:
+        for sa in entry.values():
+            if target.peer_id is not None:
+                ids = {vici_str(sa.get(k, b"")) for k in ("remote-id", "remote-eap-id",
+                                                         "remote-xauth-id")}
+                hit = target.peer_id in ids
+            else:
+                vips = {_address(vici_str(v)) for v in sa.get("remote-vips") or ()}
+                hit = _address(target.virtual_ip or "") in vips
+            if hit:
+                found.append(vici_int(sa.get("uniqueid")) or 0)
+    if not found:
+        what = (("peer-id", f"no IKE SA of a peer with identity {target.peer_id!r}")
+                if target.peer_id is not None else
+                ("virtual-ip", f"no IKE SA of a peer with virtual IP {target.virtual_ip}"))
+        raise NoSuchTarget(what[1], what[0])
+    return found
+
+
+def _address(text: str) -> str:
+    """An address in one canonical form (IPv6 written many ways compares equal)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
 
 
 def _left(deadline: float) -> int:

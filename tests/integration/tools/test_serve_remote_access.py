@@ -136,6 +136,20 @@ def test_remote_access_over_netconf(tmp_path: Path, net: Bench) -> None:
                 assert usage[0].xpath("i:lease/i:address/text()", namespaces=p) == [vip]
                 assert len(data.xpath("//i:pool", namespaces=p)) == 1  # merged, not beside
 
+                # disconnect the road warrior by its virtual IP: its IKE SA goes, the lease
+                # goes offline
+                reply = m.dispatch(to_ele(f'<terminate xmlns="{NS}"><virtual-ip>{vip}'
+                                          "</virtual-ip></terminate>")).xml
+                assert "<ike-sa>" in reply.replace(f' xmlns="{NS}"', ""), reply
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    got = m.get(filter=("subtree", f'<ike xmlns="{NS}"><pool/><ike-sa/></ike>'))
+                    if "<remote-eap-id>" not in got.data_xml and "<online>0<" in got.data_xml:
+                        break
+                    time.sleep(0.5)
+                assert "<remote-eap-id>" not in got.data_xml, got.data_xml
+                assert "<online>0<" in got.data_xml.replace(f' xmlns="{NS}"', ""), got.data_xml
+
                 # an expired certificate: the commit is refused with the reason
                 old = issue(hq, "gw", x509.DNSName("gw.example.net"), days=(-30, -1))
                 m.discard_changes()

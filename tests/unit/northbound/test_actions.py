@@ -209,6 +209,23 @@ def test_terminate_unknown_target_is_invalid_value(rpc, charon: FakeCharon, leav
     assert charon.terminated == []
 
 
+def test_disconnect_a_road_warrior_by_identity_or_virtual_ip(rpc, charon: FakeCharon) -> None:
+    charon.sas = [
+        {"resp": {**ike_sa(21, ("trunk", 22)), "remote-id": "198.51.100.9",
+                  "remote-eap-id": "carol@example.net", "remote-vips": ["10.3.0.1"]}},
+        {"resp": {**ike_sa(23, ("trunk", 24)), "remote-id": "dave@example.net",
+                  "remote-vips": ["10.3.0.2", "2001:db8:3::2"]}}]
+    r = rpc(op("terminate", peer_id="carol@example.net"))  # by EAP identity
+    assert ids(r, "ike-sa") == [21] and ids(r, "child-sa") == [22]
+    r = rpc(op("terminate", virtual_ip="2001:db8:3:0::2"))  # IPv6 in another spelling
+    assert ids(r, "ike-sa") == [23]
+    assert [c["ike-id"] for c in charon.terminated] == ["21", "23"]
+    e = error(rpc(op("terminate", peer_id="nobody@example.net")))
+    assert e["tag"] == "invalid-value" and e["path"] == "/ipsec-nf:terminate/ipsec-nf:peer-id"
+    e = error(rpc(op("terminate", peer_id="x", vpn="resp")))
+    assert e["tag"] == "bad-element"  # one target only
+
+
 def test_terminate_needs_one_target_only(rpc) -> None:
     assert error(rpc(op("terminate")))["tag"] in ("missing-element", "data-missing")
     e = error(rpc(op("terminate", vpn="ab", ike_sa=3)))
