@@ -50,6 +50,10 @@ def test_the_rfc_example_over_netconf_brings_the_tunnel_up(lab: Lab) -> None:
                    "&revision=2021-07-14" in m.server_capabilities
     res = wait_for(lambda: (r := lab.ping(lab.a)).returncode == 0 and r, timeout=30)
     assert res, f"no traffic through the tunnel:\n{lab.ping(lab.a).stdout}"
+    with lab.connect(lab.a) as m:
+        # <get> (config and state of every module) is answered with the connection in it
+        whole = m.get().data_ele
+        assert whole.xpath("//i:conn-entry/i:name/text()", namespaces={"i": IKE_NS}) == [CONN]
 
 
 def test_a_clash_with_our_model_is_refused(lab: Lab) -> None:
