@@ -32,24 +32,28 @@ def trim() -> bool:
     return bool(_malloc_trim(0)) if _malloc_trim is not None else False
 
 
-async def trim_after_changes(version: Callable[[], int],
+async def trim_after_changes(size: Callable[[], int],
                              settled: Callable[[], Awaitable[object]],
-                             every: float = 2.0) -> None:
-    """Forever: when ``version()`` (the running config's version) has changed, wait for
-    ``settled()`` (the backend has applied the change, so its payloads are freed too), then
-    trim once. Checked every ``every`` seconds."""
+                             every: float = 2.0, fewer: int = 100) -> None:
+    """Forever: when ``size()`` (the number of entries configured) has dropped by ``fewer``
+    or more below its highest value since the last trim, wait for ``settled()`` (the backend
+    has applied the change, so its payloads are freed too), then trim once. A load frees
+    little and is not followed by a trim (a trim takes the allocator's locks: not at every
+    commit, nor while a loaded server shuts down). Checked every ``every`` seconds."""
     if _malloc_trim is None:
         return
-    last = version()
+    high = size()
     while True:
         await asyncio.sleep(every)
-        if version() == last:
+        now = size()
+        high = max(high, now)
+        if high - now < fewer:
             continue
         try:
             await settled()
         except Exception:  # noqa: BLE001 - trimming is an optimisation: never fail on it
             log.debug("waiting for the change to settle failed", exc_info=True)
-        last = version()
+        high = size()
         await _in_daemon_thread(trim)
 
 

@@ -355,9 +355,10 @@ class App:
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
             self._tasks.append(asyncio.create_task(self.state.run()))
-            # freed memory back to the OS once a change is applied (nf/memory.py)
+            # freed memory back to the OS once a removal is applied (nf/memory.py)
             self._tasks.append(asyncio.create_task(trim_after_changes(
-                lambda: self.ds.version, lambda: self.reconciler.wait_applied(600))))
+                lambda: sum(map(len, self.ds.running.index.values())),
+                lambda: self.reconciler.wait_applied(600))))
             self._tasks.append(asyncio.create_task(keep_crl_fresh(self.ca)))
             self.reconciler.set_desired(self.effective)
             for host, port in listen:  # northbound.ssh logs each address
