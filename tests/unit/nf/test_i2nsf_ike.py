@@ -520,3 +520,21 @@ def test_the_modules_are_announced() -> None:
     text = b"".join(etree.tostring(e) for e in yang_library(schema)).decode()
     for m in ("ietf-i2nsf-ikec", "ietf-i2nsf-ike", "ietf-i2nsf-ikeless"):
         assert f"<name>{m}</name>" in text
+
+
+def test_the_pad_secrets_are_hidden_from_a_non_admin_reader() -> None:
+    """nacm:default-deny-all on pre-shared/secret: read-default permit does not show it."""
+    from nf.nacm import Access, parse_policy, prune_unreadable
+    schema = Schema()
+    acm = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+    pad = etree.fromstring(example("ike_g2g_a").encode())
+    policy = parse_policy(etree.fromstring(
+        f'<config xmlns="{NC}"><nacm xmlns="{acm}"><read-default>permit</read-default>'
+        "</nacm></config>"))
+    (seen,) = prune_unreadable(Access(policy, "olga", ["ops"]), [pad], schema.top)
+    ns = {"i": IKE_NS}
+    assert seen.xpath("//i:pad-entry/i:name/text()", namespaces=ns) == ["Security_GW_A",
+                                                                        "Security_GW_B"]
+    assert seen.xpath("//i:secret", namespaces=ns) == []
+    assert len(etree.fromstring(example("ike_g2g_a").encode()).xpath(
+        "//i:secret", namespaces=ns)) == 2
