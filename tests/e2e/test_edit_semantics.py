@@ -189,11 +189,12 @@ def test_empty_containers_do_not_stay(lab: Lab) -> None:
     ("<vpn><name>siteA-siteB</name><remote-address>198.51.100.7</remote-address>"
      "<remote-address>198.51.100.8</remote-address></vpn>",
      "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']/ipsec-nf:remote-address"),
+    # (several subnets per side are a list now: a leaf of the selector twice is refused)
     ("<vpn><name>siteA-siteB</name><security-policy><name>trunk</name><local-ts>"
-     "<subnet>10.0.0.0/8</subnet><subnet>10.1.0.0/16</subnet></local-ts></security-policy>"
+     "<protocol>6</protocol><protocol>17</protocol></local-ts></security-policy>"
      "</vpn>",
      "/ipsec-nf:ike/ipsec-nf:vpn[ipsec-nf:name='siteA-siteB']/ipsec-nf:security-policy"
-     "[ipsec-nf:name='trunk']/ipsec-nf:local-ts/ipsec-nf:subnet"),
+     "[ipsec-nf:name='trunk']/ipsec-nf:local-ts/ipsec-nf:protocol"),
     ("<pre-shared-key><name>site-psk</name><id>x</id><id>x</id></pre-shared-key>",
      "/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name='site-psk']/ipsec-nf:id[.='x']"),
 ])
