@@ -221,7 +221,7 @@ def test_second_client_netconf_console2(lab: Lab, tmp_path: Path) -> None:
     assert "console.example.net" in r.stdout, r.stdout + r.stderr
     bad = tmp_path / "bad.xml"
     bad.write_text(f'<ike xmlns="{NS}"><vpn><name>siteA-siteB</name>'
-                   "<local-address>not-an-address</local-address></vpn></ike>")
+                   "<local-address>198.51.100.300</local-address></vpn></ike>")
     r = subprocess.run([*base, "--db", "candidate", "--edit-config", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert "invalid-value" in r.stdout + r.stderr
