@@ -139,26 +139,26 @@ def _encryptions(entries: list[dict[str, Any]], steps: tuple[Step, ...]
     return plain, aead
 
 
-def _integrity(ids: list[int], steps: tuple[Step, ...]) -> list[str]:
+def _models(ids: list[int], table: Mapping[int, Any], none_id: int, what: str,
+            steps: tuple[Step, ...]) -> list[str]:
+    """Our model's names of transform ``ids`` in ``table`` (``none_id``, "none", is left
+    out); an ID outside the table is refused as an unsupported ``what``."""
     out = []
     for i in ids:
-        if i == alg.NO_INTEGRITY:
+        if i == none_id:
             continue
-        if i not in alg.INTEGRITY:
-            raise _Refuse(steps, f"integrity transform {i} is not supported")
-        out.append(alg.INTEGRITY[i].model)
+        if i not in table:
+            raise _Refuse(steps, f"{what} {i} is not supported")
+        out.append(table[i].model)
     return out
+
+
+def _integrity(ids: list[int], steps: tuple[Step, ...]) -> list[str]:
+    return _models(ids, alg.INTEGRITY, alg.NO_INTEGRITY, "integrity transform", steps)
 
 
 def _dh(ids: list[int], steps: tuple[Step, ...]) -> list[str]:
-    out = []
-    for g in ids:
-        if g == alg.NO_DH:
-            continue
-        if g not in alg.DH_GROUPS:
-            raise _Refuse(steps, f"Diffie-Hellman group {g} is not supported")
-        out.append(alg.DH_GROUPS[g].model)
-    return out
+    return _models(ids, alg.DH_GROUPS, alg.NO_DH, "Diffie-Hellman group", steps)
 
 
 def _ike_policy(conn: Mapping[str, Any], steps: tuple[Step, ...]) -> IkePolicy:
