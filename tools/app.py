@@ -47,7 +47,7 @@ from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
 from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
-from tools.check import vpn_view
+from tools.check_output import vpn_view
 
 log = logging.getLogger("ipsec-nf")
 
