@@ -25,6 +25,15 @@ apt:
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+	@# Debian's freeradius enables (and under systemd starts) its system service: the gateway
+	@# runs no RADIUS server (tests start their own), so keep it stopped and disabled
+	@if dpkg-query -W -f='$${Status}' freeradius 2>/dev/null | grep -q "ok installed"; then \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now --quiet freeradius.service; \
+	  else systemctl disable --quiet freeradius.service 2>/dev/null \
+	    || update-rc.d freeradius disable >/dev/null 2>&1 || true; \
+	    if [ -s /run/freeradius/freeradius.pid ]; then /etc/init.d/freeradius stop; fi; \
+	  fi; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
