@@ -341,6 +341,9 @@ class EffectiveConfig:
     # what the RFC 9061 models ask that is not carried out (nf/i2nsf_ike.py: refused at
     # validate, edit and commit; never loaded)
     refusals: tuple[Any, ...] = ()
+    # RFC 9061's IKE-less case: the SAs and policies to install in the kernel
+    # (nf.i2nsf_ikeless.IkelessConfig; None: none configured), for the XFRM backend
+    ikeless: Any = None
 
     def __post_init__(self) -> None:
         for name in ("vpns", "psks", "pools", "certificates", "authorities", "eap_keys"):
