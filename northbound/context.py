@@ -20,7 +20,7 @@ from nf.nacm import Access, NacmCounters
 from nf.observed import StateSource
 from nf.schema import Schema
 from northbound.notifications import Notifications
-from northbound.session import SessionRegistry
+from northbound.registry import SessionRegistry
 from northbound.subscriptions import Subscriptions
 
 

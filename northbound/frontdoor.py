@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncssh
 
-from northbound.session import HELLO_TIMEOUT, SEND_TIMEOUT, SessionRegistry
+from northbound.registry import SessionRegistry
+from northbound.session import HELLO_TIMEOUT, SEND_TIMEOUT
 
 log = logging.getLogger("northbound.ssh")
 

@@ -7,7 +7,7 @@ CR/LF translation.  Users authenticate with a password or a public key from
 :mod:`northbound.users`; unknown users and bad credentials are refused by SSH,
 before any NETCONF message is exchanged.  Each accepted channel becomes a
 :class:`~northbound.session.NetconfSession` registered in the given
-:class:`~northbound.session.SessionRegistry`.
+:class:`~northbound.registry.SessionRegistry`.
 
 Protection (defaults in :class:`Limits`, described in ``docs/security.md``):
 
@@ -51,7 +51,8 @@ from northbound.frontdoor import (
     run_password_check,
     source_key,
 )
-from northbound.session import Handler, SessionRegistry
+from northbound.registry import SessionRegistry
+from northbound.session import Handler
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from northbound.gnmi.auth import Authenticator
 from northbound.gnmi.context import GnmiContext
 from northbound.gnmi.server import GnmiListen, GnmiServer
 from northbound.monitoring import now_iso
+from northbound.registry import SessionRegistry
 from northbound.rpc import Dispatcher, module_of
-from northbound.session import SessionRegistry
 from northbound.ssh import start_server
 from northbound.subscriptions import Subscriptions
 from southbound.apply_state import apply_status_tree

@@ -28,7 +28,8 @@ from ncclient.transport.errors import AuthenticationError
 
 from northbound import users
 from northbound.frontdoor import Limits
-from northbound.session import NC_NS, NetconfSession, SessionRegistry
+from northbound.registry import SessionRegistry
+from northbound.session import NC_NS, NetconfSession
 from northbound.ssh import start_server
 
 nc_session.TICK = 0.001

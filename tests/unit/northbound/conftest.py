@@ -20,8 +20,8 @@ from nf.schema import Schema
 from northbound import ops
 from northbound.context import ServerContext
 from northbound.notifications import Notifications
+from northbound.registry import SessionRegistry
 from northbound.rpc import Dispatcher
-from northbound.session import SessionRegistry
 from tests.support import DATA, NC, P
 
 STATE = {"ike-sas": {"total": 1, "half-open": 0},
