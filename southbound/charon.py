@@ -6,7 +6,7 @@ namespace with a tmpfs on ``/run`` (it writes its pid file there), so several in
 run side by side, one per network namespace (see ``/work/shared/dataplane-recipe.md``).
 
 Lifecycle: charon dies with the process that started it (``PR_SET_PDEATHSIG``, set on a
-dedicated long-lived spawner thread, see :class:`_Spawner`), so even a ``kill -9`` of the
+dedicated long-lived spawner thread: southbound.charon_spawn), so even a ``kill -9`` of the
 server leaves no charon holding UDP 500/4500. A charon left over from an earlier server of the
 same run directory (its ``STRONGSWAN_CONF`` is ours) is stopped before a new one starts, and a
 charon that runs but could not bind its IKE sockets is reported by :meth:`CharonProcess.health`.
@@ -15,30 +15,24 @@ charon that runs but could not bind its IKE sockets is reported by :meth:`Charon
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import ctypes
 import logging
 import os
-import queue
-import select
 import shlex
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nf.effective import GlobalOptions
 from southbound.charon_conf import render_conf, settings
+from southbound.charon_spawn import CHARON_BIN, SPAWNER, stop_leftover_charons
 from southbound.vici_client import ViciClient
 
 log = logging.getLogger(__name__)
 
-CHARON_BIN = "/usr/lib/ipsec/charon"
 class CharonError(RuntimeError):
     """charon could not be started or did not come up."""
 
@@ -120,135 +114,6 @@ def _exit_reason(returncode: int) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     return f"exited with status {returncode}"
-
-
-# -- spawning: charon dies with us -------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-class _Spawner:
-    """One long-lived thread that forks every charon, with a parent-death signal.
-
-    ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` in the child makes the kernel kill charon when its
-    parent dies, a ``kill -9`` or a crash of the server included. The "parent" is the *thread*
-    that forked: forking from ``asyncio.to_thread`` workers, which may exit, could kill a healthy
-    charon. So every fork happens on this daemon thread, which lives as long as the process,
-    whatever thread calls :meth:`CharonProcess.start`. The setting survives the ``execve`` of
-    ``ip netns exec``, ``unshare`` (no ``--fork``), ``sh -c 'mount ... && exec charon'`` and
-    charon (none is set-uid, none forks charon off; see test_charon_process.py).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], list[str],
-                                            dict[str, Any]]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._prctl: Any = None
-
-    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """``subprocess.Popen(argv, **kwargs)`` on the spawner thread, child bound to us."""
-        with self._lock:
-            if self._prctl is None:
-                prctl = ctypes.CDLL(None, use_errno=True).prctl
-                prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                                  ctypes.c_ulong]
-                prctl.restype = ctypes.c_int
-                self._prctl = prctl
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="charon-spawner",
-                                                daemon=True)
-                self._thread.start()
-        job: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
-        self._jobs.put((job, argv, kwargs))
-        return job.result()
-
-    def _run(self) -> None:
-        while True:
-            job, argv, kwargs = self._jobs.get()
-            try:
-                proc = subprocess.Popen(argv, preexec_fn=self._preexec(os.getpid()),  # noqa: S603
-                                        **kwargs)
-            except BaseException as exc:  # handed to the caller
-                job.set_exception(exc)
-            else:
-                job.set_result(proc)
-
-    def _preexec(self, parent: int) -> Callable[[], None]:
-        prctl, sig = self._prctl, int(signal.SIGKILL)
-
-        def preexec() -> None:  # runs in the child between fork and exec: keep it minimal
-            if prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-            if os.getppid() != parent:  # the parent died before prctl: nobody to die with
-                os._exit(1)
-
-        return preexec
-
-
-_SPAWNER = _Spawner()
-
-
-# -- leftovers of an earlier server ------------------------------------------------------------
-
-def _is_charon_of(pid: int, env_entry: bytes, names: frozenset[str]) -> bool:
-    """True if ``pid`` runs a charon (by name) whose environment holds ``env_entry``."""
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        if comm not in names:
-            return False
-        return env_entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:  # gone, or not ours to read
-        return False
-
-
-def leftover_charons(conf_path: Path, charon_bin: str = CHARON_BIN) -> list[int]:
-    """Pids of live charons started with ``STRONGSWAN_CONF=conf_path``, in any network or
-    mount namespace of this pid namespace (reading their environment needs root)."""
-    entry = b"STRONGSWAN_CONF=" + os.fsencode(str(conf_path))
-    names = frozenset({"charon", Path(charon_bin).name[:15]})
-    pids = (int(d) for d in os.listdir("/proc") if d.isdigit())
-    return [p for p in pids if p != os.getpid() and _is_charon_of(p, entry, names)]
-
-
-def _wait_pidfd(fd: int, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(int(timeout * 1000)))
-
-
-def stop_leftover_charons(conf_path: Path, charon_bin: str = CHARON_BIN,
-                          timeout: float = 5.0) -> list[int]:
-    """Stop every :func:`leftover_charons` (SIGTERM, SIGKILL after ``timeout`` s), with a
-    warning each; return their pids. A pidfd pins each process, so a reused pid is never hit."""
-    entry = b"STRONGSWAN_CONF=" + os.fsencode(str(conf_path))
-    names = frozenset({"charon", Path(charon_bin).name[:15]})
-    stopped = []
-    for pid in leftover_charons(conf_path, charon_bin):
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        try:
-            if not _is_charon_of(pid, entry, names):
-                continue
-            log.warning("a charon of %s is still running (pid %d), left over by an earlier "
-                        "server: stopping it, as it holds the IKE ports", conf_path.parent, pid)
-            stopped.append(pid)
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    signal.pidfd_send_signal(fd, sig)
-                except ProcessLookupError:
-                    break
-                if _wait_pidfd(fd, timeout):
-                    break
-                if sig == signal.SIGTERM:
-                    log.warning("leftover charon pid %d ignored SIGTERM, killing it", pid)
-            else:
-                log.error("leftover charon pid %d did not die", pid)
-        finally:
-            os.close(fd)
-    return stopped
 
 
 class CharonProcess:
@@ -346,7 +211,7 @@ class CharonProcess:
         first a charon left over by an earlier server of this run directory is stopped, with a
         warning (:func:`stop_leftover_charons`); then charon is forked by the spawner thread
         with a parent-death signal, so it dies with this process even on ``kill -9``
-        (:class:`_Spawner`), and its pid is written to ``charon.pid``. Once VICI answers,
+        (southbound.charon_spawn), and its pid is written to ``charon.pid``. Once VICI answers,
         charon's log of this start is checked for IKE sockets it could not bind: that is
         logged as an error (once per start) and :meth:`health` reports ``"sockets-unbound"``;
         charon is left running.
@@ -363,7 +228,7 @@ class CharonProcess:
         env = dict(os.environ, STRONGSWAN_CONF=str(self.conf_path))
         try:
             with open(self.run_dir / "charon.stderr", "ab") as err:
-                self._proc = _SPAWNER.popen(
+                self._proc = SPAWNER.popen(
                     self.command(), env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         except subprocess.SubprocessError as exc:  # the preexec_fn failed in the child

@@ -33,8 +33,8 @@ from southbound.charon import (
     CharonHealth,
     CharonProcess,
     CharonSupervisor,
-    leftover_charons,
 )
+from southbound.charon_spawn import leftover_charons
 from tests.support import netns as support_netns
 from tests.support import ns_pids
 
