@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nf import i2nsf_ike
+from nf import i2nsf_ike, svti_checks
 from nf.effective import EffectiveConfig, TrafficSelector, Vpn
 
 APP_TAG = "inconsistent-values"
@@ -140,4 +140,4 @@ def ike_options(eff: EffectiveConfig) -> Iterator[Inconsistent]:
 
 
 # i2nsf_ike.check: what the RFC 9061 models ask that is refused (model clashes, unsupported)
-CHECKS = (traffic_selectors, lifetimes, ike_options, i2nsf_ike.check)
+CHECKS = (traffic_selectors, lifetimes, ike_options, i2nsf_ike.check, svti_checks.addresses)

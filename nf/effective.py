@@ -44,6 +44,15 @@ class SecurityPolicy:
     mode: str = "tunnel"
     action: str = "esp"
     priority: int = 0
+    # route-based: the svti-id (xfrm if_id) of the SVTI interface of the inbound / outbound
+    # SAs and policies (None: policy-based)
+    svti_id_in: int | None = None
+    svti_id_out: int | None = None
+
+    @property
+    def route_based(self) -> bool:
+        """Bound to an SVTI interface (either way): selectors default to everything."""
+        return self.svti_id_in is not None or self.svti_id_out is not None
 
 
 @_frozen
@@ -156,6 +165,18 @@ class Vpn:
     certificate_pem: tuple[str, ...] = field(default=(), repr=False)
     remote_ca_pem: tuple[str, ...] = field(default=(), repr=False)
     vip_pool_addresses: tuple[tuple[str, ...], ...] = field(default=(), repr=False)
+
+
+@_frozen
+class Svti:
+    """One ``/ike/svti`` interface: a Linux xfrm interface whose if_id is ``svti_id``."""
+
+    name: str
+    svti_id: int
+    link_interface: str | None = None
+    mtu: int | None = None
+    ipv4_address: tuple[str, ...] = ()
+    ipv6_address: tuple[str, ...] = ()
 
 
 @_frozen
@@ -338,6 +359,8 @@ class EffectiveConfig:
     authorities: Mapping[str, CertificateAuthority] = field(
         default_factory=lambda: MappingProxyType({}))
     eap_keys: Mapping[str, EapKey] = field(default_factory=lambda: MappingProxyType({}))
+    # route-based VPNs: the SVTI interfaces (xfrm interfaces) by name
+    svtis: Mapping[str, Svti] = field(default_factory=lambda: MappingProxyType({}))
     # what the RFC 9061 models ask that is not carried out (nf/i2nsf_ike.py: refused at
     # validate, edit and commit; never loaded)
     refusals: tuple[Any, ...] = ()
@@ -346,7 +369,8 @@ class EffectiveConfig:
     ikeless: Any = None
 
     def __post_init__(self) -> None:
-        for name in ("vpns", "psks", "pools", "certificates", "authorities", "eap_keys"):
+        for name in ("vpns", "psks", "pools", "certificates", "authorities", "eap_keys",
+                     "svtis"):
             object.__setattr__(self, name, _read_only(getattr(self, name)))
 
     @classmethod

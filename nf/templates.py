@@ -32,6 +32,7 @@ from nf.effective import (
     RadiusServer,
     SecurityPolicy,
     SpHash,
+    Svti,
     TrafficSelector,
     Vpn,
 )
@@ -103,6 +104,10 @@ _pool = _reader(Pool, {"addresses": ("address", tuple), **_leaflists("dns", "nbn
 _certificate = _reader(Certificate)
 _authority = _reader(CertificateAuthority, {"crl_uris": ("crl-uri", tuple),
                                             "ocsp_uris": ("ocsp-uri", tuple)})
+
+
+_svti = _reader(Svti, {"ipv4_address": ("ipv4", lambda c: tuple(c.get("address", ()))),
+                       "ipv6_address": ("ipv6", lambda c: tuple(c.get("address", ())))})
 
 
 def eap_key_entry(k: Mapping[str, Any]) -> EapKey:
@@ -259,6 +264,7 @@ def _resolve_native(config: Mapping[str, Any]) -> EffectiveConfig:
         psks=MappingProxyType({n: psk_entry(p)
                                for n, p in _by_name(ike.get("pre-shared-key")).items()}),
         **_remote_access(ike),
+        svtis=MappingProxyType({n: _svti(s) for n, s in _by_name(ike.get("svti")).items()}),
     )
 
 

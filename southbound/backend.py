@@ -54,6 +54,9 @@ class DataPlane:
     esn: bool = True  # extended sequence numbers (libipsec: "IPsec SA: ESN not supported")
     ah: bool = True  # AH SAs (libipsec: "IPsec SA: protocol not supported")
     transport: bool = True  # transport mode SAs (libipsec: "IPsec SA: unsupported mode")
+    # xfrm interfaces (route-based VPNs, /ike/svti): the kernel's ESP only; libipsec's ESP in
+    # user space never sees a packet routed into one, and ignores if_id
+    xfrm_interfaces: bool = True
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ def dataplane_refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Unsupp
                 out.append(Unsupported(vpn.name, (where, "mode"), (
                     f"the {dp.name} backend has no transport mode (charon: 'IPsec SA: "
                     "unsupported mode'); use tunnel, or the kernel-netlink backend")))
+            if not dp.xfrm_interfaces:
+                out += [Unsupported(vpn.name, (where, leaf), (
+                    f"{leaf} (a route-based VPN): the {dp.name} backend has no xfrm "
+                    "interfaces (its ESP runs in user space, outside the kernel's xfrm "
+                    "interfaces); use the kernel-netlink backend"))
+                    for leaf in ("svti-id-in", "svti-id-out")
+                    if getattr(sp, leaf.replace("-", "_")) is not None]
         if not dp.ah and "ah" in actions:  # (unused AH proposals are never given to charon)
             out += [Unsupported(vpn.name, ("ipsec-policy", f"ah-proposal[id='{p.id}']"), (
                 f"the {dp.name} backend cannot carry AH (charon: 'IPsec SA: protocol not "

@@ -10,7 +10,8 @@ vpn            50   ``load-conn`` (conn + child) load-conn / unload-conn      li
 ============== ==== ============================ ============================ =================
 
 and the remote-access kinds (certificate-authority 12, certificate 14, eap-key 16, pool 30:
-:mod:`southbound.ra_session`).
+:mod:`southbound.ra_session`), and svti 40: the kernel's xfrm interfaces of route-based VPNs,
+made over rtnetlink rather than VICI (:mod:`southbound.xfrm_interfaces`).
 
 A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
 replaced behind our back is noticed. charon never shows a secret back, so a shared secret is
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nf.effective import EffectiveConfig, Vpn
-from southbound import ra_session, sa_state, vici_ra
+from southbound import ra_session, sa_state, vici_ra, xfrm_interfaces
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -68,7 +69,7 @@ VPN = "vpn"
 # tests/integration/southbound/test_dataplane_limits.py)
 DATAPLANES = {
     "kernel-libipsec": DataPlane("kernel-libipsec", can_trap=False, esn=False, ah=False,
-                                 transport=False),
+                                 transport=False, xfrm_interfaces=False),
     "kernel-netlink": DataPlane("kernel-netlink", can_trap=True),
 }
 # authentication methods this backend can load what they need for (certificates and keys,
@@ -106,6 +107,11 @@ KINDS = (
     ResourceKind(ra_session.POOL, 30, select=lambda eff: _enabled(eff, eff.pools),
                  payload=lambda pool, _dp: {"pools": pool_payload(pool)},
                  digest=lambda _pool, payload: conn_payload_digest(payload)),
+    # route-based VPNs: xfrm interfaces in the kernel (southbound/xfrm_interfaces.py), made
+    # before the connections whose SAs carry their if_id, removed after them
+    ResourceKind(xfrm_interfaces.KIND, 40, select=lambda eff: _enabled(eff, eff.svtis),
+                 payload=lambda svti, _dp: xfrm_interfaces.payload(svti),
+                 digest=lambda _svti, payload: xfrm_interfaces.digest(payload)),
 )
 
 
@@ -141,6 +147,12 @@ def refusals(dp: DataPlane, effective: EffectiveConfig
         f"a pre-shared key name may not begin with {EAP_PREFIX!r}: the charon backend keeps "
         "the EAP keys under it", f"/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name={q}]")
         for n, q in ((n, _quoted(n)) for n in effective.psks) if n.startswith(EAP_PREFIX))
+    if not dp.xfrm_interfaces:
+        out.extend(EntryUnsupported(
+            f"svti {n}: the {dp.name} backend has no xfrm interfaces (its ESP runs in user "
+            "space, outside the kernel's xfrm interfaces); use the kernel-netlink backend",
+            f"/ipsec-nf:ike/ipsec-nf:svti[ipsec-nf:name={_quoted(n)}]")
+            for n in effective.svtis)
     return out
 
 
@@ -214,7 +226,9 @@ class CharonSession:
     def load(self, kind: str, name: str, payload: Mapping[str, Any], replaced: bool) -> None:
         """load-shared or load-conn; a replaced connection with SAs is re-negotiated."""
         try:
-            if kind in ra_session.KINDS:
+            if kind == xfrm_interfaces.KIND:  # the kernel's, not charon's
+                xfrm_interfaces.load(name, payload)
+            elif kind in ra_session.KINDS:
                 ra_session.load(self.client, self.keys, kind, name, payload)
             elif kind == PSK:
                 self.client.load_shared(name, payload)
@@ -235,7 +249,9 @@ class CharonSession:
     def unload(self, kind: str, name: str) -> None:
         """unload-shared, or unload-conn and terminate its SAs."""
         try:
-            if kind in ra_session.KINDS:
+            if kind == xfrm_interfaces.KIND:
+                xfrm_interfaces.unload(name)
+            elif kind in ra_session.KINDS:
                 ra_session.unload(self.client, self.keys, kind, name)
             elif kind == PSK:
                 self.client.unload_shared(name)
@@ -267,6 +283,8 @@ class CharonSession:
         """Names charon holds; with ``deep``, connections with a fingerprint of their content
         (``list-conns``: about 0.2 ms a connection, against 2 µs for names only)."""
         try:
+            if kind == xfrm_interfaces.KIND:
+                return xfrm_interfaces.observe(deep)
             if kind in ra_session.KINDS:
                 return ra_session.observe(self.client, self.keys, kind)
             if kind == PSK:  # (EAP secrets are in the same table, under their prefix)

@@ -44,6 +44,9 @@ _AUTH = {
     "eap-radius": "eap-radius",
 }
 _MODE = {"bypass": "pass", "discard": "drop"}
+# the selectors of a route-based policy (bound to an SVTI interface) left without subnet:
+# everything, IPv4 and IPv6; the routes into the xfrm interface decide what is encrypted
+ROUTE_BASED_TS = ("0.0.0.0/0", "::/0")
 # the model's ip-protocol names (yang/ipsec-nf.yang) and their numbers: charon is given the
 # number, so its /etc/protocols (or the lack of one) cannot change what a name means
 PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
@@ -135,10 +138,12 @@ def ah_proposals(proposals: Iterable[AhProposal]) -> list[str]:
     return out
 
 
-def traffic_selector(ts: TrafficSelector | None) -> list[str]:
+def traffic_selector(ts: TrafficSelector | None, route_based: bool = False) -> list[str]:
     """strongSwan traffic selector strings, one per subnet, e.g. ``10.0.0.0/24`` port 80
     protocol tcp -> ``["10.0.0.0/24[6/80]"]``; no subnet is ``dynamic`` (the side's own
-    address). Ranges ``FIRST-LAST`` of addresses and ports are charon's own syntax."""
+    address), or everything (``0.0.0.0/0`` and ``::/0``) for a ``route_based`` policy (bound
+    to an SVTI interface: routing decides what is encrypted). Ranges ``FIRST-LAST`` of
+    addresses and ports are charon's own syntax."""
     ts = ts or TrafficSelector()
     proto, port = ts.protocol, ts.port
     proto = PROTOCOLS.get(proto, proto) if isinstance(proto, str) else proto
@@ -149,7 +154,8 @@ def traffic_selector(ts: TrafficSelector | None) -> list[str]:
     else:
         # charon's VICI parser knows "any" (not "%any") for a protocol left open
         suffix = f"[{'any' if proto is None else proto}/{port}]"
-    return [f"{subnet}{suffix}" for subnet in ts.subnet or ("dynamic",)]
+    default = ROUTE_BASED_TS if route_based else ("dynamic",)
+    return [f"{subnet}{suffix}" for subnet in ts.subnet or default]
 
 
 def copy_dscp(encap: bool | None, decap: bool | None) -> str:
@@ -162,10 +168,15 @@ def _child(sp: SecurityPolicy, ipsec: IpsecPolicy, trap_as_start: bool = False,
            passive: bool = False) -> dict[str, Any]:
     action = sp.action or "esp"
     child: dict[str, Any] = {
-        "local_ts": traffic_selector(sp.local_ts),
-        "remote_ts": traffic_selector(sp.remote_ts),
+        "local_ts": traffic_selector(sp.local_ts, sp.route_based),
+        "remote_ts": traffic_selector(sp.remote_ts, sp.route_based),
         "mode": _MODE.get(action, sp.mode or "tunnel"),
     }
+    # route-based (an SVTI interface): the SAs and policies carry the xfrm interface's if_id
+    if sp.svti_id_in is not None:
+        child["if_id_in"] = str(sp.svti_id_in)
+    if sp.svti_id_out is not None:
+        child["if_id_out"] = str(sp.svti_id_out)
     if sp.priority:
         child["priority"] = str(sp.priority)
     if action == "ah":
