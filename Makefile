@@ -13,7 +13,7 @@ APT_PKGS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 KERNEL_APT_PKGS := qemu-system-x86 busybox-static kmod
 YANG_PATH = $(shell $(PY) -c 'import sys; print(sys.prefix)')/share/yang/modules
 
-.PHONY: deps apt venv lint-yang lint test demo clean kernel-deps test-kernel
+.PHONY: deps apt venv lint-yang lint test demo clean kernel-deps test-kernel bench
 
 deps: apt venv
 
@@ -68,6 +68,21 @@ kernel-deps: venv
 
 test-kernel: deps kernel-deps
 	$(VENV)/bin/pytest -v -rs tests/kernel
+
+# The benchmark suite (docs/benchmarks.md, as root, about an hour): each script prints its
+# tables (min/median/max, comparisons with swanctl interleaved in the same run) and the load,
+# and writes bench/results/<name>.json. A smoke run of each is part of `make test`
+# (tests/integration/test_bench_smoke.py).
+bench: deps
+	@echo "bench started $$(date -u +%FT%TZ), load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(nproc) CPUs"
+	$(PY) bench/commit_latency.py --sizes 10,1000,10000 --repeat 20
+	$(PY) bench/netconf_commit.py --sizes 10,1000,10000 --repeat 30
+	$(PY) bench/reads.py --sizes 10,1000,10000 --repeat 20 --cycles 3 --cycle-vpns 10000
+	$(PY) bench/readback.py --vpns 1000,10000 --repeat 5
+	$(PY) bench/bulk_load.py --sizes 1000 --cycles 10 --json bench/results/bulk_load-1000.json
+	$(PY) bench/bulk_load.py --sizes 10000 --cycles 3 --json bench/results/bulk_load-10000.json
+	$(PY) bench/state_reads.py --sizes 1,100,1000 --rounds 10
+	@echo "bench ended $$(date -u +%FT%TZ), load average $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 demo: deps
 	$(PY) -m tools.demo

@@ -1,33 +1,58 @@
-"""Bulk load of N VPNs: ours (edit-config into the datastore, then the reconciler loads every
-connection and key into charon over VICI) next to raw `swanctl --load-all` of the same
-connections, on the same kind of charon, in one run.
+"""Bulk load of N VPNs through NETCONF until charon has them all, next to `swanctl --load-all`
+of the same connections on a charon with the same configuration, in one run, interleaved.
 
-    .venv/bin/python bench/bulk_load.py [--vpns 1000] [--repeat 3] [--json out.json]
+    .venv/bin/python bench/bulk_load.py [--sizes 1000,10000] [--cycles 3]
+                                        [--json bench/results/bulk_load.json]
 
-Needs root: it runs charon in a private network namespace (only addresses on its own lo) and
-deletes it at the end. No connection is initiated (start-action none).
+Both sides do the same work, timed the same way:
+
+- ipsec-nf: a real ``ipsec-nf serve`` (and the charon it starts); an ncclient session is open
+  before the timer (as swanctl's VICI connection is part of its run, ours is the SSH session:
+  opened once, like an operator's). Timed: ``edit-config`` of the N VPNs and the key on the
+  candidate (the client builds and sends the XML inside the timer), ``commit``, then until the
+  server's charon lists every connection (VICI ``get-conns`` polled every 20 ms; the count is
+  checked once more with ``list-conns`` after the timer).
+- strongSwan: ``swanctl --load-all --file swanctl.conf`` (process start included: it is what
+  an operator runs) into a second charon started from the same generated strongswan.conf
+  (``CharonProcess`` with the default global options, as ``serve`` starts it), in a second
+  network namespace. The swanctl.conf is written from the very VICI messages our reconciler
+  sends for these VPNs (the templates and every default resolved: ``conn_for`` and
+  ``shared_for``), and a connection read back with ``list-conns`` is checked to be the same on
+  both charons.
+
+Each cycle loads the N VPNs and removes them again (ours: one edit-config of N deletes +
+commit until charon has none; swanctl: ``--load-all --clear`` of an empty swanctl.conf), in
+the order swanctl load, ours load, swanctl removal, ours removal, so the first, second,
+third... load of each side are measured side by side. The server's RSS is read after each
+step, and at the end, with the N VPNs loaded once more, the time SIGTERM takes to end it.
+Needs root (network namespaces, charon). No connection is initiated (start-action none).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import resource
+import base64
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import report  # noqa: E402
+
 PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
+SMOKE_ARGS = ["--sizes", "2", "--cycles", "2"]  # the smoke run of make test
+POLL = 0.02  # seconds between two get-conns while waiting for charon
 
 
 def remote(i: int) -> str:
@@ -35,29 +60,8 @@ def remote(i: int) -> str:
     return f"203.0.113.{i % 250 + 1}"
 
 
-def swanctl_conf(n: int) -> str:
-    """The same N connections as swanctl.conf text."""
-    conns = "".join(
-        f"""  vpn{i} {{
-    version = 2
-    local_addrs = 198.51.100.1
-    remote_addrs = {remote(i)}
-    proposals = aes128-sha256-modp2048
-    local {{ auth = psk
-      id = gw.example.net }}
-    remote {{ auth = psk
-      id = peer{i}.example.net }}
-    children {{ sp {{ local_ts = 192.168.0.0/24
-        remote_ts = 10.{i // 250 % 250}.{i % 250}.0/24
-        esp_proposals = aes128-sha256
-        start_action = none }} }}
-  }}
-""" for i in range(n))
-    return f"connections {{\n{conns}}}\nsecrets {{\n  ike-all {{ secret = {PSK}\n  }}\n}}\n"
-
-
 def our_config(n: int) -> str:
-    """The same N VPNs as an edit-config <config>."""
+    """The N VPNs (two templates, one pre-shared key) as an edit-config <config>."""
     vpns = "".join(
         f"<vpn><name>vpn{i}</name><ike-policy><template>t</template></ike-policy>"
         f"<ipsec-policy><template>p</template></ipsec-policy>"
@@ -77,95 +81,207 @@ def our_config(n: int) -> str:
             f"<secret>{PSK}</secret></pre-shared-key></ike></config>")
 
 
-async def ours(n: int, work: Path, sock: Path) -> tuple[float, float, float]:
-    """Seconds for: datastore edit, reconciler convergence; and our RSS in MiB."""
+def removal(n: int) -> str:
+    """An edit that deletes VPNs 0..n-1."""
+    vpns = "".join(f'<vpn nc:operation="delete"><name>vpn{i}</name></vpn>' for i in range(n))
+    return f'<config xmlns="{NC}" xmlns:nc="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bytes):  # key material: swanctl takes it base64 with the 0s prefix
+        return "0s" + base64.b64encode(v).decode()
+    if isinstance(v, list | tuple):
+        return ",".join(_value(x) for x in v)
+    s = str(v)
+    return f'"{s}"' if not s or any(c in s for c in ' {}=#,"') else s
+
+
+def _section(d: Mapping[str, Any], indent: str) -> str:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.append(f"{indent}{k} {{\n{_section(v, indent + '  ')}{indent}}}\n")
+        else:
+            out.append(f"{indent}{k} = {_value(v)}\n")
+    return "".join(out)
+
+
+def sent_payloads(n: int) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The load-conn and load-shared messages our reconciler sends for ``our_config(n)``
+    (the kernel-libipsec data plane, as ``serve`` runs): resolved in this process."""
     from lxml import etree
 
     from nf.datastore import Datastores
-    from nf.effective import EffectiveConfig
     from nf.schema import Schema
     from nf.templates import resolve
-    from southbound.charon_backend import DATAPLANES, VPN, CharonBackend
-    from southbound.reconciler import Reconciler
+    from southbound.charon_backend import DATAPLANES, KINDS, VPN
+    from southbound.charon_backend import PSK as PSK_KIND
 
-    schema = Schema()
-    ds = Datastores(schema, work)
-    rec = Reconciler(CharonBackend(sock, DATAPLANES["kernel-libipsec"]))
-    task = asyncio.create_task(rec.run())
-    await rec.wait_converged(30)
-    cfg = etree.fromstring(our_config(n).encode(), etree.XMLParser(huge_tree=True))
-    t0 = time.perf_counter()
-    ds.edit("running", cfg, sid=1)
-    rec.set_desired(resolve(ds.config))
-    t1 = time.perf_counter()
-    ok = await rec.wait_converged(300)
-    t2 = time.perf_counter()
-    assert ok and len(rec.observed[VPN]) == n, rec.status.failed()
-    rec.set_desired(EffectiveConfig.empty())
-    await rec.wait_converged(300)
-    task.cancel()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return t1 - t0, t2 - t1, rss
+    dp = DATAPLANES["kernel-libipsec"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Datastores(Schema(), Path(tmp))
+        ds.edit("running", etree.fromstring(our_config(n).encode(),
+                                            etree.XMLParser(huge_tree=True)), sid=1)
+        eff = resolve(ds.config)
+    kinds = {k.name: k for k in KINDS}
+    conns = {name: dict(kinds[VPN].payload(v, dp)) for name, v in kinds[VPN].select(eff).items()}
+    keys = {name: dict(kinds[PSK_KIND].payload(p, dp))
+            for name, p in kinds[PSK_KIND].select(eff).items()}
+    return conns, keys
 
 
-def inner(n: int, repeat: int, out: str | None) -> int:
-    """Runs inside the namespace."""
+def swanctl_conf(conns: Mapping[str, Mapping], keys: Mapping[str, Mapping]) -> str:
+    """swanctl.conf holding exactly these load-conn / load-shared messages."""
+    secrets = {}
+    for name, key in keys.items():
+        entry: dict[str, Any] = {"secret": key["data"]}
+        for i, owner in enumerate(key.get("owners", [])):
+            entry[f"id-{i}"] = owner
+        secrets[f"{str(key['type']).lower()}-{name}"] = entry
+    return _section({"connections": conns, "secrets": secrets}, "")
+
+
+def _wait_conns(client: Any, n: int, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.get_conns()) != n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"charon did not reach {n} connections in {timeout} s")
+        time.sleep(POLL)
+
+
+def _netns(name: str) -> None:
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "-n", name, "addr", "add", "198.51.100.1/32", "dev", "lo"], check=True)
+
+
+def _same_conn(a: Any, b: Any, name: str) -> None:
+    """The connection ``name`` as both charons report it (list-conns) is the same."""
+    ca, cb = a.list_conns(name), b.list_conns(name)
+    if ca != cb:
+        raise SystemExit(f"{name} differs between the charons:\n ours {ca}\n swanctl {cb}")
+
+
+def size(n: int, cycles: int, tmp: Path) -> dict[str, Any]:
+    """All cycles at one size, on a fresh server and a fresh swanctl charon."""
+    from reads import Server, rss_mib
+
     from nf.effective import GlobalOptions
     from southbound.charon import CharonProcess
+    from southbound.vici_client import ViciClient
 
-    with tempfile.TemporaryDirectory(prefix="ipsec-nf-bench-") as tmp:
-        charon = CharonProcess(Path(tmp) / "charon", "kernel-libipsec",
-                               GlobalOptions(threads=16))
-        charon.start()
-        try:
-            conf = Path(tmp) / "swanctl.conf"
-            conf.write_text(swanctl_conf(n))
-            uri = f"unix://{charon.socket_path}"
-            raw, edit, conv, rss = [], [], [], 0.0
-            for r in range(repeat):
-                t = time.perf_counter()
-                subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", uri],
-                               check=True, capture_output=True)
-                raw.append(time.perf_counter() - t)
-                empty = Path(tmp) / "empty.conf"
-                empty.write_text("connections {}\nsecrets {}\n")
-                subprocess.run(["swanctl", "--load-all", "--clear", "--file", str(empty),
-                                "--uri", uri], check=True, capture_output=True)
-                e, c, rss = asyncio.run(ours(n, Path(tmp) / f"state{r}", charon.socket_path))
-                edit.append(e)
-                conv.append(c)
-        finally:
-            charon.stop()
-    total = [e + c for e, c in zip(edit, conv, strict=True)]
-    res = {"vpns": n, "swanctl_load_all_s": round(statistics.median(raw), 3),
-           "ours_edit_s": round(statistics.median(edit), 3),
-           "ours_vici_s": round(statistics.median(conv), 3),
-           "ours_total_s": round(statistics.median(total), 3),
-           "ratio": round(statistics.median(total) / statistics.median(raw), 2),
-           "our_max_rss_mib": round(rss, 1)}
-    print(f"{n} VPNs, median of {repeat}: swanctl --load-all {res['swanctl_load_all_s']} s; "
-          f"ipsec-nf {res['ours_total_s']} s (edit-config {res['ours_edit_s']} s + VICI "
-          f"{res['ours_vici_s']} s) = {res['ratio']}x; our peak RSS {res['our_max_rss_mib']} MiB")
-    if out:
-        Path(out).write_text(json.dumps(res, indent=2))
-    return 0
+    conns, keys = sent_payloads(n)
+    conf = tmp / f"swanctl-{n}.conf"
+    conf.write_text(swanctl_conf(conns, keys))
+    empty = tmp / "empty.conf"
+    empty.write_text("connections {\n}\nsecrets {\n}\n")
+    ns = f"nfbenchs{os.getpid()}"
+    _netns(ns)
+    swan = CharonProcess(tmp / f"swan{n}", "kernel-libipsec", GlobalOptions(), netns=ns)
+    swan.start()
+    server = Server()
+    rows: list[dict[str, Any]] = []
+    try:
+        uri = f"unix://{swan.socket_path}"
+        swan_vici = ViciClient(swan.socket_path, timeout=300)
+        our_vici = ViciClient(Path(server.tmp.name) / "charon" / "charon.vici", timeout=300)
+        load_xml, remove_xml = our_config(n), removal(n)
+        rss_empty = rss_mib(server.proc.pid)
+
+        def swanctl(path: Path, *extra: str) -> float:
+            t = time.perf_counter()
+            subprocess.run(["swanctl", "--load-all", *extra, "--file", str(path), "--uri", uri],
+                           check=True, capture_output=True)
+            return time.perf_counter() - t
+
+        def ours(xml: str, count: int) -> tuple[float, float]:
+            t = time.perf_counter()
+            server.m.edit_config(target="candidate", config=xml)
+            server.m.commit()
+            committed = time.perf_counter() - t
+            _wait_conns(our_vici, count)
+            return committed, time.perf_counter() - t
+
+        for c in range(cycles):
+            row: dict[str, Any] = {"cycle": c + 1}
+            row["swanctl_load_s"] = swanctl(conf)
+            if len(swan_vici.get_conns()) != n:
+                raise SystemExit("swanctl --load-all did not load every connection")
+            row["ours_load_commit_s"], row["ours_load_s"] = ours(load_xml, n)
+            if len(our_vici.list_conns()) != n:
+                raise SystemExit("charon lists fewer connections than loaded")
+            row["rss_loaded_mib"] = rss_mib(server.proc.pid)
+            if c == 0:
+                _same_conn(our_vici, swan_vici, f"vpn{n - 1}")
+            row["swanctl_remove_s"] = swanctl(empty, "--clear")
+            row["ours_remove_commit_s"], row["ours_remove_s"] = ours(remove_xml, 0)
+            row["rss_removed_mib"] = rss_mib(server.proc.pid)
+            row = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+            row["load_ratio"] = round(row["ours_load_s"] / row["swanctl_load_s"], 2)
+            row["remove_ratio"] = round(row["ours_remove_s"] / row["swanctl_remove_s"], 2)
+            rows.append(row)
+            print(f"  {n} VPNs, cycle {c + 1}: load swanctl {row['swanctl_load_s']} s, ours "
+                  f"{row['ours_load_s']} s ({row['load_ratio']}x); removal swanctl "
+                  f"{row['swanctl_remove_s']} s, ours {row['ours_remove_s']} s; RSS "
+                  f"{row['rss_loaded_mib']} / {row['rss_removed_mib']} MiB", flush=True)
+        _, final = ours(load_xml, n)
+        rss_final = rss_mib(server.proc.pid)
+        swan_vici.close()
+        our_vici.close()
+    finally:
+        shutdown = server.stop()
+        swan.stop()
+        subprocess.run(["ip", "netns", "del", ns])
+    out: dict[str, Any] = {"vpns": n, "rss_empty_mib": rss_empty, "cycles": rows,
+                           "rss_loaded_at_stop_mib": rss_final,
+                           "shutdown_s": round(shutdown, 2)}
+    for key in ("swanctl_load_s", "ours_load_s", "ours_load_commit_s", "swanctl_remove_s",
+                "ours_remove_s"):
+        out[key] = report.spread([r[key] for r in rows])
+    out["load_ratio"] = round(statistics.median(r["ours_load_s"] for r in rows)
+                              / statistics.median(r["swanctl_load_s"] for r in rows), 2)
+    return out
 
 
 def main() -> int:
     """Make a namespace, run the measurement inside, clean up."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vpns", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json")
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--cycles", type=int, default=3)
+    ap.add_argument("--json", default=report.default_json(__file__))
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.inner:
-        return inner(a.vpns, a.repeat, a.json)
-    from netns import rerun_inside
+    if not a.inner:
+        from netns import rerun_inside
 
-    return rerun_inside(__file__, ["--vpns", str(a.vpns), "--repeat", str(a.repeat)]
-                        + (["--json", a.json] if a.json else []))
+        return rerun_inside(__file__, ["--sizes", a.sizes, "--cycles", str(a.cycles),
+                                       "--json", a.json])
+    started = report.load()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ipsec-nf-bulk-") as tmp:
+        for n in (int(x) for x in a.sizes.split(",") if x):
+            results.append(size(n, a.cycles, Path(tmp)))
+    for r in results:
+        report.table(
+            f"{r['vpns']} VPNs: swanctl --load-all vs NETCONF edit-config + commit until charon "
+            f"has all, s (interleaved; empty server {r['rss_empty_mib']} MiB, SIGTERM to exit "
+            f"with the VPNs loaded {r['shutdown_s']} s)",
+            ["cycle", "swanctl load", "ours load (commit)", "ratio", "swanctl removal",
+             "ours removal (commit)", "ratio", "RSS loaded / removed MiB"],
+            [[c["cycle"], c["swanctl_load_s"], f"{c['ours_load_s']} ({c['ours_load_commit_s']})",
+              c["load_ratio"], c["swanctl_remove_s"],
+              f"{c['ours_remove_s']} ({c['ours_remove_commit_s']})", c["remove_ratio"],
+              f"{c['rss_loaded_mib']} / {c['rss_removed_mib']}"] for c in r["cycles"]])
+    report.table("Bulk load summary over the cycles, s: median (min-max)",
+                 ["VPNs", "swanctl --load-all", "ipsec-nf until charon has all",
+                  "ratio of medians", "swanctl removal", "ipsec-nf removal"],
+                 [[r["vpns"], report.mmm(r["swanctl_load_s"]), report.mmm(r["ours_load_s"]),
+                   r["load_ratio"], report.mmm(r["swanctl_remove_s"]),
+                   report.mmm(r["ours_remove_s"])] for r in results])
+    report.write(a.json, {"results": results}, started)
+    return 0
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

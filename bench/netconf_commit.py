@@ -10,7 +10,6 @@ client's polling does not dominate). Needs root. No tunnel is initiated (start-a
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import statistics
 import subprocess
@@ -23,9 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import report  # noqa: E402
 from bulk_load import our_config  # noqa: E402
 
 PORT = 8830
+SMOKE_ARGS = ["--sizes", "2", "--repeat", "2"]  # the smoke run of make test
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 
@@ -78,6 +79,7 @@ def measure(n: int, repeat: int) -> dict:
             proc.wait(30)
     samples.sort()
     return {"vpns": n, "bulk_commit_s": round(bulk, 2),
+            "commit_ms": report.spread(samples, digits=1),
             "p50_ms": round(statistics.median(samples), 1),
             "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 1),
             "server_peak_rss_mib": round(rss, 1)}
@@ -88,10 +90,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,1000,10000")
     ap.add_argument("--repeat", type=int, default=30)
-    ap.add_argument("--json")
+    ap.add_argument("--json", default=report.default_json(__file__))
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.inner:
+        started = report.load()
         results = []
         for n in (int(x) for x in a.sizes.split(",")):
             r = measure(n, a.repeat)
@@ -99,13 +102,16 @@ def main() -> int:
             print(f"{n:>6} VPNs: one-VPN edit-config+commit over SSH p50 {r['p50_ms']} ms, "
                   f"p95 {r['p95_ms']} ms (bulk commit {r['bulk_commit_s']} s, server peak RSS "
                   f"{r['server_peak_rss_mib']} MiB)", flush=True)
-        if a.json:
-            Path(a.json).write_text(json.dumps(results, indent=2))
+        report.table("One-VPN edit-config + commit over NETCONF/SSH, ms",
+                     ["VPNs", "median (min-max)", "p95", "bulk commit s", "server peak RSS MiB"],
+                     [[r["vpns"], report.mmm(r["commit_ms"]), r["p95_ms"], r["bulk_commit_s"],
+                       r["server_peak_rss_mib"]] for r in results])
+        report.write(a.json, {"results": results}, started)
         return 0
     from netns import rerun_inside
 
-    return rerun_inside(__file__, ["--sizes", a.sizes, "--repeat", str(a.repeat)]
-                        + (["--json", a.json] if a.json else []))
+    return rerun_inside(__file__, ["--sizes", a.sizes, "--repeat", str(a.repeat),
+                                   "--json", a.json])
 
 
 if __name__ == "__main__":

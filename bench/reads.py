@@ -23,7 +23,6 @@ polling does not dominate. Needs root (network namespace, charon).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -38,9 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import report  # noqa: E402
 from bulk_load import our_config  # noqa: E402
 
 PORT = 8830
+SMOKE_ARGS = ["--sizes", "2", "--repeat", "1", "--cycles", "1", "--cycle-vpns", "2"]
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
@@ -158,7 +159,7 @@ def reads(n: int, repeat: int) -> dict:
                 t = time.perf_counter()
                 call(r)
                 samples.append((time.perf_counter() - t) * 1000)
-            out[name] = _stats(samples)
+            out[name] = {**_stats(samples), **report.spread(samples, digits=2)}
         out["rss_mib"] = rss_mib(s.proc.pid)
     finally:
         out_stop = s.stop()
@@ -207,7 +208,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--cycles", type=int, default=10)
     ap.add_argument("--cycle-vpns", type=int, default=10000)
-    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "reads.json"))
+    ap.add_argument("--json", default=report.default_json(__file__))
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not a.inner:
@@ -216,6 +217,7 @@ def main() -> int:
         return rerun_inside(__file__, ["--sizes", a.sizes, "--repeat", str(a.repeat),
                                        "--cycles", str(a.cycles),
                                        "--cycle-vpns", str(a.cycle_vpns), "--json", a.json])
+    started = report.load()
     results: dict = {"reads": [], "bulk": None}
     sizes = [int(x) for x in a.sizes.split(",") if x]
     for n in sizes:
@@ -225,19 +227,27 @@ def main() -> int:
               f"shutdown {r['shutdown_s']} s)", flush=True)
     if sizes:
         names = [k for k in results["reads"][0] if isinstance(results["reads"][0][k], dict)]
-        print(f"{'p50 / p95 ms':<26}" + "".join(f"{n:>18}" for n in sizes))
-        for name in names:
-            print(f"{name:<26}" + "".join(
-                f"{r[name]['p50_ms']:>10} /{r[name]['p95_ms']:>6}" for r in results["reads"]))
+        report.table("Reads over NETCONF/SSH, ms: median (min-max) / p95",
+                     ["read", *(f"{n} VPNs" for n in sizes)],
+                     [[name, *(f"{report.mmm(r[name])} / {r[name]['p95_ms']}"
+                               for r in results["reads"])] for name in names])
+        report.table("Bulk commit of all VPNs, server RSS and shutdown per size",
+                     ["VPNs", "bulk commit s", "RSS MiB", "SIGTERM to exit s"],
+                     [[r["vpns"], r["bulk_commit_s"], r["rss_mib"], r["shutdown_s"]]
+                      for r in results["reads"]])
     if a.cycles:
         print(f"bulk cycles of {a.cycle_vpns} VPNs:", flush=True)
         results["bulk"] = cycles(a.cycle_vpns, a.cycles)
         b = results["bulk"]
-        print(f"  RSS empty {b['rss_empty_mib']} MiB; shutdown with {a.cycle_vpns} VPNs: "
-              f"{b['shutdown_s']} s")
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(results, indent=2))
-    print(f"written {a.json}")
+        report.table(f"Load/remove cycles of {a.cycle_vpns} VPNs on one server (s, MiB; "
+                     f"empty server {b['rss_empty_mib']} MiB, SIGTERM to exit with the VPNs "
+                     f"loaded {b['shutdown_s']} s)",
+                     ["cycle", "load commit", "load applied", "RSS loaded", "remove commit",
+                      "remove applied", "RSS removed"],
+                     [[c["cycle"], c["load_commit_s"], c["load_applied_s"], c["rss_loaded_mib"],
+                       c["remove_commit_s"], c["remove_applied_s"], c["rss_removed_mib"]]
+                      for c in b["cycles"]])
+    report.write(a.json, results, started)
     return 0
 
 
