@@ -5,8 +5,9 @@ the connection), a PAD entry with a pre-shared secret one :class:`PreSharedKey`;
 into the effective config that :func:`nf.templates.resolve` makes of our own model, so one
 reconciler loads both into charon. What cannot be converted, what contradicts our own model (a
 connection named like one of our VPNs, or with the same peer and selectors) and the IKE-less
-case (``ietf-i2nsf-ikeless``: SAs with their keys, which need kernel ESP; not driven yet) are
-not merged: they are recorded in ``EffectiveConfig.refusals`` and refused by :func:`check` at
+entries of the IKE-less case (``ietf-i2nsf-ikeless``, converted by ``nf/i2nsf_ikeless.py``
+into ``EffectiveConfig.ikeless`` for the kernel's XFRM) that cannot be carried out are not
+merged: they are recorded in ``EffectiveConfig.refusals`` and refused by :func:`check` at
 validate, edit and commit, with the path of the node at fault.
 
 Algorithms are IANA transform IDs: ``nf.i2nsf_algorithms`` maps them to our names.
@@ -348,18 +349,6 @@ def _refused(vpn: str, e: _Refuse) -> Refused:
     return Refused(vpn, (), e.message, e.app_tag, paths.build(e.steps))
 
 
-def _ikeless(config: Mapping[str, Any]) -> Iterator[Refused]:
-    top = config.get(IKELESS_TOP, {})
-    why = ("the IKE-less case (RFC 9061) needs kernel ESP: its SAs and policies are installed "
-           "in the kernel's SAD/SPD, which this host's user-space ESP does not have; the "
-           "IKE-less driver is not implemented yet (use the IKE case, ietf-i2nsf-ike)")
-    for db, entry in (("spd", "spd-entry"), ("sad", "sad-entry")):
-        for e in _entries(top.get(db, {}).get(entry)):
-            steps = (_step(IKELESS_TOP, module=IKELESS), _step(db, module=IKELESS),
-                     _step(entry, e["name"], module=IKELESS))
-            yield Refused("", (), why, UNSUPPORTED, paths.build(steps))
-
-
 def _selectors(v: Vpn) -> set[tuple[frozenset[str], frozenset[str]]]:
     return {(frozenset(sp.local_ts.subnet), frozenset(sp.remote_ts.subnet))
             for sp in v.security_policies}
@@ -387,11 +376,13 @@ def _clashes(eff: EffectiveConfig, native_names: set[str], vpns: Mapping[str, Vp
 def merge(eff: EffectiveConfig, config: Mapping[str, Any]) -> EffectiveConfig:
     """``eff`` (our model's effective config) with the IKE-case connections and PAD keys of
     ``config`` added, and what is refused in ``refusals``."""
+    from nf import i2nsf_ikeless  # (it imports this module's names)
+
     top = config.get(TOP, {})
     if not top and IKELESS_TOP not in config:
         return eff
     pads = {p["name"]: p for p in _entries(top.get("pad", {}).get("pad-entry"))}
-    refused: list[Refused] = list(_ikeless(config))
+    ikeless, refused = i2nsf_ikeless.convert(config)
     vpns: dict[str, Vpn] = {}
     for conn in _entries(top.get("conn-entry")):
         try:
@@ -412,7 +403,7 @@ def merge(eff: EffectiveConfig, config: Mapping[str, Any]) -> EffectiveConfig:
         eff, vpns=MappingProxyType({**eff.vpns, **{n: v for n, v in vpns.items()
                                                     if n not in clashed}}),
         psks=MappingProxyType({**keys, **eff.psks}),
-        refusals=(*eff.refusals, *refused))
+        refusals=(*eff.refusals, *refused), ikeless=ikeless or None)
 
 
 def check(eff: EffectiveConfig) -> Iterator[Refused]:

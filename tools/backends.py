@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from nf.checks import Check
+from nf.effective import EffectiveConfig
+from nf.i2nsf_ike import Refused
+from nf.i2nsf_ikeless import backend_refusals
 from nf.pki import pki_refusals
 from southbound.backend import DataPlane, ResourceKind
 from southbound.charon_backend import DATAPLANES, KINDS, refusals
+from southbound.kernel_esp import kernel_esp_missing
 
 DEFAULT_BACKEND = "kernel-libipsec"
 BACKENDS = tuple(DATAPLANES)
@@ -20,7 +24,17 @@ def dataplane(backend: str) -> DataPlane:
 def backend_checks(dp: DataPlane) -> list[Check]:
     """The checks beyond the YANG model that the datastores run at validate, edit and commit
     (``Datastores.checks``) for a charon backend on data plane ``dp``."""
-    return [lambda effective: refusals(dp, effective), pki_refusals]
+    return [lambda effective: refusals(dp, effective), pki_refusals,
+            lambda effective: ikeless_refusals(dp, effective)]
+
+
+def ikeless_refusals(dp: DataPlane, effective: EffectiveConfig) -> list[Refused]:
+    """Every RFC 9061 IKE-less entry when ``dp`` has no kernel ESP to install it in (the
+    kernel-libipsec backend; kernel-netlink on a kernel without esp4/esp6)."""
+    if not effective.ikeless:
+        return []
+    missing = kernel_esp_missing() if dp.name == "kernel-netlink" else None
+    return list(backend_refusals(effective.ikeless, dp.name, missing))
 
 
 def backend_kinds() -> tuple[ResourceKind, ...]:

@@ -81,7 +81,10 @@ def test_the_ikeless_case_is_refused(lab: Lab) -> None:
     sad = (f'<config xmlns="{NC}"><ipsec-ikeless xmlns="urn:ietf:params:xml:ns:yang:'
            'ietf-i2nsf-ikeless"><sad><sad-entry><name>s</name><ipsec-sa-config><spi>4711</spi>'
            "<traffic-selector><local-prefix>192.168.0.0/24</local-prefix>"
-           "<remote-prefix>192.168.99.0/24</remote-prefix></traffic-selector>"
+           "<remote-prefix>192.168.99.0/24</remote-prefix></traffic-selector><mode>tunnel</mode>"
+           f"<esp-sa><encryption><key>{':'.join(['01'] * 16)}</key></encryption>"
+           f"<integrity><key>{':'.join(['02'] * 32)}</key></integrity></esp-sa>"
+           "<tunnel><local>198.51.100.1</local><remote>198.51.100.2</remote></tunnel>"
            "</ipsec-sa-config></sad-entry></sad></ipsec-ikeless></config>")
     with lab.connect(lab.a) as m:
         with pytest.raises(RPCError) as e:

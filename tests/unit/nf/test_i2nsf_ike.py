@@ -491,17 +491,25 @@ IKELESS_SA = """
     <ipsec-sa-config><spi>34501</spi>
       <traffic-selector><local-prefix>192.168.0.0/24</local-prefix>
         <remote-prefix>192.168.99.0/24</remote-prefix></traffic-selector>
+      <mode>tunnel</mode>
       <esp-sa><encryption><encryption-algorithm>12</encryption-algorithm>
-        <key>01:23:45:67:89:23:45:67:01:23:45:67:89:23:45:67</key></encryption></esp-sa>
+        <key>01:23:45:67:89:23:45:67:01:23:45:67:89:23:45:67</key></encryption>
+        <integrity><key>{}</key></integrity></esp-sa>
+      <tunnel><local>198.51.100.1</local><remote>198.51.100.2</remote></tunnel>
     </ipsec-sa-config></sad-entry></sad>
-</ipsec-ikeless>"""
+</ipsec-ikeless>""".format(":".join(["23"] * 32))
 
 
-def test_the_ikeless_case_is_loaded_but_refused(tmp_path: Path) -> None:
+def test_the_ikeless_case_is_refused_on_user_space_esp(tmp_path: Path) -> None:
+    """kernel-libipsec has no kernel SAD (tests/unit/nf/test_i2nsf_ikeless.py: the rest)."""
+    from tools.backends import backend_checks
     schema = Schema()
     schema.parse_config(IKELESS_SA).free()  # valid against the module
     ds = datastores(tmp_path)
-    (e,) = refused(tmp_path, IKELESS_SA)
+    ds.checks.extend(backend_checks(DATAPLANES["kernel-libipsec"]))
+    with pytest.raises(RpcError) as err:
+        ds.edit("running", config(IKELESS_SA), sid=1)
+    (e,) = err.value.errors
     assert e.app_tag == UNSUPPORTED and "needs kernel ESP" in e.message, e
     assert e.path == ("/ietf-i2nsf-ikeless:ipsec-ikeless/ietf-i2nsf-ikeless:sad/"
                       "ietf-i2nsf-ikeless:sad-entry[ietf-i2nsf-ikeless:name='out/1']")
