@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import ConfigError, build_parser, load_config, serve_config
+from tools.cli import build_parser
+from tools.serve_config import ConfigError, load_config, serve_config
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "packaging" / "ipsec-nf.toml"
@@ -94,7 +95,7 @@ def test_bad_files_are_refused_naming_the_key(tmp_path: Path, text: str,
 
 
 def test_gnmi_is_off_by_default_and_needs_tls_or_insecure(tmp_path: Path) -> None:
-    from tools.cli import gnmi_listen
+    from tools.serve_config import gnmi_listen
 
     def where(*argv: str):  # noqa: ANN202
         args = build_parser().parse_args(["serve", "--state-dir", "/x", *argv])

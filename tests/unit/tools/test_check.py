@@ -16,8 +16,9 @@ from nf.errors import RpcError
 from nf.schema import Schema
 from tools import check as chk
 from tools.backends import BACKENDS, DEFAULT_BACKEND, backend_checks, dataplane
-from tools.cli import BACKENDS as CLI_BACKENDS
-from tools.cli import COMMANDS, ServeConfig, build_parser
+from tools.cli import COMMANDS, build_parser
+from tools.serve_config import BACKENDS as CLI_BACKENDS
+from tools.serve_config import ServeConfig
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
