@@ -4,8 +4,8 @@ of :class:`southbound.charon_backend.CharonSession` for them).
 ============================= ==== ========================================== ================
 kind                          rank loaded / unloaded with                     read back with
 ============================= ==== ========================================== ================
-certificate-authority         12   load-authority (+ load-cert x509crl) /     get-authorities
-                                   unload-authority
+certificate-authority         12   load-authority (+ load-cert x509crl,       get-authorities
+                                   flush-certs x509crl) / unload-authority
 certificate                   14   load-cert + load-key / unload-key          get-keys
 eap-key                       16   load-shared type EAP (``eap-key/NAME``) /  get-shared
                                    unload-shared
@@ -51,6 +51,10 @@ def load(client: ViciClient, keys: KeyIds, kind: str, name: str,
         vici_ra.load_authority(client, name, payload["authority"])
         if "crl" in payload:
             vici_ra.load_cert(client, payload["crl"])
+            # charon checks a peer against the first CRL of its issuer that is not stale,
+            # and its cache of verified credentials (searched first) keeps the CRL it used
+            # last: without the flush a newer CRL is ignored until the old one's nextUpdate
+            vici_ra.flush_certs(client, "x509crl")
     elif kind == CERTIFICATE:
         old = keys.get(name)
         vici_ra.load_cert(client, payload["cert"])

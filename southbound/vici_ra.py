@@ -1,7 +1,7 @@
 """The VICI commands of remote access (credentials and pools) on a :class:`ViciClient`:
-load-cert, load-key/unload-key/get-keys, load-authority/unload-authority/get-authorities,
-load-pool/unload-pool/get-pools. Errors are the client's (:class:`ViciError`,
-:class:`ViciConnectionError`)."""
+load-cert, flush-certs, load-key/unload-key/get-keys,
+load-authority/unload-authority/get-authorities, load-pool/unload-pool/get-pools. Errors are
+the client's (:class:`ViciError`, :class:`ViciConnectionError`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def _request(client: ViciClient, command: str, message: Mapping[str, Any] | None
 def load_cert(client: ViciClient, cert: Mapping[str, Any]) -> None:
     """``load-cert`` (type x509 or x509crl, PEM or DER data)."""
     _request(client, "load-cert", dict(cert))
+
+
+def flush_certs(client: ViciClient, cert_type: str) -> None:
+    """``flush-certs`` of one type: charon's cache of verified certificates forgets them
+    (e.g. ``x509crl``: the CRLs it checked a peer against)."""
+    _request(client, "flush-certs", {"type": cert_type})
 
 
 def load_key(client: ViciClient, key: Mapping[str, Any]) -> str:

@@ -69,14 +69,14 @@ def issue(ca: Issued, cn: str, san: x509.GeneralName, days: tuple[int, int] = (-
     return _pem(cert, key)
 
 
-def crl(ca: Issued, revoked: list[x509.Certificate]) -> str:
-    """A PEM CRL of ``ca`` revoking ``revoked``."""
+def crl(ca: Issued, revoked: list[x509.Certificate], number: int = 1) -> str:
+    """A PEM CRL of ``ca`` revoking ``revoked`` (CRL number ``number``)."""
     now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
          .last_update(now - dt.timedelta(hours=1)).next_update(now + dt.timedelta(days=7))
          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
              ca.key.public_key()), critical=False)
-         .add_extension(x509.CRLNumber(1), critical=False))
+         .add_extension(x509.CRLNumber(number), critical=False))
     for c in revoked:
         b = b.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(c.serial_number)

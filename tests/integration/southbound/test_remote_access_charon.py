@@ -372,6 +372,15 @@ def test_certificate_road_warrior(tmp_path: Path, net: Bench) -> None:
         sas = _ike_sa(gw.state(), "rwcert")
         assert [sa["remote-id"] for sa in sas] == ["carol@cert.example.net"]
 
+        # a newer CRL revoking carol too, after charon checked her against the old one (which
+        # its cache of verified credentials keeps and would use first): her next try fails
+        gw.apply(commit(ds, POOLS + cert_xml("gw", gwc) + ca_xml(
+            "hq", hq, crl(hq, [revoked.cert, carol.cert], number=2))
+            + ca_xml("branch", branch) + CERT_VPN))
+        clients[0].swanctl("--terminate", "--ike", "rw")
+        assert clients[0].initiate("rw").returncode != 0
+        assert gw.charon.log_tail(400).count("certificate was revoked") == 2
+
         # the certificate removed: its key is unloaded from charon
         from southbound import vici_ra
         from southbound.remote_access import key_id
