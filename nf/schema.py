@@ -56,6 +56,9 @@ FEATURES: dict[str, tuple[str, ...]] = {
     # configured subscriptions, QoS, DSCP, interface or VRF designation, JSON encoding
     "ietf-subscribed-notifications": ("encode-xml", "replay", "subtree", "xpath"),
     "ietf-yang-push": ("on-change",),
+    # RFC 9061's IKE-less case: sadb-acquire/expire/seq-overflow/bad-spi from the kernel
+    # (southbound/ikeless_events.py)
+    "ietf-i2nsf-ikeless": ("ikeless-notification",),
 }
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module

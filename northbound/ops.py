@@ -266,11 +266,12 @@ CAPABILITIES = [
     "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit"
     "&also-supported=report-all,report-all-tagged,trim",
     "urn:ipsec-nf:yang:ipsec-nf?module=ipsec-nf&revision=2026-11-29",
-    # RFC 9061 (the IKE case served, the IKE-less case loaded and refused: nf/i2nsf_ike.py)
+    # RFC 9061 (the IKE case on charon: nf/i2nsf_ike.py; the IKE-less case in the kernel's
+    # XFRM on kernel-netlink: nf/i2nsf_ikeless.py, southbound/ikeless_backend.py)
     "urn:ietf:params:xml:ns:yang:ietf-i2nsf-ikec?module=ietf-i2nsf-ikec&revision=2021-07-14",
     "urn:ietf:params:xml:ns:yang:ietf-i2nsf-ike?module=ietf-i2nsf-ike&revision=2021-07-14",
     "urn:ietf:params:xml:ns:yang:ietf-i2nsf-ikeless?module=ietf-i2nsf-ikeless"
-    "&revision=2021-07-14",
+    "&revision=2021-07-14&features=ikeless-notification",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring"
     "&revision=2010-10-04",
     "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda?module=ietf-netconf-nmda&revision=2019-01-07",
