@@ -4,9 +4,11 @@ The reconciler hands a :class:`Batch` (ops in plan order, their payloads and dig
 :func:`run_batch`, which calls the backend session for each op and records the outcome of
 each: done, refused (the daemon's message), or in flight when a session broke. It never
 reorders across ranks: a run of at least :data:`PARALLEL_MIN` loads of one parallel kind is
-spread over :data:`PARALLEL` sessions, everything else runs one op at a time on the main
-session. Ops named ``solo`` run first, one at a time, so that a session that breaks on one of
-them breaks on that one alone.
+spread over :data:`PARALLEL` sessions; so is such a run of unloads when the session can unload
+in bulk (``unload_bulk``: e.g. one look for the SAs left for many connections instead of one
+per connection); everything else runs one op at a time on the main session. Ops named
+``solo`` run first, one at a time, so that a session that breaks on one of them breaks on
+that one alone.
 """
 
 from __future__ import annotations
@@ -46,12 +48,16 @@ class Batch:
         return [op for op in self.ops if op not in done and op not in self.refused]
 
 
-def _segments(ops: list[Op], parallel: Callable[[Op], bool]) -> list[tuple[bool, list[Op]]]:
-    """Consecutive ops grouped: (True, bulk loads of one parallel kind) or (False, others)."""
+def _segments(ops: list[Op], parallel: Callable[[Op], bool],
+              bulk_unloads: bool = False) -> list[tuple[bool, list[Op]]]:
+    """Consecutive ops grouped: (True, bulk loads, or with ``bulk_unloads`` bulk unloads, of
+    one parallel kind) or (False, others)."""
     out: list[tuple[bool, list[Op]]] = []
     for op in ops:
-        bulk = op.action == "load" and parallel(op)
-        if out and out[-1][0] == bulk and (not bulk or out[-1][1][-1].kind == op.kind):
+        bulk = (op.action == "load" or bulk_unloads) and parallel(op)
+        last = out[-1][1][-1] if out else None
+        if out and out[-1][0] == bulk and (not bulk or (last is not None and last.kind == op.kind
+                                                        and last.action == op.action)):
             out[-1][1].append(op)
         else:
             out.append((bulk, [op]))
@@ -64,7 +70,7 @@ def run_batch(session: BackendSession, open_session: Callable[[], BackendSession
     solo = [op for op in batch.ops if op in batch.solo]
     _run(session, solo, batch)
     rest = [op for op in batch.ops if op not in batch.solo]
-    for bulk, ops in _segments(rest, parallel):
+    for bulk, ops in _segments(rest, parallel, hasattr(session, "unload_bulk")):
         if batch.error is not None:
             return
         if not bulk:
@@ -82,7 +88,10 @@ def _run_chunk(open_session: Callable[[], BackendSession], ops: list[Op], batch:
         batch.error = exc
         return
     try:
-        _run(session, ops, batch)
+        if ops and ops[0].action == "unload":  # a bulk segment is of one kind and action
+            _run_unloads(session, ops, batch)
+        else:
+            _run(session, ops, batch)
     finally:
         session.close()
 
@@ -108,6 +117,25 @@ def _run(session: BackendSession, ops: list[Op], batch: Batch) -> None:
             batch.refused[op] = f"internal error: {type(exc).__name__}"
             continue
         batch.done.append(op)
+
+
+def _run_unloads(session: Any, ops: list[Op], batch: Batch) -> None:
+    """Unloads of one kind through the session's ``unload_bulk``. When the session breaks,
+    none of them is recorded: they stay to do and are planned again from what the daemon
+    then holds."""
+    if batch.error is not None:
+        return
+    try:
+        outcome = session.unload_bulk(ops[0].kind, [op.name for op in ops])
+    except BackendUnavailable as exc:
+        batch.error = exc
+        return
+    for op in ops:
+        message = outcome.get(op.name, "not unloaded")
+        if message is None:
+            batch.done.append(op)
+        else:
+            batch.refused[op] = message
 
 
 def withhold_secret(message: str, payload: Mapping[str, Any]) -> str:

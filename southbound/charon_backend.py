@@ -268,6 +268,58 @@ class CharonSession:
         except ViciConnectionError as exc:
             raise BackendUnavailable(str(exc)) from exc
 
+    def unload_bulk(self, kind: str, names: list[str]) -> dict[str, str | None]:
+        """Unload many entries of ``kind`` as :meth:`unload` would each: name -> None when
+        done, or charon's refusal. For connections, all the ``unload-conn`` first, then one
+        ``list-sas`` and one ``list-policies`` for the whole lot (terminating and uninstalling
+        what is left of them), instead of both per connection: 10,000 removals took 40-80 s
+        that way. Once its connection is unloaded no new SA of it can come up, so one look
+        after all the unloads sees every SA left. Raises :class:`BackendUnavailable`."""
+        if kind != VPN:
+            out: dict[str, str | None] = {}
+            for name in names:
+                try:
+                    self.unload(kind, name)
+                    out[name] = None
+                except EntryRefused as exc:
+                    out[name] = exc.message
+            return out
+        try:
+            out = {}
+            for name in names:
+                try:
+                    self.client.unload_conn(name)
+                    out[name] = None
+                except ViciError as exc:  # already gone is what we want
+                    out[name] = None if "not found" in exc.errmsg else exc.errmsg
+            gone = {name for name, refused in out.items() if refused is None}
+            with_sas = {vici_str(ike) for entry in self.client.list_sas()
+                        for ike in entry} & gone
+            for name in sorted(with_sas):
+                try:
+                    self.client.terminate(name, timeout_ms=2000, force=True)
+                except ViciError as exc:
+                    log.info("terminate %s: %s", name, exc.errmsg)
+            for ike, child in self.client.trap_policies():
+                if ike in gone:
+                    try:
+                        self.client.uninstall(ike, child)
+                    except ViciError as exc:
+                        log.info("uninstall %s/%s: %s", ike, child, exc.errmsg)
+            return out
+        except ViciError as exc:  # list-sas or list-policies refused: each on its own then
+            log.warning("bulk unload: %s; unloading one by one", exc.errmsg)
+            out = {}
+            for name in names:
+                try:
+                    self.unload(kind, name)
+                    out[name] = None
+                except EntryRefused as exc2:
+                    out[name] = exc2.message
+            return out
+        except ViciConnectionError as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
     def _uninstall_traps(self, name: str) -> None:
         """unload-conn removes the trap policies of a `trap` start action only: those a
         close or DPD action `trap` installed (the peer closed the CHILD SA) would stay in the

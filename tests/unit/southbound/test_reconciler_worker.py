@@ -450,3 +450,27 @@ def test_secret_quoted_by_the_daemon_is_withheld_even_when_short(charon: FakeCha
         assert st is not None and "withheld" in (st.message or "")
         task.cancel()
     run(body)
+
+
+def test_bulk_removal_uses_several_sessions_and_one_look_per_session(
+        charon: FakeCharon) -> None:
+    """Removing many VPNs: unloads spread over the bulk sessions, and the SAs and trap
+    policies left looked up once per session, not once per VPN (10,000 removals took 40-80 s
+    with three round trips each)."""
+    async def body() -> None:
+        rec = make(charon)
+        task = await started(rec)
+        rec.set_desired(effective(many(200)))
+        assert await rec.wait_converged(10)
+        charon.sas = [{"v7": {"uniqueid": "1", "state": "ESTABLISHED", "child-sas": {}}}]
+        charon.traps = [("v9", "trunk")]
+        before = charon.connections
+        rec.set_desired(effective({"v0": vpn("v0")}))
+        assert await rec.wait_converged(10)
+        assert set(charon.conns) == {"v0"} and charon.sas == [] and charon.traps == []
+        assert charon.connections >= before + batch.PARALLEL
+        assert len(charon.calls_to("list-sas")) <= batch.PARALLEL + 1
+        assert len(charon.calls_to("list-policies")) <= batch.PARALLEL
+        assert rec.status.counts == {"applied": 1, "pending": 0, "failed": 0}
+        task.cancel()
+    run(body)
