@@ -11,9 +11,11 @@ import plistlib
 import stat
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from nf.persist import secure_state_dir
 
@@ -26,6 +28,15 @@ def ca(*args: str, state: Path, stdin: str = "", cwd: Path = ROOT
     return subprocess.run([sys.executable, "-m", "tools.cli", "ca", cmd, "--state-dir",
                            str(state), *rest], input=stdin, text=True, capture_output=True,
                           cwd=cwd, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def openssl_p12(data: bytes, password: str) -> str:
+    """``openssl pkcs12 -info -nokeys`` of a PKCS#12; its output (the test fails if it
+    cannot open it)."""
+    r = subprocess.run(["openssl", "pkcs12", "-info", "-nokeys", "-passin",
+                        f"pass:{password}"], input=data, capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
 
 
 def ok(r: subprocess.CompletedProcess[str]) -> str:
@@ -72,12 +83,24 @@ def test_the_whole_cycle(tmp_path: Path) -> None:
         "com.apple.vpn.managed", "com.apple.security.pkcs12", "com.apple.security.root"]
     assert profile["PayloadContent"][1]["Password"] == password
     assert stat.S_IMODE((work / "a.mobileconfig").stat().st_mode) == 0o600
+    ca_der = x509.load_pem_x509_certificate((state / "ca" / "ca.pem").read_bytes()) \
+        .public_bytes(serialization.Encoding.DER)
+    vpn, bundle, root = profile["PayloadContent"]
+    assert vpn["VPNType"] == "IKEv2" and vpn["IKEv2"]["RemoteAddress"] == "vpn.example.net"
+    assert vpn["IKEv2"]["PayloadCertificateUUID"] == bundle["PayloadUUID"]
+    assert root["PayloadContent"] == ca_der
+    # the PKCS#12 inside (legacy algorithms) opens with openssl and its password
+    assert "subject=CN = alice" in openssl_p12(bundle["PayloadContent"], password)
 
     ok(ca("export", "alice", "--format", "sswan", "--remote-address", "192.0.2.1",
           "--remote-id", "vpn.example.net", "--out", str(work / "a.sswan"), state=state))
     sswan = json.loads((work / "a.sswan").read_text())
     assert sswan["type"] == "ikev2-cert" and sswan["remote"]["id"] == "vpn.example.net"
-    assert base64.b64decode(sswan["local"]["p12"])
+    # the documented shape (README, docs.strongswan.org "Android VPN Client Profiles")
+    assert str(uuid.UUID(sswan["uuid"])) == sswan["uuid"] and sswan["name"]
+    assert sswan["remote"]["addr"] == "192.0.2.1"
+    assert base64.b64decode(sswan["remote"]["cert"]) == ca_der
+    assert "subject=CN = alice" in openssl_p12(base64.b64decode(sswan["local"]["p12"]), "")
 
     out = ok(ca("revoke", "alice", "--reason", "superseded", state=state))
     assert "certificate 2 ('alice') revoked; CRL number 2" in out
