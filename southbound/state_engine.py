@@ -46,7 +46,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -103,8 +103,12 @@ class StateEngine:
     def __init__(self, read: Callable[[], Awaitable[Reading]], compose: Compose | None = None,
                  *, interval: float = 5.0, queue_size: int = 256,
                  coalesce: float = 0.02, reread: float = 1.0,
-                 recompose_delay: float = 0.25) -> None:
+                 recompose_delay: float = 0.25,
+                 extra: Sequence[Callable[[], dict[str, Any]]] = ()) -> None:
         self.read_fn = read
+        # other sources read beside the daemon (the kernel's view: southbound/kernel_state):
+        # blocking calls, run in a thread at each daemon read, their keys merged in
+        self.extra = tuple(extra)
         self.compose = compose or (lambda state, read_at, stale: state)
         self.interval = interval
         self.queue_size = queue_size
@@ -235,6 +239,8 @@ class StateEngine:
             asked = self._asked
             try:
                 self._reading = await self.read_fn()
+                if self.extra:
+                    self._reading = await self._read_extra(self._reading)
             finally:
                 self._served = asked
                 self._read_mono = time.monotonic()
@@ -253,6 +259,16 @@ class StateEngine:
             self._publish(StateChange(reason, snap, event))
         if changed and not pending:
             self._publish(StateChange("refresh", snap))
+
+    async def _read_extra(self, reading: Reading) -> Reading:
+        state, read_at, stale = reading
+        merged = dict(state)
+        for read in self.extra:
+            try:
+                merged.update(await asyncio.to_thread(read))
+            except Exception:  # another source failing must not hide the daemon's state
+                log.exception("extra state read failed")
+        return merged, read_at, stale
 
     def _publish(self, change: StateChange) -> None:
         for sub in list(self._subs):
