@@ -41,6 +41,7 @@ from southbound.charon import CharonProcess, CharonSupervisor
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
 from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
+from southbound.kernel_state import KernelStateReader
 from southbound.reconciler import Reconciler
 from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
@@ -93,8 +94,11 @@ class App:
         # one state engine for every front (NETCONF get/get-data, gNMI, YANG-Push): a cache
         # of the daemon's state fed by SA events and apply-status changes, sampled every
         # state_interval seconds (southbound/state_engine.py)
+        # the kernel's view (/ike/kernel): xfrm_stat on every backend, the kernel's SPD/SAD
+        # where it is the data plane (kernel-netlink)
+        self.kernel_state = KernelStateReader(tables=backend == "kernel-netlink")
         self.state = StateEngine(self.reconciler.read_state, self._compose_state,
-                                 interval=state_interval)
+                                 interval=state_interval, extra=[self.kernel_state.read])
         self.reconciler.status.watch(lambda _entry: self.state.invalidate())
         self._effective_views: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
