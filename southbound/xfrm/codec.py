@@ -195,7 +195,8 @@ def state_attrs(st: XfrmState) -> list[tuple[str, object]]:
             ("XFRMA_ALG_AEAD", _algo(st.aead.name, st.aead.key, alg_icv_len=st.aead.icv_bits))
         )
     if st.enc is not None:
-        attrs.append(("XFRMA_ALG_CRYPT", _algo(st.enc.name, st.enc.key)))
+        kind = "XFRMA_ALG_COMP" if st.proto == Proto.COMP else "XFRMA_ALG_CRYPT"
+        attrs.append((kind, _algo(st.enc.name, st.enc.key)))
     if st.auth is not None:
         attrs.append(
             (
@@ -251,7 +252,7 @@ def state_from(msg: Msg) -> XfrmState:
     if (a := attr("XFRMA_ALG_AEAD")) is not None:
         aead = AeadAlgorithm(_cstr(a["alg_name"]), a["alg_key"][: a["alg_key_len"] // 8],
                              a["alg_icv_len"])
-    if (a := attr("XFRMA_ALG_CRYPT")) is not None:
+    if (a := attr("XFRMA_ALG_CRYPT") or attr("XFRMA_ALG_COMP")) is not None:
         enc = Algorithm(_cstr(a["alg_name"]), a["alg_key"][: a["alg_key_len"] // 8])
     if (a := attr("XFRMA_ALG_AUTH_TRUNC")) is not None:
         auth = AuthAlgorithm(_cstr(a["alg_name"]), a["alg_key"][: a["alg_key_len"] // 8],
