@@ -59,12 +59,41 @@ def encode_request(command: str, message: Mapping[str, Any]) -> bytes:
 
 
 def request_size(command: str, message: Mapping[str, Any]) -> int:
-    """Bytes of the VICI segment that sends ``message`` with ``command`` (header excluded)."""
+    """Bytes of the VICI segment that sends ``message`` with ``command`` (header excluded),
+    counted as ``vici.Message.serialize`` would encode it, without encoding it (the check of
+    every VPN at validate and commit: encoding 10,000 messages took seconds)."""
     try:
-        return len(Packet.request(command, Message.serialize(message)))
-    except struct.error:
+        return 2 + _name(command) + _dict_size(message)
+    except ValueError:
         raise ViciEncodingError(f"{command}: a value is longer than VICI's limit of 65535 "
                                 "bytes (or a name longer than 255)") from None
+
+
+def _name(name: str) -> int:
+    size = len(name.encode("UTF-8"))
+    if size > 255:
+        raise ValueError(name)
+    return size
+
+
+def _blob(value: Any) -> int:
+    size = len(value if isinstance(value, bytes) else str(value).encode("UTF-8"))
+    if size > 65535:
+        raise ValueError("value")
+    return 2 + size
+
+
+def _dict_size(d: Mapping[str, Any]) -> int:
+    # the shapes of vici.Message.serialize: a dict is a section, a list a list, else a value
+    size = 0
+    for key, value in d.items():
+        if isinstance(value, dict):
+            size += 3 + _name(key) + _dict_size(value)
+        elif isinstance(value, list):
+            size += 3 + _name(key) + sum(1 + _blob(item) for item in value)
+        else:
+            size += 2 + _name(key) + _blob(value)
+    return size
 
 
 def _s(value: Any) -> str:
