@@ -48,6 +48,9 @@ def merge_state(config_roots: list[etree._Element], state: dict[str, Any]) -> li
         ike = etree.Element(f"{{{NS}}}ike", nsmap={None: NS})
         roots.append(ike)
     for name, value in state.items():
+        if ":" in name:  # another module's state, inside its configured entries
+            _merge_module(roots, name, value)
+            continue
         key = _INSIDE_CONFIG.get(name)
         if key is None:
             to_xml(ike, {name: value})
@@ -58,3 +61,33 @@ def merge_state(config_roots: list[etree._Element], state: dict[str, Any]) -> li
             if entry is not None:
                 to_xml(entry, {k: v for k, v in item.items() if k != key})
     return roots
+
+
+def _merge_module(roots: list[etree._Element], top: str, value: dict[str, Any]) -> None:
+    """State of another module (``module:top``, e.g. ``ietf-i2nsf-ikeless:ipsec-ikeless``)
+    merged into its configured tree: containers are followed, a list item goes into the
+    configured entry with the same ``name`` (left out when there is none), leaves are added."""
+    from nf.schema import NAMESPACES
+
+    module, name = top.split(":", 1)
+    ns = NAMESPACES.get(module)
+    root = next((r for r in roots if r.tag == f"{{{ns}}}{name}"), None)
+    if ns is None or root is None:
+        return
+    _merge_into(root, value, ns)
+
+
+def _merge_into(parent: etree._Element, data: dict[str, Any], ns: str) -> None:
+    for name, value in data.items():
+        tag = f"{{{ns}}}{name}"
+        if isinstance(value, list) and value and isinstance(value[0], dict) \
+                and "name" in value[0]:
+            entries = {e.findtext(f"{{{ns}}}name"): e for e in parent.findall(tag)}
+            for item in value:
+                entry = entries.get(str(item["name"]))
+                if entry is not None:
+                    to_xml(entry, {k: v for k, v in item.items() if k != "name"}, ns)
+        elif isinstance(value, dict) and (child := parent.find(tag)) is not None:
+            _merge_into(child, value, ns)
+        elif not isinstance(value, dict):
+            to_xml(parent, {name: value}, ns)

@@ -297,7 +297,8 @@ def state(data: dict[str, Any], spec: etree._Element | None, ns: str,
     if any(not any(isinstance(c.tag, str) for c in f) for f in fs):
         return data
     wanted = {qname(fc)[1] for f in fs for fc in elements(f) if qname(fc)[0] in ("", ns)}
-    return {k: v for k, v in data.items() if k in wanted}
+    # another module's state ("module:top", RFC 9061's IKE-less SAs) is cut by the filter
+    return {k: v for k, v in data.items() if k in wanted or ":" in k}
 
 
 def wants_top(spec: etree._Element | None, ns: str, name: str) -> bool:
