@@ -49,6 +49,7 @@ from southbound.status import EntryStatus
 from tools.backends import backend_checks
 from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
 from tools.check_output import vpn_view
+from tools.ikeless_wiring import IkelessPart
 
 log = logging.getLogger("ipsec-nf")
 
@@ -84,6 +85,12 @@ class App:
         self._warn_unsupported()
         self.reconciler = Reconciler(self.backend, sync_interval=sync_interval)
         self.reconciler.status.observe(self._apply_status_changed)
+        # RFC 9061's IKE-less case on kernel ESP: the kernel's SAD/SPD over netlink XFRM, a
+        # second backend and reconciler beside charon's (tools/ikeless_wiring.py)
+        self.ikeless = IkelessPart(sync_interval, lambda body: self.notifications.publish(body),
+                                   lambda: self.effective) if backend == "kernel-netlink" else None
+        if self.ikeless is not None:
+            self.ikeless.reconciler.status.observe(self._apply_status_changed)
         # the gateway's CA (ipsec-nf ca, the ca-* RPCs; tools/ca_wiring.py): its CRL goes
         # into the effective config of the authority entries that are this CA, and a new
         # one (a revocation) to charon at once
@@ -98,7 +105,9 @@ class App:
         # where it is the data plane (kernel-netlink)
         self.kernel_state = KernelStateReader(tables=backend == "kernel-netlink")
         self.state = StateEngine(self.reconciler.read_state, self._compose_state,
-                                 interval=state_interval, extra=[self.kernel_state.read])
+                                 interval=state_interval, extra=[
+                                     self.kernel_state.read,
+                                     *([self.ikeless.read_state] if self.ikeless else [])])
         self.reconciler.status.watch(lambda _entry: self.state.invalidate())
         self._effective_views: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
@@ -136,6 +145,8 @@ class App:
             self.effective = self.crl_feed.overlay(resolve(config))[0]
             self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
+            if self.ikeless is not None:
+                self.ikeless.set_desired(self.effective)
             return
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
         psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
@@ -258,18 +269,21 @@ class App:
         return None if st is None or st.removing else st.status
 
     async def wait_applied(self, timeout: float) -> tuple[str, list[dict[str, Any]]]:
-        """wait-applied: wait for what the last commit changed; report each entry."""
-        changes = self.reconciler.last_change
-        done = await self.reconciler.wait_applied(timeout, changes)
+        """wait-applied: wait for what the last commit changed (charon's entries and, on
+        kernel-netlink, the IKE-less SAs and policies); report each entry."""
+        parts = [self.reconciler, *([self.ikeless.reconciler] if self.ikeless else [])]
+        changed = [(r, {k: set(v) for k, v in r.last_change.items()}) for r in parts]
+        done = all(await asyncio.gather(*(r.wait_applied(timeout, c) for r, c in changed)))
         entries = []
-        for kind in sorted(changes):
-            for name in sorted(changes[kind]):
-                st = self.reconciler.status.get(kind, name)
-                if st is None:
-                    entries.append({"kind": kind, "name": name, "status": "removed"})
-                else:
-                    entries.append({"kind": kind, "name": name, "status": st.status,
-                                    "message": st.message})
+        for r, changes in changed:
+            for kind in sorted(changes):
+                for name in sorted(changes[kind]):
+                    st = r.status.get(kind, name)
+                    if st is None:
+                        entries.append({"kind": kind, "name": name, "status": "removed"})
+                    else:
+                        entries.append({"kind": kind, "name": name, "status": st.status,
+                                        "message": st.message})
         if not done:
             return "timeout", entries
         failed = any(e["status"] == "failed" for e in entries)
@@ -365,6 +379,9 @@ class App:
                 lambda: self.reconciler.wait_applied(600))))
             self._tasks.append(asyncio.create_task(keep_crl_fresh(self.ca)))
             self.reconciler.set_desired(self.effective)
+            if self.ikeless is not None:
+                self._tasks += [asyncio.create_task(t) for t in self.ikeless.tasks()]
+                self.ikeless.set_desired(self.effective)
             for host, port in listen:  # northbound.ssh logs each address
                 acceptors.append(await start_server(
                     host, port, self.state_dir / "ssh_host_ed25519_key", self.state_dir,
@@ -389,6 +406,8 @@ class App:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await asyncio.to_thread(self.supervisor.stop)
             await asyncio.to_thread(events.stop)
+            if self.ikeless is not None:
+                await self.ikeless.stop()
 
     # ---- gNMI (northbound/gnmi) ----------------------------------------------------------
     gnmi_server: GnmiServer | None = None
