@@ -42,6 +42,7 @@ from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refus
 from southbound.charon_conf import apply_method
 from southbound.events import SaEventListener
 from southbound.kernel_state import KernelStateReader
+from southbound.peer_refusals import RefusedPeer, RefusedPeerListener, RefusedPeers
 from southbound.reconciler import Reconciler
 from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
@@ -97,6 +98,7 @@ class App:
         self.ca = CaStore(state_dir)
         self.crl_feed = CrlFeed(self.ca)
         self.ca.on_crl(self._crl_changed)
+        self.refused_peers = RefusedPeers()  # from charon's log (/ike/refused-peer)
         self._loop: asyncio.AbstractEventLoop | None = None
         # one state engine for every front (NETCONF get/get-data, gNMI, YANG-Push): a cache
         # of the daemon's state fed by SA events and apply-status changes, sampled every
@@ -224,8 +226,9 @@ class App:
             out.append({"name": name, "effective": hit[1]})
         for name in [n for n in views if n not in vpns]:
             del views[name]
+        refused = self.refused_peers.tree()
         return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
-                "vpn": out}
+                "vpn": out, **({"refused-peer": refused} if refused else {})}
 
     def _crl_changed(self, der: bytes) -> None:
         """The CA signed a new CRL (a revocation; the store calls this from the thread that
@@ -314,6 +317,11 @@ class App:
             ev["kind"], ev["event"], ev["vpn"], ev.get("peer"), ev.get("unique-id"),
             ev.get("policy")))
 
+    def _refused(self, refusal: RefusedPeer) -> None:
+        """charon refused a peer: say why in the log, and in the state at once."""
+        log.info("%s", refusal.summary())
+        self.state.invalidate()
+
     def _may_receive(self, session: Any, body: Any) -> Any:
         """The notification as this session may see it (NACM), or None."""
         access = self.access(session)
@@ -366,10 +374,13 @@ class App:
         always clean up charon."""
         loop = self._loop = asyncio.get_running_loop()
         events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
+        refused = RefusedPeerListener(self.charon.socket_path, self.refused_peers, self._refused,
+                                      loop)
         acceptors: list[Any] = []
         try:
             await asyncio.to_thread(self.charon.start)
             events.start()
+            refused.start()
             self._tasks.append(asyncio.create_task(self.supervisor.run()))
             self._tasks.append(asyncio.create_task(self.reconciler.run()))
             self._tasks.append(asyncio.create_task(self.state.run()))
@@ -408,6 +419,7 @@ class App:
             await asyncio.to_thread(events.stop)
             if self.ikeless is not None:
                 await self.ikeless.stop()
+            await asyncio.to_thread(refused.stop)
 
     # ---- gNMI (northbound/gnmi) ----------------------------------------------------------
     gnmi_server: GnmiServer | None = None

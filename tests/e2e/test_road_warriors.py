@@ -15,8 +15,9 @@ swanctl of their own, not our code), each in its own namespace, configured as a 
 Each gets its own virtual IP from the pool and the pool's DNS server, pings the protected
 subnet with ESP on the wire (UDP-encapsulated: kernel-libipsec), and shows in ``<get>`` with
 its identity and virtual IP. Then the refusals: a certificate revoked with ``ca-revoke`` (the
-CRL is in charon at once), one of another CA, a wrong EAP password; the gateway's log says
-why, and nothing secret is in it.
+CRL is in charon at once), one of another CA, a wrong EAP password, a wrong pre-shared key;
+the state (``/ike/refused-peer``), the server's log and charon's say who and why, and nothing
+secret is in them.
 
 Needs root and ``ip netns`` (CI runs as root): fails loudly, never skips.
 """
@@ -55,6 +56,7 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 P = {"i": NS}
 PSK = "alice-Psk-secret-31"
+WRONG_PSK = "alice-old-Psk-17"
 ERIN_PW = "Erin-Passw0rd-7"
 WRONG_PW = "Not-Erins-passw0rd"
 RADIUS_SECRET = "radius-Secret-58"
@@ -162,6 +164,18 @@ def wait_road_warriors(m: Any, names: set[str], timeout: float = 15
         sas = road_warriors(m)
         if set(sas) == names or time.monotonic() > deadline:
             return sas
+        time.sleep(0.3)
+
+
+def wait_refused(m: Any, count: int, timeout: float = 10) -> list[dict[str, str]]:
+    """<get> /ike/refused-peer until it has ``count`` entries; the entries' leaves."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = m.get(filter=("subtree", f'<ike xmlns="{NS}"><refused-peer/></ike>')).data_ele
+        entries = [{etree.QName(leaf).localname: leaf.text for leaf in entry}
+                   for entry in data.xpath("//i:refused-peer", namespaces=P)]
+        if len(entries) >= count or time.monotonic() > deadline:
+            return entries
         time.sleep(0.3)
 
 
@@ -357,9 +371,53 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
             sas = wait_road_warriors(m, {"rw-psk"})
             assert set(sas) == {"rw-psk"}, list(sas)
 
+            # refused: a wrong pre-shared key
+            alice.swanctl("--terminate", "--ike", "vpn")
+            alice.load_all(client_conf(
+                "vpn", "auth = psk\n      id = alice@psk.example.net",
+                f"auth = psk\n      id = {GW_ID}",
+                f"  ike-gw {{\n    id = {GW_ID}\n    secret = {WRONG_PSK}\n  }}",
+                "aes128-sha256-modp2048", "aes128-sha256"))
+            res = alice.initiate("vpn")
+            assert res.returncode != 0, res.stdout
+            assert not alice.vips()
+
+            # the state says who was refused, from where, and why
+            refused = wait_refused(m, 4)
+            assert [(r["reason"], r["vpn"], r["remote-id"], r["remote-address"])
+                    for r in refused] == [
+                ("certificate-revoked", "rw-cert", "carol@cert.example.net", "192.0.2.11"),
+                ("certificate-untrusted", "rw-cert", "mallory@cert.example.net",
+                 "192.0.2.11"),
+                ("radius-reject", "rw-eap", "erin@eap.example.net", "192.0.2.12"),
+                ("pre-shared-key-mismatch", "rw-psk", "alice@psk.example.net",
+                 "192.0.2.10")], refused
+            assert refused[0]["message"].startswith("certificate was revoked on ")
+            assert "reason: key compromise" in refused[0]["message"]
+            assert refused[1]["message"] == ('no issuer certificate found for '
+                                             '"CN=mallory@cert.example.net"; issuer is '
+                                             '"CN=Other CA"; no trusted ECDSA public key '
+                                             "found for 'mallory@cert.example.net'")
+            assert refused[2]["remote-eap-id"] == "erin"
+            assert "but MAC mismatched" in refused[3]["message"]
+            assert [r["id"] for r in refused] == ["1", "2", "3", "4"]
+            text = m.get(filter=("subtree", f'<ike xmlns="{NS}"><refused-peer/></ike>')
+                         ).data_xml
+            assert all(s not in text for s in (PSK, WRONG_PSK, ERIN_PW, WRONG_PW)), text
+        # and so does the server's log, one line each
+        for line in ("peer refused (certificate-revoked): vpn rw-cert peer 192.0.2.11 id "
+                     "carol@cert.example.net: certificate was revoked on ",
+                     "peer refused (certificate-untrusted): vpn rw-cert peer 192.0.2.11 id "
+                     "mallory@cert.example.net: no issuer certificate found for ",
+                     "peer refused (radius-reject): vpn rw-eap peer 192.0.2.12 id "
+                     "erin@eap.example.net eap-id erin: RADIUS authentication of 'erin' failed",
+                     "peer refused (pre-shared-key-mismatch): vpn rw-psk peer 192.0.2.10 id "
+                     "alice@psk.example.net: tried 1 shared key for"):
+            assert line in server.log(), server.log()[-3000:]
+
         # no secret in the gateway's logs (charon's and the server's)
         logs = charon_log.read_text() + server.log()
-        for secret in (PSK, ERIN_PW, WRONG_PW, RADIUS_SECRET, P12_PW, "PRIVATE KEY",
+        for secret in (PSK, WRONG_PSK, ERIN_PW, WRONG_PW, RADIUS_SECRET, P12_PW, "PRIVATE KEY",
                        "".join(gw_key_path.read_text().splitlines()[1:3])):
             assert secret not in logs, f"a secret is in the gateway's log: {secret[:4]}..."
     except BaseException:
