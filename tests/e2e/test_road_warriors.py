@@ -149,6 +149,12 @@ def gateway_config(gw_cert: str, gw_key: str, ca_pem: str) -> str:
 </ike></config>"""
 
 
+def wait_applied(m: Any) -> str:
+    """The wait-applied RPC's reply (namespace declarations left out)."""
+    return m.dispatch(to_ele(f'<wait-applied xmlns="{NS}"><timeout>30</timeout>'
+                             "</wait-applied>")).xml.replace(f' xmlns="{NS}"', "")
+
+
 def road_warriors(m: Any) -> dict[str, etree._Element]:
     """The established IKE SAs in <get>, by VPN name."""
     data = m.get(filter=("subtree", f'<ike xmlns="{NS}"><ike-sa/></ike>')).data_ele
@@ -262,8 +268,7 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
             m.edit_config(target="candidate", config=gateway_config(
                 gw_pem_path.read_text(), gw_key_path.read_text(), ca_pem))
             m.commit()
-            reply = m.dispatch(to_ele(f'<wait-applied xmlns="{NS}"><timeout>30</timeout>'
-                                      "</wait-applied>")).xml.replace(f' xmlns="{NS}"', "")
+            reply = wait_applied(m)
             assert "<result>applied</result>" in reply, reply
 
             # the three clients, as their users configure them
@@ -335,6 +340,7 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
             r = rpc(m, "ca-revoke", certificate="carol@cert.example.net",
                     reason="key-compromise")
             assert r.findtext("i:serial", namespaces=P) == carol_serial
+            assert "<result>applied</result>" in wait_applied(m)  # the new CRL is in charon
             carol.swanctl("--terminate", "--ike", "vpn")
             res = carol.initiate("vpn")
             assert res.returncode != 0, res.stdout
