@@ -54,6 +54,23 @@ Msg = Any  # a decoded pyroute2 nlmsg/nla (a dict with attrs)
 # ------------------------------------------------------------------------------ scalars
 
 
+def plain(msg: Msg) -> dict[str, Any]:
+    """MSG's fields as a plain dict (pyroute2's item access runs lookups: slow in bulk)."""
+    return dict.copy(msg)
+
+
+def attrs_of(msg: Msg) -> dict[str, Any]:
+    """MSG's attributes by name (the first of each), struct values as plain dicts."""
+    out: dict[str, Any] = {}
+    for slot in dict.get(msg, "attrs") or ():
+        name = slot.cell[0]
+        if name not in out:
+            value = slot.get_value()
+            out[name] = dict.copy(value) if isinstance(value, dict) else value
+    return out
+
+
+
 def addr_bytes(addr: IPAddress | None) -> bytes:
     """xfrm_address_t of ADDR (IPv4 in the first 4 bytes; None: all zero)."""
     return b"" if addr is None else addr.packed.ljust(16, b"\0")
@@ -65,6 +82,14 @@ def addr_from(raw: bytes, family: int) -> IPAddress:
     if family == socket.AF_INET:
         return ipaddress.IPv4Address(raw[:4])
     return ipaddress.IPv6Address(raw[:16])
+
+
+def _net_from(raw: bytes, plen: int, family: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    raw = bytes(raw)
+    if family == socket.AF_INET:
+        return ipaddress.IPv4Network((int.from_bytes(raw[:4], "big"), plen), strict=False)
+    return ipaddress.IPv6Network((int.from_bytes(raw[:16].ljust(16, b"\0"), "big"), plen),
+                                 strict=False)
 
 
 def _limit(value: int | None, seconds: bool) -> int:
@@ -106,12 +131,10 @@ def selector_fields(sel: Selector, prefix: str = "sel_") -> dict[str, object]:
 
 def selector_from(msg: Msg, prefix: str = "sel_", family: int = 0) -> Selector:
     """The selector in MSG's PREFIX fields (FAMILY: the SA's, when the selector has none)."""
-    fam = msg[prefix + "family"] or family
-    dst = addr_from(msg[prefix + "daddr"], fam)
-    src = addr_from(msg[prefix + "saddr"], fam)
+    fam = msg[prefix + "family"] or family or socket.AF_INET
     return Selector(
-        src=ipaddress.ip_network(f"{src}/{msg[prefix + 'prefixlen_s']}", strict=False),
-        dst=ipaddress.ip_network(f"{dst}/{msg[prefix + 'prefixlen_d']}", strict=False),
+        src=_net_from(msg[prefix + "saddr"], msg[prefix + "prefixlen_s"], fam),
+        dst=_net_from(msg[prefix + "daddr"], msg[prefix + "prefixlen_d"], fam),
         proto=msg[prefix + "proto"],
         sport=msg[prefix + "sport"] & msg[prefix + "sport_mask"],
         dport=msg[prefix + "dport"] & msg[prefix + "dport_mask"],
@@ -242,11 +265,9 @@ def said_fields(sa: SaId) -> dict[str, object]:
 
 def state_from(msg: Msg) -> XfrmState:
     """The XfrmState of a decoded xfrm_usersa_info message (or XFRMA_SA attribute)."""
+    attr = attrs_of(msg).get
+    msg = plain(msg)
     fam = msg["family"]
-    attrs = msg if hasattr(msg, "get_attr") else None
-
-    def attr(name: str) -> Any:
-        return attrs.get_attr(name) if attrs is not None else None
 
     enc = auth = aead = None
     if (a := attr("XFRMA_ALG_AEAD")) is not None:
@@ -386,8 +407,9 @@ def policyid_fields(pid: PolicyId) -> dict[str, object]:
 def policy_from(msg: Msg, prefix: str = "", attrs: Msg | None = None) -> XfrmPolicy:
     """The XfrmPolicy of a decoded xfrm_userpolicy_info (fields under PREFIX; attributes
     from ATTRS, default MSG)."""
-    src = attrs if attrs is not None else msg
-    tmpls = src.get_attr("XFRMA_TMPL") if hasattr(src, "get_attr") else None
+    attr = attrs_of(attrs if attrs is not None else msg).get
+    msg = plain(msg)
+    tmpls = attr("XFRMA_TMPL")
     return XfrmPolicy(
         selector=selector_from(msg, prefix + "sel_"),
         direction=Direction(msg[prefix + "dir"]),
@@ -395,7 +417,7 @@ def policy_from(msg: Msg, prefix: str = "", attrs: Msg | None = None) -> XfrmPol
         priority=msg[prefix + "priority"],
         index=msg[prefix + "index"],
         templates=tuple(template_from(t) for t in (tmpls or {}).get("templates", ())),
-        if_id=(src.get_attr("XFRMA_IF_ID") if hasattr(src, "get_attr") else 0) or 0,
+        if_id=attr("XFRMA_IF_ID") or 0,
         lifetime=lifetime_from(msg, prefix + "lft_"),
         current=current_from(msg, prefix + "curlft_"),
     )

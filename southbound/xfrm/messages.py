@@ -11,9 +11,11 @@ prefix (``sel_daddr``); :mod:`southbound.xfrm.codec` turns them into our typed v
 
 from __future__ import annotations
 
+import functools
+import socket
 import struct
 
-from pyroute2.netlink import NLMSG_ERROR, nla, nlmsg
+from pyroute2.netlink import NLMSG_ERROR, NotInitialized, nla, nlmsg
 from pyroute2.netlink.marshal import Marshal
 
 # ------------------------------------------------------------------------ message types
@@ -183,20 +185,89 @@ def sizeof(fields: tuple[tuple[str, str], ...]) -> int:
     return sum(struct.calcsize(fmt) for _, fmt in fields)
 
 
+@functools.cache
+def _zeros(fields: tuple[tuple[str, str], ...]) -> dict[str, object]:
+    return {name: b"" if fmt.endswith("s") else 0
+            for name, fmt in fields if not fmt.endswith("x")}
+
+
 def defaults(fields: tuple[tuple[str, str], ...]) -> dict[str, object]:
     """Zero values for every field of FIELDS (pyroute2 packs a missing ``16s`` as 0: an error)."""
-    out: dict[str, object] = {}
-    for name, fmt in fields:
-        if fmt.endswith("x"):
-            continue
-        out[name] = b"" if fmt.endswith("s") else 0
-    return out
+    return dict(_zeros(fields))
+
+
+# ------------------------------------------------------------- packing in one struct call
+
+
+def _swap(fmt: str) -> int:
+    """Bits of a big-endian field (``>H``/``>I``), 0 for a native one."""
+    if fmt.startswith(">"):
+        return 8 * struct.calcsize(fmt)
+    return 0
+
+
+_HTON = {0: lambda v: v, 16: socket.htons, 32: socket.htonl}
+_NTOH = {0: lambda v: v, 16: socket.ntohs, 32: socket.ntohl}
+
+
+class _Packed:
+    """pyroute2's field-by-field packing, done in one precompiled ``struct`` call.
+
+    pyroute2 packs each field with its own ``struct.pack_into`` (and reads each value through
+    nlmsg's ``get``): about half the cost of an XFRM request here (measured). One Struct of
+    the whole field list, in native byte order without alignment (the padding is in the
+    fields), with the big-endian fields (ports, SPI) swapped by htons/htonl, gives the same
+    bytes.
+    """
+
+    __slots__ = ()
+    _compiled_for: dict[type, tuple[struct.Struct, list[str], list[int], dict[str, object]]] = {}
+
+    @classmethod
+    def _layout(cls) -> tuple[struct.Struct, list[str], list[int], dict[str, object]]:
+        got = _Packed._compiled_for.get(cls)
+        if got is None:
+            fmt = "=" + "".join(f.lstrip(">") for _, f in cls.fields)
+            named = [(n, f) for n, f in cls.fields if not f.endswith("x")]
+            got = (struct.Struct(fmt), [n for n, _ in named], [_swap(f) for _, f in named],
+                   defaults(tuple(cls.fields)))
+            _Packed._compiled_for[cls] = got
+        return got
+
+    def ft_encode(self, offset):
+        st, names, swaps, zero = self._layout()
+        get = dict.get
+        values = []
+        for name, bits in zip(names, swaps, strict=True):
+            value = get(self, name)
+            if value is None:
+                value = zero[name]
+            values.append(_HTON[bits](value) if bits else value)
+        self.data.extend(st.pack(*values))
+        offset += st.size
+        diff = ((offset + 3) & ~3) - offset
+        self.data.extend(b"\0" * diff)
+        return offset + diff, diff
+
+    def ft_decode(self, offset):
+        st, names, swaps, _ = self._layout()
+        values = st.unpack_from(self.data, offset)
+        put = dict.__setitem__
+        for name, bits, value in zip(names, swaps, values, strict=True):
+            put(self, name, _NTOH[bits](value) if bits else value)
+        offset += st.size
+        if self.nla_map:
+            self.decode_nlas((offset + 3) & ~3)
+        else:
+            del self["attrs"]
+        if self["value"] is NotInitialized:
+            del self["value"]
 
 
 # --------------------------------------------------------------------------- attributes
 
 
-class _WithTrailingBytes(nla):
+class _WithTrailingBytes(_Packed, nla):
     """An NLA of fixed fields followed by bytes to its end (``alg_key[0]`` in C), kept
     in ``self[TRAILING]``."""
 
@@ -286,7 +357,7 @@ class xfrm_nlas:
         __slots__ = ()
         fields = (("alg_name", "64s"), ("alg_key_len", "I"), ("alg_icv_len", "I"))
 
-    class xfrm_encap_tmpl(nla):
+    class xfrm_encap_tmpl(_Packed, nla):
         """struct xfrm_encap_tmpl (24 bytes)."""
 
         __slots__ = ()
@@ -336,31 +407,31 @@ class xfrm_nlas:
             if self.get("value") is not None:
                 del self["value"]
 
-    class xfrm_usersa_info_nla(nla):
+    class xfrm_usersa_info_nla(_Packed, nla):
         """XFRMA_SA: a whole struct xfrm_usersa_info (in DELSA notifications)."""
 
         __slots__ = ()
         fields = USERSA_INFO
 
-    class xfrm_userpolicy_info_nla(nla):
+    class xfrm_userpolicy_info_nla(_Packed, nla):
         """XFRMA_POLICY: a whole struct xfrm_userpolicy_info (DELPOLICY notifications)."""
 
         __slots__ = ()
         fields = USERPOLICY_INFO
 
-    class xfrm_lifetime_cur(nla):
+    class xfrm_lifetime_cur(_Packed, nla):
         """XFRMA_LTIME_VAL: struct xfrm_lifetime_cur."""
 
         __slots__ = ()
         fields = tuple((n.removeprefix("curlft_"), f) for n, f in LFT_CUR)
 
-    class xfrm_replay_state(nla):
+    class xfrm_replay_state(_Packed, nla):
         """XFRMA_REPLAY_VAL: struct xfrm_replay_state."""
 
         __slots__ = ()
         fields = (("oseq", "I"), ("seq", "I"), ("bitmap", "I"))
 
-    class xfrm_replay_state_esn(nla):
+    class xfrm_replay_state_esn(_Packed, nla):
         """XFRMA_REPLAY_ESN_VAL: struct xfrm_replay_state_esn and its bitmap (bmp_len words)."""
 
         __slots__ = ()
@@ -379,97 +450,97 @@ class xfrm_nlas:
             self.data.extend(b"\0" * (4 * words))
             return offset + 4 * words, diff
 
-    class xfrm_address(nla):
+    class xfrm_address(_Packed, nla):
         """xfrm_address_t (16 bytes; an IPv4 address in the first 4)."""
 
         __slots__ = ()
         fields = (("addr", "16s"),)
 
-    class xfrm_userpolicy_type(nla):
+    class xfrm_userpolicy_type(_Packed, nla):
         """XFRMA_POLICY_TYPE: struct xfrm_userpolicy_type."""
 
         __slots__ = ()
         fields = (("type", "B"), ("__pad_pt", "x"), ("reserved1", "H"), ("reserved2", "B"),
                   ("__pad_pt2", "x"))
 
-    class xfrm_mark(nla):
+    class xfrm_mark(_Packed, nla):
         """XFRMA_MARK: struct xfrm_mark."""
 
         __slots__ = ()
         fields = (("v", "I"), ("m", "I"))
 
 
-class xfrm_usersa_info(xfrm_nlas, nlmsg):
+class xfrm_usersa_info(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_NEWSA / UPDSA (and dump replies): an SA."""
 
     __slots__ = ()
     fields = USERSA_INFO
 
 
-class xfrm_usersa_id(xfrm_nlas, nlmsg):
+class xfrm_usersa_id(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_GETSA / DELSA requests; DELSA notifications (with XFRMA_SA)."""
 
     __slots__ = ()
     fields = USERSA_ID
 
 
-class xfrm_userpolicy_info(xfrm_nlas, nlmsg):
+class xfrm_userpolicy_info(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_NEWPOLICY / UPDPOLICY (and dump replies): a policy."""
 
     __slots__ = ()
     fields = USERPOLICY_INFO
 
 
-class xfrm_userpolicy_id(xfrm_nlas, nlmsg):
+class xfrm_userpolicy_id(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_GETPOLICY / DELPOLICY requests; DELPOLICY notifications (with XFRMA_POLICY)."""
 
     __slots__ = ()
     fields = USERPOLICY_ID
 
 
-class xfrm_user_acquire(xfrm_nlas, nlmsg):
+class xfrm_user_acquire(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_ACQUIRE."""
 
     __slots__ = ()
     fields = USER_ACQUIRE
 
 
-class xfrm_user_expire(xfrm_nlas, nlmsg):
+class xfrm_user_expire(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_EXPIRE."""
 
     __slots__ = ()
     fields = USER_EXPIRE
 
 
-class xfrm_user_polexpire(xfrm_nlas, nlmsg):
+class xfrm_user_polexpire(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_POLEXPIRE."""
 
     __slots__ = ()
     fields = USER_POLEXPIRE
 
 
-class xfrm_user_report(xfrm_nlas, nlmsg):
+class xfrm_user_report(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_REPORT."""
 
     __slots__ = ()
     fields = USER_REPORT
 
 
-class xfrm_user_mapping(xfrm_nlas, nlmsg):
+class xfrm_user_mapping(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_MAPPING."""
 
     __slots__ = ()
     fields = USER_MAPPING
 
 
-class xfrm_aevent_id(xfrm_nlas, nlmsg):
+class xfrm_aevent_id(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_NEWAE / GETAE."""
 
     __slots__ = ()
     fields = AEVENT_ID
 
 
-class xfrm_usersa_flush(xfrm_nlas, nlmsg):
+class xfrm_usersa_flush(_Packed, xfrm_nlas, nlmsg):
     """XFRM_MSG_FLUSHSA notifications (struct xfrm_usersa_flush)."""
 
     __slots__ = ()
@@ -483,7 +554,7 @@ class xfrm_flushpolicy(xfrm_nlas, nlmsg):
     fields = ()
 
 
-class xfrm_nlmsgerr(nlmsg):
+class xfrm_nlmsgerr(_Packed, nlmsg):
     """NLMSG_ERROR (an ACK when ``error`` is 0) as it comes with NETLINK_CAP_ACK: the error,
     the header of our request (its payload, with keys, is not echoed) and extended-ACK TLVs."""
 
