@@ -330,7 +330,10 @@ class AcquireEvent:
 
 @dataclass(frozen=True)
 class ExpireEvent:
-    """An SA reached its soft (``hard`` False) or hard lifetime (XFRM_MSG_EXPIRE)."""
+    """An SA reached its soft (``hard`` False) or hard lifetime (XFRM_MSG_EXPIRE).
+
+    ``state`` is what the kernel puts in an expire: addresses, SPI, reqid, mode, lifetimes,
+    current counters, if_id; no algorithms (they are None here, not absent from the SA)."""
 
     state: XfrmState
     hard: bool
