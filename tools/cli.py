@@ -119,7 +119,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("cannot serve: %s", e)
         return 1
     log.info("ipsec-nf stopped")
-    return 0
+    _exit_now(0)
+    return 0  # (not reached)
+
+
+def _exit_now(status: int) -> None:
+    """End the process without the interpreter's teardown, once serve has stopped: that
+    teardown frees every object one at a time (10 s of a SIGTERM with 10,000 VPNs, on this
+    machine kind) and nothing needs it: commits are on disk when they are answered, charon
+    and every thread we waited for are stopped. Logs and stdio are flushed first."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def read_new_password(user: str) -> str | None:
