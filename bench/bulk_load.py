@@ -24,7 +24,8 @@ Each cycle loads the N VPNs and removes them again (ours: one edit-config of N d
 commit until charon has none; swanctl: ``--load-all --clear`` of an empty swanctl.conf), in
 the order swanctl load, ours load, swanctl removal, ours removal, so the first, second,
 third... load of each side are measured side by side. The server's RSS is read after each
-step, and at the end, with the N VPNs loaded once more, the time SIGTERM takes to end it.
+step (after a removal, 3 s later: the server trims its heap once a removal is applied), and
+at the end, with the N VPNs loaded once more, the time SIGTERM takes to end it.
 Needs root (network namespaces, charon). No connection is initiated (start-action none).
 """
 
@@ -53,6 +54,7 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 SMOKE_ARGS = ["--sizes", "2", "--cycles", "2"]  # the smoke run of make test
 POLL = 0.02  # seconds between two get-conns while waiting for charon
+SETTLE = 3.0  # seconds after a removal before the server's RSS is read (nf/memory.py's trim)
 
 
 def remote(i: int) -> str:
@@ -215,6 +217,7 @@ def size(n: int, cycles: int, tmp: Path) -> dict[str, Any]:
                 _same_conn(our_vici, swan_vici, f"vpn{n - 1}")
             row["swanctl_remove_s"] = swanctl(empty, "--clear")
             row["ours_remove_commit_s"], row["ours_remove_s"] = ours(remove_xml, 0)
+            time.sleep(SETTLE)  # the server gives freed memory back once a removal is applied
             row["rss_removed_mib"] = rss_mib(server.proc.pid)
             row = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
             row["load_ratio"] = round(row["ours_load_s"] / row["swanctl_load_s"], 2)
