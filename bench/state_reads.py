@@ -1,0 +1,531 @@
+"""State reads with 1, 100 and 1,000 IKE SAs up, beside `swanctl --list-sas` on the same charon,
+and the delay from an SA event in charon to the gNMI ON_CHANGE update.
+
+    .venv/bin/python bench/state_reads.py [--sizes 1,100,1000] [--rounds 10] [--events 40]
+                                          [--json bench/results/state_reads.json]
+
+Smoke run (what ``make test`` runs so that the script cannot rot; a minute):
+
+    .venv/bin/python bench/state_reads.py --sizes 1 --rounds 1 --events 2 --json /tmp/sr.json
+
+Two gateways in two network namespaces joined by a veth (198.51.100.1 and .2):
+
+- gateway A: ``ipsec-nf serve`` with its charon (kernel-libipsec), NETCONF on 127.0.0.1 and
+  gNMI on 127.0.0.1 (``--gnmi-insecure``, loopback only), configured over NETCONF: N VPNs to B,
+  each with its own identities and traffic selectors (start-action start, close-action none);
+- peer B: a plain charon of its own, its N matching connections loaded by
+  ``swanctl --load-all``; it only answers.
+
+Both charons get the same global options: cookies off, a per-peer half-open limit of 100,000
+(charon's defaults, cookies at 10 half-open SAs and 5 half-open SAs per peer, would throttle
+one peer bringing up 1,000 IKE SAs at once) and an IKE SA table of 1,024 buckets in 16
+segments (charon's default is one bucket: a linear list). A's are set over NETCONF
+(``/ike/global-options``), B's in its strongswan.conf. No traffic is sent: only the IKE and
+CHILD SAs need to be up.
+
+For each size N (VPNs are added to reach it; the bench waits until charon lists N IKE SAs
+established with their CHILD SA installed), ``--rounds`` rounds, each measuring in turn (so
+every one of ours is interleaved with ``swanctl --list-sas``, A,B,A,B):
+
+- ``swanctl --list-sas --uri unix://<A's VICI socket>`` (process start, VICI, printing; its
+  output read through a pipe);
+- state poll: one refresh of a state engine (``southbound/state_engine.py``, the same
+  ``CharonBackend.read_state`` behind the same bounded reader the server uses: stats,
+  list-sas and two get-counters over VICI, parsed into the YANG tree, the change check) on
+  A's charon, in this process;
+- NETCONF ``<get>`` with a subtree filter on the SA table (``<ike><ike-sa/></ike>``; ncclient,
+  TICK 1 ms), twice: after a pause of 1.1 s (the server's snapshot is older than the 1 s a
+  read accepts, so the get waits for a refresh: ``get (refresh)``) and right after (the
+  snapshot is fresh: ``get (cached)``);
+- gNMI Get of ``/ike/ike-sa`` (pygnmi, JSON_IETF, datatype state), the same two ways.
+
+Then ``--events`` times: terminate one IKE SA of A's charon over VICI, then initiate it again,
+and measure, from the moment this script's own VICI event listener on A's socket sees
+charon's ``ike-updown`` (down, then up), until a pygnmi STREAM ON_CHANGE subscription on
+``/ike/ike-sa`` delivers the matching delete (the IKE SA entry) or update (the new entry):
+p50 and p99 over all events.
+
+Each row prints min / median / max in ms and the ratio of medians against swanctl of the same
+rounds; the machine's load average is printed before and after each size and written to the
+JSON. Needs root (network namespaces, charon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
+NETCONF_PORT, GNMI_PORT = 8831, 9341
+USER, PASSWORD = "admin", "bench-pw"
+A_WAN, B_WAN = "198.51.100.1", "198.51.100.2"
+SA_FILTER = f'<ike xmlns="{NS}"><ike-sa/></ike>'
+
+
+# ---- configuration of the two gateways ------------------------------------------------------
+
+def _ts(i: int, side: int) -> str:
+    return f"10.{side}.{i // 250}.{i % 250}/32"
+
+
+def a_vpns(lo: int, hi: int) -> str:
+    """VPNs lo..hi-1 of gateway A as an edit-config <config>."""
+    vpns = "".join(
+        f"<vpn><name>a{i}</name><ike-policy><template>t</template></ike-policy>"
+        f"<ipsec-policy><template>p</template></ipsec-policy>"
+        f"<local-address>{A_WAN}</local-address><remote-address>{B_WAN}</remote-address>"
+        f"<local-id>a{i}.bench.example.net</local-id>"
+        f"<remote-id>b{i}.bench.example.net</remote-id>"
+        f"<security-policy><name>sp</name><local-ts><subnet>{_ts(i, 1)}</subnet></local-ts>"
+        f"<remote-ts><subnet>{_ts(i, 2)}</subnet></remote-ts></security-policy></vpn>"
+        for i in range(lo, hi))
+    return f'<config xmlns="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+
+
+def a_base() -> str:
+    """Gateway A's global options, templates and key (no VPN yet)."""
+    return (f'<config xmlns="{NC}"><ike xmlns="{NS}"><global-options>'
+            "<dos-protection><cookie-threshold>0</cookie-threshold>"
+            "<block-threshold>100000</block-threshold></dos-protection>"
+            "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
+            "</global-options><ike-policy-template><name>t</name><ike-proposal><id>1</id>"
+            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg>"
+            "<dh-group>curve25519</dh-group></ike-proposal></ike-policy-template>"
+            "<ipsec-policy-template><name>p</name><esp-proposal><id>1</id>"
+            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></esp-proposal>"
+            "<start-action>start</start-action><close-action>none</close-action>"
+            f"</ipsec-policy-template><pre-shared-key><name>all</name><secret>{PSK}</secret>"
+            "</pre-shared-key></ike></config>")
+
+
+def b_swanctl_conf(n: int) -> str:
+    """Peer B's N responder connections as swanctl.conf."""
+    conns = "".join(
+        f"  b{i} {{\n    version = 2\n    local_addrs = {B_WAN}\n    remote_addrs = {A_WAN}\n"
+        "    proposals = aes128-sha256-curve25519\n"
+        f"    local {{\n      auth = psk\n      id = b{i}.bench.example.net\n    }}\n"
+        f"    remote {{\n      auth = psk\n      id = a{i}.bench.example.net\n    }}\n"
+        f"    children {{\n      sp {{\n        local_ts = {_ts(i, 2)}\n"
+        f"        remote_ts = {_ts(i, 1)}\n        esp_proposals = aes128-sha256\n"
+        "        start_action = none\n      }\n    }\n  }\n" for i in range(n))
+    return f"connections {{\n{conns}}}\nsecrets {{\n  ike-all {{\n    secret = {PSK}\n  }}\n}}\n"
+
+
+# ---- measuring ------------------------------------------------------------------------------
+
+def load() -> list[float]:
+    """The machine's load average (1, 5, 15 min)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    """min / median / max of samples in ms."""
+    return {"min_ms": round(min(samples), 1), "median_ms": round(statistics.median(samples), 1),
+            "max_ms": round(max(samples), 1), "n": len(samples)}
+
+
+def pct(samples: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    s = sorted(samples)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+
+
+def timed(fn: Any) -> float:
+    """Milliseconds ``fn()`` took."""
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+class Bench:
+    """Gateway A (``ipsec-nf serve``) and peer B (a plain charon), in this namespace and in
+    ``peer_ns``."""
+
+    def __init__(self, work: Path, peer_ns: str) -> None:
+        from nf.effective import DosProtection, GlobalOptions
+        from southbound.charon import CharonProcess
+
+        self.work = work
+        self.state_dir = work / "a"
+        subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
+                        str(self.state_dir), USER], input=PASSWORD + "\n", text=True,
+                       check=True, cwd=ROOT, capture_output=True)
+        self.log = open(self.state_dir / "serve.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.cli", "serve", "--state-dir", str(self.state_dir),
+             "--listen", f"127.0.0.1:{NETCONF_PORT}", "--gnmi", f"127.0.0.1:{GNMI_PORT}",
+             "--gnmi-insecure"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.a_sock = CharonProcess(self.state_dir / "charon").socket_path
+        opts = GlobalOptions(dos_protection=DosProtection(cookie_threshold=0,
+                                                          block_threshold=100000),
+                             sa_table_size=1024, sa_table_segments=16,
+                             install_routes=False)
+        self.b = CharonProcess(work / "b", options=opts, netns=peer_ns)
+        self.b.start()
+        self.b_conf = work / "b" / "swanctl.conf"
+        for port in (NETCONF_PORT, GNMI_PORT):
+            for _ in range(300):
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    break
+                except OSError:
+                    if self.proc.poll() is not None:
+                        raise SystemExit(f"serve exited:\n{self.tail()}") from None
+                    time.sleep(0.1)
+            else:
+                raise SystemExit(f"port {port} not open:\n{self.tail()}")
+        from ncclient import manager
+        from ncclient.transport import session as nc_session
+
+        nc_session.TICK = 0.001
+        self.m = manager.connect(host="127.0.0.1", port=NETCONF_PORT, username=USER,
+                                 password=PASSWORD, hostkey_verify=False, allow_agent=False,
+                                 look_for_keys=False, timeout=600)
+        from pygnmi.client import gNMIclient
+
+        self.gc = gNMIclient(target=("127.0.0.1", GNMI_PORT), username=USER, password=PASSWORD,
+                             insecure=True, gnmi_timeout=120)
+        self.gc.connect()
+        self.vpns = 0
+
+    def tail(self) -> str:
+        """The end of the server's log."""
+        return (self.state_dir / "serve.log").read_text(errors="replace")[-3000:]
+
+    def commit(self, config: str) -> None:
+        """edit-config into candidate, commit, wait until applied."""
+        from lxml import etree
+
+        self.m.edit_config(target="candidate", config=config)
+        self.m.commit()
+        self.m.dispatch(etree.fromstring(
+            f'<wait-applied xmlns="{NS}"><timeout>600</timeout></wait-applied>'))
+
+    def start(self) -> None:
+        """A's global options (charon restarts for the SA table size), then nothing else."""
+        before = self.tail().count("charon started")
+        self.commit(a_base())
+        deadline = time.monotonic() + 60
+        while self.tail().count("charon started") <= before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self._wait_vici()
+
+    def _wait_vici(self) -> None:
+        from southbound.vici_client import ViciClient
+
+        for _ in range(300):
+            try:
+                with ViciClient(self.a_sock) as c:
+                    c.list_sas()
+                return
+            except Exception:  # noqa: BLE001 - charon restarting
+                time.sleep(0.1)
+        raise SystemExit(f"A's charon does not answer:\n{self.tail()}")
+
+    def grow(self, n: int, timeout: float = 900) -> float:
+        """Bring up VPNs until n IKE SAs are established with a CHILD SA installed; the
+        seconds it took."""
+        self.b_conf.write_text(b_swanctl_conf(n))
+        subprocess.run(["swanctl", "--load-all", "--file", str(self.b_conf), "--uri",
+                        f"unix://{self.b.socket_path}"], check=True, capture_output=True)
+        t = time.monotonic()
+        self.commit(a_vpns(self.vpns, n))
+        self.vpns = n
+        while (up := self.up()) < n:
+            if time.monotonic() - t > timeout:
+                raise SystemExit(f"only {up} of {n} SAs up after {timeout}s:\n{self.tail()}")
+            time.sleep(1)
+        return time.monotonic() - t
+
+    def up(self) -> int:
+        """IKE SAs established with an installed CHILD SA, as charon lists them."""
+        from southbound.vici_client import ViciClient
+
+        with ViciClient(self.a_sock, timeout=60) as c:
+            sas = c.list_sas()
+        n = 0
+        for entry in sas:
+            for sa in entry.values():
+                if sa.get("state") == b"ESTABLISHED" and any(
+                        ch.get("state") == b"INSTALLED"
+                        for ch in (sa.get("child-sas") or {}).values()):
+                    n += 1
+        return n
+
+    def swanctl(self) -> str:
+        """``swanctl --list-sas`` on A's charon, its output."""
+        return subprocess.run(["swanctl", "--list-sas", "--uri", f"unix://{self.a_sock}"],
+                              check=True, capture_output=True, text=True).stdout
+
+    def netconf_get(self) -> str:
+        """<get> of the SA table (subtree filter)."""
+        return self.m.get(filter=("subtree", SA_FILTER)).xml
+
+    def gnmi_get(self) -> dict:
+        """gNMI Get of the SA table (state)."""
+        return self.gc.get(path=["/ike/ike-sa"], encoding="json_ietf", datatype="state")
+
+    def stop(self) -> None:
+        """Stop the server, peer B's charon; remove the work files."""
+        for closing in (self.gc.close, self.m.close_session):
+            try:
+                closing()
+            except Exception:  # noqa: BLE001
+                pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.b.stop()
+
+
+class Poller:
+    """A state engine of its own on A's charon: one refresh per :meth:`poll`."""
+
+    def __init__(self, sock: Path) -> None:
+        from southbound.charon_backend import DATAPLANES, CharonBackend
+        from southbound.state_engine import StateEngine
+        from southbound.state_reader import StateReader
+
+        backend = CharonBackend(sock, DATAPLANES["kernel-libipsec"])
+        self.loop = asyncio.new_event_loop()
+        self.engine = StateEngine(StateReader(backend.read_state, 30).read, interval=3600)
+
+    def poll(self) -> int:
+        """Refresh; the number of IKE SAs read."""
+        snap = self.loop.run_until_complete(self.engine.snapshot(max_age=0))
+        if snap.stale:
+            raise SystemExit("the state poll could not read charon")
+        return len(snap.tree.get("ike-sa") or [])
+
+    def close(self) -> None:
+        """Close the loop (and its reader threads)."""
+        self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
+
+
+def reads(b: Bench, poller: Poller, n: int, rounds: int) -> dict[str, Any]:
+    """The interleaved reads at n SAs."""
+    # each is checked once to return the n SAs (and warms up the paths)
+    if (got := b.swanctl().count(": #")) < n:
+        raise SystemExit(f"swanctl lists {got} IKE SAs, not {n}")
+    if (got := poller.poll()) < n:
+        raise SystemExit(f"the state poll read {got} IKE SAs, not {n}")
+    if (got := b.netconf_get().count("<unique-id>")) < n:  # IKE and CHILD SAs have one
+        raise SystemExit(f"<get> returned {got} unique-ids for {n} IKE SAs")
+    got = b.gnmi_get()
+    if (k := json.dumps(got).count('"unique-id"')) < n:
+        raise SystemExit(f"gNMI Get returned {k} unique-ids for {n} IKE SAs")
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "swanctl --list-sas", "state poll (one refresh)", "NETCONF get (refresh)",
+        "NETCONF get (cached)", "gNMI Get (refresh)", "gNMI Get (cached)")}
+    for _ in range(rounds):
+        # A, B, A, B...: swanctl beside each of ours
+        rows["swanctl --list-sas"].append(timed(b.swanctl))
+        rows["state poll (one refresh)"].append(timed(poller.poll))
+        time.sleep(1.1)  # the server's snapshot is now older than a read accepts
+        rows["NETCONF get (refresh)"].append(timed(b.netconf_get))
+        rows["swanctl --list-sas"].append(timed(b.swanctl))
+        rows["NETCONF get (cached)"].append(timed(b.netconf_get))
+        time.sleep(1.1)
+        rows["gNMI Get (refresh)"].append(timed(b.gnmi_get))
+        rows["swanctl --list-sas"].append(timed(b.swanctl))
+        rows["gNMI Get (cached)"].append(timed(b.gnmi_get))
+    base = statistics.median(rows["swanctl --list-sas"])
+    return {name: {**stats(s), "ratio": round(statistics.median(s) / base, 2)}
+            for name, s in rows.items()}
+
+
+def events(b: Bench, count: int) -> dict[str, Any]:
+    """Delay from charon's ike-updown to the gNMI ON_CHANGE update, over ``count``
+    terminate + initiate cycles (each gives a down and an up event)."""
+    import vici
+
+    from southbound.events import parse
+    from southbound.vici_client import ViciClient
+
+    seen: queue.Queue[tuple[float, str, int]] = queue.Queue()  # (when, up|down, unique-id)
+    stop = threading.Event()
+
+    def listen() -> None:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(b.a_sock))
+        for name, msg in vici.Session(sock).listen(["ike-updown"], timeout=0.2):
+            now = time.monotonic()
+            if stop.is_set():
+                break
+            if name is None:
+                continue
+            for ev in parse(name.decode(), msg):
+                seen.put((now, ev["event"], ev["unique-id"]))
+        sock.close()
+
+    sub = b.gc.subscribe_stream(subscribe={
+        "subscription": [{"path": "/ike/ike-sa", "mode": "on_change"}],
+        "mode": "stream", "encoding": "json_ietf"})
+    arrived: queue.Queue[tuple[float, dict]] = queue.Queue()
+
+    def consume() -> None:
+        while not stop.is_set():
+            try:
+                u = sub.get_update(timeout=0.2)
+            except Exception:  # noqa: BLE001 - pygnmi's timeout
+                continue
+            arrived.put((time.monotonic(), u))
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (listen, consume)]
+    for t in threads:
+        t.start()
+    first = arrived.get(timeout=120)[1]  # the initial dump
+    while not first.get("sync_response"):
+        first = arrived.get(timeout=120)[1]
+    time.sleep(1)  # the listener registered
+    delays: dict[str, list[float]] = {"down": [], "up": []}
+    try:
+        with ViciClient(b.a_sock, timeout=60) as c:
+            for k in range(count):
+                name = f"a{k % b.vpns}"
+                (entry,) = c.list_sas(ike=name)
+                uid = int(entry[name]["uniqueid"])
+                c.terminate(ike_id=uid, timeout_ms=10000)
+                delays["down"].append(_delay(seen, arrived, "down", uid))
+                c.initiate(child="sp", ike=name, timeout_ms=10000)
+                (entry,) = c.list_sas(ike=name)
+                delays["up"].append(_delay(seen, arrived, "up",
+                                           int(entry[name]["uniqueid"])))
+    finally:
+        stop.set()
+        sub.close()
+    both = delays["down"] + delays["up"]
+    return {"events": len(both), **{
+        f"{k}_{p}_ms": round(pct(v, q), 1) for k, v in (("all", both), *delays.items())
+        for p, q in (("p50", 50), ("p99", 99))}, "max_ms": round(max(both), 1)}
+
+
+def _delay(seen: queue.Queue, arrived: queue.Queue, kind: str, uid: int) -> float:
+    """ms from charon's event (kind, uid) to the gNMI notification that shows it."""
+    deadline = time.monotonic() + 30
+    t_event = None
+    while t_event is None:
+        when, ev, u = seen.get(timeout=max(0.1, deadline - time.monotonic()))
+        if ev == kind and u == uid:
+            t_event = when
+    key = f"unique-id={uid}]"
+    while True:
+        when, upd = arrived.get(timeout=max(0.1, deadline - time.monotonic()))
+        n = upd.get("update") or {}
+        paths = [d["path"] for d in n.get("delete") or []] if kind == "down" else [
+            x["path"] for x in n.get("update") or []]
+        if any(key in p for p in paths):
+            return (when - t_event) * 1000
+
+
+def main() -> int:
+    """Make the two namespaces, measure inside A's, clean up."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1,100,1000")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--events", type=int, default=40)
+    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "state_reads.json"))
+    ap.add_argument("--inner", metavar="PEER_NS", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    args = ["--sizes", a.sizes, "--rounds", str(a.rounds), "--events", str(a.events),
+            "--json", a.json]
+    sizes = sorted(int(x) for x in a.sizes.split(",") if x)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a kill too
+    if not a.inner:
+        return outer(args, max(sizes))
+    results: dict[str, Any] = {"sizes": []}
+    with tempfile.TemporaryDirectory(prefix="ipsec-nf-statebench-") as tmp:
+        b = Bench(Path(tmp), a.inner)
+        poller = Poller(b.a_sock)
+        try:
+            b.start()
+            for n in sizes:
+                load_before = load()
+                up_s = b.grow(n)
+                print(f"{n} IKE SAs up in {up_s:.1f} s (load {load_before})", flush=True)
+                row = {"ike_sas": n, "bring_up_s": round(up_s, 1), "load_before": load_before,
+                       "reads": reads(b, poller, n, a.rounds), "load_after": load()}
+                results["sizes"].append(row)
+                print_reads(row)
+            if a.events:
+                results["on_change"] = {"ike_sas": b.vpns, "load_before": load(),
+                                        **events(b, a.events), "load_after": load()}
+                e = results["on_change"]
+                print(f"ON_CHANGE delay, charon's ike-updown to the gNMI update, {e['events']} "
+                      f"events at {b.vpns} IKE SAs: p50 {e['all_p50_ms']} ms, p99 "
+                      f"{e['all_p99_ms']} ms, max {e['max_ms']} ms (down p50 "
+                      f"{e['down_p50_ms']}, up p50 {e['up_p50_ms']}; load {e['load_after']})")
+        except BaseException:
+            print(b.tail())
+            print(b.b.log_tail(30))
+            raise
+        finally:
+            poller.close()
+            b.stop()
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {a.json}")
+    return 0
+
+
+def print_reads(row: dict[str, Any]) -> None:
+    """One size's table."""
+    print(f"  {'ms':<28}{'min':>8}{'median':>8}{'max':>8}{'x swanctl':>11}")
+    for name, s in row["reads"].items():
+        print(f"  {name:<28}{s['min_ms']:>8}{s['median_ms']:>8}{s['max_ms']:>8}"
+              f"{s['ratio']:>11}")
+    print(f"  load average before {row['load_before']}, after {row['load_after']}", flush=True)
+
+
+def outer(args: list[str], most: int) -> int:
+    """Two namespaces joined by a veth; run the measurement inside A's; delete them."""
+    tag = os.getpid()
+    ns_a, ns_b = f"nfsrA{tag}", f"nfsrB{tag}"
+    va, vb = f"sra{tag}"[:15], f"srb{tag}"[:15]
+    run = lambda *c: subprocess.run(c, check=True)  # noqa: E731
+    try:
+        for ns in (ns_a, ns_b):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", va, "netns", ns_a, "type", "veth", "peer", vb, "netns", ns_b)
+        for ns, dev, addr in ((ns_a, va, A_WAN), (ns_b, vb, B_WAN)):
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+        # kernel-libipsec routes each CHILD SA's traffic into its TUN device from an address
+        # of the local traffic selector: each side holds its selectors' addresses on lo
+        for ns, side in ((ns_a, 1), (ns_b, 2)):
+            batch = "".join(f"addr add {_ts(i, side)} dev lo\n" for i in range(most))
+            subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+        return subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, __file__,
+                               "--inner", ns_b, *args]).returncode
+    finally:
+        for ns in (ns_a, ns_b):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
