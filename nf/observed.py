@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+#: Seconds: how old a snapshot a read of any front accepts before the daemon is read again
+#: (NETCONF <get>/<get-data>, gNMI Get, YANG-Push updates). SA events and actions make the
+#: snapshot out of date at once, whatever its age; counters and countdowns may be this old
+#: (``/ike/apply-status/state-read-time`` says when the daemon was read).
+READ_MAX_AGE = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
@@ -55,10 +61,13 @@ class StateChange:
 class StateSource(Protocol):
     """What the fronts read the operational state from."""
 
-    async def snapshot(self, max_age: float = 1.0) -> StateSnapshot:
+    async def snapshot(self, max_age: float = READ_MAX_AGE) -> StateSnapshot:
         """The state, read again from the daemon first if the cached one is older than
         ``max_age`` seconds or an event made it out of date (bounded in time: a daemon that
         does not answer gives the last snapshot, ``stale``)."""
+
+    def expire(self) -> None:
+        """The daemon's SAs changed (an action ran): the next snapshot reads it again."""
 
     def changes(self) -> AsyncIterator[StateChange]:
         """Every change from now on, in order, for one subscriber (a slow subscriber skips to

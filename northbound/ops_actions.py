@@ -72,6 +72,9 @@ async def _act(ctx: ServerContext, rpc: str,
         res = await call(ctx.actions)
     except ActionError as e:
         raise _rpc_error(rpc, e) from None
+    finally:  # what the action did (or part of it) is read again by the next <get>
+        if ctx.state is not None:
+            ctx.state.expire()
     return [replies.ok()] if res is None else _result(res)
 
 

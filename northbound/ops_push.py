@@ -15,6 +15,7 @@ from lxml import etree
 from nf.edit import elements
 from nf.errors import InvalidValue, OperationNotSupported, RpcError
 from nf.nacm import prune_unreadable
+from nf.observed import READ_MAX_AGE
 from nf.state import merge_state
 from northbound import push, replies
 from northbound.context import ServerContext
@@ -24,7 +25,7 @@ from northbound.subscriptions import MAX_PER_SESSION, MIN_PERIOD, Reader, Spec, 
 SN, YP = push.SN, push.YP
 DSNS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
 SUBSCRIBABLE = ("running", "intended", "operational")
-STATE_MAX_AGE = 1.0  # seconds: how old a state snapshot an update may use
+STATE_MAX_AGE = READ_MAX_AGE  # seconds: how old a state snapshot an update may use
 
 
 def _refused(reason: str, message: str, module: str = "ietf-subscribed-notifications",

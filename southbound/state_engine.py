@@ -50,7 +50,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import datetime
 from typing import Any
 
-from nf.observed import StateChange, StateSnapshot
+from nf.observed import READ_MAX_AGE, StateChange, StateSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,25 @@ def steady(value: Any) -> Any:
     if isinstance(value, list):
         return [steady(v) for v in value]
     return value
+
+
+def same_content(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are equal leaving out the :data:`CLOCK` leaves (``steady(a) ==
+    steady(b)``), without copying either: a shared subtree (``is``: each VPN's effective view
+    is cached between refreshes) costs nothing, and the walk stops at the first difference.
+    A copy of the whole tree per refresh was most of a read's time with thousands of VPNs."""
+    if a is b:
+        return True
+    if isinstance(a, Mapping):
+        if not isinstance(b, Mapping):
+            return False
+        for k, v in a.items():
+            if k not in CLOCK and (k not in b or not same_content(v, b[k])):
+                return False
+        return all(k in a for k in b if k not in CLOCK)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same_content, a, b))
+    return a == b
 
 
 class _Subscriber:
@@ -118,7 +137,7 @@ class StateEngine:
         self.reads = 0  # daemon reads done
         self._reading: Reading = ({}, None, True)
         self._read_mono = float("-inf")  # when the last daemon read ended
-        self._steady: Any = None
+        self._content: Any = None  # the tree the last change of version was judged on
         self._snapshot = StateSnapshot(tree={}, read_at=None, stale=True, version=0)
         self._asked = 0  # daemon reads asked for
         self._served = 0  # the asked count the last daemon read started with
@@ -135,7 +154,7 @@ class StateEngine:
 
     # -- StateSource -----------------------------------------------------------------------
 
-    async def snapshot(self, max_age: float = 1.0) -> StateSnapshot:
+    async def snapshot(self, max_age: float = READ_MAX_AGE) -> StateSnapshot:
         """The state, read again first if older than ``max_age`` seconds or out of date."""
         if time.monotonic() - self._read_mono > max_age:
             self._asked += 1
@@ -163,6 +182,13 @@ class StateEngine:
         if self._reread_timer is not None:
             self._reread_timer.cancel()
         self._reread_timer = loop.call_later(self.reread, self._read_again)
+
+    def expire(self) -> None:
+        """The daemon's part is out of date (an action changed its SAs): the next reader, and
+        a refresh at once for the subscribers, read it again. No event is published: the SA
+        events of the daemon tell what happened."""
+        self._asked += 1
+        self._schedule(self.coalesce)
 
     def _read_again(self) -> None:
         self._reread_timer = None
@@ -249,9 +275,8 @@ class StateEngine:
         state, read_at, stale = self._reading
         tree = self.compose(state, read_at, stale)
         pending, self._pending = self._pending, []
-        content = steady(tree)
-        changed = content != self._steady
-        self._steady = content
+        changed = self._content is None or not same_content(tree, self._content)
+        self._content = tree
         snap = StateSnapshot(tree=tree, read_at=read_at, stale=stale,
                              version=self._snapshot.version + (1 if changed else 0))
         self._snapshot = snap

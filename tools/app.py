@@ -20,6 +20,7 @@ from nf.errors import RpcError
 from nf.history import History
 from nf.memory import trim_after_changes
 from nf.nacm import Access, Policy, may_read_path, parse_policy
+from nf.observed import READ_MAX_AGE
 from nf.persist import secure_state_dir
 from nf.schema import Schema
 from nf.templates import global_options, resolve, update
@@ -202,12 +203,13 @@ class App:
         self.notifications.publish(notifications.global_options_applied(method))
 
     async def read_state(self) -> dict[str, Any]:
-        """The operational state (NETCONF get, get-data): the state engine's snapshot, read
-        from the daemon after the request came (concurrent requests share the read; bounded in
-        time: the last known tables, marked stale, when it does not answer), with the apply
-        status."""
+        """The operational state (NETCONF get, get-data): the state engine's snapshot, the
+        same one gNMI and YANG-Push read (read from the daemon again when older than
+        READ_MAX_AGE or made out of date by an SA event or an action; concurrent requests
+        share the read; bounded in time: the last known tables, marked stale, when it does
+        not answer), with the apply status."""
         try:
-            return dict((await self.state.snapshot(max_age=0)).tree)
+            return dict((await self.state.snapshot(READ_MAX_AGE)).tree)
         except Exception:  # the config part of <get> must still answer
             log.exception("cannot read IKE state")
             return {}

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
-from nf.observed import StateSnapshot
+from nf.observed import READ_MAX_AGE, StateSnapshot
 from nf.paths import Step
 from nf.schema import Schema, ffi
 from northbound.gnmi import data, paths
@@ -16,7 +16,7 @@ from northbound.gnmi.context import ENCODINGS, GnmiContext, now_ns
 from northbound.gnmi.errors import GnmiError
 
 GNMI_VERSION = "0.8.0"
-STATE_MAX_AGE = 1.0  # seconds: a Get reads the daemon again when its state is older
+STATE_MAX_AGE = READ_MAX_AGE  # seconds: a Get reads the daemon again when its state is older
 DATATYPES = {
     pb.GetRequest.DataType.ALL: data.ALL,
     pb.GetRequest.DataType.CONFIG: data.CONFIG,

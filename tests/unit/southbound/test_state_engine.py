@@ -15,7 +15,7 @@ import pytest
 from nf.observed import StateChange, StateSource
 from southbound.charon_backend import DATAPLANES, CharonBackend
 from southbound.events import SaEventListener
-from southbound.state_engine import StateEngine
+from southbound.state_engine import StateEngine, same_content, steady
 from southbound.state_reader import StateReader
 from tests.fakes.vici_server import FakeCharon
 
@@ -50,7 +50,7 @@ async def take(changes: AsyncIterator[StateChange], n: int, timeout: float = 3.0
 
 
 def test_it_implements_the_seam_as_declared() -> None:
-    for name in ("snapshot", "changes"):
+    for name in ("snapshot", "changes", "expire"):
         assert (inspect.signature(getattr(StateEngine, name))
                 == inspect.signature(getattr(StateSource, name))), name
     assert inspect.iscoroutinefunction(StateEngine.snapshot)
@@ -81,7 +81,7 @@ def test_concurrent_reads_share_one_daemon_read(fake: FakeCharon) -> None:
 
 
 def test_readers_that_want_a_read_after_they_came_share_it(fake: FakeCharon) -> None:
-    async def main() -> None:  # NETCONF <get> asks max_age=0
+    async def main() -> None:  # a reader asking max_age=0
         eng = engine(fake)
         first = asyncio.ensure_future(eng.snapshot(max_age=0))
         await asyncio.sleep(0)  # a read is under way when the others come
@@ -303,3 +303,36 @@ def test_a_subscriber_that_goes_away_is_forgotten(fake: FakeCharon) -> None:
         await changes.aclose()  # type: ignore[attr-defined]
         assert len(eng._subs) == 0
     asyncio.run(main())
+
+
+def test_an_action_makes_the_cache_out_of_date(fake: FakeCharon) -> None:
+    async def main() -> None:
+        eng = engine(fake)
+        first = await eng.snapshot(max_age=60)
+        assert await eng.snapshot(max_age=60) is first and reads(fake) == 1
+        fake.sas = []  # e.g. a terminate action answered
+        eng.expire()
+        snap = await eng.snapshot(max_age=60)
+        assert reads(fake) == 2 and snap.tree["ike-sa"] == [] and snap.version == 2
+    asyncio.run(main())
+
+
+def test_same_content_is_steady_equality_without_a_copy() -> None:
+    a = {"ike-sa": [{"unique-id": 1, "rekey-time": 10, "child-sa": [{"bytes-in": 5,
+                                                                     "use-in": 1}]}],
+         "vpn": [{"name": "x", "effective": {"mtu": 1400}}]}
+    cases = [
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "rekey-time": 9}]}, True),  # the clock moved
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "unique-id": 2}]}, False),
+        ({**a, "ike-sa": []}, False),
+        ({**a, "extra": 1}, False),
+        ({k: v for k, v in a.items() if k != "vpn"}, False),
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "child-sa": [{"bytes-in": 6, "use-in": 1}]}]},
+         False),
+        ({**a, "vpn": {"name": "x"}}, False),
+        (copy.deepcopy(a), True),
+    ]
+    for b, same in cases:
+        assert same_content(a, b) is same, b
+        assert same_content(b, a) is same, b
+        assert (steady(a) == steady(b)) is same, b

@@ -37,6 +37,9 @@ class FakeState:
         self.reads += 1
         return self.snap
 
+    def expire(self) -> None:
+        pass
+
     async def changes(self) -> AsyncIterator[StateChange]:
         q: asyncio.Queue[StateChange] = asyncio.Queue()
         self.queues.add(q)
