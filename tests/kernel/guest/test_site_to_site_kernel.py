@@ -8,14 +8,14 @@ the CHILD SA counters of our <get> equal to the kernel's, AES-GCM (the kernel ha
 libipsec has not), nothing left in the kernel's SAD/SPD once the VPN is deleted, and a
 `start-action trap` VPN brought up by the kernel's acquire on the first packet.
 
-The tests run in file order and share one lab (under TCG every server start costs seconds).
+The tests run in file order and share one lab with the other guest modules (kernel_lab.py:
+under TCG every server start costs seconds).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,72 +24,25 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from northbound.users import add_authorized_key
 from southbound.kernel_esp import esp_sources, kernel_esp_missing
+from tests.kernel.guest.kernel_lab import SLOW, Gateways
 from tests.support import wait_for
-from tools.lab import NETCONF_PORT, USER, Lab, Site, site_config
+from tools.lab import Lab, Site, site_config
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 pytestmark = pytest.mark.kernel
-SLOW = 90  # seconds: everything is 3-10x slower under TCG
-RESULTS = Path("/ipsec-nf-results")  # the guest's read-write share (tests/kernel/vm.py)
-
-
-@dataclass
-class Gateways:
-    lab: Lab
-    managers: dict  # site name -> ncclient Manager (one login each: scrypt is slow here)
-
-    def m(self, s: Site):  # noqa: ANN201 - ncclient Manager
-        return self.managers[s.name]
-
-
-def connect(lab: Lab, s: Site, key: Path):  # noqa: ANN201 - ncclient Manager
-    """A NETCONF session to a site, logged in with an SSH key: a password's scrypt hash
-    (128 MiB) takes tens of seconds under TCG, at `passwd` and at every login."""
-    from ncclient import manager
-    from ncclient.transport import session as nc_session
-
-    nc_session.TICK = 0.001
-    return manager.connect(host=s.mgmt, port=NETCONF_PORT, username=USER,
-                           key_filename=str(key), hostkey_verify=False, allow_agent=False,
-                           look_for_keys=False, timeout=SLOW)
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
-    work = tmp_path_factory.mktemp("klab")
-    key = work / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    lab = Lab(work, serve_args=("--backend", "kernel-netlink"))
-    for s in lab.sites:  # the admin, with a key and no password (Lab.start keeps it)
-        add_authorized_key(s.state_dir, USER, key.with_suffix(".pub").read_text())
-    managers: dict = {}
-    try:
-        lab.up()
-        for s in lab.sites:
-            # a gateway's route towards the other site (its default route, in real life):
-            # policy-based ESP needs one, and the model's install-routes defaults to false
-            r = lab.ns(s, "ip", "route", "add", s.peer_subnet, "via", s.peer_wan)
-            assert r.returncode == 0, r.stderr
-            lab.start(s, timeout=240)
-        for s in lab.sites:
-            managers[s.name] = connect(lab, s, key)
-        yield Gateways(lab, managers)
-    finally:
-        for m in managers.values():
-            try:
-                m.close_session()
-            except Exception:  # noqa: BLE001 - best effort, the servers are stopped next
-                pass
-        lab.down()
-        keep = RESULTS / "lab"  # the logs, brought back to the host with the junit XML
-        if RESULTS.is_dir():
-            for s in lab.sites:
-                for log in (s.state_dir / "serve.log", s.state_dir / "charon" / "charon.log"):
-                    if log.exists():
-                        keep.mkdir(exist_ok=True)
-                        shutil.copy(log, keep / f"site{s.name}-{log.name}")
+def gw(kernel_lab: Gateways) -> Iterator[Gateways]:
+    """The shared lab (kernel_lab.py), with a route towards the other site in each namespace
+    (its default route, in real life): policy-based ESP needs one, and the model's
+    install-routes defaults to false."""
+    lab = kernel_lab.lab
+    for s in lab.sites:
+        r = lab.ns(s, "ip", "route", "replace", s.peer_subnet, "via", s.peer_wan)
+        assert r.returncode == 0, r.stderr
+    yield kernel_lab
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -217,7 +170,9 @@ def test_serve_accepts_kernel_netlink_here(gw: Gateways) -> None:
     assert any(src.startswith("esp4") for src in esp_sources()), esp_sources()
     for s in gw.lab.sites:
         assert s.proc is not None and s.proc.poll() is None, gw.lab.log(s)
-        assert "backend kernel-netlink" in gw.lab.log(s)
+        # the whole log: the lab is shared, the start-up line may be out of lab.log's tail
+        log = (s.state_dir / "serve.log").read_text(errors="replace")
+        assert "backend kernel-netlink" in log, gw.lab.log(s)
 
 
 def test_esp_on_the_wire_and_sas_in_kernel(gw: Gateways) -> None:
