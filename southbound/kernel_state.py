@@ -249,8 +249,10 @@ class KernelStateReader:
                     self._driver = XfrmNetlink(self.netns)
                 policies = self._driver.dump_policies()
                 states = self._driver.dump_states()
-            except (XfrmError, OSError) as exc:
-                failures.append(f"XFRM dump: {exc}")
+            except (XfrmError, OSError, ValueError, KeyError) as exc:
+                # a netlink failure, or an entry our codec cannot read (a protocol or mode
+                # unknown to it): the tables are left out, the statistics stay
+                failures.append(f"XFRM dump: {type(exc).__name__}: {exc}")
                 if self._driver is not None:
                     self._driver.close()
                     self._driver = None
