@@ -141,9 +141,15 @@ def _unique(el: etree._Element, level: Level,
             _unique(c, cs, (*chain, (cs, c)))
 
 
+# compiled once: an XPath given as a string is compiled at every call (3x the evaluation,
+# and these run for every entry of a bulk edit)
+_NESTED_YANG_ATTR = etree.XPath("boolean(.//*/@*[namespace-uri()=$ns])")
+_NESTED_OPERATION = etree.XPath(".//*[@nc:operation]", namespaces={"nc": NC})
+
+
 def _has_nested_yang_attrs(el: etree._Element) -> bool:
     """Does an element below ``el`` carry a yang:insert, yang:key or yang:value?"""
-    return bool(el.xpath("boolean(.//*/@*[namespace-uri()=$ns])", ns=YANG))
+    return bool(_NESTED_YANG_ATTR(el, ns=YANG))
 
 
 def _key_predicates(el: etree._Element, snode: SNode, text: str) -> tuple[str, ...] | None:
@@ -387,7 +393,7 @@ class Editor:
             return
         # merge or none
         if existing is None and op == "merge" and snode.kind in ("container", "list") \
-                and not el.xpath(".//*[@nc:operation]", namespaces={"nc": NC}):
+                and not _NESTED_OPERATION(el):
             # a new subtree without operations inside: inserted whole, like create
             self._check_subtree(el, snode, path)
             new = self._new(el, snode, path)
