@@ -21,9 +21,10 @@ Not carried out and refused: ``seq-overflow`` true (this kernel never wraps the 
 number), ESP in TCP, ``df-bit`` set, DSCP mappings and ``dscp-values``, several port ranges
 or a range that is not a single port or all ports (an XFRM selector holds one port), a soft
 lifetime ``action`` other than ``replace`` (in the IKE-less case the controller replaces the
-SA when it is told of the soft expiry). Taken but not used: the ``iv`` leaf (ESP sends a
-fresh IV in every packet, RFC 4303; the kernel makes it) and the SPD's ``esp-algorithms``
-(an XFRM policy template names the protocol, not the algorithms: the SA's own are used).
+SA when it is told of the soft expiry), ``bypass-dscp`` false. Taken but not used: the ``iv``
+leaf (ESP sends a fresh IV in every packet, RFC 4303; the kernel makes it) and the SPD's
+``esp-algorithms`` (an XFRM policy template names the protocol, not the algorithms: the SA's
+own are used).
 """
 
 from __future__ import annotations
@@ -213,7 +214,11 @@ def _tunnel(tun: Mapping[str, Any], steps: tuple[Step, ...]) -> tuple[str, str, 
                       "inner DF bit or clears it (copy, clear), it has no 'always set'")
     if _entries(tun.get("dscp-mapping")):
         raise _Refuse((*steps, _step("dscp-mapping")), "DSCP mappings are not carried out: "
-                      "the kernel copies the inner DSCP (bypass-dscp true) or writes 0")
+                      "the kernel copies the inner DSCP (bypass-dscp true)")
+    if not tun.get("bypass-dscp", True):
+        raise _Refuse((*steps, _step("bypass-dscp")), "bypass-dscp false is not carried out: "
+                      "the kernel copies the inner DSCP to the outer header (the flag that "
+                      "stops it is not set by this gateway's XFRM driver)")
     if tun.get("dscp-values"):
         raise _Refuse((*steps, _step("dscp-values")), "dscp-values: the kernel's SAs do not "
                       "select packets by DSCP")

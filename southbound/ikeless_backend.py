@@ -6,7 +6,8 @@ A second :class:`southbound.backend.Backend` beside charon's, driven by its own
 first) and ``ikeless-policy`` (per SPD entry one policy; an inbound entry is put as ``in`` and
 ``fwd``, so a gateway forwards what it decrypts; unloaded before the SAs).
 
-What the kernel holds is read back by dumping its SAD and SPD (:meth:`IkelessSession.observe`);
+What the kernel holds is read back from it (:meth:`IkelessSession.observe`: a dump of the SAD,
+each policy of ours asked by its key);
 an entry's fingerprint is a digest of what the kernel reports for it, computed the same way as
 the digest of what we asked (:func:`state_digest`, :func:`policy_digest`), so an SA or policy
 removed or changed behind our back is installed again.
@@ -192,6 +193,9 @@ class Ledger:
 
     sas: dict[str, SaId] = field(default_factory=dict)
     policies: dict[str, tuple[PolicyId, ...]] = field(default_factory=dict)
+    # the digest of each SAD entry's SA as we installed it (an expire message carries no
+    # algorithms: this tells which content expired)
+    digests: dict[str, str] = field(default_factory=dict)
     # SAD entries whose SA reached its hard lifetime: name -> digest of the SA that expired
     expired: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -200,6 +204,15 @@ class Ledger:
         """The entry name of an SA we own (by destination, SPI, protocol), or None."""
         with self.lock:
             return next((n for n, k in self.sas.items() if _sa_key(k) == _sa_key(sa)), None)
+
+    def hard_expired(self, sa: SaId) -> str | None:
+        """Record that our SA ``sa`` reached its hard lifetime; its entry name (None: not
+        ours)."""
+        with self.lock:
+            name = next((n for n, k in self.sas.items() if _sa_key(k) == _sa_key(sa)), None)
+            if name is not None and name in self.digests:
+                self.expired[name] = self.digests[name]
+            return name
 
     def policy_name(self, pid: PolicyId) -> str | None:
         """The entry name of a policy we own (by selector and direction), or None."""
@@ -262,6 +275,7 @@ class IkelessSession:
                     "it is left alone; choose another SPI") from None
         with self.ledger.lock:
             self.ledger.sas[name] = st.id
+            self.ledger.digests[name] = digest
             self.ledger.expired.pop(name, None)
 
     def _load_policies(self, name: str, policies: tuple[XfrmPolicy, ...]) -> None:
@@ -311,6 +325,7 @@ class IkelessSession:
                     self._delete_sa(sa)
                 with self.ledger.lock:
                     self.ledger.sas.pop(name, None)
+                    self.ledger.digests.pop(name, None)
                     self.ledger.expired.pop(name, None)
             else:
                 with self.ledger.lock:
@@ -334,12 +349,13 @@ class IkelessSession:
                     owned = dict(self.ledger.sas)
                 return {name: state_digest(held[_sa_key(sa)])
                         for name, sa in owned.items() if _sa_key(sa) in held}
-            pols = {_pid(p): p for p in self.driver.dump_policies()}
+            # each policy we own is asked by its key: a dump would also parse every policy of
+            # charon's (socket policies included), one failing parse failing all
             with self.ledger.lock:
                 owned_p = dict(self.ledger.policies)
             out: dict[str, str | None] = {}
             for name, pids in owned_p.items():
-                found = [pols[pid] for pid in pids if pid in pols]
+                found = [p for pid in pids if (p := self.driver.get_policy(pid)) is not None]
                 if found:  # one of in/fwd missing: a digest that differs, loaded again
                     out[name] = policy_digest(found)
             return out

@@ -32,7 +32,7 @@ from typing import Any
 from lxml import etree
 
 from nf.i2nsf_ikeless import SpdEntry
-from southbound.ikeless_backend import IkelessBackend, _pid, state_digest
+from southbound.ikeless_backend import IkelessBackend, _pid
 from southbound.xfrm.api import XfrmError
 from southbound.xfrm.types import (
     AcquireEvent,
@@ -129,12 +129,9 @@ class IkelessEvents:
         """One kernel event (others' SAs and policies are ignored)."""
         ledger = self.backend.ledger
         if isinstance(ev, ExpireEvent):
-            name = ledger.sa_name(ev.sa)
+            name = ledger.hard_expired(ev.sa) if ev.hard else ledger.sa_name(ev.sa)
             if name is None:
                 return
-            if ev.hard:
-                with ledger.lock:
-                    ledger.expired[name] = state_digest(ev.state)
             log.info("IKE-less SA %s: %s lifetime expired", name, "hard" if ev.hard else "soft")
             self._send(sadb_expire(name, not ev.hard, ev.state.current))
         elif isinstance(ev, AcquireEvent):
