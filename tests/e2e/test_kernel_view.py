@@ -1,6 +1,6 @@
 """End to end: the kernel's XFRM statistics in the state tree (/ike/kernel/statistics) of
-`ipsec-nf serve` on the host's backend (kernel-libipsec), read over NETCONF <get> and
-compared with /proc/net/xfrm_stat of the gateway's namespace after the kernel counted.
+`ipsec-nf serve` on the host's backend (kernel-libipsec), read over NETCONF <get> and gNMI
+Get and compared with /proc/net/xfrm_stat of the gateway's namespace after the kernel counted.
 
 The kernel counts here without ESP: a blocking policy installed (by our XFRM driver, in the
 site's namespace only) drops the datagrams sent towards it (XfrmOutPolBlock), and a policy
@@ -15,25 +15,51 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lxml import etree
+from pygnmi.client import gNMIclient
 
 from southbound.kernel_state import STAT_NAMES
 from southbound.xfrm.netlink import XfrmNetlink
 from southbound.xfrm.types import Action, Direction, Mode, Selector, Template, XfrmPolicy
+from tests.integration.northbound.gnmi.harness import self_signed
 from tests.support import wait_for
-from tools.lab import Lab, running
+from tools.lab import PASSWORD, USER, Lab, running
 
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
 FILTER = '<ike xmlns="urn:ipsec-nf:yang:ipsec-nf"><kernel/></ike>'
-pytestmark = pytest.mark.e2e
+GNMI_PORT = 9339
+pytestmark = [
+    pytest.mark.e2e,
+    # pygnmi's reader thread raises when a subscription it closed is cancelled
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running(tmp_path_factory.mktemp("kview"), sites="A") as lab:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, certs: tuple[Path, Path]) -> Iterator[Lab]:
+    cert, key = certs
+    args = ("--gnmi", f"0.0.0.0:{GNMI_PORT}", "--gnmi-cert", str(cert), "--gnmi-key", str(key))
+    with running(tmp_path_factory.mktemp("kview"), sites="A", serve_args=args) as lab:
         yield lab
+
+
+def gnmi_statistics(lab: Lab, cert: Path) -> dict:
+    """/ike/kernel/statistics through gNMI Get (the same snapshot as NETCONF's)."""
+    with gNMIclient(target=(lab.a.mgmt, GNMI_PORT), username=USER, password=PASSWORD,
+                    path_cert=str(cert), override="gateway.test", gnmi_timeout=10) as gc:
+        resp = gc.get(path=["/ike/kernel/statistics"], encoding="json_ietf", datatype="state")
+    vals = [u["val"] for n in resp["notification"] for u in n.get("update") or []]
+    assert len(vals) == 1, resp
+    val = vals[0]
+    return val.get("ipsec-nf:statistics", val)
 
 
 def proc_stat(lab: Lab) -> dict[str, int]:
@@ -50,7 +76,7 @@ def kernel_view(lab: Lab) -> etree._Element:
     return view
 
 
-def test_xfrm_stat_in_get_equals_the_kernels(lab: Lab) -> None:
+def test_xfrm_stat_in_get_equals_the_kernels(lab: Lab, certs: tuple[Path, Path]) -> None:
     wan = ipaddress.ip_address(lab.a.wan)
     blocked = ipaddress.ip_address("198.51.100.77")
     no_sa = ipaddress.ip_address("198.51.100.78")
@@ -79,6 +105,10 @@ def test_xfrm_stat_in_get_equals_the_kernels(lab: Lab) -> None:
             assert ours == {STAT_NAMES[k]: v for k, v in proc_stat(lab).items()}
             assert set(ours) >= {"in-errors", "in-no-states", "out-no-states",
                                  "out-policy-blocked", "out-policy-dead"}  # RouterOS names
+            # gNMI serves the same
+            over_gnmi = gnmi_statistics(lab, certs[0])
+            assert {k.split(":")[-1]: int(v) for k, v in over_gnmi.items()
+                    if not isinstance(v, list)} == ours
             # the SPD/SAD are the data plane's only on kernel-netlink: not shown here
             assert view.find("i:policy", NS) is None and view.find("i:sa", NS) is None
         finally:
