@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -92,6 +94,60 @@ def test_get_shows_the_tunnel_its_traffic_and_the_daemon(lab: Lab) -> None:
     ours = {c.findtext(f"i:{k}", namespaces=NS) for c in installed(get(lab))
             for k in ("spi-in", "spi-out")}
     assert ours and ours <= esp, (ours, out)
+
+
+def wire_spis(pcap: Path, ours: str) -> tuple[Counter[str], Counter[str]]:
+    """ESP packets in a capture by SPI (8 hex digits): (sent from ``ours``, received)."""
+    out = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    sent: Counter[str] = Counter()
+    received: Counter[str] = Counter()
+    for line in out.splitlines():
+        m = re.search(r" IP (\S+) > \S+: .*ESP\(spi=0x([0-9a-f]+),", line)
+        if m:  # the source is the address, or the address and the UDP port
+            mine = m[1] == ours or m[1].startswith(ours + ".")
+            (sent if mine else received)[m[2].zfill(8)] += 1
+    return sent, received
+
+
+def test_spis_and_counters_in_get_are_those_on_the_wire(lab: Lab, tmp_path: Path) -> None:
+    """Every SPI ESP packets carry on the wire is a CHILD SA's SPI in <get> (out for the
+    packets site A sends, in for those it receives), and each CHILD SA's packet counters rose
+    by exactly the packets the capture saw with its SPIs while the test pinged."""
+    pcap = tmp_path / "wan.pcap"
+    # ESP, or ESP in UDP (kernel-libipsec encapsulates): a non-zero first word after the UDP
+    # header (IKE on port 4500 starts with the zero non-ESP marker)
+    cap = subprocess.Popen(
+        ["ip", "netns", "exec", lab.a.ns, "tcpdump", "-n", "-U", "-i", lab.wan_if, "-w",
+         str(pcap), "esp or (udp port 4500 and udp[8:4] != 0)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert cap.stderr is not None
+        line = cap.stderr.readline()
+        assert "listening on" in line, f"tcpdump did not start: {line}"
+        before = {c.findtext("i:spi-out", namespaces=NS): (num(c, "i:packets-out"),
+                                                           num(c, "i:packets-in"))
+                  for c in installed(get(lab))}
+        assert lab.ping(lab.a, 5).returncode == 0
+        data = get(lab)
+    finally:
+        cap.terminate()
+        cap.wait(10)
+    sent, received = wire_spis(pcap, lab.a.wan)
+    print(f"ESP on the wire by SPI: sent {dict(sent)}, received {dict(received)}")
+    assert sum(sent.values()) >= 5 and sum(received.values()) >= 5, (sent, received)
+    children = installed(data)
+    spi_out = {c.findtext("i:spi-out", namespaces=NS): c for c in children}
+    spi_in = {c.findtext("i:spi-in", namespaces=NS): c for c in children}
+    assert set(sent) <= set(spi_out), (sent, sorted(spi_out))
+    assert set(received) <= set(spi_in), (received, sorted(spi_in))
+    # the counters: exactly the packets on the wire with the CHILD SA's SPIs
+    for c in children:
+        out_spi, in_spi = c.findtext("i:spi-out", namespaces=NS), c.findtext("i:spi-in",
+                                                                             namespaces=NS)
+        was_out, was_in = before.get(out_spi, (0, 0))
+        assert num(c, "i:packets-out") - was_out == sent[out_spi], (out_spi, sent)
+        assert num(c, "i:packets-in") - was_in == received[in_spi], (in_spi, received)
 
 
 def test_a_subtree_filter_picks_state_leaves(lab: Lab) -> None:
