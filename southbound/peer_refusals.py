@@ -121,17 +121,17 @@ class RefusedPeers:
         sa = vici_str(event.get("ikesa-uniqueid", b""))
         if not sa:
             return None
-        msg = vici_str(event.get("msg", b"")).strip()
+        name = vici_str(event.get("ikesa-name", b""))
+        named = bool(name) and name != "(unnamed)"
         with self._lock:
+            n = self._open.get(sa)
+            if n is None and named:  # an SA with a VPN already: ours as initiator, or
+                return None  # established (most messages: left at once)
+            msg = vici_str(event.get("msg", b"")).strip()
             if _DONE.match(msg):
                 self._open.pop(sa, None)
                 return None
-            name = vici_str(event.get("ikesa-name", b""))
-            named = bool(name) and name != "(unnamed)"
-            n = self._open.get(sa)
             if n is None:
-                if named:  # an SA with a VPN already: ours as initiator, or established
-                    return None
                 n = self._open[sa] = _Negotiation()  # a peer starts one with us
                 while len(self._open) > TRACKED:
                     self._open.popitem(last=False)
