@@ -1,0 +1,125 @@
+"""A streamed VICI request (``list-sas``, ``list-conns``...) read and decoded fast.
+
+The ``vici`` package reads each message through a stream object, ``struct.unpack`` per
+byte and ``OrderedDict`` per section, and two ``recv`` calls per message: with 1,000 IKE SAs,
+``list-sas`` spent most of its time there (profiled: a state refresh was mostly
+``Message.deserialize`` and ``Transport._recvall``). Here the socket is read in large
+chunks, and messages are decoded by index into plain dicts: the same result (section names
+and keys as ``str``, values as ``bytes``, lists of ``bytes``), several times faster.
+
+The event registration around the request stays ``vici.Session``'s; nothing is left in our
+buffer when the request's answer has come (charon sends nothing unasked after it).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import vici
+from vici.exception import CommandException, SessionException
+from vici.protocol import Packet
+
+SECTION_START, SECTION_END, KEY_VALUE, LIST_START, LIST_ITEM, LIST_END = 1, 2, 3, 4, 5, 6
+CHUNK = 256 * 1024
+
+
+class ViciDecodeError(SessionException):
+    """A message that is not VICI's encoding."""
+
+
+def decode(data: bytes | memoryview, start: int = 0) -> dict[str, Any]:
+    """One VICI message (from ``start``) as nested dicts."""
+    out: dict[str, Any] = {}
+    section, stack, i, n = out, [], start, len(data)
+    try:
+        while i < n:
+            kind = data[i]
+            if kind == KEY_VALUE:
+                end = i + 2 + data[i + 1]
+                key = bytes(data[i + 2:end]).decode()
+                size = (data[end] << 8) | data[end + 1]
+                section[key] = bytes(data[end + 2:end + 2 + size])
+                i = end + 2 + size
+            elif kind == SECTION_START:
+                end = i + 2 + data[i + 1]
+                new: dict[str, Any] = {}
+                section[bytes(data[i + 2:end]).decode()] = new
+                stack.append(section)
+                section, i = new, end
+            elif kind == SECTION_END:
+                section, i = stack.pop(), i + 1
+            elif kind == LIST_START:
+                end = i + 2 + data[i + 1]
+                name, items, i = bytes(data[i + 2:end]).decode(), [], end
+                while data[i] == LIST_ITEM:
+                    size = (data[i + 1] << 8) | data[i + 2]
+                    items.append(bytes(data[i + 3:i + 3 + size]))
+                    i += 3 + size
+                if data[i] != LIST_END:
+                    raise ViciDecodeError(f"expected the end of list {name!r} at {i}")
+                section[name], i = items, i + 1
+            else:
+                raise ViciDecodeError(f"unknown element type {kind} at {i}")
+    except IndexError:
+        raise ViciDecodeError("truncated message") from None
+    if stack:
+        raise ViciDecodeError("unterminated section")
+    return out
+
+
+class _Reader:
+    """Whole VICI packets from a socket, read in large chunks."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _fill(self, need: int) -> None:
+        while len(self.buf) < need:
+            chunk = self.sock.recv(max(CHUNK, need - len(self.buf)))
+            if not chunk:
+                raise OSError("connection closed by the daemon")
+            self.buf += chunk
+
+    def packet(self) -> bytes:
+        self._fill(4)
+        size = int.from_bytes(self.buf[:4], "big")
+        self._fill(4 + size)
+        out = bytes(self.buf[4:4 + size])
+        del self.buf[:4 + size]
+        return out
+
+
+def streamed(session: vici.Session, sock: socket.socket, command: str, event: str,
+             message: dict[str, Any] | None = None,
+             each: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
+    """Send ``command`` and collect the ``event`` messages it streams (each passed through
+    ``each`` when given), as ``vici.Session.streamed_request`` does. Raises
+    ``CommandException`` when charon answers failure, ``SessionException``/``OSError`` on a
+    broken session."""
+    payload = vici.protocol.Message.serialize(message) if message else None
+    session._register_unregister(event, True)
+    out: list[Any] = []
+    try:
+        session.transport.send(Packet.request(command, payload))
+        reader = _Reader(sock)
+        while True:
+            packet = reader.packet()
+            kind = packet[0]
+            if kind == Packet.EVENT:
+                msg = decode(packet, 2 + packet[1])
+                out.append(each(msg) if each else msg)
+                continue
+            if kind != Packet.CMD_RESPONSE:
+                raise SessionException(f"unexpected response type {kind} to {command}")
+            reply = decode(packet, 1)
+            if reader.buf:
+                raise SessionException(f"unexpected data after the answer to {command}")
+            break
+    finally:
+        session._register_unregister(event, False)
+    if reply.get("success", b"yes") != b"yes":
+        raise CommandException(f"Command failed: {reply.get('errmsg', b'').decode()}")
+    return out
