@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -238,11 +239,16 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
     out = ca_cli(state, "issue", "gateway", GW_ID, "--ip", GW)
     gw_pem_path = Path(re.search(r"certificate: (\S+)", out).group(1))  # type: ignore[union-attr]
     gw_key_path = gw_pem_path.with_suffix(".key")  # the gateway's key stays on the gateway
-    # ... and, elsewhere, another CA with a client of its own (exported as a user gets it)
-    ca_cli(other, "init", "Other CA")
-    ca_cli(other, "issue", "client", "mallory@cert.example.net")
-    ca_cli(other, "export", "mallory@cert.example.net", "--format", "p12", "--out",
-           str(tmp_path / "mallory.p12"), "--password-stdin", stdin=P12_PW + "\n")
+    # ... and, elsewhere, another CA with a client of its own (exported as a user gets it),
+    # made meanwhile
+    def other_ca() -> None:
+        ca_cli(other, "init", "Other CA")
+        ca_cli(other, "issue", "client", "mallory@cert.example.net")
+        ca_cli(other, "export", "mallory@cert.example.net", "--format", "p12", "--out",
+               str(tmp_path / "mallory.p12"), "--password-stdin", stdin=P12_PW + "\n")
+    pool = ThreadPoolExecutor(1)
+    made = pool.submit(other_ca)
+    pool.shutdown(wait=False)
 
     radius = FreeRadius(tmp_path / "raddb", net.radius, RADIUS_SECRET, {"erin": ERIN_PW})
     clients = [ClientCharon(tmp_path / f"client{i}", netns=ns)
@@ -349,6 +355,7 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
                 charon_log.read_text()[-3000:]
 
             # refused: a certificate of another CA (exported by it, unpacked the same way)
+            made.result(timeout=120)
             unpack_p12(tmp_path / "mallory.p12", P12_PW, carol)
             carol.add_credential("x509ca", "ca.pem", ca_pem)  # who trusts our gateway
             carol.load_all(client_conf(
