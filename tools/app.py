@@ -49,7 +49,7 @@ from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
-from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
+from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh, own_ca_revocations
 from tools.check_output import vpn_view
 from tools.ikeless_wiring import IkelessPart
 
@@ -98,6 +98,7 @@ class App:
         # one (a revocation) to charon at once
         self.ca = CaStore(state_dir)
         self.crl_feed = CrlFeed(self.ca)
+        self.ds.checks.append(own_ca_revocations(self.crl_feed))
         self.ca.on_crl(self._crl_changed)
         self.refused_peers = RefusedPeers()  # from charon's log (/ike/refused-peer)
         self._loop: asyncio.AbstractEventLoop | None = None

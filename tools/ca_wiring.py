@@ -8,6 +8,8 @@ certificate is this CA's (unless the one configured there is as new or newer, by
 number), so that:
 
 * at every commit (and at start) the effective config carries the store's latest CRL;
+* a commit that uses a certificate of this gateway the CA revoked is refused
+  (:func:`own_ca_revocations`);
 * on a revocation (ca-revoke, or the store's observers in the server process) the composition
   root re-applies the overlay and tells the reconciler that exactly those entries changed:
   charon is given the new CRL at once, without a commit and without touching running.
@@ -27,7 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from nf.ca_store import CaStore
+from nf.checks import Check
 from nf.effective import EffectiveConfig
+from nf.pki import PkiRefusal, pki_refusals
 
 log = logging.getLogger(__name__)
 AUTHORITY_KIND = "certificate-authority"  # southbound.ra_session.AUTHORITY
@@ -76,6 +80,21 @@ class CrlFeed:
         if not changed:
             return eff, set()
         return dataclasses.replace(eff, authorities={**authorities, **changed}), set(changed)
+
+
+def own_ca_revocations(feed: CrlFeed) -> Check:
+    """A check for the datastores (validate, edit, commit): certificates of this gateway that
+    its own CA revoked. The store's CRL goes into effective configs only, never into running,
+    so nf.pki's check of the configured CRLs does not see it: this one runs that check again
+    with the store's CRL and keeps what it adds ("certificate gw is revoked ... by the CRL of
+    its issuer")."""
+    def check(eff: EffectiveConfig) -> list[PkiRefusal]:
+        overlaid, changed = feed.overlay(eff)
+        if not changed:
+            return []
+        before = set(pki_refusals(eff))
+        return [r for r in pki_refusals(overlaid) if r not in before]
+    return check
 
 
 async def keep_crl_fresh(store: CaStore, every: float = REFRESH_EVERY) -> None:

@@ -1,5 +1,6 @@
 """tools/ca_wiring.py: the CA store's CRL in the effective config's authority entries that are
-this CA (and only those, and only when newer), and the CRL re-signed before it goes stale."""
+this CA (and only those, and only when newer), the CRL re-signed before it goes stale, and a
+commit using a certificate the CA revoked refused."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree
 
 import nf.effective
 from nf.ca import KeySpec
 from nf.ca_store import CaStore
-from tools.ca_wiring import CrlFeed, keep_crl_fresh
+from nf.datastore import Datastores
+from nf.errors import RpcError
+from nf.schema import Schema
+from tools.backends import backend_checks, dataplane
+from tools.ca_wiring import CrlFeed, keep_crl_fresh, own_ca_revocations
 
 Authority = nf.effective.CertificateAuthority
 
@@ -75,3 +81,48 @@ def test_the_crl_is_re_signed_before_it_is_stale(tmp_path: Path) -> None:
 
     asyncio.run(one_round())
     assert ours.info().crl_number == 2  # checked, not due
+
+
+def test_a_commit_using_a_certificate_our_ca_revoked_is_refused(tmp_path: Path) -> None:
+    ours = store_at(tmp_path / "ca", "Ours")
+    gw = ours.issue("gateway", "gw.example.net")
+    pem = (ours.dir / "issued" / f"{gw.serial}.pem").read_text()
+    key = (ours.dir / "issued" / f"{gw.serial}.key").read_text()
+    ds = Datastores(Schema(), tmp_path / "ds")
+    ds.checks.extend(backend_checks(dataplane("kernel-libipsec")))
+    ds.checks.append(own_ca_revocations(CrlFeed(ours)))
+
+    def commit(description: str) -> None:
+        ds.edit("running", etree.fromstring(f"""
+<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ike xmlns="urn:ipsec-nf:yang:ipsec-nf">
+  <ike-policy-template><name>ike</name>
+    <ike-proposal><id>1</id><enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg>
+      <prf-alg>hmac-sha256</prf-alg><dh-group>modp2048</dh-group></ike-proposal>
+    <local-auth-method>certificate</local-auth-method>
+    <remote-auth-method>certificate</remote-auth-method></ike-policy-template>
+  <ipsec-policy-template><name>esp</name><esp-proposal><id>1</id>
+    <enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></esp-proposal>
+  </ipsec-policy-template>
+  <certificate><name>gw</name><certificate>{pem}</certificate>
+    <private-key>{key}</private-key></certificate>
+  <certificate-authority><name>own</name><certificate>{ours.info().certificate}</certificate>
+  </certificate-authority>
+  <vpn><name>rw</name><description>{description}</description>
+    <ike-policy><template>ike</template></ike-policy>
+    <ipsec-policy><template>esp</template></ipsec-policy>
+    <local-address>192.0.2.1</local-address><local-id>gw.example.net</local-id>
+    <certificate>gw</certificate>
+    <security-policy><name>lan</name><local-ts><subnet>192.168.0.0/24</subnet></local-ts>
+    </security-policy></vpn>
+</ike></config>"""), sid=1, default_op="replace")
+
+    commit("first")
+    ours.revoke("gw.example.net")
+    try:
+        commit("second")
+    except RpcError as e:
+        messages = [err.message for err in e.errors]
+    else:
+        raise AssertionError("a certificate our CA revoked was committed")
+    assert len(messages) == 1 and messages[0].startswith("certificate gw is revoked (since ")
+    assert "PRIVATE KEY" not in messages[0]
