@@ -42,6 +42,7 @@ XFRM_MSG_MAPPING = 0x26
 XFRM_INF = 0xFFFFFFFFFFFFFFFF  # "no limit" of a byte/packet lifetime
 XFRM_STATE_ESN = 128  # xfrm_usersa_info.flags
 XFRM_POLICY_TYPE_MAIN = 0
+XFRM_POLICY_MAX = 3  # per-socket policies have dir XFRM_POLICY_MAX + dir
 UDP_ENCAP_ESPINUDP = 2
 
 # netlink socket options (linux/netlink.h)

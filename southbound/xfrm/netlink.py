@@ -302,7 +302,11 @@ class XfrmNetlink:
 
     def dump_policies(self) -> list[XfrmPolicy]:
         """Every policy of the SPD (socket policies excluded), with current lifetimes."""
-        return [codec.policy_from(msg) for msg in self._dump(m.XFRM_MSG_GETPOLICY)]
+        # the kernel's dump includes per-socket policies (dir 3..5: XFRM_POLICY_MAX + dir,
+        # e.g. charon's IKE bypass; `ip xfrm policy` prints them as "socket in/out"): they
+        # belong to a socket, not to the SPD
+        return [codec.policy_from(msg) for msg in self._dump(m.XFRM_MSG_GETPOLICY)
+                if dict.get(msg, "dir", 0) < m.XFRM_POLICY_MAX]
 
     def add_policies(self, policies: Iterable[XfrmPolicy]) -> list[XfrmError | None]:
         """Install many policies, pipelined; one error or None per policy, in order."""

@@ -22,6 +22,7 @@ import ipaddress
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from itertools import count
@@ -249,3 +250,33 @@ def test_xfrm_stat_reader_every_counter_moving_with_traffic(ns: str, drv: XfrmNe
     policies = reader.read()["kernel"]["policy"]
     assert [(p["direction"], p["action"]) for p in policies] == [("out", "block")]
     reader.close()
+
+
+def test_per_socket_policies_are_not_in_the_spd(ns: str, drv: XfrmNetlink) -> None:
+    """A socket's own policy (charon's IKE bypass: IP_XFRM_POLICY) is in the kernel's dump
+    (`ip xfrm policy` prints "socket in"), not in the driver's."""
+    from southbound.xfrm import codec
+    from southbound.xfrm import messages as m
+
+    msg = m.xfrm_userpolicy_info()
+    msg.update(codec.policy_fields(XfrmPolicy(Selector.any(4), Direction.IN)))
+    msg["attrs"] = []
+    msg.encode()
+    bypass = bytes(msg.data)[16:16 + m.sizeof(m.USERPOLICY_INFO)]
+    script = (
+        "import socket, sys, time\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"s.setsockopt(socket.IPPROTO_IP, 17, bytes.fromhex('{bypass.hex()}'))\n"
+        "print('set', flush=True)\n"
+        "sys.stdin.read()\n")
+    holder = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", script],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "set"
+        assert "socket in" in ip_policy(ns)
+        mine = drv.add_policy(XfrmPolicy(Selector(net("10.7.0.0/16"), net("10.8.0.0/16")),
+                                         Direction.OUT))
+        assert drv.dump_policies() == [mine]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
