@@ -1,0 +1,465 @@
+"""Tunnel bring-up: N site-to-site tunnels between two namespace gateways until every CHILD SA
+is installed, through ipsec-nf (NETCONF candidate + commit) and through swanctl, interleaved.
+
+    .venv/bin/python bench/tunnel_bringup.py [--sizes 100,1000] [--rounds 3]
+                                             [--json bench/results/tunnel_bringup.json]
+
+Three network namespaces: the initiators A (``ipsec-nf serve`` and the charon it starts,
+198.51.100.1) and S (a plain charon driven by swanctl, 198.51.100.3), each joined by a veth
+to the responder B (one plain charon, 198.51.100.2 and .4). A and S cannot share one charon:
+our reconciler owns its charon's connections (it would unload what swanctl loads behind its
+back as drift), so S's charon is started from the very strongswan.conf serve's charon gets
+(``CharonProcess`` with the same effective global options, read from the same
+``/ike/global-options`` we commit, kernel-libipsec data plane as ``serve`` runs). B answers
+both through the same N responder connections (``swanctl --load-all`` once, start_action none).
+
+Both charons (A's and S's, and B) run with the same raised DoS limits, since charon's
+defaults (cookies from 10 half-open IKE SAs, at most 5 half-open SAs per peer) throttle one
+peer opening hundreds of IKE SAs at once: ``/ike/global-options/dos-protection``
+``cookie-threshold 0`` (cookies off: ``charon.cookie_threshold``), ``block-threshold 100000``
+(``charon.block_threshold``, half-open SAs per peer) and an IKE SA table of 1,024 buckets in
+16 segments (``sa-table-size``/``sa-table-segments``: ``charon.ikesa_table_size`` and
+``..._segments``; the default is one bucket). B gets the same values in its strongswan.conf.
+
+Each round, the two cases one after the other (A, S, A, S...), each timed the same way: the
+timer starts when the configuration is handed over and stops when this script's VICI event
+listener on the initiator's charon (registered before the timer) has seen a ``child-updown``
+up for every one of the N connections; ``list-sas`` then confirms N IKE SAs established with
+their CHILD SA installed.
+
+- ipsec-nf: ``edit-config`` of the N VPNs into the candidate and ``commit`` over an ncclient
+  session opened once (TICK 1 ms); the VPNs take ``start-action start`` from their IPsec
+  policy template (the vRouter manual's use for a site-to-site tunnel that must be up), so our
+  reconciler loads each connection with start_action=start and charon initiates it;
+- swanctl: ``swanctl --load-all --file swanctl.conf`` (process start included) where the
+  swanctl.conf holds exactly the load-conn / load-shared messages our reconciler sends for the
+  same VPNs (resolved in this process: every default and the start_action=start).
+
+Between rounds (not timed) the tunnels are removed: ours by deleting the VPNs over NETCONF,
+swanctl's by ``--load-all --clear`` of an empty file and terminating its SAs; the script waits
+until no IKE SA is left on any of the three charons. Needs root (namespaces, charon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import report  # noqa: E402
+
+SMOKE_ARGS = ["--sizes", "2", "--rounds", "1"]  # the smoke run of make test
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+NS = "urn:ipsec-nf:yang:ipsec-nf"
+PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
+USER, PASSWORD = "admin", "bench-pw"
+A_WAN, B_WAN, S_WAN, B_WAN2 = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
+TIMEOUT = 900.0  # seconds a bring-up may take before the bench gives up
+GLOBAL_OPTIONS = ("<global-options><dos-protection><cookie-threshold>0</cookie-threshold>"
+                  "<block-threshold>100000</block-threshold></dos-protection>"
+                  "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
+                  "</global-options>")
+
+
+def _ts(i: int, side: int) -> str:
+    return f"10.{side}.{i // 250}.{i % 250}/32"
+
+
+def base_xml() -> str:
+    """Global options, the two templates (start-action start) and the key: no VPN."""
+    return (f'<config xmlns="{NC}"><ike xmlns="{NS}">{GLOBAL_OPTIONS}'
+            "<ike-policy-template><name>t</name><ike-proposal><id>1</id>"
+            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg>"
+            "<dh-group>curve25519</dh-group></ike-proposal></ike-policy-template>"
+            "<ipsec-policy-template><name>p</name><esp-proposal><id>1</id>"
+            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></esp-proposal>"
+            "<start-action>start</start-action><close-action>none</close-action>"
+            f"</ipsec-policy-template><pre-shared-key><name>all</name><secret>{PSK}</secret>"
+            "</pre-shared-key></ike></config>")
+
+
+def vpns_xml(n: int, local: str = A_WAN, remote: str = B_WAN) -> str:
+    """The N VPNs of an initiator as an edit-config <config>."""
+    vpns = "".join(
+        f"<vpn><name>a{i}</name><ike-policy><template>t</template></ike-policy>"
+        f"<ipsec-policy><template>p</template></ipsec-policy>"
+        f"<local-address>{local}</local-address><remote-address>{remote}</remote-address>"
+        f"<local-id>a{i}.bench.example.net</local-id>"
+        f"<remote-id>b{i}.bench.example.net</remote-id>"
+        f"<security-policy><name>sp</name><local-ts><subnet>{_ts(i, 1)}</subnet></local-ts>"
+        f"<remote-ts><subnet>{_ts(i, 2)}</subnet></remote-ts></security-policy></vpn>"
+        for i in range(n))
+    return f'<config xmlns="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+
+
+def removal_xml(n: int) -> str:
+    """An edit deleting VPNs a0..a(n-1)."""
+    vpns = "".join(f'<vpn nc:operation="delete"><name>a{i}</name></vpn>' for i in range(n))
+    return f'<config xmlns="{NC}" xmlns:nc="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+
+
+def b_conf(n: int) -> str:
+    """Responder B's N connections (answering A and S) as swanctl.conf."""
+    conns = "".join(
+        f"  b{i} {{\n    version = 2\n    local_addrs = {B_WAN},{B_WAN2}\n"
+        f"    remote_addrs = {A_WAN},{S_WAN}\n    proposals = aes128-sha256-curve25519\n"
+        f"    local {{\n      auth = psk\n      id = b{i}.bench.example.net\n    }}\n"
+        f"    remote {{\n      auth = psk\n      id = a{i}.bench.example.net\n    }}\n"
+        f"    children {{\n      sp {{\n        local_ts = {_ts(i, 2)}\n"
+        f"        remote_ts = {_ts(i, 1)}\n        esp_proposals = aes128-sha256\n"
+        "        start_action = none\n      }\n    }\n  }\n" for i in range(n))
+    return f"connections {{\n{conns}}}\nsecrets {{\n  ike-all {{\n    secret = {PSK}\n  }}\n}}\n"
+
+
+def resolved(n: int) -> tuple[Any, dict[str, dict], dict[str, dict]]:
+    """What our server makes of base + N VPNs (S's addresses): the effective global options
+    and the load-conn / load-shared messages our reconciler sends (kernel-libipsec)."""
+    from lxml import etree
+
+    from nf.datastore import Datastores
+    from nf.schema import Schema
+    from nf.templates import resolve
+    from southbound.charon_backend import DATAPLANES, KINDS, VPN
+    from southbound.charon_backend import PSK as PSK_KIND
+
+    dp = DATAPLANES["kernel-libipsec"]
+    parser = etree.XMLParser(huge_tree=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Datastores(Schema(), Path(tmp))
+        ds.edit("running", etree.fromstring(base_xml().encode(), parser), sid=1)
+        if n:
+            ds.edit("running", etree.fromstring(vpns_xml(n, S_WAN, B_WAN2).encode(), parser),
+                    sid=1)
+        eff = resolve(ds.config)
+    kinds = {k.name: k for k in KINDS}
+    conns = {name: dict(kinds[VPN].payload(v, dp)) for name, v in kinds[VPN].select(eff).items()}
+    keys = {name: dict(kinds[PSK_KIND].payload(p, dp))
+            for name, p in kinds[PSK_KIND].select(eff).items()}
+    return eff.global_options, conns, keys
+
+
+def swanctl_conf(conns: Mapping[str, Mapping], keys: Mapping[str, Mapping]) -> str:
+    """swanctl.conf holding exactly these load-conn / load-shared messages."""
+    from bulk_load import swanctl_conf as conf
+
+    return conf(conns, keys)
+
+
+class Updowns:
+    """A VICI ``child-updown`` listener on one charon: which connections got a CHILD SA up."""
+
+    def __init__(self, sock: Path) -> None:
+        import vici
+
+        self.up: set[str] = set()
+        self.cond = threading.Condition()
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_UNIX)
+        self._sock.connect(str(sock))
+        self._session = vici.Session(self._sock)
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        time.sleep(0.2)  # the registration is answered before the first event can arrive
+
+    def _run(self) -> None:
+        self._ready.set()
+        for name, msg in self._session.listen(["child-updown"], timeout=0.2):
+            if self._stop.is_set():
+                break
+            if name is None or msg.get("up") != b"yes":
+                continue
+            with self.cond:
+                self.up.update(k for k in msg if k != "up")
+                self.cond.notify_all()
+
+    def wait(self, n: int, timeout: float = TIMEOUT) -> None:
+        """Until n connections had a CHILD SA up."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.up) >= n, timeout):
+                raise SystemExit(f"only {len(self.up)} of {n} CHILD SAs up after {timeout} s")
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+def installed(sock: Path) -> int:
+    """IKE SAs established with an installed CHILD SA, as the charon at ``sock`` lists them."""
+    from southbound.vici_client import ViciClient
+
+    with ViciClient(sock, timeout=120) as c:
+        sas = c.list_sas()
+    return sum(1 for entry in sas for sa in entry.values()
+               if sa.get("state") == b"ESTABLISHED" and any(
+                   ch.get("state") == b"INSTALLED"
+                   for ch in (sa.get("child-sas") or {}).values()))
+
+
+def clear_sas(*socks: Path, timeout: float = 300) -> None:
+    """Terminate every IKE SA of these charons and wait until none is left."""
+    from southbound.vici_client import ViciClient
+
+    deadline = time.monotonic() + timeout
+    asked: set[tuple[Path, int]] = set()
+    while True:
+        left = 0
+        for sock in socks:
+            with ViciClient(sock, timeout=120) as c:
+                for entry in c.list_sas():
+                    for sa in entry.values():
+                        left += 1
+                        uid = int(sa["uniqueid"])
+                        if (sock, uid) not in asked:
+                            asked.add((sock, uid))
+                            c.terminate(ike_id=uid, timeout_ms=-1, force=True)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{left} IKE SAs still up {timeout} s after removal")
+        time.sleep(0.2)
+
+
+class Bench:
+    """The server on A, the swanctl charon on S, the responder on B."""
+
+    def __init__(self, work: Path, ns_s: str, ns_b: str, port: int) -> None:
+        from ncclient import manager
+        from ncclient.transport import session as nc_session
+
+        from southbound.charon import CharonProcess
+
+        options, _, _ = resolved(0)
+        self.work, self.state = work, work / "a"
+        subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
+                        str(self.state), USER], input=PASSWORD + "\n", text=True,
+                       check=True, cwd=ROOT, capture_output=True)
+        self.log = open(self.state / "serve.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.cli", "serve", "--state-dir", str(self.state),
+             "--listen", f"127.0.0.1:{port}"], cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT)
+        self.a_sock = CharonProcess(self.state / "charon").socket_path
+        self.s = CharonProcess(work / "s", "kernel-libipsec", options, netns=ns_s)
+        self.b = CharonProcess(work / "b", "kernel-libipsec", options, netns=ns_b)
+        self.s.start()
+        self.b.start()
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"serve exited:\n{self.tail()}") from None
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"port {port} not open:\n{self.tail()}")
+        nc_session.TICK = 0.001
+        self.m = manager.connect(host="127.0.0.1", port=port, username=USER,
+                                 password=PASSWORD, hostkey_verify=False, allow_agent=False,
+                                 look_for_keys=False, timeout=600)
+        before = self.tail().count("charon started")
+        self.commit(base_xml())  # the global options restart A's charon (SA table size)
+        deadline = time.monotonic() + 60
+        while self.tail().count("charon started") <= before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self._wait_vici()
+
+    def tail(self) -> str:
+        """The end of the server's log."""
+        return (self.state / "serve.log").read_text(errors="replace")[-3000:]
+
+    def commit(self, config: str, wait: bool = True) -> None:
+        """edit-config into the candidate, commit (and wait until applied)."""
+        from lxml import etree
+
+        self.m.edit_config(target="candidate", config=config)
+        self.m.commit()
+        if wait:
+            self.m.dispatch(etree.fromstring(
+                f'<wait-applied xmlns="{NS}"><timeout>600</timeout></wait-applied>'))
+
+    def _wait_vici(self) -> None:
+        from southbound.vici_client import ViciClient
+
+        for _ in range(300):
+            try:
+                with ViciClient(self.a_sock) as c:
+                    c.list_sas()
+                return
+            except Exception:  # noqa: BLE001 - charon restarting
+                time.sleep(0.1)
+        raise SystemExit(f"A's charon does not answer:\n{self.tail()}")
+
+    def ours(self, n: int, xml: str) -> float:
+        """Seconds from the edit-config to the N CHILD SAs up on A's charon."""
+        ups = Updowns(self.a_sock)
+        try:
+            t = time.perf_counter()
+            self.commit(xml, wait=False)
+            ups.wait(n)
+            took = time.perf_counter() - t
+        finally:
+            ups.close()
+        if (k := installed(self.a_sock)) != n:
+            raise SystemExit(f"A's charon lists {k} installed tunnels, not {n}")
+        self.commit(removal_xml(n))
+        clear_sas(self.a_sock, self.b.socket_path)
+        return took
+
+    def swanctl(self, n: int, conf: Path, empty: Path) -> float:
+        """Seconds from ``swanctl --load-all`` to the N CHILD SAs up on S's charon."""
+        uri = f"unix://{self.s.socket_path}"
+        ups = Updowns(self.s.socket_path)
+        try:
+            t = time.perf_counter()
+            subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", uri],
+                           check=True, capture_output=True)
+            ups.wait(n)
+            took = time.perf_counter() - t
+        finally:
+            ups.close()
+        if (k := installed(self.s.socket_path)) != n:
+            raise SystemExit(f"S's charon lists {k} installed tunnels, not {n}")
+        subprocess.run(["swanctl", "--load-all", "--clear", "--file", str(empty), "--uri", uri],
+                       check=True, capture_output=True)
+        clear_sas(self.s.socket_path, self.b.socket_path)
+        return took
+
+    def stop(self) -> None:
+        """Stop the server and the two plain charons."""
+        try:
+            self.m.close_session()
+        except Exception:  # noqa: BLE001
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.s.stop()
+        self.b.stop()
+
+
+def measure(b: Bench, n: int, rounds: int) -> dict[str, Any]:
+    """The interleaved rounds at N tunnels."""
+    _, conns, keys = resolved(n)
+    conf = b.work / f"swanctl-{n}.conf"
+    conf.write_text(swanctl_conf(conns, keys))
+    empty = b.work / "empty.conf"
+    empty.write_text("connections {\n}\nsecrets {\n}\n")
+    b_file = b.work / f"b-{n}.conf"
+    b_file.write_text(b_conf(n))
+    subprocess.run(["swanctl", "--load-all", "--clear", "--file", str(b_file), "--uri",
+                    f"unix://{b.b.socket_path}"], check=True, capture_output=True)
+    xml = vpns_xml(n)
+    started = report.load()
+    samples = report.interleave({"ipsec-nf": lambda: b.ours(n, xml),
+                                 "swanctl": lambda: b.swanctl(n, conf, empty)}, rounds)
+    for i in range(rounds):
+        print(f"  {n} tunnels, round {i + 1}: ipsec-nf {samples['ipsec-nf'][i]:.3f} s, "
+              f"swanctl {samples['swanctl'][i]:.3f} s (load {report.load()['loadavg']})",
+              flush=True)
+    ours, swan = (report.spread(samples[k]) for k in ("ipsec-nf", "swanctl"))
+    return {"tunnels": n, "load_start": started, "load_end": report.load(),
+            "ipsec_nf_s": ours, "swanctl_s": swan,
+            "ratio": round(statistics.median(samples["ipsec-nf"])
+                           / statistics.median(samples["swanctl"]), 2),
+            "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()}}
+
+
+def inner(a: argparse.Namespace) -> int:
+    """Inside A's namespace: every size, then the table and the JSON."""
+    started = report.load()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ipsec-nf-bringup-") as tmp:
+        b = Bench(Path(tmp), a.ns_s, a.ns_b, 8900 + os.getpid() % 1000)
+        try:
+            for n in sorted(int(x) for x in a.sizes.split(",") if x):
+                results.append(measure(b, n, a.rounds))
+        except BaseException:
+            print(b.tail())
+            print(b.b.log_tail(30))
+            raise
+        finally:
+            b.stop()
+    report.table(
+        "Tunnel bring-up until every CHILD SA is installed, s: median (min-max), interleaved "
+        "(ipsec-nf: NETCONF edit-config + commit; swanctl: --load-all, start_action=start)",
+        ["tunnels", "ipsec-nf", "swanctl", "ratio of medians", "load at start / end"],
+        [[r["tunnels"], report.mmm(r["ipsec_nf_s"]), report.mmm(r["swanctl_s"]), r["ratio"],
+          f"{r['load_start']['loadavg'][0]} / {r['load_end']['loadavg'][0]}"]
+         for r in results])
+    report.write(a.json, {"results": results}, started)
+    return 0
+
+
+def outer(argv: list[str], most: int) -> int:
+    """Three namespaces (A and S each joined to B by a veth); run inside A's; delete them."""
+    tag = os.getpid()
+    ns_a, ns_s, ns_b = f"nftbA{tag}", f"nftbS{tag}", f"nftbB{tag}"
+    run = lambda *c: subprocess.run(c, check=True)  # noqa: E731
+    try:
+        for ns in (ns_a, ns_s, ns_b):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        for ns, mine, theirs, addr, peer in ((ns_a, "tba", "tbb", A_WAN, B_WAN),
+                                             (ns_s, "tbs", "tbt", S_WAN, B_WAN2)):
+            va, vb = f"{mine}{tag}"[:15], f"{theirs}{tag}"[:15]
+            run("ip", "link", "add", va, "netns", ns, "type", "veth", "peer", vb, "netns", ns_b)
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", va)
+            run("ip", "-n", ns_b, "addr", "add", f"{peer}/32", "dev", vb)
+            run("ip", "-n", ns, "link", "set", va, "up")
+            run("ip", "-n", ns_b, "link", "set", vb, "up")
+            run("ip", "-n", ns_b, "route", "add", f"{addr}/32", "dev", vb, "src", peer)
+            run("ip", "-n", ns, "route", "replace", f"{peer}/32", "dev", va)
+        # kernel-libipsec routes each CHILD SA's traffic from an address of its local traffic
+        # selector: each side holds its selectors' addresses on lo
+        for ns, side in ((ns_a, 1), (ns_s, 1), (ns_b, 2)):
+            batch = "".join(f"addr add {_ts(i, side)} dev lo\n" for i in range(most))
+            subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+        return subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, __file__,
+                               "--inner", ns_s, ns_b, *argv]).returncode
+    finally:
+        for ns in (ns_a, ns_s, ns_b):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def main() -> int:
+    """Parse the arguments; make the namespaces and measure inside them."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="100,1000")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", default=report.default_json(__file__))
+    ap.add_argument("--inner", nargs=2, metavar=("S_NS", "B_NS"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a kill too
+    if a.inner:
+        a.ns_s, a.ns_b = a.inner
+        return inner(a)
+    most = max(int(x) for x in a.sizes.split(",") if x)
+    return outer(["--sizes", a.sizes, "--rounds", str(a.rounds), "--json", a.json], most)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
