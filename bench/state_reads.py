@@ -393,7 +393,14 @@ def events(b: Bench, count: int) -> dict[str, Any]:
         if "CANCELLED" not in str(args.exc_value):
             hook(args)
     threading.excepthook = quiet
-    sub = b.gc.subscribe_stream(subscribe={
+    from pygnmi.client import gNMIclient
+
+    # a client of its own, closed at the end: pygnmi's subscription close() leaves the RPC
+    # open (the server would go on computing updates for it until the channel closes)
+    gc = gNMIclient(target=("127.0.0.1", GNMI_PORT), username=USER, password=PASSWORD,
+                    insecure=True, gnmi_timeout=120)
+    gc.connect()
+    sub = gc.subscribe_stream(subscribe={
         "subscription": [{"path": "/ike/ike-sa", "mode": "on_change"}],
         "mode": "stream", "encoding": "json_ietf"})
     arrived: queue.Queue[tuple[float, dict]] = queue.Queue()
@@ -431,6 +438,7 @@ def events(b: Bench, count: int) -> dict[str, Any]:
     finally:
         stop.set()
         sub.close()
+        gc.close()
     missed = sum(d is None for v in delays.values() for d in v)
     delays = {k: [d for d in v if d is not None] for k, v in delays.items()}
     both = delays["down"] + delays["up"]
