@@ -7,7 +7,7 @@ import copy
 import difflib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -37,8 +37,7 @@ class History:
     def __init__(self, state_dir: Path, keep: int = KEEP) -> None:
         self.dir = state_dir / "history"
         self.keep = keep
-        raw = persist.read(self.dir / "index.json")
-        self.entries = [Commit(**e) for e in json.loads(raw)] if raw else []
+        self.entries = _load_entries(self.dir)[-keep:]
 
     def record(self, before: Images, after: Images, user: str, session_id: int,
                comment: str) -> Commit:
@@ -46,7 +45,11 @@ class History:
         cid = self.entries[-1].id + 1 if self.entries else 1
         c = Commit(cid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), user, session_id,
                    comment)
-        parts = [b"<commit>"]
+        # who/when/why ride in the commit's own file: one durable write per commit (an index
+        # file beside it cost a second fsync of a file and of the folder before <ok/>)
+        parts = [f"<commit id={quoteattr(str(cid))} time={quoteattr(c.time)} "
+                 f"user={quoteattr(user)} session-id={quoteattr(str(session_id))} "
+                 f"comment={quoteattr(comment)}>".encode()]
         for key in before:  # serialized piece by piece: the images are never copied
             parts.append(f"<entry top={quoteattr(key[0])} tag={quoteattr(key[1] or '')} "
                          f"key={quoteattr(json.dumps(list(key[2])))}>".encode())
@@ -61,9 +64,7 @@ class History:
         self.entries.append(c)
         dropped = self.entries[:-self.keep]
         self.entries = self.entries[-self.keep:]
-        persist.atomic_write(self.dir / "index.json",
-                             json.dumps([asdict(e) for e in self.entries]).encode())
-        for old in dropped:  # after the index: a crash leaves an orphan file, not a hole
+        for old in dropped:  # after the new one: a crash leaves one commit more, not a hole
             (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
         return c
 
@@ -102,6 +103,27 @@ class History:
                 elif img is not None:
                     txn.append(parent, copy.deepcopy(img))
         return t.root
+
+
+def _load_entries(directory: Path) -> list[Commit]:
+    """The stored commits, oldest first: each file's <commit> attributes (a file of an older
+    version, without them, takes its entry from the index.json that version kept)."""
+    raw = persist.read(directory / "index.json")
+    legacy = {e["id"]: Commit(**e) for e in json.loads(raw)} if raw else {}
+    ids = sorted(int(p.stem) for p in directory.glob("*.xml") if p.stem.isdigit())
+    out = []
+    for cid in ids:
+        try:
+            _, head = next(etree.iterparse(str(directory / f"{cid}.xml"), events=("start",),
+                                           huge_tree=True))
+        except (etree.XMLSyntaxError, StopIteration):
+            continue  # cannot be read: not offered for rollback
+        if head.get("time") is not None:
+            out.append(Commit(cid, head.get("time"), head.get("user", ""),
+                              int(head.get("session-id", "0")), head.get("comment", "")))
+        elif cid in legacy:
+            out.append(legacy[cid])
+    return out
 
 
 def diff(before: Images, after: Images, old_name: str, new_name: str) -> str:

@@ -68,3 +68,30 @@ def test_history(tmp_path: Path, new_context: Callable[..., ServerContext]) -> N
     assert len(ctx.history.entries) == 3  # keeps the last 3
     r = run(admin, f'<rollback xmlns="{NS}"><rollback>9</rollback></rollback>')
     assert r.findtext("nc:rpc-error/nc:error-tag", namespaces=P) == "invalid-value"
+
+    # read back by a new server: each commit's file says who, when and why (no index file)
+    again = History(tmp_path, keep=3)
+    assert again.entries == ctx.history.entries
+    assert not (tmp_path / "history" / "index.json").exists()
+    assert sorted(p.name for p in (tmp_path / "history").glob("*.xml")) == [
+        f"{c.id}.xml" for c in again.entries]
+    before, _ = again.images(again.entries[-1])
+    assert before
+
+
+def test_history_of_an_older_version_is_read_from_its_index(tmp_path: Path) -> None:
+    import json
+
+    hist = tmp_path / "history"
+    hist.mkdir()
+    (hist / "4.xml").write_bytes(b"<commit><entry top='ike' tag='' key='[]'><before/><after/>"
+                                 b"</entry></commit>")
+    (hist / "index.json").write_text(json.dumps([
+        {"id": 3, "time": "2026-01-01T00:00:00Z", "user": "gone", "session_id": 1,
+         "comment": ""},
+        {"id": 4, "time": "2026-01-02T00:00:00Z", "user": "root", "session_id": 2,
+         "comment": "old"}]))
+    h = History(tmp_path)
+    assert [(c.id, c.user, c.comment) for c in h.entries] == [(4, "root", "old")]
+    c = h.record({}, {}, "admin", 5, "new")
+    assert [e.id for e in History(tmp_path).entries] == [4, c.id] == [4, 5]
