@@ -75,6 +75,7 @@ class CaStore:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "ca"
         self._observers: list[Callable[[bytes], None]] = []
+        self._issue_observers: list[Callable[[], None]] = []
 
     # ---- files -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -185,6 +186,11 @@ class CaStore:
             index["next-serial"] = serial + 1
             self._save_index(index)
         log.info("certificate authority: %s certificate %d issued for %r", kind, serial, cn)
+        for observer in self._issue_observers:
+            try:
+                observer()
+            except Exception:  # the certificate is issued: an observer must not hide it
+                log.exception("an issue observer failed")
         return self._issued(entry)
 
     def _issued(self, e: dict[str, Any]) -> Issued:
@@ -225,6 +231,16 @@ class CaStore:
                            "certificate")
         raise NotFound(f"no certificate {text!r} (by serial number or common name)",
                        "certificate")
+
+    def gateway_key(self, serial: int) -> str:
+        """The private key (PEM) of gateway certificate ``serial``, for the composition root
+        to load into the IKE daemon (tools/ca_refs.py) and nothing else: no RPC or CLI
+        command reaches it, and a client certificate's key is refused (NotFound)."""
+        entries = [e for e in self._index()["certificates"]
+                   if e["serial"] == serial and not e.get("deleted")]
+        if not entries or entries[0]["kind"] != "gateway":
+            raise NotFound(f"no gateway certificate {serial}", "certificate")
+        return (self.dir / "issued" / f"{serial}.key").read_text()
 
     # ---- revoking, deleting ----------------------------------------------------------------
     def revoke(self, which: str, reason: str = "unspecified") -> Issued:
@@ -303,6 +319,11 @@ class CaStore:
 
     def on_crl(self, observer: Callable[[bytes], None]) -> None:
         self._observers.append(observer)
+
+    def on_issue(self, observer: Callable[[], None]) -> None:
+        """Call ``observer()`` after every certificate issued (a re-issued certificate that
+        the configuration names by common name is loaded at once)."""
+        self._issue_observers.append(observer)
 
     def _notify(self, der: bytes) -> None:
         for observer in self._observers:

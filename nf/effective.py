@@ -202,19 +202,25 @@ class Pool:
 
 @_frozen
 class Certificate:
-    """One ``certificate``: PEM certificate and private key (never in repr/str)."""
+    """One ``certificate``: PEM certificate and private key (never in repr/str). A
+    ``ca_issued`` entry names a certificate of the gateway's CA: its PEM and key are filled
+    in from the CA's store (tools/ca_refs.py), or ``problem`` says why they cannot be."""
 
     name: str
-    certificate: str = field(repr=False)
-    private_key: str = field(repr=False)
+    certificate: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)
+    ca_issued: str | None = None
+    problem: str | None = None
 
 
 @_frozen
 class CertificateAuthority:
-    """One ``certificate-authority``: PEM certificate, optional PEM CRL, URIs."""
+    """One ``certificate-authority``: PEM certificate, optional PEM CRL, URIs. ``own_ca``:
+    the gateway's CA, whose certificate is filled in from its store (tools/ca_refs.py)."""
 
     name: str
-    certificate: str = field(repr=False)
+    certificate: str = field(default="", repr=False)
+    own_ca: bool = False
     crl: str | None = field(default=None, repr=False)
     crl_uris: tuple[str, ...] = ()
     ocsp_uris: tuple[str, ...] = ()

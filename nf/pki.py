@@ -11,6 +11,10 @@ checks by ``tools/backends.py``), with ``cryptography``:
   certificate's subject or one of its subjectAltNames (as charon matches them);
 * a VPN that authenticates peers by certificate has an authority to check them against.
 
+Entries that reference the gateway's own CA (``ca-issued``, ``own-ca``) are checked here
+once their PEM is filled in from the CA's store (tools/ca_refs.py); unfilled, they are
+skipped (ca_refs refuses them with the reason).
+
 Messages name the entry and the reason, never a private key.
 """
 
@@ -109,6 +113,8 @@ def identity_matches(cert: x509.Certificate, ident: str) -> bool:
 
 def _certificate_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
     for name, c in sorted(eff.certificates.items()):
+        if c.ca_issued and not c.certificate:
+            continue  # a reference the CA's store did not fill in: tools/ca_refs.py says why
         cert = _cert(c.certificate)
         if cert is None:
             yield PkiRefusal("", (), f"certificate {name}: not a PEM X.509 certificate",
@@ -129,6 +135,8 @@ def _certificate_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
 
 def _authority_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
     for name, ca in sorted(eff.authorities.items()):
+        if ca.own_ca and not ca.certificate:
+            continue  # the gateway's CA, not filled in: tools/ca_refs.py says why
         cert = _cert(ca.certificate)
         if cert is None:
             yield PkiRefusal("", (), (f"certificate-authority {name}: not a PEM X.509 "
@@ -198,6 +206,9 @@ def _vpn_errors(vpn: Vpn, eff: EffectiveConfig, now: dt.datetime,
         matched = False
         for name in vpn.certificates:
             entry = eff.certificates.get(name)
+            if entry is not None and entry.ca_issued and not entry.certificate:
+                matched = True  # checked once the CA's certificate is filled in
+                continue
             cert = _cert(entry.certificate) if entry else None
             if cert is None:
                 continue

@@ -103,7 +103,8 @@ _eap_radius = _reader(EapRadius, {"servers": ("server", _each(_radius_server))})
 _pool = _reader(Pool, {"addresses": ("address", tuple), **_leaflists("dns", "nbns", "dhcp")})
 _certificate = _reader(Certificate)
 _authority = _reader(CertificateAuthority, {"crl_uris": ("crl-uri", tuple),
-                                            "ocsp_uris": ("ocsp-uri", tuple)})
+                                            "ocsp_uris": ("ocsp-uri", tuple),
+                                            "own_ca": ("own-ca", lambda _empty: True)})
 
 
 _svti = _reader(Svti, {"ipv4_address": ("ipv4", lambda c: tuple(c.get("address", ()))),

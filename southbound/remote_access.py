@@ -80,7 +80,10 @@ def _subject_public_key(spki: bytes) -> bytes:
 
 
 def certificate_payload(cert: Certificate) -> dict[str, Any]:
-    """What loads one certificate: its PEM (load-cert), its key (load-key; secret), its id."""
+    """What loads one certificate: its PEM (load-cert), its key (load-key; secret), its id.
+    ValueError (the entry fails) for a reference to the gateway's CA that cannot be used."""
+    if cert.problem is not None:
+        raise ValueError(cert.problem)
     # the key at the top level: a daemon message quoting it is withheld whole (batch.py)
     return {"cert": {"type": "x509", "flag": "none", "data": cert.certificate},
             "key": SecretBytes(cert.private_key.encode()), "key-id": key_id(cert.certificate)}
@@ -133,6 +136,8 @@ def conn_extras(conn: dict[str, Any], vpn: Vpn) -> None:
     if vpn.ike.remote_auth_method in (*_EAP_METHODS, "eap-radius") and vpn.remote_eap_id:
         remote["eap_id"] = vpn.remote_eap_id
     if vpn.ike.local_auth_method == "certificate" and vpn.certificate_pem:
-        local["certs"] = list(vpn.certificate_pem)
+        # (an empty one: a reference to the gateway's CA not filled in, failed on its own)
+        if certs := [pem for pem in vpn.certificate_pem if pem]:
+            local["certs"] = certs
     if vpn.ike.remote_auth_method == "certificate" and vpn.remote_ca_pem:
         remote["cacerts"] = list(vpn.remote_ca_pem)

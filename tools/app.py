@@ -49,7 +49,8 @@ from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
-from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh, own_ca_revocations
+from tools.ca_refs import CaReferences, own_ca_checks
+from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
 from tools.check_output import vpn_view
 from tools.ikeless_wiring import IkelessPart
 
@@ -98,8 +99,12 @@ class App:
         # one (a revocation) to charon at once
         self.ca = CaStore(state_dir)
         self.crl_feed = CrlFeed(self.ca)
-        self.ds.checks.append(own_ca_revocations(self.crl_feed))
+        # /ike/certificate ca-issued and /ike/certificate-authority own-ca: filled in from
+        # the CA's store in the effective config only (tools/ca_refs.py)
+        self.ca_refs = CaReferences(self.ca)
+        self.ds.checks.append(own_ca_checks(self.ca_refs, self.crl_feed))
         self.ca.on_crl(self._crl_changed)
+        self.ca.on_issue(self._crl_changed)
         self.refused_peers = RefusedPeers()  # from charon's log (/ike/refused-peer)
         self._loop: asyncio.AbstractEventLoop | None = None
         # one state engine for every front (NETCONF get/get-data, gNMI, YANG-Push): a cache
@@ -140,13 +145,18 @@ class App:
         self._tasks: list[asyncio.Task[Any]] = []
         self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
         self._policy: tuple[int, Policy] | None = None
-        self.effective: EffectiveConfig = self.crl_feed.overlay(resolve(self.ds.config))[0]
+        self.effective: EffectiveConfig = self._resolve(self.ds.config)
+
+    def _resolve(self, config: dict[str, Any]) -> EffectiveConfig:
+        """The effective config of ``config``, with the references to the gateway's CA
+        filled in from its store and the CA's latest CRL."""
+        return self.crl_feed.overlay(self.ca_refs.resolve(resolve(config)).effective)[0]
 
     def _committed(self, config: dict[str, Any], touched: set | None) -> None:
         """Running changed: re-resolve only what changed and hand it to the reconciler."""
         self.state.invalidate()  # each VPN's effective parameters are state too
         if touched is None or not all(is_bulk(k) for k in touched):
-            self.effective = self.crl_feed.overlay(resolve(config))[0]
+            self.effective = self._resolve(config)
             self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
             if self.ikeless is not None:
@@ -154,7 +164,8 @@ class App:
             return
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
         psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
-        self.effective = update(self.effective, config, vpns, psks)
+        # (a changed VPN naming a reference to the gateway's CA is given its PEM again)
+        self.effective = self.ca_refs.resolve(update(self.effective, config, vpns, psks)).effective
         self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
 
     def _warn_unsupported(self) -> None:
@@ -233,17 +244,26 @@ class App:
         return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
                 "vpn": out, **({"refused-peer": refused} if refused else {})}
 
-    def _crl_changed(self, der: bytes) -> None:
-        """The CA signed a new CRL (a revocation; the store calls this from the thread that
-        revoked): put it in the effective config and hand the authority entries that are
-        this CA to the reconciler, in the event loop."""
+    def _crl_changed(self, der: bytes | None = None) -> None:
+        """The CA signed a new CRL (a revocation) or issued a certificate (the store calls
+        this from the thread that did it): fill in the references to the CA again (a revoked
+        referenced certificate fails, a re-issued one is loaded), put the CRL in the
+        effective config and hand what changed to the reconciler, in the event loop."""
         def apply() -> None:
-            self.effective, names = self.crl_feed.overlay(self.effective)
+            resolved = self.ca_refs.resolve(self.effective)
+            self.effective, names = self.crl_feed.overlay(resolved.effective)
+            changed = {k: set(v) for k, v in resolved.changed.items()}
+            for kind, entries in sorted(changed.items()):
+                log.info("the gateway's CA changed: %s %s filled in again", kind,
+                         ", ".join(sorted(entries)))
+            if names:
+                changed.setdefault(AUTHORITY_KIND, set()).update(names)
+            if changed:
+                self.reconciler.set_desired(self.effective, changed)
             if names:
                 log.info("new CRL of the gateway's CA: loading it into charon (%s)",
                          ", ".join(sorted(names)))
-                self.reconciler.set_desired(self.effective, {AUTHORITY_KIND: names})
-            else:
+            elif der is not None:
                 log.warning("new CRL of the gateway's CA: no /ike/certificate-authority entry "
                             "holds this CA's certificate, so charon does not use it")
 
