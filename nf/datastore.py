@@ -160,8 +160,7 @@ class Datastores(Locks):
         self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
         self._cand_full, self._pending, self.pending_edits = False, [], []
         self.candidate_owner = None
-        self.cand_j.remove()
-        self.cand_j = Journal(self.dir, "candidate")
+        self.cand_j.clear()
 
     @property
     def candidate_dirty(self) -> bool:
@@ -451,8 +450,7 @@ class Datastores(Locks):
         # running now equals the candidate: keep its tree (no copy), forget the pending state
         self._cand_full, self._pending, self.pending_edits = False, [], []
         self.candidate_owner = None
-        self.cand_j.remove()
-        self.cand_j = Journal(self.dir, "candidate")
+        self.cand_j.clear()
 
     def restore(self, tree: etree._Element) -> None:
         """Put back a config that was running before (confirmed-commit rollback)."""

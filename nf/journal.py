@@ -96,6 +96,19 @@ class Journal:
         old_log.unlink(missing_ok=True)
         self.base_size, self.log_size = len(data), 0
 
+    def clear(self) -> None:
+        """Forget everything stored, keeping an empty log of generation 0 in place when that is
+        all there was (truncated, not unlinked): the next record then needs no fsync of the
+        folder for a new name. Like :meth:`remove`, not durable by itself."""
+        log = self.log_path()
+        if self.generation == 0 and not self.base_path.exists() and log.exists():
+            if self.log_size:
+                os.truncate(log, 0)
+            self.base_size = self.log_size = 0
+            return
+        self.remove()
+        self.generation = 0
+
     def remove(self) -> None:
         """Forget everything stored."""
         self.base_path.unlink(missing_ok=True)
