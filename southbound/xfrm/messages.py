@@ -265,6 +265,14 @@ class _Packed:
             del self["value"]
 
 
+@functools.cache
+def _tmpl_layout() -> tuple[struct.Struct, list[str], list[int], dict[str, object]]:
+    """xfrm_user_tmpl as one Struct (the elements of XFRMA_TMPL), like :class:`_Packed`."""
+    named = [(n, f) for n, f in USER_TMPL if not f.endswith("x")]
+    return (struct.Struct("=" + "".join(f.lstrip(">") for _, f in USER_TMPL)),
+            [n for n, _ in named], [_swap(f) for _, f in named], defaults(USER_TMPL))
+
+
 # --------------------------------------------------------------------------- attributes
 
 
@@ -376,33 +384,27 @@ class xfrm_nlas:
 
         __slots__ = ()
         fields = ()
-        _fmt = "=" + "".join(fmt.lstrip(">") for _, fmt in USER_TMPL)
 
         def ft_encode(self, offset):
-            for tmpl in self.get("templates") or ():
-                values = defaults(USER_TMPL) | dict(tmpl)
-                chunk = b"".join(
-                    struct.pack(fmt) if fmt.endswith("x") else struct.pack(fmt, values[name])
-                    for name, fmt in USER_TMPL
-                )
-                self.data.extend(chunk)
-                offset += len(chunk)
+            st, names, swaps, zero = _tmpl_layout()
+            for tmpl in dict.get(self, "templates") or ():
+                values = []
+                for name, bits in zip(names, swaps, strict=True):
+                    value = tmpl.get(name, zero[name])
+                    values.append(_HTON[bits](value) if bits else value)
+                self.data.extend(st.pack(*values))
+                offset += st.size
             return offset, 0
 
         def ft_decode(self, offset):
-            size = sizeof(USER_TMPL)
+            st, names, swaps, _ = _tmpl_layout()
             end = self.offset + self.length
             out = []
-            while offset + size <= end:
-                tmpl: dict[str, object] = {}
-                pos = offset
-                for name, fmt in USER_TMPL:
-                    width = struct.calcsize(fmt)
-                    if not fmt.endswith("x"):
-                        tmpl[name] = struct.unpack_from(fmt, self.data, pos)[0]
-                    pos += width
-                out.append(tmpl)
-                offset += size
+            while offset + st.size <= end:
+                values = st.unpack_from(self.data, offset)
+                out.append({name: _NTOH[bits](v) if bits else v
+                            for name, bits, v in zip(names, swaps, values, strict=True)})
+                offset += st.size
             self["templates"] = out
             del self["attrs"]
             if self.get("value") is not None:
