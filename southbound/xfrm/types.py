@@ -26,7 +26,7 @@ What the kernel reports, and how (linux/xfrm.h, net/xfrm/):
 The kernel sends no netlink message for an outbound sequence number overflow nor for an
 inbound packet with an unknown SPI ("bad SPI"): it counts them in /proc/net/xfrm_stat
 (``XfrmOutStateSeqError``, ``XfrmInNoStates``) and writes an audit record. Callers that need
-them watch those counters (:func:`southbound.xfrm.stat` readers), not these events.
+them watch those counters (:mod:`southbound.kernel_state` reads them), not these events.
 """
 
 from __future__ import annotations
