@@ -208,7 +208,8 @@ class CaStore:
                 if include_deleted or not e.get("deleted")]
 
     def get(self, which: str) -> Issued:
-        self._ca()  # NoCa first
+        if not self.exists():  # NoCa first (without reading the CA's key: run at commits)
+            self._read("ca.pem")
         return self._issued(self._find(self._index(), which))
 
     def _find(self, index: dict[str, Any], which: str) -> dict[str, Any]:

@@ -165,7 +165,8 @@ class App:
         vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
         psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
         # (a changed VPN naming a reference to the gateway's CA is given its PEM again)
-        self.effective = self.ca_refs.resolve(update(self.effective, config, vpns, psks)).effective
+        self.effective = self.ca_refs.resolve(update(self.effective, config, vpns, psks),
+                                              vpns).effective
         self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
 
     def _warn_unsupported(self) -> None:

@@ -28,7 +28,7 @@ client of the VPNs that use it): the failure says so, it does not pretend otherw
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -92,9 +92,10 @@ class CaReferences:
             problem = f"the CA's store cannot be read: {e.strerror} ({e.filename})"
         return Certificate(name=cert.name, ca_issued=ref, problem=problem)
 
-    def resolve(self, eff: EffectiveConfig) -> Resolved:
+    def resolve(self, eff: EffectiveConfig, vpns: Iterable[str] | None = None) -> Resolved:
         """``eff`` with every ``ca-issued`` certificate and ``own-ca`` authority filled in
-        from the store (again, when it was filled in before)."""
+        from the store (again, when it was filled in before), and their PEM in the VPNs that
+        name them (only those of ``vpns`` when given, and those naming a changed entry)."""
         certs = {n: c for n, c in eff.certificates.items() if c.ca_issued}
         cas = {n: a for n, a in eff.authorities.items() if a.own_ca}
         if not certs and not cas:
@@ -119,21 +120,25 @@ class CaReferences:
         # every VPN naming a reference gets its PEM (also one just resolved from running,
         # which has none); a certificate that now fails is not taken away from a VPN
         # (charon keeps what it had, the certificate entry is failed with the reason)
-        vpns = {}
-        for n, v in eff.vpns.items():
+        if vpns is None or diff_certs or diff_cas:
+            scan: Iterable[Vpn] = eff.vpns.values()
+        else:  # a bulk commit: only its VPNs can lack their PEM
+            scan = [eff.vpns[n] for n in vpns if n in eff.vpns]
+        filled = {}
+        for v in scan:
             if certs.keys() & set(v.certificates) or cas.keys() & set(v.remote_ca_certificates):
                 new = _with_pem(v, all_certs, all_cas)
                 if new != v:
-                    vpns[n] = new
-        if not diff_certs and not diff_cas and not vpns:
+                    filled[v.name] = new
+        if not diff_certs and not diff_cas and not filled:
             return Resolved(eff, refusals)
         for kind, names in ((CERTIFICATE_KIND, diff_certs), (AUTHORITY_KIND, diff_cas),
-                            (VPN_KIND, set(vpns))):
+                            (VPN_KIND, set(filled))):
             if names:
                 changed[kind] = names
         out = dataclasses.replace(
             eff, certificates=MappingProxyType(all_certs), authorities=MappingProxyType(all_cas),
-            vpns=MappingProxyType({**eff.vpns, **vpns}) if vpns else eff.vpns)
+            vpns=MappingProxyType({**eff.vpns, **filled}) if filled else eff.vpns)
         return Resolved(out, refusals, changed)
 
 

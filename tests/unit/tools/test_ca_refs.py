@@ -98,6 +98,8 @@ def test_a_reference_is_filled_in_and_never_in_running(tmp_path: Path, store: Ca
     plain_vpn = dataclasses.replace(resolved.effective, vpns={"rw": resolve(ds.config).vpns["rw"]})
     fixed = CaReferences(store).resolve(plain_vpn)
     assert fixed.changed == {"vpn": {"rw"}} and fixed.effective == resolved.effective
+    assert CaReferences(store).resolve(plain_vpn, ["rw"]).effective == resolved.effective
+    assert CaReferences(store).resolve(plain_vpn, []).changed == {}  # not among the hinted
     # the CA's CRL goes to the own-ca entry like to a PEM entry of this CA
     overlaid, names = CrlFeed(store).overlay(resolved.effective)
     assert names == {"own"} and overlaid.authorities["own"].crl
