@@ -19,6 +19,8 @@ effective parameters). Cache rules:
   subscribers, plain invalidations are gathered for ``recompose_delay`` seconds (a bulk load
   changes thousands of statuses: one recompose, not thousands).
 * :meth:`run` samples the daemon every ``interval`` seconds.
+* Reads are paced: after one that took T seconds, the next starts ``read_pause`` * T after it
+  ended at the earliest (during an event storm the engine reads at most half the time).
 * A daemon that does not answer within the reader's bound leaves the last tables, ``stale``
   with their ``read_at``; the engine waits ``max_age`` before asking it again.
 
@@ -122,9 +124,16 @@ class StateEngine:
     def __init__(self, read: Callable[[], Awaitable[Reading]], compose: Compose | None = None,
                  *, interval: float = 5.0, queue_size: int = 256,
                  coalesce: float = 0.02, reread: float = 1.0,
-                 recompose_delay: float = 0.25,
+                 recompose_delay: float = 0.25, read_pause: float = 1.0,
                  extra: Sequence[Callable[[], dict[str, Any]]] = ()) -> None:
         self.read_fn = read
+        # after a daemon read that took T seconds, the next one starts read_pause * T after it
+        # ended at the earliest: a storm of SA events (hundreds of tunnels coming up) would
+        # otherwise keep back-to-back list-sas reads running, taking charon's IKE SA
+        # manager and a core from the very negotiations being watched (a quiet daemon's
+        # event is read within ``coalesce`` as before)
+        self.read_pause = read_pause
+        self._read_took = 0.0
         # other sources read beside the daemon (the kernel's view: southbound/kernel_state):
         # blocking calls, run in a thread at each daemon read, their keys merged in
         self.extra = tuple(extra)
@@ -257,12 +266,21 @@ class StateEngine:
         """Refresh until nothing asked for is left (one refresh in flight, shared)."""
         while self._due():
             if self._task is None or self._task.done():
+                if self._served < self._asked:
+                    rest = (self._read_mono + self.read_pause * self._read_took
+                            - time.monotonic())
+                    if rest > 0:
+                        await asyncio.sleep(rest)
+                        if self._task is not None and not self._task.done():
+                            await asyncio.shield(self._task)  # another settle started it
+                            continue
                 self._task = asyncio.ensure_future(self._refresh())
             await asyncio.shield(self._task)
 
     async def _refresh(self) -> None:
         if self._served < self._asked:
             asked = self._asked
+            started = time.monotonic()
             try:
                 self._reading = await self.read_fn()
                 if self.extra:
@@ -270,6 +288,7 @@ class StateEngine:
             finally:
                 self._served = asked
                 self._read_mono = time.monotonic()
+                self._read_took = self._read_mono - started
             self.reads += 1
         self._recompose = False
         state, read_at, stale = self._reading

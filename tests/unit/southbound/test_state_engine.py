@@ -336,3 +336,29 @@ def test_same_content_is_steady_equality_without_a_copy() -> None:
         assert same_content(a, b) is same, b
         assert same_content(b, a) is same, b
         assert (steady(a) == steady(b)) is same, b
+
+
+def test_reads_during_an_event_storm_leave_the_daemon_as_much_time_as_they_take() -> None:
+    import time
+
+    spans: list[tuple[float, float]] = []
+
+    async def slow_read() -> tuple[dict, float, bool]:
+        t = time.monotonic()
+        await asyncio.sleep(0.2)  # a list-sas of many SAs on a busy daemon
+        spans.append((t, time.monotonic()))
+        return {}, time.time(), False
+
+    async def main() -> None:
+        eng = StateEngine(slow_read, reread=30, read_pause=1.0)
+        changes = eng.changes()
+        for i in range(12):  # a storm: an event every 50 ms for 0.6 s
+            eng.sa_event({"kind": "child", "event": "up", "vpn": "vpn-a", "unique-id": i})
+            await asyncio.sleep(0.05)
+        got = await take(changes, 12)
+        assert [c.event["unique-id"] for c in got] == list(range(12))  # none merged away
+        assert got[-1].snapshot.read_at is not None
+    asyncio.run(main())
+    assert len(spans) >= 2
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start - end >= 0.19, spans  # paced: idle at least as long as the read took
