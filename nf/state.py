@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from lxml import etree
@@ -9,6 +11,9 @@ from lxml import etree
 from nf.schema import NS
 
 _PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True)
+_KEEP = 24  # members whose markup is remembered (a snapshot has about 15)
+_MEMBERS: OrderedDict[tuple[int, str, str], tuple[Any, str]] = OrderedDict()
+_LOCK = threading.Lock()
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
@@ -36,6 +41,40 @@ def _markup(out: list[str], data: dict[str, Any]) -> None:
                     out.append(f"<{name}>{_text(item).translate(_ESCAPES)}</{name}>")
         else:
             out.append(f"<{name}>{_text(value).translate(_ESCAPES)}</{name}>")
+
+
+def _member_markup(name: str, value: Any, ns: str) -> str:
+    """The markup of one top-level state member, remembered while it is the same object."""
+    key = (id(value), name, ns)
+    with _LOCK:
+        hit = _MEMBERS.get(key)
+        if hit is not None and hit[0] is value:
+            _MEMBERS.move_to_end(key)
+            return hit[1]
+    out = [f'<r xmlns="{ns}">']
+    _markup(out, {name: value})
+    out.append("</r>")
+    text = "".join(out)
+    with _LOCK:
+        _MEMBERS[key] = (value, text)  # holding value: its id is not reused meanwhile
+        while len(_MEMBERS) > _KEEP:
+            _MEMBERS.popitem(last=False)
+    return text
+
+
+def add_member(parent: etree._Element, name: str, value: Any, ns: str = NS) -> None:
+    """Append one member of a snapshot's tree (``ike-sa``, ``counters``...) under ``parent``.
+
+    A snapshot's tree is never changed (nf/observed.py), and each member stays the same object
+    until the daemon is read again: its markup is remembered, so reads of one snapshot (gets
+    within a second, every front) render its SA table once, then only parse it (in C)."""
+    if value is None:
+        return
+    if not isinstance(value, (dict, list)):
+        to_xml(parent, {name: value}, ns)
+        return
+    for child in etree.fromstring(_member_markup(name, value, ns), _PARSER):
+        parent.append(child)
 
 
 def to_xml(parent: etree._Element, data: dict[str, Any], ns: str = NS) -> None:
@@ -70,7 +109,7 @@ def merge_state(config_roots: list[etree._Element], state: dict[str, Any]) -> li
             continue
         key = _INSIDE_CONFIG.get(name)
         if key is None:
-            to_xml(ike, {name: value})
+            add_member(ike, name, value)
             continue
         entries = {e.findtext(f"{{{NS}}}{key}"): e for e in ike.findall(f"{{{NS}}}{name}")}
         for item in value or []:
