@@ -82,6 +82,7 @@ bench: deps
 	$(PY) bench/bulk_load.py --sizes 1000 --cycles 10 --json bench/results/bulk_load-1000.json
 	$(PY) bench/bulk_load.py --sizes 10000 --cycles 3 --json bench/results/bulk_load-10000.json
 	$(PY) bench/state_reads.py --sizes 1,100,1000 --rounds 10
+	$(PY) bench/tunnel_bringup.py --sizes 100,1000 --rounds 3
 	@echo "bench ended $$(date -u +%FT%TZ), load average $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 demo: deps

@@ -166,6 +166,7 @@ class Updowns:
         import vici
 
         self.up: set[str] = set()
+        self.times: list[float] = []  # perf_counter() of each new connection's first CHILD SA
         self.cond = threading.Condition()
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_UNIX)
@@ -184,8 +185,12 @@ class Updowns:
                 break
             if name is None or msg.get("up") != b"yes":
                 continue
+            now = time.perf_counter()
             with self.cond:
-                self.up.update(k for k in msg if k != "up")
+                for k in msg:
+                    if k != "up" and k not in self.up:
+                        self.up.add(k)
+                        self.times.append(now)
                 self.cond.notify_all()
 
     def wait(self, n: int, timeout: float = TIMEOUT) -> None:
@@ -215,7 +220,7 @@ def installed(sock: Path) -> int:
 
 def clear_sas(*socks: Path, timeout: float = 300) -> None:
     """Terminate every IKE SA of these charons and wait until none is left."""
-    from southbound.vici_client import ViciClient
+    from southbound.vici_client import ViciClient, ViciError
 
     deadline = time.monotonic() + timeout
     asked: set[tuple[Path, int]] = set()
@@ -229,12 +234,22 @@ def clear_sas(*socks: Path, timeout: float = 300) -> None:
                         uid = int(sa["uniqueid"])
                         if (sock, uid) not in asked:
                             asked.add((sock, uid))
-                            c.terminate(ike_id=uid, timeout_ms=-1, force=True)
+                            try:
+                                c.terminate(ike_id=uid, timeout_ms=-1, force=True)
+                            except ViciError:  # gone meanwhile (its peer deleted it)
+                                pass
         if not left:
             return
         if time.monotonic() > deadline:
             raise SystemExit(f"{left} IKE SAs still up {timeout} s after removal")
         time.sleep(0.2)
+
+
+def phases(t0: float, handed: float, ups: list[float]) -> dict[str, float]:
+    """Where a bring-up's time went: the hand-over (commit or swanctl returned), the first,
+    the middle and the last CHILD SA up, in s from the start."""
+    return {"handed_s": round(handed - t0, 3), "first_up_s": round(ups[0] - t0, 3),
+            "half_up_s": round(ups[len(ups) // 2] - t0, 3), "last_up_s": round(ups[-1] - t0, 3)}
 
 
 class Bench:
@@ -248,6 +263,7 @@ class Bench:
 
         options, _, _ = resolved(0)
         self.work, self.state = work, work / "a"
+        self.phases: dict[str, list[dict[str, float]]] = {"ipsec-nf": [], "swanctl": []}
         subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
                         str(self.state), USER], input=PASSWORD + "\n", text=True,
                        check=True, cwd=ROOT, capture_output=True)
@@ -314,10 +330,12 @@ class Bench:
         try:
             t = time.perf_counter()
             self.commit(xml, wait=False)
+            handed = time.perf_counter()
             ups.wait(n)
             took = time.perf_counter() - t
         finally:
             ups.close()
+        self.phases["ipsec-nf"].append(phases(t, handed, ups.times))
         if (k := installed(self.a_sock)) != n:
             raise SystemExit(f"A's charon lists {k} installed tunnels, not {n}")
         self.commit(removal_xml(n))
@@ -332,10 +350,12 @@ class Bench:
             t = time.perf_counter()
             subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", uri],
                            check=True, capture_output=True)
+            handed = time.perf_counter()
             ups.wait(n)
             took = time.perf_counter() - t
         finally:
             ups.close()
+        self.phases["swanctl"].append(phases(t, handed, ups.times))
         if (k := installed(self.s.socket_path)) != n:
             raise SystemExit(f"S's charon lists {k} installed tunnels, not {n}")
         subprocess.run(["swanctl", "--load-all", "--clear", "--file", str(empty), "--uri", uri],
@@ -373,18 +393,20 @@ def measure(b: Bench, n: int, rounds: int) -> dict[str, Any]:
                     f"unix://{b.b.socket_path}"], check=True, capture_output=True)
     xml = vpns_xml(n)
     started = report.load()
+    b.phases = {"ipsec-nf": [], "swanctl": []}
     samples = report.interleave({"ipsec-nf": lambda: b.ours(n, xml),
                                  "swanctl": lambda: b.swanctl(n, conf, empty)}, rounds)
     for i in range(rounds):
-        print(f"  {n} tunnels, round {i + 1}: ipsec-nf {samples['ipsec-nf'][i]:.3f} s, "
-              f"swanctl {samples['swanctl'][i]:.3f} s (load {report.load()['loadavg']})",
-              flush=True)
+        print(f"  {n} tunnels, round {i + 1}: ipsec-nf {samples['ipsec-nf'][i]:.3f} s "
+              f"{b.phases['ipsec-nf'][i]}, swanctl {samples['swanctl'][i]:.3f} s "
+              f"{b.phases['swanctl'][i]} (load {report.load()['loadavg']})", flush=True)
     ours, swan = (report.spread(samples[k]) for k in ("ipsec-nf", "swanctl"))
     return {"tunnels": n, "load_start": started, "load_end": report.load(),
             "ipsec_nf_s": ours, "swanctl_s": swan,
             "ratio": round(statistics.median(samples["ipsec-nf"])
                            / statistics.median(samples["swanctl"]), 2),
-            "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()}}
+            "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()},
+            "phases": b.phases}
 
 
 def inner(a: argparse.Namespace) -> int:
