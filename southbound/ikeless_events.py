@@ -46,6 +46,8 @@ from southbound.xfrm.types import (
 log = logging.getLogger(__name__)
 NS = "urn:ietf:params:xml:ns:yang:ietf-i2nsf-ikeless"
 BAD_SPI_HOLD = 10.0  # seconds between two sadb-bad-spi of one SPI
+KNOWN_HOLD = 1.0  # seconds an SA found in the kernel is not asked for again (every ESP packet
+# is seen: without this, each would cost a netlink request)
 SEQ_END = {False: 0xFFFFFFFF, True: 0xFFFFFFFFFFFFFFFF}  # the last sequence number (ESN?)
 
 
@@ -118,6 +120,7 @@ class IkelessEvents:
         self.spd = spd
         self._overflowed: set[tuple[str, int]] = set()
         self._bad_spi: dict[int, float] = {}
+        self._known: dict[tuple[str, int], float] = {}
         self.counts: dict[str, int] = {}
 
     def _send(self, body: etree._Element) -> None:
@@ -160,7 +163,12 @@ class IkelessEvents:
         now = time.monotonic() if now is None else now
         if now - self._bad_spi.get(spi, -BAD_SPI_HOLD) < BAD_SPI_HOLD:
             return
+        if self._known.get((dst, spi), -1.0) > now:
+            return
         if known(SaId(ipaddress.ip_address(dst), spi)):
+            if len(self._known) > 65536:
+                self._known.clear()
+            self._known[(dst, spi)] = now + KNOWN_HOLD
             return
         self._bad_spi[spi] = now
         log.info("ESP packet to %s with unknown SPI %#x", dst, spi)

@@ -65,3 +65,17 @@ def test_hard_expire_of_our_sa_is_recorded_and_others_ignored() -> None:
     assert ledger.expired == {"out/1": "d1"}
     ev.handle(ExpireEvent(XfrmState(src=A, dst=B, spi=0xC0FFEE), hard=True))  # charon's
     assert [n.findtext("{*}soft-lifetime-expire") for n in sent] == ["true", "false"]
+
+
+def test_a_known_sa_is_not_asked_for_at_every_packet() -> None:
+    ev, sent = events()
+    asked: list[SaId] = []
+
+    def known(s: SaId) -> bool:
+        asked.append(s)
+        return True
+    for t in (0.0, 0.1, 0.5):
+        ev.bad_spi("198.51.100.1", 0x1001, known=known, now=t)
+    assert len(asked) == 1 and sent == []
+    ev.bad_spi("198.51.100.1", 0x1001, known=known, now=5.0)  # asked again after a while
+    assert len(asked) == 2
