@@ -24,6 +24,12 @@ DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 MAX_CHUNK_SIZE = 4294967295
 """Largest chunk size allowed by RFC 6242 (2^32 - 1)."""
 
+SEND_CHUNK_SIZE = 16 * 1024
+"""Size of the chunks an outgoing message is cut into. A client that looks for the next
+delimiter in all it has buffered (ncclient decodes its whole buffer again for every 4 KiB it
+reads) does quadratic work on one large chunk: a 4.5 MB reply (the whole list of 10,000
+VPNs) sent as one chunk took it seconds. Small chunks are consumed as they arrive."""
+
 _MAX_SIZE_DIGITS = len(str(MAX_CHUNK_SIZE))
 _WHITESPACE = b" \t\r\n"
 
@@ -88,7 +94,15 @@ class Framer:
             return bytes(msg) + EOM
         if not msg:
             raise ValueError("cannot send an empty message with chunked framing")
-        return b"\n#%d\n" % len(msg) + bytes(msg) + b"\n##\n"
+        if len(msg) <= SEND_CHUNK_SIZE:
+            return b"\n#%d\n" % len(msg) + bytes(msg) + b"\n##\n"
+        view = memoryview(msg)
+        parts: list[bytes | memoryview] = []
+        for i in range(0, len(view), SEND_CHUNK_SIZE):
+            piece = view[i:i + SEND_CHUNK_SIZE]
+            parts += (b"\n#%d\n" % len(piece), piece)
+        parts.append(b"\n##\n")
+        return b"".join(parts)
 
     def feed(self, data: bytes, limit: int | None = None) -> list[bytes]:
         """Add received bytes and return the complete messages now available.

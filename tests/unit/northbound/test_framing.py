@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from northbound.framing import EOM, Framer, FramingError
+from northbound.framing import EOM, SEND_CHUNK_SIZE, Framer, FramingError
 
 HELLO = b'<?xml version="1.0"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"/>'
 RPC = b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>'
@@ -81,6 +81,22 @@ def test_chunked_encode_roundtrip() -> None:
     assert chunked().feed(enc) == [RPC]
     with pytest.raises(ValueError):
         chunked().encode(b"")
+
+
+def test_a_large_message_is_sent_in_small_chunks() -> None:
+    """A reply of several MB goes out as chunks of at most SEND_CHUNK_SIZE (a client that
+    rescans its buffer for each read does quadratic work on one big chunk), and decodes back."""
+    msg = b"<rpc-reply>" + b"x" * (3 * SEND_CHUNK_SIZE + 5) + b"</rpc-reply>"
+    enc = chunked().encode(msg)
+    sizes, rest = [], enc
+    while rest != b"\n##\n":
+        header, _, rest = rest[2:].partition(b"\n")
+        sizes.append(int(header))
+        rest = rest[sizes[-1]:]
+    assert sizes == [SEND_CHUNK_SIZE] * 3 + [len(msg) - 3 * SEND_CHUNK_SIZE]
+    assert chunked().feed(enc) == [msg]
+    exact = b"y" * SEND_CHUNK_SIZE
+    assert chunked().encode(exact) == b"\n#%d\n" % SEND_CHUNK_SIZE + exact + b"\n##\n"
 
 
 def test_chunked_multi_chunk_message() -> None:
