@@ -35,6 +35,11 @@ their CHILD SA installed.
   swanctl.conf holds exactly the load-conn / load-shared messages our reconciler sends for the
   same VPNs (resolved in this process: every default and the start_action=start).
 
+A tunnel whose IKE_SA_INIT went unanswered through all of charon's retransmits (keyingtries 1,
+as our reconciler loads them) is not retried by charon: our reconciler initiates such a
+connection again after 30 s without a CHILD SA (``reinitiate_after``), and the bench does the
+same for S over VICI, so both sides can finish (how many were initiated again is in the JSON).
+
 Between rounds (not timed) the tunnels are removed: ours by deleting the VPNs over NETCONF,
 swanctl's by ``--load-all --clear`` of an empty file and terminating its SAs; the script waits
 until no IKE SA is left on any of the three charons. Needs root (namespaces, charon).
@@ -52,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,7 @@ PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
 USER, PASSWORD = "admin", "bench-pw"
 A_WAN, B_WAN, S_WAN, B_WAN2 = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
 TIMEOUT = 900.0  # seconds a bring-up may take before the bench gives up
+REINITIATE = 30.0  # seconds without a CHILD SA before a connection of S is initiated again
 GLOBAL_OPTIONS = ("<global-options><dos-protection><cookie-threshold>0</cookie-threshold>"
                   "<block-threshold>100000</block-threshold></dos-protection>"
                   "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
@@ -193,11 +199,23 @@ class Updowns:
                         self.times.append(now)
                 self.cond.notify_all()
 
-    def wait(self, n: int, timeout: float = TIMEOUT) -> None:
-        """Until n connections had a CHILD SA up."""
+    def wait(self, n: int, timeout: float = TIMEOUT,
+             nudge: Callable[[set[str]], None] | None = None) -> None:
+        """Until n connections had a CHILD SA up; ``nudge(up)`` every REINITIATE seconds."""
+        deadline = time.monotonic() + timeout
         with self.cond:
-            if not self.cond.wait_for(lambda: len(self.up) >= n, timeout):
-                raise SystemExit(f"only {len(self.up)} of {n} CHILD SAs up after {timeout} s")
+            while len(self.up) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SystemExit(f"only {len(self.up)} of {n} CHILD SAs up after {timeout} s")
+                if not self.cond.wait_for(lambda: len(self.up) >= n, min(left, REINITIATE)) \
+                        and nudge is not None:
+                    up = set(self.up)
+                    self.cond.release()
+                    try:
+                        nudge(up)
+                    finally:
+                        self.cond.acquire()
 
     def close(self) -> None:
         """Stop listening."""
@@ -264,6 +282,7 @@ class Bench:
         options, _, _ = resolved(0)
         self.work, self.state = work, work / "a"
         self.phases: dict[str, list[dict[str, float]]] = {"ipsec-nf": [], "swanctl": []}
+        self.reinitiated = 0  # connections of S initiated again by the bench
         subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
                         str(self.state), USER], input=PASSWORD + "\n", text=True,
                        check=True, cwd=ROOT, capture_output=True)
@@ -297,6 +316,10 @@ class Bench:
         while self.tail().count("charon started") <= before and time.monotonic() < deadline:
             time.sleep(0.2)
         self._wait_vici()
+
+    def log_text(self) -> str:
+        """The server's whole log."""
+        return (self.state / "serve.log").read_text(errors="replace")
 
     def tail(self) -> str:
         """The end of the server's log."""
@@ -351,7 +374,7 @@ class Bench:
             subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", uri],
                            check=True, capture_output=True)
             handed = time.perf_counter()
-            ups.wait(n)
+            ups.wait(n, nudge=lambda up: self.reinitiate(n, up))
             took = time.perf_counter() - t
         finally:
             ups.close()
@@ -362,6 +385,24 @@ class Bench:
                        check=True, capture_output=True)
         clear_sas(self.s.socket_path, self.b.socket_path)
         return took
+
+    def reinitiate(self, n: int, up: set[str]) -> None:
+        """What our reconciler does for a tunnel that should be up (``reinitiate_after``, 30 s),
+        done for S: initiate again each connection with no CHILD SA up and no IKE SA being set
+        up (with keyingtries 1, charon gives up on a tunnel whose IKE_SA_INIT went unanswered
+        after its retransmits; swanctl alone would never bring it up)."""
+        from southbound.vici_client import ViciClient, ViciError
+
+        with ViciClient(self.s.socket_path, timeout=120) as c:
+            busy = {name for entry in c.list_sas() for name in entry}
+            again = [f"a{i}" for i in range(n) if f"a{i}" not in up and f"a{i}" not in busy]
+            for name in again:
+                try:
+                    c.initiate(child="sp", ike=name, timeout_ms=-1)
+                except ViciError:
+                    pass
+        self.reinitiated += len(again)
+        print(f"    swanctl side: initiated {len(again)} connections again", flush=True)
 
     def stop(self) -> None:
         """Stop the server and the two plain charons."""
@@ -394,6 +435,8 @@ def measure(b: Bench, n: int, rounds: int) -> dict[str, Any]:
     xml = vpns_xml(n)
     started = report.load()
     b.phases = {"ipsec-nf": [], "swanctl": []}
+    b.reinitiated = 0
+    ours_again = b.log_text().count("(no CHILD SA for")
     samples = report.interleave({"ipsec-nf": lambda: b.ours(n, xml),
                                  "swanctl": lambda: b.swanctl(n, conf, empty)}, rounds)
     for i in range(rounds):
@@ -406,7 +449,8 @@ def measure(b: Bench, n: int, rounds: int) -> dict[str, Any]:
             "ratio": round(statistics.median(samples["ipsec-nf"])
                            / statistics.median(samples["swanctl"]), 2),
             "samples_s": {k: [round(x, 3) for x in v] for k, v in samples.items()},
-            "phases": b.phases}
+            "phases": b.phases, "swanctl_reinitiated": b.reinitiated,
+            "ipsec_nf_reinitiated": b.log_text().count("(no CHILD SA for") - ours_again}
 
 
 def inner(a: argparse.Namespace) -> int:
