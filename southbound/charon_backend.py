@@ -10,7 +10,7 @@ vpn            50   ``load-conn`` (conn + child) load-conn / unload-conn      li
 ============== ==== ============================ ============================ =================
 
 and the remote-access kinds (certificate-authority 12, certificate 14, eap-key 16, pool 30:
-:mod:`southbound.ra_session`), and svti 40: the kernel's xfrm interfaces of route-based VPNs,
+:mod:`southbound.ra_session`), and svti 60: the kernel's xfrm interfaces of route-based VPNs,
 made over rtnetlink rather than VICI (:mod:`southbound.xfrm_interfaces`).
 
 A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
@@ -108,8 +108,10 @@ KINDS = (
                  payload=lambda pool, _dp: {"pools": pool_payload(pool)},
                  digest=lambda _pool, payload: conn_payload_digest(payload)),
     # route-based VPNs: xfrm interfaces in the kernel (southbound/xfrm_interfaces.py), made
-    # before the connections whose SAs carry their if_id, removed after them
-    ResourceKind(xfrm_interfaces.KIND, 40, select=lambda eff: _enabled(eff, eff.svtis),
+    # after the connections whose SAs carry their if_id (only a number to charon) and removed
+    # before them: no packet routed into an interface meets a policy whose SA is gone (the
+    # kernel's acquire would leave a larval SA behind)
+    ResourceKind(xfrm_interfaces.KIND, 60, select=lambda eff: _enabled(eff, eff.svtis),
                  payload=lambda svti, _dp: xfrm_interfaces.payload(svti),
                  digest=lambda _svti, payload: xfrm_interfaces.digest(payload)),
 )

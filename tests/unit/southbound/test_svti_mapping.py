@@ -59,7 +59,10 @@ def test_svti_payload_defaults_the_mtu() -> None:
                     "addresses": ["10.0.0.1/30", "2001:db8::1/64"]}
 
 
-def test_interfaces_come_before_the_vpns_and_go_after_them() -> None:
+def test_interfaces_come_after_the_vpns_and_go_before_them() -> None:
+    """Made once charon has the CHILD configs (their if_id is only a number to charon), gone
+    before charon tears the SAs and policies down: no packet routed into the interface meets a
+    policy without its SA (an acquire, and a larval SA left in the kernel)."""
     eff = EffectiveConfig(
         vpns={"rb": _vpn(SecurityPolicy(name="t", svti_id_in=5, svti_id_out=5))},
         svtis={"svti1": Svti(name="svti1", svti_id=5)})
@@ -69,11 +72,11 @@ def test_interfaces_come_before_the_vpns_and_go_after_them() -> None:
     ranks = {k.name: k.rank for k in KINDS}
     loads = plan(desired.digests, {}, ranks)
     order = [(op.kind, op.name) for op in loads]
-    assert order.index(("svti", "svti1")) < order.index(("vpn", "rb"))
+    assert order.index(("vpn", "rb")) < order.index(("svti", "svti1"))
     held = {k: dict(v) for k, v in desired.digests.items()}
     unloads = plan({}, held, ranks)
     order = [(op.kind, op.name) for op in unloads]
-    assert order.index(("vpn", "rb")) < order.index(("svti", "svti1"))
+    assert order.index(("svti", "svti1")) < order.index(("vpn", "rb"))
     disabled = DesiredSet(KINDS, dp)
     disabled.update(EffectiveConfig(enabled=False, svtis=eff.svtis))
     assert disabled.digests["svti"] == {}
