@@ -61,7 +61,8 @@ class PkiRefusal:
     app_tag: str = APP_TAG
 
 
-def _entry_path(lst: str, name: str, leaf: str) -> str:
+def entry_path(lst: str, name: str, leaf: str) -> str:
+    """The error-path of a leaf of a /ike list entry (certificate, certificate-authority)."""
     return paths.build([Step(_MODULE, "ike"), Step(_MODULE, lst, (("name", name),)),
                         Step(_MODULE, leaf)])
 
@@ -118,19 +119,19 @@ def _certificate_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
         cert = _cert(c.certificate)
         if cert is None:
             yield PkiRefusal("", (), f"certificate {name}: not a PEM X.509 certificate",
-                             _entry_path("certificate", name, "certificate"))
+                             entry_path("certificate", name, "certificate"))
             continue
         try:
             key = load_pem_private_key(c.private_key.encode(), password=None)
         except (ValueError, TypeError):
             yield PkiRefusal("", (), (f"certificate {name}: the private key is not an "
                                       "unencrypted PEM private key (RSA, ECDSA or Ed25519)"),
-                             _entry_path("certificate", name, "private-key"))
+                             entry_path("certificate", name, "private-key"))
             continue
         if _spki(key.public_key()) != _spki(cert.public_key()):
             yield PkiRefusal("", (), (f"certificate {name}: the private key does not match "
                                       "the certificate's public key"),
-                             _entry_path("certificate", name, "private-key"))
+                             entry_path("certificate", name, "private-key"))
 
 
 def _authority_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
@@ -141,7 +142,7 @@ def _authority_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
         if cert is None:
             yield PkiRefusal("", (), (f"certificate-authority {name}: not a PEM X.509 "
                                       "certificate"),
-                             _entry_path("certificate-authority", name, "certificate"))
+                             entry_path("certificate-authority", name, "certificate"))
             continue
         if ca.crl is None:
             continue
@@ -149,19 +150,19 @@ def _authority_errors(eff: EffectiveConfig) -> Iterator[PkiRefusal]:
             crl = x509.load_pem_x509_crl(ca.crl.encode())
         except ValueError:
             yield PkiRefusal("", (), f"certificate-authority {name}: the CRL is not a PEM "
-                             "X.509 CRL", _entry_path("certificate-authority", name, "crl"))
+                             "X.509 CRL", entry_path("certificate-authority", name, "crl"))
             continue
         if crl.issuer != cert.subject or not crl.is_signature_valid(cert.public_key()):
             yield PkiRefusal("", (), (f"certificate-authority {name}: the CRL is not "
                                       "issued by this authority"),
-                             _entry_path("certificate-authority", name, "crl"))
+                             entry_path("certificate-authority", name, "crl"))
         elif _crl_key_id(crl) != _key_id(cert):
             # charon 5.9.8 finds a loaded CRL by its authorityKeyIdentifier only (the
             # revocation plugin): without it the CRL would be loaded and never used
             yield PkiRefusal("", (), (f"certificate-authority {name}: the CRL has no "
                                       "authorityKeyIdentifier naming this authority's key: "
                                       "the IKE daemon would never use it"),
-                             _entry_path("certificate-authority", name, "crl"))
+                             entry_path("certificate-authority", name, "crl"))
 
 
 def _crl_key_id(crl: x509.CertificateRevocationList) -> bytes | None:

@@ -36,7 +36,7 @@ from nf.ca import CaError, Issued
 from nf.ca_store import CaStore
 from nf.checks import Check
 from nf.effective import Certificate, CertificateAuthority, EffectiveConfig, Vpn
-from nf.pki import PkiRefusal, _entry_path, pki_refusals
+from nf.pki import PkiRefusal, entry_path, pki_refusals
 from tools.ca_wiring import CrlFeed
 
 CERTIFICATE_KIND = "certificate"  # southbound.ra_session.CERTIFICATE
@@ -105,12 +105,12 @@ class CaReferences:
         for name, c in sorted(new_certs.items()):
             if c.problem is not None:
                 refusals.append(PkiRefusal("", (), f"certificate {name}: {c.problem}",
-                                           _entry_path("certificate", name, "ca-issued")))
+                                           entry_path("certificate", name, "ca-issued")))
         ca_pem = self.store.info().certificate if cas and self.store.exists() else ""
         new_cas = {n: dataclasses.replace(a, certificate=ca_pem) for n, a in cas.items()}
         if cas and not ca_pem:
             refusals += [PkiRefusal("", (), f"certificate-authority {n}: {NO_CA}",
-                                    _entry_path("certificate-authority", n, "own-ca"))
+                                    entry_path("certificate-authority", n, "own-ca"))
                          for n in sorted(cas)]
         changed: dict[str, set[str]] = {}
         diff_certs = {n for n, c in new_certs.items() if c != certs[n]}
