@@ -267,6 +267,7 @@ class DosProtection:
     """``global-options/dos-protection``. ``cookie_threshold`` is a number or ``"always"``."""
 
     cookie_threshold: int | str | None = None
+    cookie_threshold_ip: int | None = None
     block_threshold: int | None = None
     init_limit_half_open: int | None = None
 

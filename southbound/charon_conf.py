@@ -71,14 +71,15 @@ COOKIE_ALWAYS = 1
 RESERVED_THREADS = 10
 _DOS_OPTIONS = {
     "cookie_threshold": "cookie_threshold",
+    "cookie_threshold_ip": "cookie_threshold_ip",
     "block_threshold": "block_threshold",
     "init_limit_half_open": "init_limit_half_open",
 }
 # the model's defaults (yang/ipsec-nf.yang): an option not set is this, not charon's default
 MODEL_DEFAULTS = GlobalOptions(
     retransmit_tries=5, retransmit_timeout=4.0, retransmit_base=1.8, acquire_timeout=165,
-    threads=16, dos_protection=DosProtection(cookie_threshold=10, block_threshold=5,
-                                             init_limit_half_open=0),
+    threads=16, dos_protection=DosProtection(cookie_threshold=10, cookie_threshold_ip=3,
+                                             block_threshold=5, init_limit_half_open=0),
     sa_table_size=1, sa_table_segments=1, sp_hash_ipv4=SpHash(local=32, remote=32),
     sp_hash_ipv6=SpHash(local=128, remote=128), install_routes=False, routing_table=220,
     routing_table_prio=220, delete_rekeyed=False, delete_rekeyed_delay=5,

@@ -52,7 +52,8 @@ STATE_EXAMPLE = {
 }
 # Not in the manual at all: charon's own defaults (strongswan.conf(5): charon.port [500],
 # charon.port_nat_t [4500]).
-CHARON_DEFAULTS = {"ike-port": "500", "ike-nat-port": "4500"}
+CHARON_DEFAULTS = {"ike-port": "500", "ike-nat-port": "4500",
+                   "dos-protection/cookie-threshold-ip": "3"}  # not in the manual: charon's
 # /ike/logging (l.1271-1281 "The default configuration for ike logs is the following: daemon
 # default 0, authpriv default disable"; the same in `show state`, l.834-840). The subsystems
 # have no default: absent, they take the facility's.
@@ -189,12 +190,12 @@ def test_render_conf_defaults() -> None:
         "retransmit_tries", "retransmit_timeout", "retransmit_base", "ikesa_table_size",
         "ikesa_table_segments", "install_routes", "routing_table", "routing_table_prio",
         "delete_rekeyed", "delete_rekeyed_delay", "make_before_break", "prefer_best_path",
-        "cookie_threshold")} == {
+        "cookie_threshold", "cookie_threshold_ip")} == {
         "retransmit_tries": "5", "retransmit_timeout": "4.0", "retransmit_base": "1.8",
         "ikesa_table_size": "1", "ikesa_table_segments": "1", "install_routes": "no",
         "routing_table": "220", "routing_table_prio": "220", "delete_rekeyed": "no",
         "delete_rekeyed_delay": "5", "make_before_break": "no", "prefer_best_path": "no",
-        "cookie_threshold": "10"}
+        "cookie_threshold": "10", "cookie_threshold_ip": "3"}
     assert "xfrm_acq_expires = 165" in text
     assert spdh(text) == {"ipv4.lbits": "32", "ipv4.rbits": "32", "ipv6.lbits": "128",
                           "ipv6.rbits": "128"}
@@ -399,3 +400,17 @@ def test_ports_must_differ(schema: Schema, body: str) -> None:
     [err] = e.value.errors
     assert err.message.startswith("ike-nat-port must differ from ike-port"), err
     assert err.path is not None and err.path.endswith("ike-nat-port"), err
+
+
+def test_cookie_threshold_ip_reaches_charon(schema: Schema) -> None:
+    """charon 5.9.8's per-address cookie threshold (default 3): one peer opening hundreds of
+    tunnels at once is asked for cookies past it unless it is raised or 0 (off)."""
+    cfg = validate(schema, ike("<dos-protection><cookie-threshold>0</cookie-threshold>"
+                               "<cookie-threshold-ip>0</cookie-threshold-ip>"
+                               "<block-threshold>100000</block-threshold></dos-protection>"))
+    opts = global_options(cfg["ike"]["global-options"])
+    assert opts.dos_protection == DosProtection(cookie_threshold=0, cookie_threshold_ip=0,
+                                                block_threshold=100000, init_limit_half_open=0)
+    conf = charon_section(render_conf(Path("/x"), options=opts))
+    assert (conf["cookie_threshold"], conf["cookie_threshold_ip"]) == ("0", "0")
+    assert apply_method(MODEL_DEFAULTS, opts) == "restart"  # the receiver reads it at start
