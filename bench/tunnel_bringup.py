@@ -16,7 +16,8 @@ both through the same N responder connections (``swanctl --load-all`` once, star
 Both charons (A's and S's, and B) run with the same raised DoS limits, since charon's
 defaults (cookies from 10 half-open IKE SAs, at most 5 half-open SAs per peer) throttle one
 peer opening hundreds of IKE SAs at once: ``/ike/global-options/dos-protection``
-``cookie-threshold 0`` (cookies off: ``charon.cookie_threshold``), ``block-threshold 100000``
+``cookie-threshold 0`` and ``cookie-threshold-ip 0`` (cookies off: ``charon.cookie_threshold``
+and the per-address ``charon.cookie_threshold_ip``, 3 by default), ``block-threshold 100000``
 (``charon.block_threshold``, half-open SAs per peer) and an IKE SA table of 1,024 buckets in
 16 segments (``sa-table-size``/``sa-table-segments``: ``charon.ikesa_table_size`` and
 ``..._segments``; the default is one bucket). B gets the same values in its strongswan.conf.
@@ -76,6 +77,7 @@ A_WAN, B_WAN, S_WAN, B_WAN2 = "198.51.100.1", "198.51.100.2", "198.51.100.3", "1
 TIMEOUT = 900.0  # seconds a bring-up may take before the bench gives up
 REINITIATE = 30.0  # seconds without a CHILD SA before a connection of S is initiated again
 GLOBAL_OPTIONS = ("<global-options><dos-protection><cookie-threshold>0</cookie-threshold>"
+                  "<cookie-threshold-ip>0</cookie-threshold-ip>"
                   "<block-threshold>100000</block-threshold></dos-protection>"
                   "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
                   "</global-options>")
