@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nf.effective import EffectiveConfig, Vpn
-from southbound import ra_session, sa_state, vici_ra, xfrm_interfaces
+from southbound import conn_cache, ra_session, sa_state, vici_ra, xfrm_interfaces
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -42,7 +42,7 @@ from southbound.backend import (
     Unsupported,
     dataplane_refusals,
 )
-from southbound.convert import conn_for, shared_digest, shared_for, vici_str
+from southbound.convert import shared_digest, shared_for, vici_str
 from southbound.remote_access import (
     EAP_PREFIX,
     authority_payload,
@@ -58,7 +58,6 @@ from southbound.vici_client import (
     ViciConnectionError,
     ViciEncodingError,
     ViciError,
-    request_size,
 )
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ KINDS = (
                  payload=lambda psk, _dp: shared_for(psk),
                  digest=lambda psk, _payload: shared_digest(psk), secret=True),
     ResourceKind(VPN, 50, select=lambda eff: _enabled(eff, eff.vpns),
-                 payload=lambda vpn, dp: conn_for(vpn, trap_as_start=not dp.can_trap),
+                 payload=lambda vpn, dp: conn_cache.take(vpn, trap_as_start=not dp.can_trap),
                  digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True),
     # remote access (southbound/ra_session.py)
     ResourceKind(ra_session.AUTHORITY, 12, select=lambda eff: _enabled(eff, eff.authorities),
@@ -190,7 +189,7 @@ def _too_big(vpn: Vpn, dp: DataPlane) -> list[Unsupported]:
     """The VPN as charon would be given it does not fit one VICI message (charon drops the
     session on a request over 512 KiB, or VICI cannot encode a value over 65,535 bytes)."""
     try:
-        size = request_size("load-conn", {vpn.name: conn_for(vpn, not dp.can_trap)})
+        size = conn_cache.size(vpn, not dp.can_trap)  # built once, kept for the reconciler
     except ViciEncodingError as e:
         return [Unsupported(vpn.name, (), f"the VPN cannot be given to charon: {e}")]
     if size <= MAX_MESSAGE:

@@ -36,6 +36,7 @@ from northbound.registry import SessionRegistry
 from northbound.rpc import Dispatcher, module_of
 from northbound.ssh import start_server
 from northbound.subscriptions import Subscriptions
+from southbound import conn_cache
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess, CharonSupervisor
@@ -159,6 +160,7 @@ class App:
             self.effective = self._resolve(config)
             self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
+            conn_cache.clear()  # the payloads the checks built are taken (southbound/conn_cache.py)
             if self.ikeless is not None:
                 self.ikeless.set_desired(self.effective)
             return
@@ -168,6 +170,7 @@ class App:
         self.effective = self.ca_refs.resolve(update(self.effective, config, vpns, psks),
                                               vpns).effective
         self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
+        conn_cache.clear()
 
     def _warn_unsupported(self) -> None:
         """Running was committed under another backend: say what this one cannot do (those
