@@ -466,8 +466,11 @@ class Editor:
             self._move(parent, snode, new, ins, path, None)
         self._mark(path, op, new, deep=True, nacm_op="create")
 
-    def _check_subtree(self, el: etree._Element, snode: SNode, path: str) -> None:
-        """Every node of a subtree to insert is known config; paths are built only on error."""
+    def _check_subtree(self, el: etree._Element, snode: SNode, path: str,
+                       chain: tuple[tuple[SNode, etree._Element], ...] = ()) -> None:
+        """Every node of a subtree to insert is known config; paths are built only on error
+        (``path`` is the subtree's, ``chain`` the steps below it: a path per node cost as
+        much as the checks in a bulk edit)."""
         if self.trusted:
             return
         for c in el:
@@ -477,20 +480,25 @@ class Editor:
             ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
             cs = snode.children.get((ns, name))
             if cs is None:
-                self._unknown(c, path, ns)
+                self._unknown(c, _joined(path, chain), ns)
             if not cs.config:
                 raise InvalidValue(f"{cs.name!r} is state data and cannot be edited",
-                                   path + path_step(cs, c))
+                                   _joined(path, (*chain, (cs, c))))
             if OP_ATTR in c.attrib:
-                self._op(c, "merge", path + path_step(cs, c))
+                self._op(c, "merge", _joined(path, (*chain, (cs, c))))
             if cs.children:
-                self._check_subtree(c, cs, path + path_step(cs, c))
+                self._check_subtree(c, cs, path, (*chain, (cs, c)))
 
     def _mark(self, path: str, op: str, el: etree._Element, deep: bool = False,
               nacm_op: str | None = None) -> None:
         if self.check is not None:
             self.check(nacm_op or op, el, deep)
         self.edits.append((path, op))
+
+
+def _joined(path: str, chain: tuple[tuple[SNode, etree._Element], ...]) -> str:
+    """A path and the steps below it."""
+    return path + "".join(path_step(s, e) for s, e in chain)
 
 
 def _same(a: etree._Element, b: etree._Element) -> bool:
