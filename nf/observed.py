@@ -26,6 +26,39 @@ from typing import Any, Protocol
 READ_MAX_AGE = 1.0
 
 
+#: Leaves that change with the clock alone (not a change of content).
+CLOCK = frozenset({"established-time", "rekey-time", "reauth-time", "installed-time",
+                   "life-time", "use-in", "use-out", "state-read-time"})
+
+
+def steady(value: Any) -> Any:
+    """``value`` without the :data:`CLOCK` leaves: what a change of content is judged on."""
+    if isinstance(value, Mapping):
+        return {k: steady(v) for k, v in value.items() if k not in CLOCK}
+    if isinstance(value, list):
+        return [steady(v) for v in value]
+    return value
+
+
+def same_content(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are equal leaving out the :data:`CLOCK` leaves (``steady(a) ==
+    steady(b)``), without copying either: a shared subtree (``is``: each VPN's effective view
+    is cached between refreshes) costs nothing, and the walk stops at the first difference.
+    A copy of the whole tree per refresh was most of a read's time with thousands of VPNs."""
+    if a is b:
+        return True
+    if isinstance(a, Mapping):
+        if not isinstance(b, Mapping):
+            return False
+        for k, v in a.items():
+            if k not in CLOCK and (k not in b or not same_content(v, b[k])):
+                return False
+        return all(k in a for k in b if k not in CLOCK)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same_content, a, b))
+    return a == b
+
+
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
     """One reading of the operational state.

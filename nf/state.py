@@ -92,6 +92,7 @@ def to_xml(parent: etree._Element, data: dict[str, Any], ns: str = NS) -> None:
 # state lists whose entries live inside entries of a config list (``vpn[name]/effective``):
 # merged into the config entry with the same key, never added beside it
 _INSIDE_CONFIG = {"vpn": "name", "pool": "name"}  # pool: its usage (remote access)
+INSIDE_CONFIG = frozenset(_INSIDE_CONFIG)  # public: whose state needs running to render
 
 
 def merge_state(config_roots: list[etree._Element], state: dict[str, Any]) -> list[etree._Element]:

@@ -18,7 +18,8 @@ effective parameters). Cache rules:
   from the cached reading: no daemon request. A reader always gets it recomposed; for the
   subscribers, plain invalidations are gathered for ``recompose_delay`` seconds (a bulk load
   changes thousands of statuses: one recompose, not thousands).
-* :meth:`run` samples the daemon every ``interval`` seconds.
+* :meth:`run` samples the daemon every ``interval`` seconds while there are subscribers
+  (:meth:`changes`); readers alone read on demand.
 * Reads are paced: after one that took T seconds, the next starts ``read_pause`` * T after it
   ended at the earliest (during an event storm the engine reads at most half the time).
 * A daemon that does not answer within the reader's bound leaves the last tables, ``stale``
@@ -52,45 +53,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import datetime
 from typing import Any
 
-from nf.observed import READ_MAX_AGE, StateChange, StateSnapshot
+from nf.observed import CLOCK, READ_MAX_AGE, StateChange, StateSnapshot, same_content, steady
+
+__all__ = ["CLOCK", "StateEngine", "same_content", "steady"]
 
 log = logging.getLogger(__name__)
 
 Reading = tuple[dict[str, Any], datetime | None, bool]  # (daemon state, read at, stale)
 Compose = Callable[[dict[str, Any], datetime | None, bool], dict[str, Any]]
-
-#: Leaves that change with the clock alone (not a change of content).
-CLOCK = frozenset({"established-time", "rekey-time", "reauth-time", "installed-time",
-                   "life-time", "use-in", "use-out", "state-read-time"})
-
-
-def steady(value: Any) -> Any:
-    """``value`` without the :data:`CLOCK` leaves: what a change of content is judged on."""
-    if isinstance(value, Mapping):
-        return {k: steady(v) for k, v in value.items() if k not in CLOCK}
-    if isinstance(value, list):
-        return [steady(v) for v in value]
-    return value
-
-
-def same_content(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are equal leaving out the :data:`CLOCK` leaves (``steady(a) ==
-    steady(b)``), without copying either: a shared subtree (``is``: each VPN's effective view
-    is cached between refreshes) costs nothing, and the walk stops at the first difference.
-    A copy of the whole tree per refresh was most of a read's time with thousands of VPNs."""
-    if a is b:
-        return True
-    if isinstance(a, Mapping):
-        if not isinstance(b, Mapping):
-            return False
-        for k, v in a.items():
-            if k not in CLOCK and (k not in b or not same_content(v, b[k])):
-                return False
-        return all(k in a for k in b if k not in CLOCK)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(same_content, a, b))
-    return a == b
-
 
 class _Subscriber:
     """One subscriber's bounded queue of changes."""
@@ -217,9 +187,15 @@ class StateEngine:
         self._schedule(self.recompose_delay)
 
     async def run(self) -> None:
-        """Sample the daemon every ``interval`` seconds (until cancelled)."""
+        """Sample the daemon every ``interval`` seconds while anyone subscribes to the
+        changes (until cancelled)."""
         while True:
             await asyncio.sleep(self.interval)
+            # nobody follows the changes: no sample. A reader reads the daemon on demand
+            # (``max_age``); a sample then only took the interpreter from it (one list-sas
+            # of 1,000 SAs decoded and converted is ~1 s of CPU on a loaded machine)
+            if not self._subs:
+                continue
             self._asked += 1
             try:
                 await self._settle()

@@ -9,7 +9,10 @@ its paths that the user may read, from running and the observed state (one view 
   counters are sent whenever the state source publishes a new reading) sends, after each
   new state snapshot or change of running, exactly the leaves that changed (updates) and
   the nodes that went away (deletes, at the highest node gone: a whole IKE SA entry when it
-  is deleted); with ``heartbeat_interval``, every leaf again at least that often.
+  is deleted); with ``heartbeat_interval``, every leaf again at least that often. A new
+  snapshot alone is compared with the last one entry by entry (``delta.py``) and only the
+  changed members and SA entries are rendered: one SA's event costs that SA, not the table
+  (leaves that move only with the clock, countdowns, are sent with their entry's changes).
 - SAMPLE sends every leaf each ``sample_interval`` (default 10 s); with
   ``suppress_redundant``, only those that changed (and deletes), and every leaf again each
   ``heartbeat_interval``.
@@ -33,8 +36,9 @@ from nf.schema import Schema
 from northbound.gnmi import data, paths
 from northbound.gnmi.auth import GnmiSession
 from northbound.gnmi.context import GnmiContext, now_ns, put_coalesced
+from northbound.gnmi.delta import SCOPE_DEPTH, Delta, state_delta
 from northbound.gnmi.errors import GnmiError
-from northbound.gnmi.get import _echo, check_encoding, read, typed
+from northbound.gnmi.get import STATE_MAX_AGE, _echo, check_encoding, read, typed
 
 DEFAULT_SAMPLE = 10.0  # seconds, when sample_interval is 0
 MIN_SAMPLE = 0.1
@@ -201,12 +205,13 @@ async def _stream(g: GnmiContext, session: GnmiSession, subs: list[Sub],
         g.config.subscribe(events)
         tasks.append(asyncio.create_task(_pump_state(g, events)))
     try:
-        for r in await dump():
+        first = await g.state.snapshot(STATE_MAX_AGE)
+        for r in await dump(first):
             yield r
         yield SYNC
         if on_change:
             tasks.append(asyncio.create_task(_guard(out, _changes(
-                g, session, on_change, sl.encoding, prefix, events, out))))
+                g, session, on_change, sl.encoding, prefix, events, out, first))))
         for sub in sampled:
             tasks.append(asyncio.create_task(_guard(out, _sample(
                 g, session, sub, sl.encoding, prefix, out))))
@@ -240,19 +245,23 @@ async def _pump_state(g: GnmiContext, events: asyncio.Queue) -> None:
 
 
 async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: int,
-                   prefix: pb.Path | None, events: asyncio.Queue, out: asyncio.Queue) -> None:
+                   prefix: pb.Path | None, events: asyncio.Queue, out: asyncio.Queue,
+                   snapshot: StateSnapshot) -> None:
     """ON_CHANGE: after each event, what changed; every leaf again at each heartbeat."""
-    snapshot: StateSnapshot | None = None
+    seen = snapshot  # the snapshot the subscriptions' ``last`` leaves were made from
+    ike = next((sn for (_, name), sn in g.ctx.schema.state_top.items() if name == "ike"), None)
     beats = [s.heartbeat for s in subs if s.heartbeat > 0]
     while True:
         timeout = None
         if beats:
             due = min(s.full_at + s.heartbeat for s in subs if s.heartbeat > 0)
             timeout = max(0.0, due - time.monotonic())
+        config = False
         try:
             kind, snap = await asyncio.wait_for(events.get(), timeout)
             if kind == "state":
                 snapshot = snap
+            config = kind == "config"
         except TimeoutError:
             pass
         if events.qsize() > MAX_BACKLOG:  # fallen behind: one diff up to the newest state
@@ -260,7 +269,15 @@ async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: i
                 kind, snap = events.get_nowait()
                 if kind == "state":
                     snapshot = snap
+                config |= kind == "config"
         now = time.monotonic()
+        beat = any(s.heartbeat > 0 and now >= s.full_at + s.heartbeat for s in subs)
+        delta = None if config or beat else state_delta(seen.tree, snapshot.tree, ike)
+        seen = snapshot
+        if delta is not None:
+            if delta:
+                await _partial(g, session, subs, delta, snapshot, enc, prefix, out)
+            continue
         for sub, leaves in zip(subs, await view(g, session, subs, snapshot), strict=True):
             if sub.heartbeat > 0 and now >= sub.full_at + sub.heartbeat:
                 updates, deletes = leaves, diff(sub.last, leaves, sub.floor)[1]
@@ -270,6 +287,27 @@ async def _changes(g: GnmiContext, session: GnmiSession, subs: list[Sub], enc: i
             sub.last = leaves
             if updates or deletes:
                 await out.put(notification(sub, updates, deletes, enc, prefix))
+
+
+async def _partial(g: GnmiContext, session: GnmiSession, subs: list[Sub], delta: Delta,
+                   snapshot: StateSnapshot, enc: int, prefix: pb.Path | None,
+                   out: asyncio.Queue) -> None:
+    """Send what ``delta`` changed: only its members and entries are rendered, and only the
+    leaves they cover are compared with (and replaced in) each subscription's last view."""
+    part = StateSnapshot(tree=delta.tree, read_at=snapshot.read_at, stale=snapshot.stale,
+                         version=snapshot.version)
+    wanted = [sub.steps for sub in subs]
+    tops = data.roots(None, part, g.access(session), g.ctx.schema.state_top, wanted)
+    views = await asyncio.to_thread(_leaves, g.ctx.schema, tops, wanted)
+    for sub, leaves in zip(subs, views, strict=True):
+        new = {p: v for p, v in leaves.items() if delta.covers(p)}
+        old = {p: v for p, v in sub.last.items() if delta.covers(p)}
+        updates, deletes = diff(old, new, max(sub.floor, SCOPE_DEPTH))
+        for p in old:
+            del sub.last[p]
+        sub.last.update(new)
+        if updates or deletes:
+            await out.put(notification(sub, updates, deletes, enc, prefix))
 
 
 async def _sample(g: GnmiContext, session: GnmiSession, sub: Sub, enc: int,

@@ -362,3 +362,21 @@ def test_reads_during_an_event_storm_leave_the_daemon_as_much_time_as_they_take(
     assert len(spans) >= 2
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start - end >= 0.19, spans  # paced: idle at least as long as the read took
+
+
+def test_no_sampling_without_subscribers(fake: FakeCharon) -> None:
+    async def main() -> None:
+        eng = engine(fake, interval=0.05)
+        await eng.snapshot()
+        task = asyncio.create_task(eng.run())
+        try:
+            before = reads(fake)
+            await asyncio.sleep(0.4)  # a reader reads on demand: nobody needs the samples
+            assert reads(fake) == before
+            changes = eng.changes()  # a subscriber: sampling starts
+            await asyncio.sleep(0.4)
+            assert reads(fake) >= before + 3
+            del changes
+        finally:
+            task.cancel()
+    asyncio.run(main())
