@@ -372,7 +372,7 @@ class EffectiveConfig:
     # validate, edit and commit; never loaded)
     refusals: tuple[Any, ...] = ()
     # RFC 9061's IKE-less case: the SAs and policies to install in the kernel
-    # (nf.i2nsf_ikeless.IkelessConfig; None: none configured), for the XFRM backend
+    # (nf.effective_ikeless.IkelessConfig; None: none configured), for the XFRM backend
     ikeless: Any = None
 
     def __post_init__(self) -> None:

@@ -31,12 +31,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from nf import i2nsf_algorithms as alg
 from nf import paths
+from nf.effective_ikeless import (
+    Encap,
+    IkelessConfig,
+    Key,
+    Lifetime,
+    SadEntry,
+    Selector,
+    SpdEntry,
+)
 from nf.i2nsf_ike import IKELESS, IKELESS_TOP, UNSUPPORTED, Refused
 from nf.paths import Step
 
@@ -52,104 +60,6 @@ _ICV = {14: 64, 15: 96, 16: 128, 18: 64, 19: 96, 20: 128, 28: 128}
 # integrity: key bytes and truncation bits (the kernel's auth_trunc alg_trunc_len)
 _INTEG = {1: (16, 96), 2: (20, 96), 5: (16, 96), 8: (16, 96), 12: (32, 128), 13: (48, 192),
           14: (64, 256)}
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """An XFRM selector: source and destination prefix, protocol (None: any), one port each
-    side (None: any)."""
-
-    src: str
-    dst: str
-    proto: int | None = None
-    sport: int | None = None
-    dport: int | None = None
-
-    @property
-    def family(self) -> int:
-        """4 or 6."""
-        return ipaddress.ip_network(self.src, strict=False).version
-
-
-@dataclass(frozen=True, slots=True)
-class Lifetime:
-    """Limits of an SA (0: none): seconds since added, bytes, packets, seconds idle."""
-
-    time: int = 0
-    bytes: int = 0
-    packets: int = 0
-    idle: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Encap:
-    """UDP encapsulation of ESP (NAT traversal)."""
-
-    sport: int
-    dport: int
-    oaddr: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    """An algorithm with its key: the kernel's algorithm name, the key bytes and the ICV or
-    truncation length in bits (None where the algorithm has none). The key is kept out of
-    reprs."""
-
-    name: str
-    key: bytes = field(repr=False)
-    bits: int | None = None
-    iana: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SadEntry:
-    """One SA to install: ``src``/``dst`` are the outer addresses (the tunnel's, or the
-    selector's in transport mode)."""
-
-    name: str
-    reqid: int
-    spi: int
-    src: str
-    dst: str
-    mode: str
-    selector: Selector
-    encryption: Key | None = None  # cipher (non-AEAD)
-    integrity: Key | None = None
-    aead: Key | None = None
-    esn: bool = True
-    replay_window: int = 64
-    soft: Lifetime = Lifetime()
-    hard: Lifetime = Lifetime()
-    encap: Encap | None = None
-    copy_df: bool = False  # df-bit copy (else clear)
-    copy_dscp: bool = True  # bypass-dscp: the inner DSCP goes to the outer header
-
-
-@dataclass(frozen=True, slots=True)
-class SpdEntry:
-    """One policy to install (with one ESP template when it protects)."""
-
-    name: str
-    direction: str  # "in", "out" (the kernel's); an inbound policy is also put as "fwd"
-    reqid: int
-    selector: Selector
-    action: str  # protect, bypass, discard
-    mode: str = "transport"
-    src: str | None = None  # the template's tunnel addresses (tunnel mode)
-    dst: str | None = None
-    index: int = 0  # position in the user-ordered list: the policy's priority
-
-
-@dataclass(frozen=True, slots=True)
-class IkelessConfig:
-    """What the kernel must hold for the IKE-less case: SAs and policies by their names."""
-
-    sad: Mapping[str, SadEntry] = field(default_factory=lambda: MappingProxyType({}))
-    spd: Mapping[str, SpdEntry] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __bool__(self) -> bool:
-        return bool(self.sad or self.spd)
 
 
 class _Refuse(Exception):

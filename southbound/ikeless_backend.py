@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nf.effective import EffectiveConfig
-from nf.i2nsf_ikeless import IkelessConfig, SadEntry, SpdEntry
+from nf.effective_ikeless import IkelessConfig, SadEntry, SpdEntry
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,

@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from nf.i2nsf_ikeless import SpdEntry
+from nf.effective_ikeless import SpdEntry
 from southbound.ikeless_backend import IkelessBackend, _pid
 from southbound.xfrm.api import XfrmError
 from southbound.xfrm.types import (

@@ -20,7 +20,7 @@ FORBIDDEN = {
     "southbound": ("northbound", "tools"),
     "northbound": ("southbound", "tools"),
 }
-ALLOWED_NF_IN_SOUTHBOUND = {"nf.effective", "nf.observed", "nf.actions"}
+ALLOWED_NF_IN_SOUTHBOUND = {"nf.effective", "nf.effective_ikeless", "nf.observed", "nf.actions"}
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
