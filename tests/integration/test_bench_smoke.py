@@ -23,8 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
 
-def _scripts() -> list[Path]:
+def _all_scripts() -> list[Path]:
     return sorted(p for p in BENCH.glob("*.py") if '__name__ == "__main__"' in p.read_text())
+
+
+def in_kernel_vm(script: Path) -> bool:
+    """True for a script whose smoke run needs kernel ESP (``SMOKE_IN_KERNEL_VM = True``):
+    it runs in the kernel VM's guest tests (tests/kernel/guest/test_bench_smoke_kernel.py)."""
+    tree = ast.parse(script.read_text())
+    return any(isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == "SMOKE_IN_KERNEL_VM" for t in node.targets)
+        and ast.literal_eval(node.value) is True for node in tree.body)
+
+
+def _scripts() -> list[Path]:
+    return [p for p in _all_scripts() if not in_kernel_vm(p)]
 
 
 def smoke_args(script: Path) -> list[str]:
@@ -55,10 +68,18 @@ def test_every_bench_script_is_found() -> None:
     assert "report.py" not in names and "netns.py" not in names
 
 
-@pytest.mark.parametrize("script", _scripts(), ids=lambda p: p.name)
-def test_bench_script_smoke(script: Path, tmp_path: Path) -> None:
-    out = tmp_path / "result.json"
-    args = [sys.executable, str(script), *smoke_args(script), "--json", str(out)]
+def test_scripts_needing_kernel_esp_are_smoked_in_the_kernel_vm() -> None:
+    guest = ROOT / "tests" / "kernel" / "guest" / "test_bench_smoke_kernel.py"
+    vm_scripts = [p for p in _all_scripts() if in_kernel_vm(p)]
+    assert "xfrm_install.py" in {p.name for p in vm_scripts}
+    for script in vm_scripts:
+        assert f'"{script.name}"' in guest.read_text(), f"{script.name}: no smoke run in {guest}"
+
+
+def run_smoke(script: Path, out: Path, extra: tuple[str, ...] = ()) -> None:
+    """Run ``script`` with its smoke arguments (and ``extra``), writing its JSON to ``out``;
+    assert it exited 0, printed min/median/max and the load, and wrote a JSON document."""
+    args = [sys.executable, str(script), *extra, *smoke_args(script), "--json", str(out)]
     run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, (f"{shlex.join(args)} exited {run.returncode}\n"
                                  f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
@@ -66,3 +87,8 @@ def test_bench_script_smoke(script: Path, tmp_path: Path) -> None:
     assert "load" in run.stdout, run.stdout[-3000:]
     doc = json.loads(out.read_text())
     assert doc, f"{script.name} wrote an empty JSON document"
+
+
+@pytest.mark.parametrize("script", _scripts(), ids=lambda p: p.name)
+def test_bench_script_smoke(script: Path, tmp_path: Path) -> None:
+    run_smoke(script, tmp_path / "result.json")
