@@ -403,6 +403,7 @@ class CharonBackend:
         self.reinitiate_after = reinitiate_after
         self._missing: dict[tuple[str, str], float] = {}  # (conn, child) -> missing since
         self._keys = ra_session.KeyIds()  # certificate -> its key's id, for every session
+        self._ike_sas = sa_state.IkeSaConverter()  # converts only the SAs that changed
 
     def __repr__(self) -> str:
         return f"CharonBackend({self.socket_path!r}, {self.dataplane.name})"
@@ -491,7 +492,7 @@ class CharonBackend:
         if total is not None:
             out["counters"] = sa_state.counters(total)
             out["vpn-counters"] = sa_state.vpn_counters(per_conn)
-        out["ike-sa"] = [sa_state.ike_sa_state(e) for e in sas]
+        out["ike-sa"] = self._ike_sas.convert(sas)
         if pools:
             out["pool"] = ra_session.pool_usage(pools)
         return out

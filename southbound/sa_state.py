@@ -170,3 +170,68 @@ def vpn_counters(per_conn: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``vpn-counters`` entries from ``get-counters all=yes`` (sorted by name)."""
     return [{"name": name, **counters(values)} for name, values in sorted(per_conn.items())
             if name and isinstance(values, Mapping)]
+
+
+#: list-sas fields that move with the clock alone (an IKE SA's, a CHILD SA's) and the leaves
+#: they become: an entry that differs only in these is not converted again.
+_IKE_CLOCK = {"established": "established-time", "rekey-time": "rekey-time",
+              "reauth-time": "reauth-time"}
+_CHILD_CLOCK = {"use-in": "use-in", "use-out": "use-out", "rekey-time": "rekey-time",
+                "life-time": "life-time", "install-time": "installed-time"}
+
+
+def _steady(name: Any, sa: Mapping[str, Any]) -> tuple:
+    children = sa.get("child-sas") or {}
+    return (name, {k: v for k, v in sa.items() if k not in _IKE_CLOCK and k != "child-sas"},
+            tuple((n, {k: v for k, v in c.items() if k not in _CHILD_CLOCK})
+                  for n, c in children.items()) if isinstance(children, Mapping) else children)
+
+
+def _clocked(out: dict[str, Any], raw: Mapping[str, Any], fields: Mapping[str, str]
+             ) -> dict[str, Any] | None:
+    """A copy of ``out`` with its clock leaves from ``raw``; None when one appeared or went
+    (the leaves' order would differ from a conversion's: convert again)."""
+    new = dict(out)
+    for vici_key, leaf in fields.items():
+        value = vici_int(raw.get(vici_key))
+        if (value is None) != (leaf not in out):
+            return None
+        if value is not None:
+            new[leaf] = value
+    return new
+
+
+class IkeSaConverter:
+    """:func:`ike_sa_state` over a whole list-sas, remembering each SA's conversion: an SA
+    whose raw entry is the same as at the last read but for the clock fields (ages,
+    countdowns) gets a copy of its last entry with those leaves renewed, so a read costs the
+    conversion of what changed (plus one comparison per SA), not of the whole table. The
+    result is the same as converting every entry (new dicts: a snapshot is never changed)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
+
+    def convert(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The ``ike-sa`` entries of one list-sas reply."""
+        memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
+        out = []
+        for entry in entries:
+            ((name, sa),) = entry.items()
+            key = sa.get("uniqueid")
+            steady = _steady(name, sa)
+            hit = self._memo.get(key)
+            conv = None
+            if hit is not None and hit[0] == steady:
+                conv = _clocked(hit[1], sa, _IKE_CLOCK)
+                if conv is not None and "child-sa" in conv:
+                    children = [_clocked(c, raw, _CHILD_CLOCK) for c, raw in zip(
+                        conv["child-sa"], (sa.get("child-sas") or {}).values(), strict=True)]
+                    conv["child-sa"] = children
+                    if any(c is None for c in children):
+                        conv = None
+            if conv is None:
+                conv = ike_sa_state(entry)
+            memo[key] = (steady, conv)
+            out.append(conv)
+        self._memo = memo
+        return out

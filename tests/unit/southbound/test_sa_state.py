@@ -143,3 +143,43 @@ def test_algorithm_names_are_the_config_enumerations(typedef: str, names: frozen
 def test_state_enumerations_match_the_model(path: str, names: frozenset) -> None:
     node = next(Schema().ctx.find_path(f"/ipsec-nf:ike/ipsec-nf:{path}"))
     assert {e.name() for e in node.type().enums()} == set(names)
+
+
+def _with(entry: dict, ike: dict | None = None, child: dict | None = None) -> dict:
+    ((name, sa),) = entry.items()
+    children = {n: {**c, **(child or {})} for n, c in sa["child-sas"].items()}
+    return {name: {**sa, **(ike or {}), "child-sas": children}}
+
+
+def test_the_converter_gives_what_converting_every_entry_gives() -> None:
+    conv = sa_state.IkeSaConverter()
+    other = {"other": {**LIST_SAS_ENTRY["siteA-siteB"], "uniqueid": b"4"}}
+    reads = [
+        [LIST_SAS_ENTRY, other],
+        # only the clock moved: the remembered entries, with the new ages and countdowns
+        [_with(LIST_SAS_ENTRY, {"established": b"20", "rekey-time": b"12990"},
+               {"use-in": b"9", "life-time": b"3490", "rekey-time": b"2990"}), other],
+        # traffic: converted again
+        [_with(LIST_SAS_ENTRY, {"established": b"21"}, {"bytes-in": b"500"}), other],
+        # a countdown that went (the order of the leaves would differ): converted again
+        [_with(LIST_SAS_ENTRY, {"established": b"22"}, {"bytes-in": b"500", "use-in": None}),
+         other],
+        [other],  # gone
+    ]
+    before: list = []
+    for entries in reads:
+        clean = [{n: {k: v for k, v in sa.items() if v is not None} for n, sa in e.items()}
+                 for e in entries]
+        for e in clean:
+            for sa in e.values():
+                sa["child-sas"] = {n: {k: v for k, v in c.items() if v is not None}
+                                   for n, c in sa["child-sas"].items()}
+        got = conv.convert(clean)
+        want = [ike_sa_state(e) for e in clean]
+        assert got == want
+        assert [list(g) for g in got] == [list(w) for w in want]  # the same leaf order
+        assert all(list(gc) == list(wc) for g, w in zip(got, want, strict=True)
+                   for gc, wc in zip(g.get("child-sa", []), w.get("child-sa", []), strict=True))
+        assert not any(g is b for g in got for b in before)  # new dicts: snapshots untouched
+        before = got
+    assert before[0]["unique-id"] == 4
