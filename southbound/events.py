@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import vici
-
 from southbound.convert import vici_int, vici_str
+from southbound.vici_listen import ViciEventThread
 
 log = logging.getLogger(__name__)
 EVENTS = ["ike-updown", "child-updown", "ike-rekey", "child-rekey"]
@@ -52,40 +48,18 @@ def parse(name: str, msg: Mapping[str, Any]) -> list[SaEvent]:
     return out
 
 
-class SaEventListener:
+class SaEventListener(ViciEventThread):
     """Listens to charon's SA events in a thread; ``callback`` runs on ``loop``."""
+
+    events = EVENTS
 
     def __init__(self, socket_path: str | Path, callback: Callable[[SaEvent], None],
                  loop: asyncio.AbstractEventLoop) -> None:
-        self.socket_path = str(socket_path)
+        super().__init__(socket_path)
         self.callback = callback
         self.loop = loop
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vici-events", daemon=True)
 
-    def start(self) -> None:
-        """Start listening."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening (within about a second)."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            sock = socket.socket(socket.AF_UNIX)
-            try:
-                sock.connect(self.socket_path)
-                for name, msg in vici.Session(sock).listen(EVENTS, timeout=0.5):
-                    if self._stop.is_set():
-                        return
-                    if name is None:  # timeout: a chance to notice stop()
-                        continue
-                    for ev in parse(vici_str(name), msg):
-                        self.loop.call_soon_threadsafe(self.callback, ev)
-            except Exception as e:  # charon restarting: try again shortly
-                log.debug("VICI event stream: %s", e)
-            finally:
-                sock.close()
-            time.sleep(0.5)
+    def handle(self, name: str, msg: Mapping[str, Any]) -> None:
+        """Each SA event of the message, to ``callback`` on the loop."""
+        for ev in parse(name, msg):
+            self.loop.call_soon_threadsafe(self.callback, ev)

@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import vici
-
 from southbound.convert import vici_str
+from southbound.vici_listen import ViciEventThread
 
 log = logging.getLogger(__name__)
 KEEP = 100  # refusals kept (the last ones)
@@ -178,44 +175,23 @@ class RefusedPeers:
             return [r.tree() for r in self._done]
 
 
-class RefusedPeerListener:
+class RefusedPeerListener(ViciEventThread):
     """charon's ``log`` events fed to a :class:`RefusedPeers` in a thread (its own VICI
     session; reconnects when charon restarts). ``on_refusal`` runs on ``loop`` for each."""
+
+    events = ("log",)
+    thread_name = "vici-log"
 
     def __init__(self, socket_path: str | Path, refusals: RefusedPeers,
                  on_refusal: Callable[[RefusedPeer], None],
                  loop: asyncio.AbstractEventLoop) -> None:
-        self.socket_path = str(socket_path)
+        super().__init__(socket_path)
         self.refusals = refusals
         self.on_refusal = on_refusal
         self.loop = loop
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vici-log", daemon=True)
 
-    def start(self) -> None:
-        """Start listening."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening (within about a second)."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            sock = socket.socket(socket.AF_UNIX)
-            try:
-                sock.connect(self.socket_path)
-                for name, msg in vici.Session(sock).listen(["log"], timeout=0.5):
-                    if self._stop.is_set():
-                        return
-                    if name is None:  # timeout: a chance to notice stop()
-                        continue
-                    refusal = self.refusals.feed(msg)
-                    if refusal is not None:
-                        self.loop.call_soon_threadsafe(self.on_refusal, refusal)
-            except Exception as e:  # charon restarting: try again shortly
-                log.debug("VICI log stream: %s", e)
-            finally:
-                sock.close()
-            time.sleep(0.5)
+    def handle(self, name: str, msg: Mapping[str, Any]) -> None:
+        """A log message: a refusal it completes goes to ``on_refusal`` on the loop."""
+        refusal = self.refusals.feed(msg)
+        if refusal is not None:
+            self.loop.call_soon_threadsafe(self.on_refusal, refusal)
