@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from southbound.xfrm import codec
+from southbound.xfrm import codec, fastpack
 from southbound.xfrm import messages as m
 from southbound.xfrm.types import (
     AcquireEvent,
@@ -181,3 +181,62 @@ def test_an_error_ack_is_read_without_the_request() -> None:
     (msg,) = decode(data)
     assert msg["error"] == -93 and msg["orig_type"] == m.XFRM_MSG_NEWSA
     assert msg.get_attr("NLMSGERR_ATTR_MSG") == "Requested type not found"
+
+
+# ----------------------------------------------------- the bulk path (southbound/xfrm/fastpack)
+
+_NET4 = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("10.1.0.0/16"))
+_NET6 = (ipaddress.ip_network("2001:db8:1::/48"), ipaddress.ip_network("2001:db8:2::/48"))
+FAST_STATES = [
+    XfrmState(A4, B4, 0xC0DE0001, reqid=3, replay_window=32,
+              aead=AeadAlgorithm("rfc4106(gcm(aes))", bytes(range(20)), 128)),
+    XfrmState(A6, B6, 0xDEADBEEF, reqid=7, enc=Algorithm("cbc(aes)", b"k" * 16),
+              auth=AuthAlgorithm("hmac(sha256)", b"a" * 32, 128), esn=True, replay_window=64,
+              if_id=9, lifetime=Lifetime(soft_bytes=1000, hard_packets=5, soft_add_seconds=30,
+                                         hard_add_seconds=60, soft_use_seconds=5),
+              selector=Selector(*_NET6, proto=6, sport=80, dport=443)),
+    XfrmState(A4, B4, 1, mode=Mode.TRANSPORT, enc=Algorithm("cbc(aes)", b"k" * 24),
+              auth=AuthAlgorithm("hmac(sha1)", b"s" * 20, 96), encap=Encap(4500, 4501),
+              replay_window=0, selector=Selector(*_NET4, ifindex=3)),
+    XfrmState(A4, B4, 0x200, proto=Proto.AH, auth=AuthAlgorithm("hmac(sha1)", b"s" * 20, 96),
+              replay_window=200, encap=Encap(4500, 4500, oa=A4)),
+]
+FAST_POLICIES = [
+    XfrmPolicy(selector=Selector(*_NET4), direction=Direction.OUT, priority=5, if_id=4,
+               templates=(Template(dst=B4, src=A4, proto=Proto.ESP, reqid=3),),
+               lifetime=Lifetime(hard_add_seconds=9, soft_bytes=7)),
+    XfrmPolicy(selector=Selector(*_NET6, proto=17, dport=53), direction=Direction.IN,
+               templates=(Template(dst=None, mode=Mode.TRANSPORT, optional=True),
+                          Template(dst=B6, src=A6, spi=5, reqid=1))),
+    XfrmPolicy(selector=Selector(*_NET4, proto=1, sport=8), direction=Direction.FWD),
+]
+
+
+@pytest.mark.parametrize("st", FAST_STATES)
+def test_fast_state_message_is_pyroute2s(st: XfrmState) -> None:
+    msg = m.xfrm_usersa_info()
+    msg.update(codec.state_fields(st))
+    msg["attrs"] = codec.state_attrs(st)
+    msg["header"].update(type=m.XFRM_MSG_NEWSA, flags=0x605, sequence_number=4242, pid=0)
+    msg.encode()
+    assert fastpack.state_message(st, m.XFRM_MSG_NEWSA, 0x605, 4242) == bytes(msg.data)
+
+
+@pytest.mark.parametrize("pol", FAST_POLICIES)
+def test_fast_policy_message_is_pyroute2s(pol: XfrmPolicy) -> None:
+    msg = m.xfrm_userpolicy_info()
+    msg.update(codec.policy_fields(pol))
+    msg["attrs"] = codec.policy_attrs(pol)
+    msg["header"].update(type=m.XFRM_MSG_NEWPOLICY, flags=0x605, sequence_number=1, pid=0)
+    msg.encode()
+    assert fastpack.policy_message(pol, m.XFRM_MSG_NEWPOLICY, 0x605, 1) == bytes(msg.data)
+
+
+def test_fast_ack_reader() -> None:
+    text = b"Requested type not found\0"
+    nla = struct.pack("HH", 4 + len(text), 1) + text + b"\0" * (-len(text) & 3)
+    err = struct.pack("i", -93) + struct.pack("IHHII", 240, m.XFRM_MSG_NEWSA, 5, 7, 0) + nla
+    ok = struct.pack("i", 0) + struct.pack("IHHII", 240, m.XFRM_MSG_NEWSA, 5, 8, 0)
+    data = (struct.pack("IHHII", 16 + len(err), 2, 0x300, 7, 0) + err
+            + struct.pack("IHHII", 16 + len(ok), 2, 0x100, 8, 0) + ok)
+    assert list(fastpack.acks(data)) == [(7, 93, "Requested type not found"), (8, 0, None)]
