@@ -10,6 +10,8 @@ import pytest
 
 from tests.integration.test_bench_smoke import BENCH, in_kernel_vm, run_smoke
 
+pytestmark = pytest.mark.kernel
+
 
 @pytest.mark.parametrize("name", ["xfrm_install.py"])
 def test_bench_script_smoke_on_kernel_esp(name: str, tmp_path: Path) -> None:
