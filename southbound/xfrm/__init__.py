@@ -2,7 +2,13 @@
 
 - :mod:`southbound.xfrm.types`: immutable values (states, policies, events);
 - :mod:`southbound.xfrm.api`: the driver's protocol (what callers may rely on);
-- :mod:`southbound.xfrm.messages`: the kernel's structures on pyroute2's nlmsg/nla classes;
+- :mod:`southbound.xfrm.constants`: the kernel's message types, flags and socket options;
+- :mod:`southbound.xfrm.layouts`: the kernel's structures as flat field lists;
+- :mod:`southbound.xfrm.packing`: those fields packed in one ``struct`` call;
+- :mod:`southbound.xfrm.attributes`: the XFRMA_* attributes on pyroute2's nla classes;
+- :mod:`southbound.xfrm.messages`: the messages on pyroute2's nlmsg classes;
+- :mod:`southbound.xfrm.codec`: our typed values to/from those messages;
+- :mod:`southbound.xfrm.fastpack`: the bulk path, NEWSA/NEWPOLICY packed without pyroute2;
 - :mod:`southbound.xfrm.netlink`: :class:`XfrmNetlink`, the driver on a raw NETLINK_XFRM socket.
 
 No ``ip xfrm`` is run: the messages are built and parsed here.

@@ -1,4 +1,5 @@
-"""Our typed XFRM values ⇄ the flat fields and attributes of :mod:`southbound.xfrm.messages`.
+"""Our typed XFRM values ⇄ the flat fields (:mod:`southbound.xfrm.layouts`) and attributes of
+the XFRM messages (:mod:`southbound.xfrm.messages`).
 
 ``*_fields`` functions give the fields of a message (a dict to ``update`` a message with) and
 ``*_attrs`` its attribute list; ``*_from`` functions read a decoded pyroute2 message back into
@@ -11,7 +12,25 @@ import ipaddress
 import socket
 from typing import Any
 
-from southbound.xfrm import messages as m
+from southbound.xfrm import layouts
+from southbound.xfrm.constants import (
+    XFRM_INF,
+    XFRM_MSG_ACQUIRE,
+    XFRM_MSG_DELPOLICY,
+    XFRM_MSG_DELSA,
+    XFRM_MSG_EXPIRE,
+    XFRM_MSG_FLUSHPOLICY,
+    XFRM_MSG_FLUSHSA,
+    XFRM_MSG_MAPPING,
+    XFRM_MSG_NEWAE,
+    XFRM_MSG_NEWPOLICY,
+    XFRM_MSG_NEWSA,
+    XFRM_MSG_POLEXPIRE,
+    XFRM_MSG_REPORT,
+    XFRM_MSG_UPDPOLICY,
+    XFRM_MSG_UPDSA,
+    XFRM_STATE_ESN,
+)
 from southbound.xfrm.types import (
     AcquireEvent,
     Action,
@@ -94,14 +113,14 @@ def _net_from(raw: bytes, plen: int, family: int) -> ipaddress.IPv4Network | ipa
 
 def _limit(value: int | None, seconds: bool) -> int:
     if value is None:
-        return 0 if seconds else m.XFRM_INF
+        return 0 if seconds else XFRM_INF
     return value
 
 
 def _unlimit(value: int, seconds: bool) -> int | None:
     if seconds:
         return value or None
-    return None if value == m.XFRM_INF else value
+    return None if value == XFRM_INF else value
 
 
 def _cstr(raw: bytes) -> str:
@@ -186,10 +205,10 @@ def _algo(name: str, key: bytes, **extra: int) -> dict[str, object]:
 def state_fields(st: XfrmState) -> dict[str, object]:
     """The xfrm_usersa_info fields of ST."""
     sel = st.selector or Selector.any(st.family)
-    out = m.defaults(m.USERSA_INFO)
+    out = layouts.defaults(layouts.USERSA_INFO)
     out.update(selector_fields(sel))
     out.update(lifetime_fields(st.lifetime))
-    flags = st.flags | (m.XFRM_STATE_ESN if st.esn else 0)
+    flags = st.flags | (XFRM_STATE_ESN if st.esn else 0)
     out.update(
         id_daddr=addr_bytes(st.dst),
         id_spi=st.spi,
@@ -313,8 +332,8 @@ def state_from(msg: Msg) -> XfrmState:
         encap=encap,
         if_id=attr("XFRMA_IF_ID") or 0,
         selector=sel,
-        esn=bool(msg["flags"] & m.XFRM_STATE_ESN),
-        flags=msg["flags"] & ~m.XFRM_STATE_ESN,
+        esn=bool(msg["flags"] & XFRM_STATE_ESN),
+        flags=msg["flags"] & ~XFRM_STATE_ESN,
         current=current_from(msg),
         stats=SaStats(
             replay_window=msg["stats_replay_window"],
@@ -367,7 +386,7 @@ def template_from(raw: dict[str, Any]) -> Template:
 
 def policy_fields(pol: XfrmPolicy) -> dict[str, object]:
     """The xfrm_userpolicy_info fields of POL."""
-    out = m.defaults(m.USERPOLICY_INFO)
+    out = layouts.defaults(layouts.USERPOLICY_INFO)
     out.update(selector_fields(pol.selector))
     out.update(lifetime_fields(pol.lifetime))
     out.update(
@@ -398,7 +417,7 @@ def policy_attrs(pol: XfrmPolicy) -> list[tuple[str, object]]:
 
 def policyid_fields(pid: PolicyId) -> dict[str, object]:
     """The xfrm_userpolicy_id fields of PID."""
-    out = m.defaults(m.USERPOLICY_ID)
+    out = layouts.defaults(layouts.USERPOLICY_ID)
     out.update(selector_fields(pid.selector))
     out.update(index=pid.index, dir=int(pid.direction))
     return out
@@ -435,7 +454,7 @@ def _said_from(msg: Msg, prefix: str = "") -> SaId:
 def event_from(msg: Msg) -> XfrmEvent | None:
     """The XfrmEvent of a decoded multicast message (None: a type we do not report)."""
     mtype = msg["header"]["type"]
-    if mtype == m.XFRM_MSG_ACQUIRE:
+    if mtype == XFRM_MSG_ACQUIRE:
         fam = msg["pol_sel_family"] or msg["sel_family"]
         tmpls = (msg.get_attr("XFRMA_TMPL") or {}).get("templates", ())
         tmpl = template_from(tmpls[0]) if tmpls else Template(
@@ -449,16 +468,16 @@ def event_from(msg: Msg) -> XfrmEvent | None:
             seq=msg["seq"],
             if_id=msg.get_attr("XFRMA_IF_ID") or 0,
         )
-    if mtype == m.XFRM_MSG_EXPIRE:
+    if mtype == XFRM_MSG_EXPIRE:
         return ExpireEvent(state_from(msg), hard=bool(msg["hard"]))
-    if mtype == m.XFRM_MSG_POLEXPIRE:
+    if mtype == XFRM_MSG_POLEXPIRE:
         return PolicyExpireEvent(policy_from(msg), hard=bool(msg["hard"]))
-    if mtype == m.XFRM_MSG_REPORT:
+    if mtype == XFRM_MSG_REPORT:
         fam = msg["sel_family"]
         co = msg.get_attr("XFRMA_COADDR")
         return ReportEvent(msg["proto"], selector_from(msg, "sel_", fam),
                            addr_from(co["addr"], fam) if co else None)
-    if mtype == m.XFRM_MSG_MAPPING:
+    if mtype == XFRM_MSG_MAPPING:
         fam = msg["id_family"]
         return MappingEvent(
             sa=_said_from(msg, "id_"),
@@ -468,7 +487,7 @@ def event_from(msg: Msg) -> XfrmEvent | None:
             new_addr=addr_from(msg["new_saddr"], fam),
             new_port=msg["new_sport"],
         )
-    if mtype == m.XFRM_MSG_NEWAE:
+    if mtype == XFRM_MSG_NEWAE:
         ltime = msg.get_attr("XFRMA_LTIME_VAL")
         replay = msg.get_attr("XFRMA_REPLAY_ESN_VAL") or msg.get_attr("XFRMA_REPLAY_VAL")
         return AsyncEvent(
@@ -481,25 +500,25 @@ def event_from(msg: Msg) -> XfrmEvent | None:
             oseq=replay["oseq"] if replay else 0,
             seq=replay["seq"] if replay else 0,
         )
-    if mtype in (m.XFRM_MSG_NEWSA, m.XFRM_MSG_UPDSA):
+    if mtype in (XFRM_MSG_NEWSA, XFRM_MSG_UPDSA):
         st = state_from(msg)
-        change = Change.NEW if mtype == m.XFRM_MSG_NEWSA else Change.UPDATE
+        change = Change.NEW if mtype == XFRM_MSG_NEWSA else Change.UPDATE
         return StateChanged(change, st, st.id)
-    if mtype == m.XFRM_MSG_DELSA:
+    if mtype == XFRM_MSG_DELSA:
         inner = msg.get_attr("XFRMA_SA")
         return StateChanged(Change.DELETE, state_from(inner) if inner else None, _said_from(msg))
-    if mtype in (m.XFRM_MSG_NEWPOLICY, m.XFRM_MSG_UPDPOLICY):
+    if mtype in (XFRM_MSG_NEWPOLICY, XFRM_MSG_UPDPOLICY):
         pol = policy_from(msg)
-        change = Change.NEW if mtype == m.XFRM_MSG_NEWPOLICY else Change.UPDATE
+        change = Change.NEW if mtype == XFRM_MSG_NEWPOLICY else Change.UPDATE
         return PolicyChanged(change, pol, pol.id)
-    if mtype == m.XFRM_MSG_DELPOLICY:
+    if mtype == XFRM_MSG_DELPOLICY:
         inner = msg.get_attr("XFRMA_POLICY")
         pol = policy_from(inner, attrs=msg) if inner else None
         pid = PolicyId(selector_from(msg), Direction(msg["dir"]),
                        if_id=msg.get_attr("XFRMA_IF_ID") or 0, index=msg["index"])
         return PolicyChanged(Change.DELETE, pol, pid)
-    if mtype == m.XFRM_MSG_FLUSHSA:
+    if mtype == XFRM_MSG_FLUSHSA:
         return Flushed("states", msg["proto"])
-    if mtype == m.XFRM_MSG_FLUSHPOLICY:
+    if mtype == XFRM_MSG_FLUSHPOLICY:
         return Flushed("policies")
     return None

@@ -16,7 +16,10 @@ import socket
 import struct
 from collections.abc import Iterator
 
-from southbound.xfrm import messages as m
+from southbound.xfrm.constants import (
+    XFRM_INF,
+    XFRM_STATE_ESN,
+)
 from southbound.xfrm.types import Proto, Selector, XfrmPolicy, XfrmState
 
 NLMSG_ERROR = 2
@@ -51,7 +54,7 @@ XFRMA_REPLAY_ESN_VAL = 23
 XFRMA_IF_ID = 31
 
 _AF = {4: socket.AF_INET, 6: socket.AF_INET6}
-_INF = m.XFRM_INF
+_INF = XFRM_INF
 _ZERO_CUR = (0, 0, 0, 0)
 _ZERO_STATS = (0, 0, 0)
 _htons = socket.htons
@@ -116,7 +119,7 @@ def state_message(st: XfrmState, mtype: int, flags: int, seq: int) -> bytes:
         _addr(st.dst), _htonl(st.spi), int(st.proto), _addr(st.src),
         *_lifetime(st.lifetime), *_ZERO_CUR, *_ZERO_STATS,
         0, st.reqid, _AF[st.src.version], int(st.mode),
-        0 if esn_attr else min(window, 255), st.flags | (m.XFRM_STATE_ESN if st.esn else 0),
+        0 if esn_attr else min(window, 255), st.flags | (XFRM_STATE_ESN if st.esn else 0),
     )
     parts = [body]
     if st.aead is not None:

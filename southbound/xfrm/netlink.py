@@ -35,9 +35,23 @@ from pyroute2.netlink import (
     nlmsg,
 )
 
-from southbound.xfrm import codec, fastpack
-from southbound.xfrm import messages as m
+from southbound.xfrm import codec, fastpack, messages
 from southbound.xfrm.api import XfrmError, XfrmExists, XfrmNotFound, XfrmUnsupported
+from southbound.xfrm.constants import (
+    NETLINK_ADD_MEMBERSHIP,
+    NETLINK_CAP_ACK,
+    NETLINK_EXT_ACK,
+    SOL_NETLINK,
+    XFRM_MSG_DELPOLICY,
+    XFRM_MSG_DELSA,
+    XFRM_MSG_GETPOLICY,
+    XFRM_MSG_GETSA,
+    XFRM_MSG_NEWPOLICY,
+    XFRM_MSG_NEWSA,
+    XFRM_MSG_UPDPOLICY,
+    XFRM_MSG_UPDSA,
+    XFRM_POLICY_MAX,
+)
 from southbound.xfrm.types import (
     DEFAULT_GROUPS,
     Group,
@@ -81,8 +95,8 @@ def _open(netns: str | None) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF)
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-    sock.setsockopt(m.SOL_NETLINK, m.NETLINK_CAP_ACK, 1)
-    sock.setsockopt(m.SOL_NETLINK, m.NETLINK_EXT_ACK, 1)
+    sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+    sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
     sock.bind((0, 0))
     return sock
 
@@ -120,7 +134,7 @@ class XfrmNetlink:
     def __init__(self, netns: str | None = None) -> None:
         self._netns = netns
         self._sock = _open(netns)
-        self._marshal = m.MarshalXfrm()
+        self._marshal = messages.MarshalXfrm()
         self._seq = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
 
     # ------------------------------------------------------------------- the exchange
@@ -212,40 +226,40 @@ class XfrmNetlink:
 
     @staticmethod
     def _state_msg(state: XfrmState) -> Any:
-        msg = m.xfrm_usersa_info()
+        msg = messages.xfrm_usersa_info()
         msg.update(codec.state_fields(state))
         msg["attrs"] = codec.state_attrs(state)
         return msg
 
     def add_state(self, state: XfrmState) -> None:
         """Install STATE (XFRM_MSG_NEWSA); XfrmExists if its key is taken."""
-        self._request(self._state_msg(state), m.XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL,
+        self._request(self._state_msg(state), XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL,
                       f"add {_describe_state(state)}")
 
     def update_state(self, state: XfrmState) -> None:
         """Replace the SA with STATE's key (XFRM_MSG_UPDSA); XfrmNotFound if absent."""
-        self._request(self._state_msg(state), m.XFRM_MSG_UPDSA, 0,
+        self._request(self._state_msg(state), XFRM_MSG_UPDSA, 0,
                       f"update {_describe_state(state)}")
 
     @staticmethod
     def _said_msg(sa: SaId) -> Any:
-        msg = m.xfrm_usersa_id()
+        msg = messages.xfrm_usersa_id()
         msg.update(codec.said_fields(sa))
         msg["attrs"] = [("XFRMA_SRCADDR", {"addr": codec.addr_bytes(sa.src)})] if sa.src else []
         return msg
 
     def delete_state(self, sa: SaId) -> None:
         """Remove the SA (XFRM_MSG_DELSA); XfrmNotFound if absent."""
-        self._request(self._said_msg(sa), m.XFRM_MSG_DELSA, 0, f"delete {_describe_state(sa)}")
+        self._request(self._said_msg(sa), XFRM_MSG_DELSA, 0, f"delete {_describe_state(sa)}")
 
     def get_state(self, sa: SaId) -> XfrmState | None:
         """The SA with this key, with its current lifetime and statistics, or None."""
-        reply = self._get(self._said_msg(sa), m.XFRM_MSG_GETSA, f"get {_describe_state(sa)}")
+        reply = self._get(self._said_msg(sa), XFRM_MSG_GETSA, f"get {_describe_state(sa)}")
         return None if reply is None else codec.state_from(reply)
 
     def dump_states(self) -> list[XfrmState]:
         """Every SA of the SAD, with keys, current lifetimes and statistics."""
-        return [codec.state_from(msg) for msg in self._dump(m.XFRM_MSG_GETSA)]
+        return [codec.state_from(msg) for msg in self._dump(XFRM_MSG_GETSA)]
 
     def _batch(self, items: list[tuple[Any, int, int]], names: list[str]) -> list[
             XfrmError | None]:
@@ -303,21 +317,21 @@ class XfrmNetlink:
 
     def add_states(self, states: Iterable[XfrmState]) -> list[XfrmError | None]:
         """Install many SAs, pipelined; one error or None per state, in order."""
-        return self._fast_batch(list(states), fastpack.state_message, m.XFRM_MSG_NEWSA,
+        return self._fast_batch(list(states), fastpack.state_message, XFRM_MSG_NEWSA,
                                 _describe_state)
 
     # ---------------------------------------------------------------------------- SPD
 
     @staticmethod
     def _policy_msg(policy: XfrmPolicy) -> Any:
-        msg = m.xfrm_userpolicy_info()
+        msg = messages.xfrm_userpolicy_info()
         msg.update(codec.policy_fields(policy))
         msg["attrs"] = codec.policy_attrs(policy)
         return msg
 
     @staticmethod
     def _policyid_msg(pid: PolicyId) -> Any:
-        msg = m.xfrm_userpolicy_id()
+        msg = messages.xfrm_userpolicy_id()
         msg.update(codec.policyid_fields(pid))
         msg["attrs"] = [("XFRMA_IF_ID", pid.if_id)] if pid.if_id else []
         return msg
@@ -330,24 +344,24 @@ class XfrmNetlink:
 
     def add_policy(self, policy: XfrmPolicy) -> XfrmPolicy:
         """Install POLICY (XFRM_MSG_NEWPOLICY); returns it as the kernel holds it."""
-        self._request(self._policy_msg(policy), m.XFRM_MSG_NEWPOLICY,
+        self._request(self._policy_msg(policy), XFRM_MSG_NEWPOLICY,
                       NLM_F_CREATE | NLM_F_EXCL, f"add {_describe_policy(policy)}")
         return self._read_back(policy)
 
     def update_policy(self, policy: XfrmPolicy) -> XfrmPolicy:
         """Add or replace POLICY (XFRM_MSG_UPDPOLICY); returns it as the kernel holds it."""
-        self._request(self._policy_msg(policy), m.XFRM_MSG_UPDPOLICY, NLM_F_CREATE,
+        self._request(self._policy_msg(policy), XFRM_MSG_UPDPOLICY, NLM_F_CREATE,
                       f"update {_describe_policy(policy)}")
         return self._read_back(policy)
 
     def delete_policy(self, policy: PolicyId) -> None:
         """Remove the policy (XFRM_MSG_DELPOLICY); XfrmNotFound if absent."""
-        self._request(self._policyid_msg(policy), m.XFRM_MSG_DELPOLICY, 0,
+        self._request(self._policyid_msg(policy), XFRM_MSG_DELPOLICY, 0,
                       f"delete {_describe_policy(policy)}")
 
     def get_policy(self, policy: PolicyId) -> XfrmPolicy | None:
         """The policy with this key (selector+direction+if_id, or index), or None."""
-        reply = self._get(self._policyid_msg(policy), m.XFRM_MSG_GETPOLICY,
+        reply = self._get(self._policyid_msg(policy), XFRM_MSG_GETPOLICY,
                           f"get {_describe_policy(policy)}")
         return None if reply is None else codec.policy_from(reply)
 
@@ -356,13 +370,13 @@ class XfrmNetlink:
         # the kernel's dump includes per-socket policies (dir 3..5: XFRM_POLICY_MAX + dir,
         # e.g. charon's IKE bypass; `ip xfrm policy` prints them as "socket in/out"): they
         # belong to a socket, not to the SPD
-        return [codec.policy_from(msg) for msg in self._dump(m.XFRM_MSG_GETPOLICY)
-                if dict.get(msg, "dir", 0) < m.XFRM_POLICY_MAX]
+        return [codec.policy_from(msg) for msg in self._dump(XFRM_MSG_GETPOLICY)
+                if dict.get(msg, "dir", 0) < XFRM_POLICY_MAX]
 
     def add_policies(self, policies: Iterable[XfrmPolicy]) -> list[XfrmError | None]:
         """Install many policies, pipelined; one error or None per policy, in order."""
         return self._fast_batch(list(policies), fastpack.policy_message,
-                                m.XFRM_MSG_NEWPOLICY, _describe_policy)
+                                XFRM_MSG_NEWPOLICY, _describe_policy)
 
     # ------------------------------------------------------------------------- both
 
@@ -370,8 +384,8 @@ class XfrmNetlink:
         """Remove exactly these SAs and policies (those already gone are skipped); returns
         how many were removed. Never XFRM_MSG_FLUSH*: what others hold stays."""
         flags = NLM_F_REQUEST | NLM_F_ACK
-        items = [(self._said_msg(s), m.XFRM_MSG_DELSA, flags) for s in states]
-        items += [(self._policyid_msg(p), m.XFRM_MSG_DELPOLICY, flags) for p in policies]
+        items = [(self._said_msg(s), XFRM_MSG_DELSA, flags) for s in states]
+        items += [(self._policyid_msg(p), XFRM_MSG_DELPOLICY, flags) for p in policies]
         names = [f"delete #{i}" for i in range(len(items))]
         removed = 0
         for err in self._batch(items, names):
@@ -411,9 +425,9 @@ class XfrmEvents:
     def __init__(self, netns: str | None, groups: Iterable[Group]) -> None:
         self._sock = _open(netns)
         for group in groups:
-            self._sock.setsockopt(m.SOL_NETLINK, m.NETLINK_ADD_MEMBERSHIP, int(group))
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, int(group))
         self._sock.setblocking(False)
-        self._marshal = m.MarshalXfrm()
+        self._marshal = messages.MarshalXfrm()
         self.overruns = 0
 
     def fileno(self) -> int:

@@ -9,8 +9,15 @@ import struct
 
 import pytest
 
-from southbound.xfrm import codec, fastpack
-from southbound.xfrm import messages as m
+from southbound.xfrm import codec, fastpack, layouts, messages
+from southbound.xfrm.constants import (
+    XFRM_INF,
+    XFRM_MSG_ACQUIRE,
+    XFRM_MSG_EXPIRE,
+    XFRM_MSG_NEWPOLICY,
+    XFRM_MSG_NEWSA,
+    XFRM_MSG_POLEXPIRE,
+)
 from southbound.xfrm.types import (
     AcquireEvent,
     AeadAlgorithm,
@@ -35,13 +42,13 @@ A6, B6 = ipaddress.ip_address("2001:db8::1"), ipaddress.ip_address("2001:db8::2"
 
 
 @pytest.mark.parametrize(("fields", "size"), [
-    (m.SELECTOR, 56), (m.ID, 24), (m.USERSA_INFO, 224), (m.USERSA_ID, 24),
-    (m.USERPOLICY_INFO, 168), (m.USERPOLICY_ID, 64), (m.USER_TMPL, 64),
-    (m.USER_ACQUIRE, 280), (m.USER_EXPIRE, 232), (m.USER_POLEXPIRE, 176),
-    (m.USER_REPORT, 60), (m.USER_MAPPING, 64), (m.AEVENT_ID, 48),
+    (layouts.SELECTOR, 56), (layouts.ID, 24), (layouts.USERSA_INFO, 224), (layouts.USERSA_ID, 24),
+    (layouts.USERPOLICY_INFO, 168), (layouts.USERPOLICY_ID, 64), (layouts.USER_TMPL, 64),
+    (layouts.USER_ACQUIRE, 280), (layouts.USER_EXPIRE, 232), (layouts.USER_POLEXPIRE, 176),
+    (layouts.USER_REPORT, 60), (layouts.USER_MAPPING, 64), (layouts.AEVENT_ID, 48),
 ])
 def test_structure_sizes_are_the_kernels(fields, size: int) -> None:
-    assert m.sizeof(fields) == size
+    assert layouts.sizeof(fields) == size
 
 
 def encode(msg_class, fields: dict, attrs: list, mtype: int) -> bytes:
@@ -54,12 +61,12 @@ def encode(msg_class, fields: dict, attrs: list, mtype: int) -> bytes:
 
 
 def decode(data: bytes):
-    return list(m.MarshalXfrm().parse(data))
+    return list(messages.MarshalXfrm().parse(data))
 
 
 def state_bytes(st: XfrmState) -> bytes:
-    return encode(m.xfrm_usersa_info, codec.state_fields(st), codec.state_attrs(st),
-                  m.XFRM_MSG_NEWSA)
+    return encode(messages.xfrm_usersa_info, codec.state_fields(st), codec.state_attrs(st),
+                  XFRM_MSG_NEWSA)
 
 
 @pytest.mark.parametrize("st", [
@@ -97,7 +104,7 @@ def test_replay_window_over_32_or_esn_uses_the_esn_attribute() -> None:
 
 def test_limits_none_are_the_kernels_infinity() -> None:
     f = codec.state_fields(XfrmState(A4, B4, 1))
-    assert f["lft_soft_byte_limit"] == f["lft_hard_packet_limit"] == m.XFRM_INF
+    assert f["lft_soft_byte_limit"] == f["lft_hard_packet_limit"] == XFRM_INF
     assert f["lft_hard_add_expires_seconds"] == 0
 
 
@@ -109,8 +116,8 @@ def test_policy_round_trip_with_templates() -> None:
                                 Template(dst=None, proto=Proto.COMP, mode=Mode.TRANSPORT,
                                          optional=True)),
                      lifetime=Lifetime(hard_add_seconds=10))
-    data = encode(m.xfrm_userpolicy_info, codec.policy_fields(pol), codec.policy_attrs(pol),
-                  m.XFRM_MSG_NEWPOLICY)
+    data = encode(messages.xfrm_userpolicy_info, codec.policy_fields(pol), codec.policy_attrs(pol),
+                  XFRM_MSG_NEWPOLICY)
     (msg,) = decode(data)
     got = codec.policy_from(msg)
     assert got.current is not None
@@ -137,14 +144,14 @@ def test_keys_never_in_repr() -> None:
 def test_expire_and_polexpire_events_decode() -> None:
     st = XfrmState(A4, B4, 0xABCD, aead=AeadAlgorithm("rfc4106(gcm(aes))", b"k" * 20, 128))
     fields = {**codec.state_fields(st), "hard": 1}
-    data = encode(m.xfrm_user_expire, fields, codec.state_attrs(st), m.XFRM_MSG_EXPIRE)
+    data = encode(messages.xfrm_user_expire, fields, codec.state_attrs(st), XFRM_MSG_EXPIRE)
     (msg,) = decode(data)
     ev = codec.event_from(msg)
     assert isinstance(ev, ExpireEvent) and ev.hard and ev.sa.spi == 0xABCD
     assert ev.state.aead == st.aead
     pol = XfrmPolicy(Selector.any(4), Direction.OUT, templates=(Template(dst=B4),))
-    data = encode(m.xfrm_user_polexpire, {**codec.policy_fields(pol), "hard": 0},
-                  codec.policy_attrs(pol), m.XFRM_MSG_POLEXPIRE)
+    data = encode(messages.xfrm_user_polexpire, {**codec.policy_fields(pol), "hard": 0},
+                  codec.policy_attrs(pol), XFRM_MSG_POLEXPIRE)
     (msg,) = decode(data)
     ev = codec.event_from(msg)
     assert isinstance(ev, PolicyExpireEvent) and not ev.hard
@@ -157,12 +164,12 @@ def test_acquire_event_decodes() -> None:
                      templates=(Template(dst=B4, src=A4, reqid=9),))
     flow = Selector(ipaddress.ip_network("10.1.0.5/32"), ipaddress.ip_network("10.2.0.7/32"),
                     proto=17, dport=53)
-    fields = m.defaults(m.USER_ACQUIRE)
+    fields = layouts.defaults(layouts.USER_ACQUIRE)
     fields.update(id_daddr=codec.addr_bytes(B4), id_proto=50, saddr=codec.addr_bytes(A4),
                   seq=1234, aalgos=0xFFFFFFFF, ealgos=0xFFFFFFFF, calgos=0xFFFFFFFF)
     fields.update(codec.selector_fields(flow))
     fields.update({"pol_" + k: v for k, v in codec.policy_fields(pol).items()})
-    data = encode(m.xfrm_user_acquire, fields, codec.policy_attrs(pol), m.XFRM_MSG_ACQUIRE)
+    data = encode(messages.xfrm_user_acquire, fields, codec.policy_attrs(pol), XFRM_MSG_ACQUIRE)
     (msg,) = decode(data)
     ev = codec.event_from(msg)
     assert isinstance(ev, AcquireEvent)
@@ -176,10 +183,10 @@ def test_an_error_ack_is_read_without_the_request() -> None:
     text = b"Requested type not found\0"
     nla = struct.pack("HH", 4 + len(text), 1) + text
     nla += b"\0" * (-len(nla) % 4)
-    body = struct.pack("i", -93) + struct.pack("IHHII", 240, m.XFRM_MSG_NEWSA, 5, 7, 0) + nla
+    body = struct.pack("i", -93) + struct.pack("IHHII", 240, XFRM_MSG_NEWSA, 5, 7, 0) + nla
     data = struct.pack("IHHII", 16 + len(body), 2, 0x300, 7, 0) + body
     (msg,) = decode(data)
-    assert msg["error"] == -93 and msg["orig_type"] == m.XFRM_MSG_NEWSA
+    assert msg["error"] == -93 and msg["orig_type"] == XFRM_MSG_NEWSA
     assert msg.get_attr("NLMSGERR_ATTR_MSG") == "Requested type not found"
 
 
@@ -214,29 +221,29 @@ FAST_POLICIES = [
 
 @pytest.mark.parametrize("st", FAST_STATES)
 def test_fast_state_message_is_pyroute2s(st: XfrmState) -> None:
-    msg = m.xfrm_usersa_info()
+    msg = messages.xfrm_usersa_info()
     msg.update(codec.state_fields(st))
     msg["attrs"] = codec.state_attrs(st)
-    msg["header"].update(type=m.XFRM_MSG_NEWSA, flags=0x605, sequence_number=4242, pid=0)
+    msg["header"].update(type=XFRM_MSG_NEWSA, flags=0x605, sequence_number=4242, pid=0)
     msg.encode()
-    assert fastpack.state_message(st, m.XFRM_MSG_NEWSA, 0x605, 4242) == bytes(msg.data)
+    assert fastpack.state_message(st, XFRM_MSG_NEWSA, 0x605, 4242) == bytes(msg.data)
 
 
 @pytest.mark.parametrize("pol", FAST_POLICIES)
 def test_fast_policy_message_is_pyroute2s(pol: XfrmPolicy) -> None:
-    msg = m.xfrm_userpolicy_info()
+    msg = messages.xfrm_userpolicy_info()
     msg.update(codec.policy_fields(pol))
     msg["attrs"] = codec.policy_attrs(pol)
-    msg["header"].update(type=m.XFRM_MSG_NEWPOLICY, flags=0x605, sequence_number=1, pid=0)
+    msg["header"].update(type=XFRM_MSG_NEWPOLICY, flags=0x605, sequence_number=1, pid=0)
     msg.encode()
-    assert fastpack.policy_message(pol, m.XFRM_MSG_NEWPOLICY, 0x605, 1) == bytes(msg.data)
+    assert fastpack.policy_message(pol, XFRM_MSG_NEWPOLICY, 0x605, 1) == bytes(msg.data)
 
 
 def test_fast_ack_reader() -> None:
     text = b"Requested type not found\0"
     nla = struct.pack("HH", 4 + len(text), 1) + text + b"\0" * (-len(text) & 3)
-    err = struct.pack("i", -93) + struct.pack("IHHII", 240, m.XFRM_MSG_NEWSA, 5, 7, 0) + nla
-    ok = struct.pack("i", 0) + struct.pack("IHHII", 240, m.XFRM_MSG_NEWSA, 5, 8, 0)
+    err = struct.pack("i", -93) + struct.pack("IHHII", 240, XFRM_MSG_NEWSA, 5, 7, 0) + nla
+    ok = struct.pack("i", 0) + struct.pack("IHHII", 240, XFRM_MSG_NEWSA, 5, 8, 0)
     data = (struct.pack("IHHII", 16 + len(err), 2, 0x300, 7, 0) + err
             + struct.pack("IHHII", 16 + len(ok), 2, 0x100, 8, 0) + ok)
     assert list(fastpack.acks(data)) == [(7, 93, "Requested type not found"), (8, 0, None)]
