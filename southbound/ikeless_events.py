@@ -11,8 +11,10 @@
 - ``sadb-bad-spi``: the kernel sends no message for an inbound ESP packet with an SPI it has
   no SA for (it counts XfrmInNoStates): a raw ESP socket gets a copy of every ESP packet
   delivered to this host (before ESP processing), and a packet whose SPI and destination have
-  no SA in the kernel is reported, once per SPI every :data:`BAD_SPI_HOLD` seconds. ESP in
-  UDP and IPv6 are not watched (IPv4 ESP only).
+  no SA in the kernel is reported, once per SPI every :data:`BAD_SPI_HOLD` seconds. IPv4 and
+  IPv6 ESP are watched (IPv6 through a raw socket with ``IPV6_RECVPKTINFO``, which gives the
+  packet's destination); ESP in UDP is not (the kernel hands it to the socket bound to port
+  4500, charon's, and no copy reaches a raw socket).
 
 Events about SAs and policies that are not ours (charon's) are ignored. Notifications carry no
 keys.
@@ -180,7 +182,7 @@ class IkelessEvents:
         driver = self.backend.driver_factory()
         stream = driver.events([Group.ACQUIRE, Group.EXPIRE])
         lookup = self.backend.driver_factory()
-        raw = _raw_esp()
+        raw4, raw6 = _raw_esp(socket.AF_INET), _raw_esp(socket.AF_INET6)
         loop = asyncio.get_running_loop()
 
         def known(sa: SaId) -> bool:
@@ -189,8 +191,10 @@ class IkelessEvents:
             except XfrmError:
                 return True  # cannot tell: say nothing
 
-        if raw is not None:
-            loop.add_reader(raw.fileno(), self._read_raw, raw, known)
+        if raw4 is not None:
+            loop.add_reader(raw4.fileno(), self._read_raw, raw4, known)
+        if raw6 is not None:
+            loop.add_reader(raw6.fileno(), self._read_raw6, raw6, known)
         watch = asyncio.ensure_future(self._watch(sample))
         try:
             async for ev in stream:
@@ -200,9 +204,10 @@ class IkelessEvents:
                     log.exception("IKE-less event %r", type(ev).__name__)
         finally:
             watch.cancel()
-            if raw is not None:
-                loop.remove_reader(raw.fileno())
-                raw.close()
+            for raw in (raw4, raw6):
+                if raw is not None:
+                    loop.remove_reader(raw.fileno())
+                    raw.close()
             stream.close()
             driver.close()
             lookup.close()
@@ -219,6 +224,19 @@ class IkelessEvents:
             dst = socket.inet_ntoa(data[16:20])
             self.bad_spi(dst, int.from_bytes(data[ihl:ihl + 4], "big"), known)
 
+    def _read_raw6(self, raw: socket.socket, known: Callable[[SaId], bool]) -> None:
+        # an IPv6 raw socket gets the payload without the IPv6 header: the destination
+        # comes from the IPV6_PKTINFO ancillary data
+        for _ in range(64):
+            try:
+                data, anc, _flags, _addr = raw.recvmsg(2048, socket.CMSG_SPACE(20))
+            except BlockingIOError:
+                return
+            dst = esp6_destination(anc)
+            if dst is None or len(data) < 8:
+                continue
+            self.bad_spi(dst, int.from_bytes(data[:4], "big"), known)
+
     async def _watch(self, sample: float) -> None:
         while True:
             await asyncio.sleep(sample)
@@ -230,13 +248,26 @@ class IkelessEvents:
             self.watch_sequence_numbers(states)
 
 
-def _raw_esp() -> socket.socket | None:
-    """A raw IPv4 socket receiving a copy of every ESP packet delivered here (None when the
-    process may not open one: no sadb-bad-spi then, said in the log)."""
+def esp6_destination(ancillary: list[tuple[int, int, bytes]]) -> str | None:
+    """The destination address of an IPv6 packet, from its IPV6_PKTINFO ancillary data
+    (``struct in6_pktinfo``: the 16-byte address, then the interface index)."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 16:
+            return str(ipaddress.IPv6Address(data[:16]))
+    return None
+
+
+def _raw_esp(family: socket.AddressFamily) -> socket.socket | None:
+    """A raw socket of ``family`` receiving a copy of every ESP packet delivered here (None
+    when the process may not open one: no sadb-bad-spi for that family then, said in the
+    log)."""
     try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
+        s = socket.socket(family, socket.SOCK_RAW, 50)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     except OSError as e:
-        log.warning("no sadb-bad-spi notifications: cannot open a raw ESP socket (%s)", e)
+        log.warning("no sadb-bad-spi notifications for %s: cannot open a raw ESP socket (%s)",
+                    family.name, e)
         return None
     s.setblocking(False)
     with contextlib.suppress(OSError):

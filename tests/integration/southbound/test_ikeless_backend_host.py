@@ -11,6 +11,8 @@ the kernel VM: tests/kernel/guest/test_ikeless_kernel.py).
   with the kernel's reason (never a silent success);
 - a packet toward an outbound policy without SA: the kernel's acquire becomes the RFC's
   sadb-acquire naming the SPD entry (southbound/ikeless_events.py);
+- an ESP packet to an IPv4 or IPv6 address of the namespace with an SPI the kernel has no SA
+  for is seen by the raw ESP sockets and becomes sadb-bad-spi with that SPI;
 - the RFC's notifications are valid against ietf-i2nsf-ikeless.
 
 Needs root and `ip netns`; it fails, never skips, when they are missing.
@@ -19,8 +21,10 @@ Needs root and `ip netns`; it fails, never skips, when they are missing.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import count
 
@@ -198,3 +202,39 @@ def test_a_packet_without_sa_raises_sadb_acquire(ns: str) -> None:
 def test_the_notifications_are_valid_against_the_module(body: etree._Element) -> None:
     """(the ikeless-notification feature is enabled: nf.schema.FEATURES)"""
     Schema().check_notification(etree.tostring(body).decode())
+
+
+# run inside the namespace: our raw ESP sockets see an ESP packet with an unknown SPI sent to
+# an address of the namespace, and the reader turns it into sadb-bad-spi with that SPI
+BAD_SPI_PROBE = """
+import socket, sys, time
+from southbound.ikeless_backend import IkelessBackend
+from southbound.ikeless_events import IkelessEvents, _raw_esp
+family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+sent = []
+events = IkelessEvents(IkelessBackend(driver_factory=lambda: None), sent.append, dict)
+raw = _raw_esp(family)
+assert raw is not None, 'no raw ESP socket'
+out = socket.socket(family, socket.SOCK_RAW, 50)
+out.sendto(bytes.fromhex('0000beef') + bytes(24), (sys.argv[1], 0))
+time.sleep(0.2)
+read = events._read_raw6 if family == socket.AF_INET6 else events._read_raw
+asked = []
+read(raw, lambda sa: asked.append(sa) or False)
+print(' '.join(n.findtext('{*}spi') for n in sent), *(f'{a.dst}/{a.spi}' for a in asked))
+"""
+
+
+@pytest.mark.parametrize("dst", ["2001:db8::1", "192.0.2.1"])
+def test_an_esp_packet_with_an_unknown_spi_raises_sadb_bad_spi(ns: str, dst: str) -> None:
+    """(on this kernel without ESP the packet is dropped after the raw sockets' copy, as a
+    packet without SA is on a kernel with ESP; the kernel VM test sends one over the wire)"""
+    r = sh("ip", "-n", ns, "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad")
+    assert r.returncode == 0, r.stderr
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", BAD_SPI_PROBE, dst],
+                       capture_output=True, text=True, timeout=30, cwd=root)
+    assert r.returncode == 0, r.stderr
+    spi, *asked = r.stdout.split()
+    assert spi == str(0xBEEF), r.stdout
+    assert asked == [f"{ipaddress.ip_address(dst)}/{0xBEEF}"], r.stdout  # looked up by (dst, spi)
