@@ -111,7 +111,7 @@ def _algo2(atype: int, name: str, key: bytes, bits: int) -> bytes:
 
 def state_message(st: XfrmState, mtype: int, flags: int, seq: int) -> bytes:
     """The whole netlink message (header included) installing ST: the bytes that
-    :class:`messages.xfrm_usersa_info` with codec.state_fields/state_attrs encodes."""
+    :class:`messages.xfrm_usersa_info` with codec.states.state_fields/state_attrs encodes."""
     sel = _any_selector(st.src.version) if st.selector is None else selector_bytes(st.selector)
     esn_attr = st.esn or st.replay_window > 32
     window = st.replay_window
@@ -147,7 +147,8 @@ def state_message(st: XfrmState, mtype: int, flags: int, seq: int) -> bytes:
 
 def policy_message(pol: XfrmPolicy, mtype: int, flags: int, seq: int) -> bytes:
     """The whole netlink message installing POL: the bytes that
-    :class:`messages.xfrm_userpolicy_info` with codec.policy_fields/policy_attrs encodes."""
+    :class:`messages.xfrm_userpolicy_info` with codec.policies.policy_fields/policy_attrs
+    encodes."""
     sel = pol.selector
     parts = [selector_bytes(sel), _POL_REST.pack(
         *_lifetime(pol.lifetime), *_ZERO_CUR, pol.priority, pol.index,

@@ -35,8 +35,12 @@ from pyroute2.netlink import (
     nlmsg,
 )
 
-from southbound.xfrm import codec, fastpack, messages
+from southbound.xfrm import fastpack, messages
 from southbound.xfrm.api import XfrmError, XfrmExists, XfrmNotFound, XfrmUnsupported
+from southbound.xfrm.codec.events import event_from
+from southbound.xfrm.codec.fields import addr_bytes
+from southbound.xfrm.codec.policies import policy_attrs, policy_fields, policy_from, policyid_fields
+from southbound.xfrm.codec.states import said_fields, state_attrs, state_fields, state_from
 from southbound.xfrm.constants import (
     NETLINK_ADD_MEMBERSHIP,
     NETLINK_CAP_ACK,
@@ -227,8 +231,8 @@ class XfrmNetlink:
     @staticmethod
     def _state_msg(state: XfrmState) -> Any:
         msg = messages.xfrm_usersa_info()
-        msg.update(codec.state_fields(state))
-        msg["attrs"] = codec.state_attrs(state)
+        msg.update(state_fields(state))
+        msg["attrs"] = state_attrs(state)
         return msg
 
     def add_state(self, state: XfrmState) -> None:
@@ -244,8 +248,8 @@ class XfrmNetlink:
     @staticmethod
     def _said_msg(sa: SaId) -> Any:
         msg = messages.xfrm_usersa_id()
-        msg.update(codec.said_fields(sa))
-        msg["attrs"] = [("XFRMA_SRCADDR", {"addr": codec.addr_bytes(sa.src)})] if sa.src else []
+        msg.update(said_fields(sa))
+        msg["attrs"] = [("XFRMA_SRCADDR", {"addr": addr_bytes(sa.src)})] if sa.src else []
         return msg
 
     def delete_state(self, sa: SaId) -> None:
@@ -255,11 +259,11 @@ class XfrmNetlink:
     def get_state(self, sa: SaId) -> XfrmState | None:
         """The SA with this key, with its current lifetime and statistics, or None."""
         reply = self._get(self._said_msg(sa), XFRM_MSG_GETSA, f"get {_describe_state(sa)}")
-        return None if reply is None else codec.state_from(reply)
+        return None if reply is None else state_from(reply)
 
     def dump_states(self) -> list[XfrmState]:
         """Every SA of the SAD, with keys, current lifetimes and statistics."""
-        return [codec.state_from(msg) for msg in self._dump(XFRM_MSG_GETSA)]
+        return [state_from(msg) for msg in self._dump(XFRM_MSG_GETSA)]
 
     def _batch(self, items: list[tuple[Any, int, int]], names: list[str]) -> list[
             XfrmError | None]:
@@ -325,14 +329,14 @@ class XfrmNetlink:
     @staticmethod
     def _policy_msg(policy: XfrmPolicy) -> Any:
         msg = messages.xfrm_userpolicy_info()
-        msg.update(codec.policy_fields(policy))
-        msg["attrs"] = codec.policy_attrs(policy)
+        msg.update(policy_fields(policy))
+        msg["attrs"] = policy_attrs(policy)
         return msg
 
     @staticmethod
     def _policyid_msg(pid: PolicyId) -> Any:
         msg = messages.xfrm_userpolicy_id()
-        msg.update(codec.policyid_fields(pid))
+        msg.update(policyid_fields(pid))
         msg["attrs"] = [("XFRMA_IF_ID", pid.if_id)] if pid.if_id else []
         return msg
 
@@ -363,14 +367,14 @@ class XfrmNetlink:
         """The policy with this key (selector+direction+if_id, or index), or None."""
         reply = self._get(self._policyid_msg(policy), XFRM_MSG_GETPOLICY,
                           f"get {_describe_policy(policy)}")
-        return None if reply is None else codec.policy_from(reply)
+        return None if reply is None else policy_from(reply)
 
     def dump_policies(self) -> list[XfrmPolicy]:
         """Every policy of the SPD (socket policies excluded), with current lifetimes."""
         # the kernel's dump includes per-socket policies (dir 3..5: XFRM_POLICY_MAX + dir,
         # e.g. charon's IKE bypass; `ip xfrm policy` prints them as "socket in/out"): they
         # belong to a socket, not to the SPD
-        return [codec.policy_from(msg) for msg in self._dump(XFRM_MSG_GETPOLICY)
+        return [policy_from(msg) for msg in self._dump(XFRM_MSG_GETPOLICY)
                 if dict.get(msg, "dir", 0) < XFRM_POLICY_MAX]
 
     def add_policies(self, policies: Iterable[XfrmPolicy]) -> list[XfrmError | None]:
@@ -449,7 +453,7 @@ class XfrmEvents:
                 raise
             for msg in self._marshal.parse(data):
                 try:
-                    event = codec.event_from(msg)
+                    event = event_from(msg)
                 except (ValueError, KeyError) as exc:  # a message we cannot read: say so
                     log.warning("xfrm events: unreadable message type %s: %s",
                                 msg["header"]["type"], exc)

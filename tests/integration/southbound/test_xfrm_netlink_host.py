@@ -255,10 +255,11 @@ def test_xfrm_stat_reader_every_counter_moving_with_traffic(ns: str, drv: XfrmNe
 def test_per_socket_policies_are_not_in_the_spd(ns: str, drv: XfrmNetlink) -> None:
     """A socket's own policy (charon's IKE bypass: IP_XFRM_POLICY) is in the kernel's dump
     (`ip xfrm policy` prints "socket in"), not in the driver's."""
-    from southbound.xfrm import codec, layouts, messages
+    from southbound.xfrm import layouts, messages
+    from southbound.xfrm.codec.policies import policy_fields
 
     msg = messages.xfrm_userpolicy_info()
-    msg.update(codec.policy_fields(XfrmPolicy(Selector.any(4), Direction.IN)))
+    msg.update(policy_fields(XfrmPolicy(Selector.any(4), Direction.IN)))
     msg["attrs"] = []
     msg.encode()
     bypass = bytes(msg.data)[16:16 + layouts.sizeof(layouts.USERPOLICY_INFO)]

@@ -9,7 +9,11 @@ import struct
 
 import pytest
 
-from southbound.xfrm import codec, fastpack, layouts, messages
+from southbound.xfrm import fastpack, layouts, messages
+from southbound.xfrm.codec.events import event_from
+from southbound.xfrm.codec.fields import addr_bytes, selector_fields
+from southbound.xfrm.codec.policies import policy_attrs, policy_fields, policy_from
+from southbound.xfrm.codec.states import state_attrs, state_fields, state_from
 from southbound.xfrm.constants import (
     XFRM_INF,
     XFRM_MSG_ACQUIRE,
@@ -65,7 +69,7 @@ def decode(data: bytes):
 
 
 def state_bytes(st: XfrmState) -> bytes:
-    return encode(messages.xfrm_usersa_info, codec.state_fields(st), codec.state_attrs(st),
+    return encode(messages.xfrm_usersa_info, state_fields(st), state_attrs(st),
                   XFRM_MSG_NEWSA)
 
 
@@ -83,7 +87,7 @@ def test_state_round_trip(st: XfrmState) -> None:
     data = state_bytes(st)
     assert len(data) % 4 == 0
     (msg,) = decode(data)
-    got = codec.state_from(msg)
+    got = state_from(msg)
     # what the kernel adds on reads (selector "any", counters) aside, the same SA
     assert got.selector == Selector.any(st.family)
     assert got.current is not None and got.stats is not None
@@ -93,17 +97,17 @@ def test_state_round_trip(st: XfrmState) -> None:
 
 def test_replay_window_over_32_or_esn_uses_the_esn_attribute() -> None:
     st = XfrmState(A4, B4, 1, enc=Algorithm("cbc(aes)", b"k" * 16), replay_window=64)
-    fields, attrs = codec.state_fields(st), dict(codec.state_attrs(st))
+    fields, attrs = state_fields(st), dict(state_attrs(st))
     assert fields["replay_window"] == 0  # the kernel refuses both at once
     assert attrs["XFRMA_REPLAY_ESN_VAL"]["replay_window"] == 64
     assert attrs["XFRMA_REPLAY_ESN_VAL"]["bmp_len"] == 2
     small = XfrmState(A4, B4, 1, enc=Algorithm("cbc(aes)", b"k" * 16), replay_window=32)
-    assert codec.state_fields(small)["replay_window"] == 32
-    assert "XFRMA_REPLAY_ESN_VAL" not in dict(codec.state_attrs(small))
+    assert state_fields(small)["replay_window"] == 32
+    assert "XFRMA_REPLAY_ESN_VAL" not in dict(state_attrs(small))
 
 
 def test_limits_none_are_the_kernels_infinity() -> None:
-    f = codec.state_fields(XfrmState(A4, B4, 1))
+    f = state_fields(XfrmState(A4, B4, 1))
     assert f["lft_soft_byte_limit"] == f["lft_hard_packet_limit"] == XFRM_INF
     assert f["lft_hard_add_expires_seconds"] == 0
 
@@ -116,10 +120,10 @@ def test_policy_round_trip_with_templates() -> None:
                                 Template(dst=None, proto=Proto.COMP, mode=Mode.TRANSPORT,
                                          optional=True)),
                      lifetime=Lifetime(hard_add_seconds=10))
-    data = encode(messages.xfrm_userpolicy_info, codec.policy_fields(pol), codec.policy_attrs(pol),
+    data = encode(messages.xfrm_userpolicy_info, policy_fields(pol), policy_attrs(pol),
                   XFRM_MSG_NEWPOLICY)
     (msg,) = decode(data)
-    got = codec.policy_from(msg)
+    got = policy_from(msg)
     assert got.current is not None
     assert got.__class__(**{**got.__dict__, "current": None}) == pol
 
@@ -143,17 +147,17 @@ def test_keys_never_in_repr() -> None:
 
 def test_expire_and_polexpire_events_decode() -> None:
     st = XfrmState(A4, B4, 0xABCD, aead=AeadAlgorithm("rfc4106(gcm(aes))", b"k" * 20, 128))
-    fields = {**codec.state_fields(st), "hard": 1}
-    data = encode(messages.xfrm_user_expire, fields, codec.state_attrs(st), XFRM_MSG_EXPIRE)
+    fields = {**state_fields(st), "hard": 1}
+    data = encode(messages.xfrm_user_expire, fields, state_attrs(st), XFRM_MSG_EXPIRE)
     (msg,) = decode(data)
-    ev = codec.event_from(msg)
+    ev = event_from(msg)
     assert isinstance(ev, ExpireEvent) and ev.hard and ev.sa.spi == 0xABCD
     assert ev.state.aead == st.aead
     pol = XfrmPolicy(Selector.any(4), Direction.OUT, templates=(Template(dst=B4),))
-    data = encode(messages.xfrm_user_polexpire, {**codec.policy_fields(pol), "hard": 0},
-                  codec.policy_attrs(pol), XFRM_MSG_POLEXPIRE)
+    data = encode(messages.xfrm_user_polexpire, {**policy_fields(pol), "hard": 0},
+                  policy_attrs(pol), XFRM_MSG_POLEXPIRE)
     (msg,) = decode(data)
-    ev = codec.event_from(msg)
+    ev = event_from(msg)
     assert isinstance(ev, PolicyExpireEvent) and not ev.hard
     assert ev.policy.templates == pol.templates
 
@@ -165,13 +169,13 @@ def test_acquire_event_decodes() -> None:
     flow = Selector(ipaddress.ip_network("10.1.0.5/32"), ipaddress.ip_network("10.2.0.7/32"),
                     proto=17, dport=53)
     fields = layouts.defaults(layouts.USER_ACQUIRE)
-    fields.update(id_daddr=codec.addr_bytes(B4), id_proto=50, saddr=codec.addr_bytes(A4),
+    fields.update(id_daddr=addr_bytes(B4), id_proto=50, saddr=addr_bytes(A4),
                   seq=1234, aalgos=0xFFFFFFFF, ealgos=0xFFFFFFFF, calgos=0xFFFFFFFF)
-    fields.update(codec.selector_fields(flow))
-    fields.update({"pol_" + k: v for k, v in codec.policy_fields(pol).items()})
-    data = encode(messages.xfrm_user_acquire, fields, codec.policy_attrs(pol), XFRM_MSG_ACQUIRE)
+    fields.update(selector_fields(flow))
+    fields.update({"pol_" + k: v for k, v in policy_fields(pol).items()})
+    data = encode(messages.xfrm_user_acquire, fields, policy_attrs(pol), XFRM_MSG_ACQUIRE)
     (msg,) = decode(data)
-    ev = codec.event_from(msg)
+    ev = event_from(msg)
     assert isinstance(ev, AcquireEvent)
     assert (ev.src, ev.dst, ev.seq, ev.selector) == (A4, B4, 1234, flow)
     assert ev.template == pol.templates[0] and ev.policy.index == 17
@@ -222,8 +226,8 @@ FAST_POLICIES = [
 @pytest.mark.parametrize("st", FAST_STATES)
 def test_fast_state_message_is_pyroute2s(st: XfrmState) -> None:
     msg = messages.xfrm_usersa_info()
-    msg.update(codec.state_fields(st))
-    msg["attrs"] = codec.state_attrs(st)
+    msg.update(state_fields(st))
+    msg["attrs"] = state_attrs(st)
     msg["header"].update(type=XFRM_MSG_NEWSA, flags=0x605, sequence_number=4242, pid=0)
     msg.encode()
     assert fastpack.state_message(st, XFRM_MSG_NEWSA, 0x605, 4242) == bytes(msg.data)
@@ -232,8 +236,8 @@ def test_fast_state_message_is_pyroute2s(st: XfrmState) -> None:
 @pytest.mark.parametrize("pol", FAST_POLICIES)
 def test_fast_policy_message_is_pyroute2s(pol: XfrmPolicy) -> None:
     msg = messages.xfrm_userpolicy_info()
-    msg.update(codec.policy_fields(pol))
-    msg["attrs"] = codec.policy_attrs(pol)
+    msg.update(policy_fields(pol))
+    msg["attrs"] = policy_attrs(pol)
     msg["header"].update(type=XFRM_MSG_NEWPOLICY, flags=0x605, sequence_number=1, pid=0)
     msg.encode()
     assert fastpack.policy_message(pol, XFRM_MSG_NEWPOLICY, 0x605, 1) == bytes(msg.data)
