@@ -1,6 +1,6 @@
 """Our own netlink XFRM driver: the kernel's SAD and SPD, read and written over NETLINK_XFRM.
 
-- :mod:`southbound.xfrm.types`: immutable values (states, policies, events);
+- :mod:`southbound.xfrm.types`: immutable values (selectors, lifetimes, SAs, policies, events);
 - :mod:`southbound.xfrm.api`: the driver's protocol (what callers may rely on);
 - :mod:`southbound.xfrm.constants`: the kernel's message types, flags and socket options;
 - :mod:`southbound.xfrm.layouts`: the kernel's structures as flat field lists;
