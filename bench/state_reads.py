@@ -72,13 +72,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-NS = "urn:ipsec-nf:yang:ipsec-nf"
-PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
+from gateways import (  # noqa: E402
+    A_WAN,
+    B_WAN,
+    NS,
+    PASSWORD,
+    USER,
+    Server,
+    base_xml,
+    installed,
+    responder_conf,
+    run_linked,
+    vpns_xml,
+)
+
 NETCONF_PORT, GNMI_PORT = 8831, 9341
-USER, PASSWORD = "admin", "bench-pw"
-A_WAN, B_WAN = "198.51.100.1", "198.51.100.2"
 DEADLINE = 60.0  # seconds an ON_CHANGE update may take before it counts as missed
 STEP = 100  # VPNs added (and initiated) at a time
 SA_FILTER = f'<ike xmlns="{NS}"><ike-sa/></ike>'
@@ -86,51 +96,22 @@ SA_FILTER = f'<ike xmlns="{NS}"><ike-sa/></ike>'
 
 # ---- configuration of the two gateways ------------------------------------------------------
 
-def _ts(i: int, side: int) -> str:
-    return f"10.{side}.{i // 250}.{i % 250}/32"
-
-
 def a_vpns(lo: int, hi: int) -> str:
     """VPNs lo..hi-1 of gateway A as an edit-config <config>."""
-    vpns = "".join(
-        f"<vpn><name>a{i}</name><ike-policy><template>t</template></ike-policy>"
-        f"<ipsec-policy><template>p</template></ipsec-policy>"
-        f"<local-address>{A_WAN}</local-address><remote-address>{B_WAN}</remote-address>"
-        f"<local-id>a{i}.bench.example.net</local-id>"
-        f"<remote-id>b{i}.bench.example.net</remote-id>"
-        f"<security-policy><name>sp</name><local-ts><subnet>{_ts(i, 1)}</subnet></local-ts>"
-        f"<remote-ts><subnet>{_ts(i, 2)}</subnet></remote-ts></security-policy></vpn>"
-        for i in range(lo, hi))
-    return f'<config xmlns="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+    return vpns_xml(lo, hi)
 
 
 def a_base() -> str:
     """Gateway A's global options, templates and key (no VPN yet)."""
-    return (f'<config xmlns="{NC}"><ike xmlns="{NS}"><global-options>'
-            "<dos-protection><cookie-threshold>0</cookie-threshold>"
-            "<block-threshold>100000</block-threshold></dos-protection>"
-            "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
-            "</global-options><ike-policy-template><name>t</name><ike-proposal><id>1</id>"
-            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg>"
-            "<dh-group>curve25519</dh-group></ike-proposal></ike-policy-template>"
-            "<ipsec-policy-template><name>p</name><esp-proposal><id>1</id>"
-            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></esp-proposal>"
-            "<start-action>start</start-action><close-action>none</close-action>"
-            f"</ipsec-policy-template><pre-shared-key><name>all</name><secret>{PSK}</secret>"
-            "</pre-shared-key></ike></config>")
+    return base_xml("<global-options><dos-protection><cookie-threshold>0</cookie-threshold>"
+                    "<block-threshold>100000</block-threshold></dos-protection>"
+                    "<sa-table-size>1024</sa-table-size><sa-table-segments>16</sa-table-segments>"
+                    "</global-options>")
 
 
 def b_swanctl_conf(n: int) -> str:
     """Peer B's N responder connections as swanctl.conf."""
-    conns = "".join(
-        f"  b{i} {{\n    version = 2\n    local_addrs = {B_WAN}\n    remote_addrs = {A_WAN}\n"
-        "    proposals = aes128-sha256-curve25519\n"
-        f"    local {{\n      auth = psk\n      id = b{i}.bench.example.net\n    }}\n"
-        f"    remote {{\n      auth = psk\n      id = a{i}.bench.example.net\n    }}\n"
-        f"    children {{\n      sp {{\n        local_ts = {_ts(i, 2)}\n"
-        f"        remote_ts = {_ts(i, 1)}\n        esp_proposals = aes128-sha256\n"
-        "        start_action = none\n      }\n    }\n  }\n" for i in range(n))
-    return f"connections {{\n{conns}}}\nsecrets {{\n  ike-all {{\n    secret = {PSK}\n  }}\n}}\n"
+    return responder_conf(n)
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -169,15 +150,6 @@ class Bench:
 
         self.work = work
         self.state_dir = work / "a"
-        subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
-                        str(self.state_dir), USER], input=PASSWORD + "\n", text=True,
-                       check=True, cwd=ROOT, capture_output=True)
-        self.log = open(self.state_dir / "serve.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.cli", "serve", "--state-dir", str(self.state_dir),
-             "--listen", f"127.0.0.1:{NETCONF_PORT}", "--gnmi", f"127.0.0.1:{GNMI_PORT}",
-             "--gnmi-insecure"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        self.a_sock = CharonProcess(self.state_dir / "charon").socket_path
         opts = GlobalOptions(dos_protection=DosProtection(cookie_threshold=0,
                                                           block_threshold=100000),
                              sa_table_size=1024, sa_table_segments=16,
@@ -185,24 +157,10 @@ class Bench:
         self.b = CharonProcess(work / "b", options=opts, netns=peer_ns)
         self.b.start()
         self.b_conf = work / "b" / "swanctl.conf"
-        for port in (NETCONF_PORT, GNMI_PORT):
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), 1).close()
-                    break
-                except OSError:
-                    if self.proc.poll() is not None:
-                        raise SystemExit(f"serve exited:\n{self.tail()}") from None
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"port {port} not open:\n{self.tail()}")
-        from ncclient import manager
-        from ncclient.transport import session as nc_session
-
-        nc_session.TICK = 0.001
-        self.m = manager.connect(host="127.0.0.1", port=NETCONF_PORT, username=USER,
-                                 password=PASSWORD, hostkey_verify=False, allow_agent=False,
-                                 look_for_keys=False, timeout=600)
+        self.server = Server(self.state_dir, NETCONF_PORT,
+                             ["--gnmi", f"127.0.0.1:{GNMI_PORT}", "--gnmi-insecure"],
+                             [GNMI_PORT])
+        self.a_sock, self.m = self.server.sock, self.server.m
         from pygnmi.client import gNMIclient
 
         self.gc = gNMIclient(target=("127.0.0.1", GNMI_PORT), username=USER, password=PASSWORD,
@@ -212,37 +170,15 @@ class Bench:
 
     def tail(self) -> str:
         """The end of the server's log."""
-        return (self.state_dir / "serve.log").read_text(errors="replace")[-3000:]
+        return self.server.tail()
 
     def commit(self, config: str) -> None:
         """edit-config into candidate, commit, wait until applied."""
-        from lxml import etree
-
-        self.m.edit_config(target="candidate", config=config)
-        self.m.commit()
-        self.m.dispatch(etree.fromstring(
-            f'<wait-applied xmlns="{NS}"><timeout>600</timeout></wait-applied>'))
+        self.server.commit(config)
 
     def start(self) -> None:
         """A's global options (charon restarts for the SA table size), then nothing else."""
-        before = self.tail().count("charon started")
-        self.commit(a_base())
-        deadline = time.monotonic() + 60
-        while self.tail().count("charon started") <= before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self._wait_vici()
-
-    def _wait_vici(self) -> None:
-        from southbound.vici_client import ViciClient
-
-        for _ in range(300):
-            try:
-                with ViciClient(self.a_sock) as c:
-                    c.list_sas()
-                return
-            except Exception:  # noqa: BLE001 - charon restarting
-                time.sleep(0.1)
-        raise SystemExit(f"A's charon does not answer:\n{self.tail()}")
+        self.server.configure_base(a_base())
 
     def grow(self, n: int, timeout: float = 900) -> float:
         """Bring up VPNs until n IKE SAs are established with a CHILD SA installed; the
@@ -265,18 +201,7 @@ class Bench:
 
     def up(self) -> int:
         """IKE SAs established with an installed CHILD SA, as charon lists them."""
-        from southbound.vici_client import ViciClient
-
-        with ViciClient(self.a_sock, timeout=60) as c:
-            sas = c.list_sas()
-        n = 0
-        for entry in sas:
-            for sa in entry.values():
-                if sa.get("state") == b"ESTABLISHED" and any(
-                        ch.get("state") == b"INSTALLED"
-                        for ch in (sa.get("child-sas") or {}).values()):
-                    n += 1
-        return n
+        return installed(self.a_sock, timeout=60)
 
     def swanctl(self) -> str:
         """``swanctl --list-sas`` on A's charon, its output."""
@@ -293,18 +218,11 @@ class Bench:
 
     def stop(self) -> None:
         """Stop the server, peer B's charon; remove the work files."""
-        for closing in (self.gc.close, self.m.close_session):
-            try:
-                closing()
-            except Exception:  # noqa: BLE001
-                pass
-        self.proc.terminate()
         try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+            self.gc.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.server.stop()
         self.b.stop()
 
 
@@ -543,28 +461,7 @@ def print_reads(row: dict[str, Any]) -> None:
 
 def outer(args: list[str], most: int) -> int:
     """Two namespaces joined by a veth; run the measurement inside A's; delete them."""
-    tag = os.getpid()
-    ns_a, ns_b = f"nfsrA{tag}", f"nfsrB{tag}"
-    va, vb = f"sra{tag}"[:15], f"srb{tag}"[:15]
-    run = lambda *c: subprocess.run(c, check=True)  # noqa: E731
-    try:
-        for ns in (ns_a, ns_b):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "link", "add", va, "netns", ns_a, "type", "veth", "peer", vb, "netns", ns_b)
-        for ns, dev, addr in ((ns_a, va, A_WAN), (ns_b, vb, B_WAN)):
-            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            run("ip", "-n", ns, "link", "set", dev, "up")
-        # kernel-libipsec routes each CHILD SA's traffic into its TUN device from an address
-        # of the local traffic selector: each side holds its selectors' addresses on lo
-        for ns, side in ((ns_a, 1), (ns_b, 2)):
-            batch = "".join(f"addr add {_ts(i, side)} dev lo\n" for i in range(most))
-            subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
-        return subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, __file__,
-                               "--inner", ns_b, *args]).returncode
-    finally:
-        for ns in (ns_a, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], check=False)
+    return run_linked(__file__, "nfsr", [(A_WAN, B_WAN)], most, args)
 
 
 if __name__ == "__main__":

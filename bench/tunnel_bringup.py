@@ -67,13 +67,21 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import report  # noqa: E402
+from gateways import (  # noqa: E402
+    A_WAN,
+    B_WAN,
+    Server,
+    installed,
+    responder_conf,
+    run_linked,
+)
+from gateways import base_xml as _base_xml  # noqa: E402
+from gateways import vpns_xml as _vpns_xml  # noqa: E402
 
 SMOKE_ARGS = ["--sizes", "2", "--rounds", "1"]  # the smoke run of make test
+S_WAN, B_WAN2 = "198.51.100.3", "198.51.100.4"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
-PSK = "0seaJ31RfzHNRvUSH0oUYg7znTW0I="
-USER, PASSWORD = "admin", "bench-pw"
-A_WAN, B_WAN, S_WAN, B_WAN2 = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
 TIMEOUT = 900.0  # seconds a bring-up may take before the bench gives up
 REINITIATE = 30.0  # seconds without a CHILD SA before a connection of S is initiated again
 GLOBAL_OPTIONS = ("<global-options><dos-protection><cookie-threshold>0</cookie-threshold>"
@@ -83,35 +91,14 @@ GLOBAL_OPTIONS = ("<global-options><dos-protection><cookie-threshold>0</cookie-t
                   "</global-options>")
 
 
-def _ts(i: int, side: int) -> str:
-    return f"10.{side}.{i // 250}.{i % 250}/32"
-
-
 def base_xml() -> str:
     """Global options, the two templates (start-action start) and the key: no VPN."""
-    return (f'<config xmlns="{NC}"><ike xmlns="{NS}">{GLOBAL_OPTIONS}'
-            "<ike-policy-template><name>t</name><ike-proposal><id>1</id>"
-            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg>"
-            "<dh-group>curve25519</dh-group></ike-proposal></ike-policy-template>"
-            "<ipsec-policy-template><name>p</name><esp-proposal><id>1</id>"
-            "<enc-alg>aes128-cbc</enc-alg><auth-alg>hmac-sha256</auth-alg></esp-proposal>"
-            "<start-action>start</start-action><close-action>none</close-action>"
-            f"</ipsec-policy-template><pre-shared-key><name>all</name><secret>{PSK}</secret>"
-            "</pre-shared-key></ike></config>")
+    return _base_xml(GLOBAL_OPTIONS)
 
 
 def vpns_xml(n: int, local: str = A_WAN, remote: str = B_WAN) -> str:
     """The N VPNs of an initiator as an edit-config <config>."""
-    vpns = "".join(
-        f"<vpn><name>a{i}</name><ike-policy><template>t</template></ike-policy>"
-        f"<ipsec-policy><template>p</template></ipsec-policy>"
-        f"<local-address>{local}</local-address><remote-address>{remote}</remote-address>"
-        f"<local-id>a{i}.bench.example.net</local-id>"
-        f"<remote-id>b{i}.bench.example.net</remote-id>"
-        f"<security-policy><name>sp</name><local-ts><subnet>{_ts(i, 1)}</subnet></local-ts>"
-        f"<remote-ts><subnet>{_ts(i, 2)}</subnet></remote-ts></security-policy></vpn>"
-        for i in range(n))
-    return f'<config xmlns="{NC}"><ike xmlns="{NS}">{vpns}</ike></config>'
+    return _vpns_xml(0, n, local, remote)
 
 
 def removal_xml(n: int) -> str:
@@ -122,15 +109,7 @@ def removal_xml(n: int) -> str:
 
 def b_conf(n: int) -> str:
     """Responder B's N connections (answering A and S) as swanctl.conf."""
-    conns = "".join(
-        f"  b{i} {{\n    version = 2\n    local_addrs = {B_WAN},{B_WAN2}\n"
-        f"    remote_addrs = {A_WAN},{S_WAN}\n    proposals = aes128-sha256-curve25519\n"
-        f"    local {{\n      auth = psk\n      id = b{i}.bench.example.net\n    }}\n"
-        f"    remote {{\n      auth = psk\n      id = a{i}.bench.example.net\n    }}\n"
-        f"    children {{\n      sp {{\n        local_ts = {_ts(i, 2)}\n"
-        f"        remote_ts = {_ts(i, 1)}\n        esp_proposals = aes128-sha256\n"
-        "        start_action = none\n      }\n    }\n  }\n" for i in range(n))
-    return f"connections {{\n{conns}}}\nsecrets {{\n  ike-all {{\n    secret = {PSK}\n  }}\n}}\n"
+    return responder_conf(n, f"{B_WAN},{B_WAN2}", f"{A_WAN},{S_WAN}")
 
 
 def resolved(n: int) -> tuple[Any, dict[str, dict], dict[str, dict]]:
@@ -226,18 +205,6 @@ class Updowns:
         self._sock.close()
 
 
-def installed(sock: Path) -> int:
-    """IKE SAs established with an installed CHILD SA, as the charon at ``sock`` lists them."""
-    from southbound.vici_client import ViciClient
-
-    with ViciClient(sock, timeout=120) as c:
-        sas = c.list_sas()
-    return sum(1 for entry in sas for sa in entry.values()
-               if sa.get("state") == b"ESTABLISHED" and any(
-                   ch.get("state") == b"INSTALLED"
-                   for ch in (sa.get("child-sas") or {}).values()))
-
-
 def clear_sas(*socks: Path, timeout: float = 300) -> None:
     """Terminate every IKE SA of these charons and wait until none is left."""
     from southbound.vici_client import ViciClient, ViciError
@@ -276,78 +243,32 @@ class Bench:
     """The server on A, the swanctl charon on S, the responder on B."""
 
     def __init__(self, work: Path, ns_s: str, ns_b: str, port: int) -> None:
-        from ncclient import manager
-        from ncclient.transport import session as nc_session
-
         from southbound.charon import CharonProcess
 
         options, _, _ = resolved(0)
         self.work, self.state = work, work / "a"
         self.phases: dict[str, list[dict[str, float]]] = {"ipsec-nf": [], "swanctl": []}
         self.reinitiated = 0  # connections of S initiated again by the bench
-        subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
-                        str(self.state), USER], input=PASSWORD + "\n", text=True,
-                       check=True, cwd=ROOT, capture_output=True)
-        self.log = open(self.state / "serve.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.cli", "serve", "--state-dir", str(self.state),
-             "--listen", f"127.0.0.1:{port}"], cwd=ROOT, stdout=self.log,
-            stderr=subprocess.STDOUT)
-        self.a_sock = CharonProcess(self.state / "charon").socket_path
         self.s = CharonProcess(work / "s", "kernel-libipsec", options, netns=ns_s)
         self.b = CharonProcess(work / "b", "kernel-libipsec", options, netns=ns_b)
         self.s.start()
         self.b.start()
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"serve exited:\n{self.tail()}") from None
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"port {port} not open:\n{self.tail()}")
-        nc_session.TICK = 0.001
-        self.m = manager.connect(host="127.0.0.1", port=port, username=USER,
-                                 password=PASSWORD, hostkey_verify=False, allow_agent=False,
-                                 look_for_keys=False, timeout=600)
-        before = self.tail().count("charon started")
-        self.commit(base_xml())  # the global options restart A's charon (SA table size)
-        deadline = time.monotonic() + 60
-        while self.tail().count("charon started") <= before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self._wait_vici()
+        self.server = Server(self.state, port)
+        self.a_sock = self.server.sock
+        # the global options restart A's charon (SA table size)
+        self.server.configure_base(base_xml())
 
     def log_text(self) -> str:
         """The server's whole log."""
-        return (self.state / "serve.log").read_text(errors="replace")
+        return self.server.log_text()
 
     def tail(self) -> str:
         """The end of the server's log."""
-        return (self.state / "serve.log").read_text(errors="replace")[-3000:]
+        return self.server.tail()
 
     def commit(self, config: str, wait: bool = True) -> None:
         """edit-config into the candidate, commit (and wait until applied)."""
-        from lxml import etree
-
-        self.m.edit_config(target="candidate", config=config)
-        self.m.commit()
-        if wait:
-            self.m.dispatch(etree.fromstring(
-                f'<wait-applied xmlns="{NS}"><timeout>600</timeout></wait-applied>'))
-
-    def _wait_vici(self) -> None:
-        from southbound.vici_client import ViciClient
-
-        for _ in range(300):
-            try:
-                with ViciClient(self.a_sock) as c:
-                    c.list_sas()
-                return
-            except Exception:  # noqa: BLE001 - charon restarting
-                time.sleep(0.1)
-        raise SystemExit(f"A's charon does not answer:\n{self.tail()}")
+        self.server.commit(config, wait)
 
     def ours(self, n: int, xml: str) -> float:
         """Seconds from the edit-config to the N CHILD SAs up on A's charon."""
@@ -408,17 +329,7 @@ class Bench:
 
     def stop(self) -> None:
         """Stop the server and the two plain charons."""
-        try:
-            self.m.close_session()
-        except Exception:  # noqa: BLE001
-            pass
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        self.server.stop()
         self.s.stop()
         self.b.stop()
 
@@ -483,33 +394,7 @@ def inner(a: argparse.Namespace) -> int:
 
 def outer(argv: list[str], most: int) -> int:
     """Three namespaces (A and S each joined to B by a veth); run inside A's; delete them."""
-    tag = os.getpid()
-    ns_a, ns_s, ns_b = f"nftbA{tag}", f"nftbS{tag}", f"nftbB{tag}"
-    run = lambda *c: subprocess.run(c, check=True)  # noqa: E731
-    try:
-        for ns in (ns_a, ns_s, ns_b):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        for ns, mine, theirs, addr, peer in ((ns_a, "tba", "tbb", A_WAN, B_WAN),
-                                             (ns_s, "tbs", "tbt", S_WAN, B_WAN2)):
-            va, vb = f"{mine}{tag}"[:15], f"{theirs}{tag}"[:15]
-            run("ip", "link", "add", va, "netns", ns, "type", "veth", "peer", vb, "netns", ns_b)
-            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", va)
-            run("ip", "-n", ns_b, "addr", "add", f"{peer}/32", "dev", vb)
-            run("ip", "-n", ns, "link", "set", va, "up")
-            run("ip", "-n", ns_b, "link", "set", vb, "up")
-            run("ip", "-n", ns_b, "route", "add", f"{addr}/32", "dev", vb, "src", peer)
-            run("ip", "-n", ns, "route", "replace", f"{peer}/32", "dev", va)
-        # kernel-libipsec routes each CHILD SA's traffic from an address of its local traffic
-        # selector: each side holds its selectors' addresses on lo
-        for ns, side in ((ns_a, 1), (ns_s, 1), (ns_b, 2)):
-            batch = "".join(f"addr add {_ts(i, side)} dev lo\n" for i in range(most))
-            subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
-        return subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, __file__,
-                               "--inner", ns_s, ns_b, *argv]).returncode
-    finally:
-        for ns in (ns_a, ns_s, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], check=False)
+    return run_linked(__file__, "nftb", [(A_WAN, B_WAN), (S_WAN, B_WAN2)], most, argv)
 
 
 def main() -> int:
