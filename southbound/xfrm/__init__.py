@@ -9,7 +9,10 @@
 - :mod:`southbound.xfrm.messages`: the messages on pyroute2's nlmsg classes;
 - :mod:`southbound.xfrm.codec`: our typed values to/from those messages;
 - :mod:`southbound.xfrm.fastpack`: the bulk path, NEWSA/NEWPOLICY packed without pyroute2;
-- :mod:`southbound.xfrm.netlink`: :class:`XfrmNetlink`, the driver on a raw NETLINK_XFRM socket.
+- :mod:`southbound.xfrm.netlink_socket`: the NETLINK_XFRM socket and the kernel's errors as ours;
+- :mod:`southbound.xfrm.exchange`: requests, ACKs, replies and dumps on that socket;
+- :mod:`southbound.xfrm.netlink`: :class:`XfrmNetlink`, the driver (SAD and SPD operations);
+- :mod:`southbound.xfrm.subscription`: :class:`XfrmEvents`, the kernel's events.
 
 No ``ip xfrm`` is run: the messages are built and parsed here.
 """
