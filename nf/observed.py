@@ -28,7 +28,9 @@ READ_MAX_AGE = 1.0
 
 #: Leaves that change with the clock alone (not a change of content).
 CLOCK = frozenset({"established-time", "rekey-time", "reauth-time", "installed-time",
-                   "life-time", "use-in", "use-out", "state-read-time"})
+                   "life-time", "use-in", "use-out", "state-read-time",
+                   # RFC 9061's IKE case (nf/i2nsf_ike_state.py)
+                   "established", "current-rekey-time", "current-reauth-time"})
 
 
 def steady(value: Any) -> Any:

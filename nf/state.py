@@ -146,5 +146,18 @@ def _merge_into(parent: etree._Element, data: dict[str, Any], ns: str) -> None:
                     to_xml(entry, {k: v for k, v in item.items() if k != "name"}, ns)
         elif isinstance(value, dict) and (child := parent.find(tag)) is not None:
             _merge_into(child, value, ns)
-        elif not isinstance(value, dict):
+        elif not isinstance(value, dict) or not _has_entries(value):
+            # a leaf, or a state-only container (RFC 9061's number-ike-sas): added; a
+            # container of list entries is left out when it is not configured
             to_xml(parent, {name: value}, ns)
+
+
+def _has_entries(data: dict[str, Any]) -> bool:
+    """Whether ``data`` holds list entries keyed by ``name`` (state of configured entries)."""
+    for value in data.values():
+        if isinstance(value, list) and value and isinstance(value[0], dict) \
+                and "name" in value[0]:
+            return True
+        if isinstance(value, dict) and _has_entries(value):
+            return True
+    return False

@@ -12,6 +12,7 @@ from typing import Any
 
 from lxml import etree
 
+from nf import i2nsf_ike_state
 from nf.ca_store import CaStore
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
@@ -246,7 +247,9 @@ class App:
             del views[name]
         refused = self.refused_peers.tree()
         return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
-                "vpn": out, **({"refused-peer": refused} if refused else {})}
+                "vpn": out, **({"refused-peer": refused} if refused else {}),
+                # RFC 9061's IKE case: its conn-entries' IKE SAs, from the same reading
+                **i2nsf_ike_state.state_tree(self.ds.config, sas, vpns)}
 
     def _crl_changed(self, der: bytes | None = None) -> None:
         """The CA signed a new CRL (a revocation) or issued a certificate (the store calls

@@ -113,6 +113,7 @@ def _state_part(tree: dict[str, Any], wanted: list[tuple[Step, ...]] | None) -> 
         return tree
     assert wanted is not None
     names = {p[1].name for p in wanted if p[0].name == "ike"}
+    names |= {f"{p[0].module}:{p[0].name}" for p in wanted}  # another module's ("m:top")
     return {k: v for k, v in tree.items() if k in names}
 
 
