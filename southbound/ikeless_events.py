@@ -34,7 +34,7 @@ from typing import Any
 from lxml import etree
 
 from nf.effective_ikeless import SpdEntry
-from southbound.ikeless_backend import IkelessBackend, _pid
+from southbound.ikeless_backend import IkelessBackend
 from southbound.xfrm.api import XfrmError
 from southbound.xfrm.types import (
     AcquireEvent,
@@ -140,7 +140,7 @@ class IkelessEvents:
             log.info("IKE-less SA %s: %s lifetime expired", name, "hard" if ev.hard else "soft")
             self._send(sadb_expire(name, not ev.hard, ev.state.current))
         elif isinstance(ev, AcquireEvent):
-            name = ledger.policy_name(_pid(ev.policy))
+            name = ledger.policy_name(ev.policy.id)
             entry = self.spd().get(name) if name is not None else None
             if entry is None:
                 return

@@ -34,7 +34,7 @@ from lxml import etree
 from nf.i2nsf_ikeless import IkelessConfig, convert
 from nf.schema import Schema
 from southbound.backend import EntryRefused
-from southbound.ikeless_backend import KINDS, SA, SP, IkelessBackend
+from southbound.ikeless_backend import IkelessBackend
 from southbound.ikeless_events import (
     IkelessEvents,
     sadb_acquire,
@@ -42,6 +42,7 @@ from southbound.ikeless_events import (
     sadb_expire,
     sadb_seq_overflow,
 )
+from southbound.ikeless_kinds import KINDS, SA, SP
 from southbound.kernel_esp import kernel_esp_missing
 from southbound.xfrm.netlink import XfrmNetlink
 from southbound.xfrm.types import LifetimeCurrent
