@@ -14,6 +14,7 @@ from nf.nacm import Access
 from nf.observed import StateSource
 from northbound.context import ServerContext
 from northbound.gnmi.auth import Authenticator, GnmiSession
+from northbound.gnmi.entries import EntryCache
 
 ENCODINGS = (pb.Encoding.JSON_IETF, pb.Encoding.JSON)
 
@@ -67,6 +68,8 @@ class GnmiContext:
     state: StateSource
     auth: Authenticator
     config: ConfigFeed = field(default_factory=ConfigFeed)
+    #: the SA table as the last Get of each reader rendered it (northbound/gnmi/entries.py)
+    entries: EntryCache = field(default_factory=EntryCache)
 
     def access(self, session: GnmiSession) -> Access:
         """The NACM rights of the caller under the rules in running."""

@@ -8,10 +8,11 @@ from collections import OrderedDict
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
+from nf.nacm import Access
 from nf.observed import READ_MAX_AGE, StateSnapshot
 from nf.paths import Step
 from nf.schema import Schema, ffi
-from northbound.gnmi import data, paths
+from northbound.gnmi import data, entries, paths
 from northbound.gnmi.auth import GnmiSession
 from northbound.gnmi.context import ENCODINGS, GnmiContext, now_ns
 from northbound.gnmi.errors import GnmiError
@@ -99,9 +100,18 @@ async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.Ge
     if hit is not None and hit[0] is snapshot:
         _ANSWERS.move_to_end(key)
         return pb.GetResponse(notification=_restamped(hit[1]))
-    tops = await read(g, session, which, snapshot, wanted=[steps for _, steps in wanted])
-    # libyang's parse and print of the copies run in a thread: the event loop stays free
-    out = await asyncio.to_thread(_answer, g.ctx.schema, tops, wanted, prefix, req.encoding)
+    out = None
+    ids = [entries.table_path(steps, top) for _, steps in wanted]
+    if which != data.CONFIG and all(i is not None for i in ids):
+        # the SA table alone (a poller's Get): rendered and remembered entry by entry
+        reader = (session.user, tuple(session.groups), g.ctx.ds.version)
+        out = await asyncio.to_thread(_table_answer, g, g.access(session), reader, snapshot,
+                                      wanted, ids, prefix, req.encoding)
+    if out is None:
+        tops = await read(g, session, which, snapshot, wanted=[steps for _, steps in wanted])
+        # libyang's parse and print of the copies run in a thread: the event loop stays free
+        out = await asyncio.to_thread(_answer, g.ctx.schema, tops, wanted, prefix,
+                                      req.encoding)
     _ANSWERS[key] = (snapshot, out)  # holding the snapshot: compared by identity
     while len(_ANSWERS) > ANSWERS_KEPT:
         _ANSWERS.popitem(last=False)
@@ -140,6 +150,31 @@ def _answer(schema: Schema, tops: list, wanted: list[tuple[pb.Path, tuple[Step, 
                                 f"no data at {paths.text(path)}")
             out.append(pb.Notification(timestamp=now_ns(), update=updates,
                                        prefix=_echo(prefix)))
+    return out
+
+
+def _table_answer(g: GnmiContext, access: Access, reader: tuple,
+                  snapshot: StateSnapshot | None,
+                  wanted: list[tuple[pb.Path, tuple[Step, ...]]], ids: list[str],
+                  prefix: pb.Path | None, encoding: int) -> list[pb.Notification] | None:
+    """The notifications of a Get of SA table paths (``ids``: the unique-id each path asks,
+    "" for all) from the entries remembered per reader (northbound/gnmi/entries.py); None
+    when the general path must answer (unique-ids not unique, an entry asked not there:
+    its NOT_FOUND or a key libyang would read differently)."""
+    tree = snapshot.tree if snapshot is not None else None
+    table = g.entries.entries(g.ctx.schema, access, reader, tree)
+    if table is None:
+        return None
+    out = []
+    for (path, _), want in zip(wanted, ids, strict=True):
+        origin = path.origin or (prefix.origin if prefix is not None else "")
+        chosen = [r for r in table if not want
+                  or dict(r.steps[-1].keys).get(entries.KEY) == want]
+        if want and not chosen:
+            return None
+        updates = [pb.Update(path=paths.to_gnmi(r.steps, origin), val=typed(r.value, encoding))
+                   for r in chosen]
+        out.append(pb.Notification(timestamp=now_ns(), update=updates, prefix=_echo(prefix)))
     return out
 
 

@@ -1,0 +1,259 @@
+"""gNMI Get of the SA table (``/ike/ike-sa``), rendered through libyang and remembered per entry.
+
+A Get of the 1,000-SA table rendered the whole snapshot every time (XML markup of ~50,000
+leaves, libyang parse, one JSON print per entry: ~0.5 s of CPU), and every refresh of the
+state makes a new snapshot: the countdowns and ages (:data:`nf.observed.CLOCK`) differ in each
+one, so remembering whole answers per snapshot (``get._ANSWERS``) rarely helped a poller.
+
+Here each ``ike-sa`` entry's JSON_IETF value, as libyang prints it after NACM pruning, is
+remembered with the snapshot entry it came from, per reader (user, groups, running's version:
+the NACM rules live in running). At the next Get, an entry
+
+* that is the same object, or equal including its clock leaves: the value is reused;
+* equal but for the values of its clock leaves (the same leaves present): only its keys and
+  clock leaves (a "clock skeleton", a sixth of the entry) are rendered through libyang, with
+  the same pruning, and their values replace the old ones in a copy of the remembered value;
+* new or changed (anything but the clock values): rendered whole.
+
+Every value sent is libyang's printing of the data (whole entries, or the clock skeleton's
+leaves placed into the remembered entry): nothing is encoded by hand. NACM decides on the
+node path (list keys included) and the schema, both the same in the skeleton and the whole
+entry, so the skeleton is pruned exactly as the entry was.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from nf import paths as nfpaths
+from nf.nacm import Access, prune_unreadable
+from nf.observed import CLOCK
+from nf.paths import Step
+from nf.schema import NAMESPACES, NS, Schema, SNode
+from nf.state import to_xml
+from northbound.gnmi import data
+
+TABLE, KEY = "ike-sa", "unique-id"
+READERS_KEPT = 4  # readers (user, groups, running version) whose tables are remembered
+_GONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One entry as sent: the snapshot entry it was rendered from (held: compared with the
+    next one), its data path, its JSON_IETF value (None: NACM hides it)."""
+
+    entry: Mapping[str, Any]
+    steps: tuple[Step, ...]
+    value: Any
+
+
+def key_text(v: Any) -> str:
+    """A key value as libyang writes it in a path."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+
+def table_path(steps: tuple[Step, ...], top: dict[tuple[str, str], SNode]) -> str | None:
+    """For a Get path on the SA table (``/ike/ike-sa``, all entries or one by ``unique-id``):
+    the unique-id asked ("" for every entry); None for any other path."""
+    if len(steps) != 2 or steps[0].name != "ike" or steps[1].name != TABLE:
+        return None
+    ike = top.get((NAMESPACES.get(steps[0].module, ""), "ike"))
+    table = nfpaths.find(ike, steps[1].module, TABLE) if ike is not None else None
+    if ike is None or table is None or ike.module != steps[1].module:
+        return None
+    if not steps[1].keys:
+        return ""
+    if len(steps[1].keys) == 1 and steps[1].keys[0][0] == KEY:
+        return steps[1].keys[0][1]
+    return None
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    """Equal but for the values of clock leaves (which must be present in both or neither).
+    Snapshot trees are plain dicts and lists: ``==`` compares a subtree in C first."""
+    if a is b:
+        return True
+    if type(a) is dict:
+        if type(b) is not dict or len(a) != len(b):
+            return False
+        for k, v in a.items():
+            w = b.get(k, _GONE)
+            if v == w:
+                continue
+            if w is _GONE:
+                return False
+            if type(v) is dict or type(v) is list:
+                if not _same_shape(v, w):
+                    return False
+            elif k not in CLOCK or type(w) is dict or type(w) is list:
+                return False
+        return True
+    if type(a) is list:
+        return type(b) is list and len(a) == len(b) and all(map(_same_shape, a, b))
+    return bool(a == b)
+
+
+def skeleton(entry: Mapping[str, Any], sn: SNode | None) -> dict[str, Any]:
+    """The keys and clock leaves of an entry (and of the entries of its lists, in order)."""
+    keys = sn.keys if sn is not None else ()
+    out: dict[str, Any] = {}
+    for k, v in entry.items():
+        if type(v) is dict:
+            part = skeleton(v, nfpaths.find(sn, "", k) if sn is not None else None)
+            if part:
+                out[k] = part
+        elif type(v) is list:
+            if v and all(type(x) is dict for x in v):
+                csn = nfpaths.find(sn, "", k) if sn is not None else None
+                parts = [skeleton(x, csn) for x in v]
+                if any(parts):
+                    out[k] = parts
+        elif k in CLOCK or k in keys:
+            out[k] = v
+    return out
+
+
+def _overlay(base: Any, skel: Any) -> Any:
+    """``base`` (a remembered JSON value) with the clock leaves of ``skel`` (the JSON of its
+    skeleton) in place; None when they do not line up (then the entry is rendered whole)."""
+    if not isinstance(base, dict) or not isinstance(skel, dict):
+        return None
+    out = dict(base)
+    for k, v in skel.items():
+        b = base.get(k, _GONE)
+        if b is _GONE:
+            return None
+        if isinstance(v, dict):
+            new = _overlay(b, v)
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            if not isinstance(b, list) or len(b) != len(v):
+                return None
+            new = [_overlay(x, y) for x, y in zip(b, v, strict=True)]
+            if any(x is None for x in new):
+                return None
+        elif k.rpartition(":")[2] in CLOCK:
+            new = v
+        elif b == v:  # a key: the same entry
+            continue
+        else:
+            return None
+        if new is None:
+            return None
+        out[k] = new
+    return out
+
+
+class EntryCache:
+    """The rendered SA table of the last Get of each reader (see the module docstring)."""
+
+    def __init__(self, kept: int = READERS_KEPT) -> None:
+        self.kept = kept
+        self._tables: OrderedDict[Hashable, dict[str, Rendered]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.rendered = 0  # entries rendered whole (for tests and profiling)
+        self.clocked = 0  # entries whose clock skeleton was rendered
+
+    def entries(self, schema: Schema, access: Access, reader: Hashable,
+                tree: Mapping[str, Any] | None) -> list[Rendered] | None:
+        """The readable entries of the SA table of a snapshot's ``tree``, in its order; None
+        when the table cannot be rendered by entry (unique-ids not unique)."""
+        table = list((tree or {}).get(TABLE) or [])
+        keys = [key_text(e.get(KEY)) for e in table]
+        if len(set(keys)) != len(keys):
+            return None
+        with self._lock:  # one reader at a time: the second finds the first one's work
+            old = self._tables.pop(reader, {})
+            new = self._update(schema, access, old, table, keys)
+            self._tables[reader] = new
+            while len(self._tables) > self.kept:
+                self._tables.popitem(last=False)
+        return [r for r in (new[k] for k in keys) if r.value is not None]
+
+    def clear(self) -> None:
+        """Forget every reader's table."""
+        with self._lock:
+            self._tables.clear()
+
+    def _update(self, schema: Schema, access: Access, old: dict[str, Rendered],
+                table: list[Mapping[str, Any]], keys: list[str]) -> dict[str, Rendered]:
+        new: dict[str, Rendered] = {}
+        whole: list[tuple[str, Mapping[str, Any]]] = []
+        clocked: list[tuple[str, Mapping[str, Any]]] = []
+        for k, e in zip(keys, table, strict=True):
+            hit = old.get(k)
+            if hit is not None and (hit.entry is e or hit.entry == e):
+                new[k] = Rendered(e, hit.steps, hit.value)
+            elif hit is not None and _same_shape(hit.entry, e):
+                clocked.append((k, e))
+            else:
+                whole.append((k, e))
+        if clocked:
+            sn = _table_node(schema)
+            skels = _render(schema, access, [skeleton(e, sn) for _, e in clocked])
+            for k, e in clocked:
+                hit = old[k]
+                skel = skels.get(k)
+                if hit.value is None and skel is None:
+                    new[k] = Rendered(e, hit.steps, None)  # still hidden
+                    continue
+                value = _overlay(hit.value, skel[1]) if skel is not None else None
+                if value is None:
+                    whole.append((k, e))
+                else:
+                    new[k] = Rendered(e, hit.steps, value)
+            self.clocked += len(clocked)
+        if whole:
+            done = _render(schema, access, [e for _, e in whole])
+            for k, e in whole:
+                steps, value = done.get(k, ((), None))
+                new[k] = Rendered(e, steps, value)
+            self.rendered += len(whole)
+        return new
+
+
+def _table_node(schema: Schema) -> SNode | None:
+    ike = next((sn for (_, name), sn in schema.state_top.items() if name == "ike"), None)
+    return nfpaths.find(ike, "", TABLE) if ike is not None else None
+
+
+def _render(schema: Schema, access: Access, entries: Sequence[Mapping[str, Any]]
+            ) -> dict[str, tuple[tuple[Step, ...], Any]]:
+    """The entries through NACM pruning and libyang: unique-id -> (data path, JSON_IETF
+    value) of each one the reader may see."""
+    ike = etree.Element(f"{{{NS}}}ike", nsmap={None: NS})
+    to_xml(ike, {TABLE: list(entries)})
+    tops = prune_unreadable(access, [ike], schema.state_top)
+    module = _module(schema)
+    out: dict[str, tuple[tuple[Step, ...], Any]] = {}
+    with data.parsed(schema, tops) as tree:
+        if tree is None:
+            return out
+        for node in tree.find_all(f"/{module}:ike/{TABLE}"):
+            # the entry's path as libyang gives it (/ipsec-nf:ike/ike-sa[unique-id='5']):
+            # its key read off the last predicate, not by parsing the path (1,000 parses
+            # were most of a refresh's cost)
+            m = _KEY_PREDICATE.search(node.path())
+            if m is None:
+                continue
+            k = m.group(2)
+            out[k] = ((Step(module, "ike"), Step(module, TABLE, ((KEY, k),))),
+                      data.value(node))
+    return out
+
+
+_KEY_PREDICATE = re.compile(r"\[unique-id=(['\"])(.*)\1\]$")
+
+
+def _module(schema: Schema) -> str:
+    ike = next((sn for (_, name), sn in schema.state_top.items() if name == "ike"), None)
+    return ike.module if ike is not None else "ipsec-nf"
