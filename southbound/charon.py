@@ -1,4 +1,4 @@
-"""Run a strongSwan charon daemon of our own and keep it alive.
+"""Run a strongSwan charon daemon of our own (kept alive by :mod:`southbound.charon_supervisor`).
 
 Each :class:`CharonProcess` owns a run directory holding its ``strongswan.conf``, its VICI
 socket (``charon.vici``) and its log (``charon.log``). charon is started in a private mount
@@ -14,7 +14,6 @@ charon that runs but could not bind its IKE sockets is reported by :meth:`Charon
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shlex
@@ -22,79 +21,19 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from nf.effective import GlobalOptions
 from southbound.charon_conf import render_conf, settings
+from southbound.charon_health import DOWN, SOCKETS_UNBOUND, UP, CharonHealth, socket_errors
 from southbound.charon_spawn import CHARON_BIN, SPAWNER, stop_leftover_charons
 from southbound.vici_client import ViciClient
 
 log = logging.getLogger(__name__)
 
+
 class CharonError(RuntimeError):
     """charon could not be started or did not come up."""
-
-
-# -- health ------------------------------------------------------------------------------------
-
-UP = "up"
-DOWN = "down"
-SOCKETS_UNBOUND = "sockets-unbound"
-
-
-@dataclass(frozen=True)
-class CharonHealth:
-    """How one charon is doing (:meth:`CharonProcess.health`), for the state tree and logs.
-
-    ``status`` is one of the strings:
-
-    - ``"up"`` (:data:`UP`): running, its VICI socket answers and its IKE sockets (UDP
-      ike-port and ike-nat-port, 500 and 4500 by default) are bound; ``message`` is None.
-    - ``"down"`` (:data:`DOWN`): not running, or not answering VICI yet; ``message`` says why:
-      ``"not started"``, ``"stopped"``, ``"starting"``, ``"exited with status 1"``,
-      ``"killed by SIGKILL"``, or why the last start failed.
-    - ``"sockets-unbound"`` (:data:`SOCKETS_UNBOUND`): running and answering VICI, but it could
-      not bind some or all of its IKE sockets (typically another process holds UDP 500/4500),
-      so it cannot negotiate; ``message`` is charon's own log lines joined by ``"; "``, e.g.
-      ``"unable to bind socket: Address already in use; could not open IPv4 socket, IPv4
-      disabled; could not create any sockets"``.
-    """
-
-    status: str
-    message: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the status is ``"up"``."""
-        return self.status == UP
-
-
-# What charon 5.9.8's socket-default plugin logs (at start, before VICI is up) when it cannot
-# bind its IKE sockets, seen with UDP 500/4500 held by another process of the namespace:
-#   [NET] unable to bind socket: Address already in use
-#   [NET] could not open IPv4 socket, IPv4 disabled     (port 500 of that family)
-#   [NET] could not open IPv4 NAT-T socket              (port 4500 of that family)
-#   [NET] could not create any sockets                  (neither family has a socket)
-# charon keeps running and answers VICI. "could not open IPv6 socket, IPv6 disabled" without a
-# bind failure is only a host without IPv6, not a fault.
-_BIND_FAILURES = ("unable to bind socket", "NAT-T socket", "could not create any sockets",
-                  "requires CAP_NET_BIND_SERVICE")
-_SOCKET_CONTEXT = ("could not open",)
-
-
-def socket_errors(log_text: str) -> str | None:
-    """charon's messages about IKE sockets it could not bind, joined by ``"; "``, or None.
-
-    ``log_text`` is what one charon start wrote to charon.log.
-    """
-    lines = [line.split("[NET] ", 1)[1].strip() for line in log_text.splitlines()
-             if "[NET] " in line]
-    if not any(f in line for line in lines for f in _BIND_FAILURES):
-        return None
-    picked = [line for line in lines if any(f in line for f in _BIND_FAILURES + _SOCKET_CONTEXT)]
-    return "; ".join(dict.fromkeys(picked))
 
 
 def syslog_socket(dev_log: str = "/dev/log") -> Path | None:
@@ -353,61 +292,3 @@ class CharonProcess:
                 return f.read().decode(errors="replace")
         except OSError:
             return ""
-
-
-STABLE = 30.0  # seconds charon must stay up before restarts are quick again
-
-
-class CharonSupervisor:
-    """Restart charon when it dies and tell the reconciler to put the world back.
-
-    ``on_restart`` is called (in the event loop) after each restart, e.g.
-    ``reconciler.resync``.
-    """
-
-    def __init__(self, charon: CharonProcess, on_restart: Callable[[], None] | None = None,
-                 interval: float = 0.5, max_backoff: float = 10.0) -> None:
-        self.charon = charon
-        self.on_restart = on_restart
-        self.interval = interval
-        self.max_backoff = max_backoff
-        self.restarts = 0
-        self._stopping = False
-
-    async def run(self) -> None:
-        """Watch charon forever (cancel the task to stop); start it if it is not running.
-
-        Restarts back off exponentially until charon has stayed up for ``STABLE`` seconds, so
-        a charon that dies right after each start is not restarted in a tight loop.
-        """
-        backoff = self.interval
-        started_at = time.monotonic()
-        while not self._stopping:
-            if not self.charon.alive():
-                first = self.charon.pid is None and self.restarts == 0
-                if not first and time.monotonic() - started_at < STABLE:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
-                elif not first:
-                    backoff = self.interval
-                if self._stopping:
-                    break
-                try:
-                    await asyncio.to_thread(self.charon.start)
-                except (CharonError, OSError) as exc:
-                    log.error("cannot start charon: %s", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
-                    continue
-                started_at = time.monotonic()
-                if not first:
-                    self.restarts += 1
-                    log.warning("charon restarted (restart #%d)", self.restarts)
-                if self.on_restart is not None:
-                    self.on_restart()
-            await asyncio.sleep(self.interval)
-
-    def stop(self) -> None:
-        """Stop watching and stop charon (blocking: call it from a thread in async code)."""
-        self._stopping = True
-        self.charon.stop()

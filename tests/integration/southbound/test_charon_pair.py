@@ -30,9 +30,10 @@ from nf.effective import (
     TrafficSelector,
     Vpn,
 )
-from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, VPN, CharonBackend
 from southbound.charon_backend import PSK as PSK_KIND
+from southbound.charon_supervisor import CharonSupervisor
 from southbound.reconciler import Reconciler
 from tests.support import sh
 

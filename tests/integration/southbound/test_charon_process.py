@@ -26,15 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from southbound.charon import (
-    DOWN,
-    SOCKETS_UNBOUND,
-    UP,
-    CharonHealth,
-    CharonProcess,
-    CharonSupervisor,
-)
+from southbound.charon import CharonProcess
+from southbound.charon_health import DOWN, SOCKETS_UNBOUND, UP, CharonHealth
 from southbound.charon_spawn import leftover_charons
+from southbound.charon_supervisor import CharonSupervisor
 from tests.support import netns as support_netns
 from tests.support import ns_pids
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from nf.effective import GlobalOptions
-from southbound.charon import SOCKETS_UNBOUND, UP, CharonProcess
+from southbound.charon import CharonProcess
 from southbound.charon_conf import MODEL_DEFAULTS, apply_method
+from southbound.charon_health import SOCKETS_UNBOUND, UP
 from southbound.convert import conn_for, shared_for
 from southbound.vici_client import ViciClient
 from tests.integration.southbound.test_charon_pair import (  # noqa: F401 - the fixture
