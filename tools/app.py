@@ -40,9 +40,10 @@ from northbound.subscriptions import Subscriptions
 from southbound import conn_cache
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
-from southbound.charon import CharonProcess, CharonSupervisor
+from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
 from southbound.charon_conf import apply_method
+from southbound.charon_supervisor import CharonSupervisor
 from southbound.events import SaEventListener
 from southbound.kernel_state import KernelStateReader
 from southbound.peer_refusals import RefusedPeer, RefusedPeerListener, RefusedPeers
