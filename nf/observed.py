@@ -61,6 +61,38 @@ def same_content(a: Any, b: Any) -> bool:
     return a == b
 
 
+_GONE = object()
+
+
+def same_shape(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are equal but for the values of their :data:`CLOCK` leaves,
+    which must be there (and None or not) in both alike: the same entry, its ages and
+    countdowns moved. What can be rendered once and then have only those values renewed
+    (per-entry renderings of the SA table, northbound/gnmi/entries.py and nf/state.py).
+    Snapshot trees are plain dicts and lists: ``==`` compares a subtree in C first."""
+    if a is b:
+        return True
+    if type(a) is dict:
+        if type(b) is not dict or len(a) != len(b):
+            return False
+        for k, v in a.items():
+            w = b.get(k, _GONE)
+            if v == w:
+                continue
+            if w is _GONE:
+                return False
+            if type(v) is dict or type(v) is list:
+                if not same_shape(v, w):
+                    return False
+            elif (k not in CLOCK or type(w) is dict or type(w) is list
+                  or (v is None) != (w is None)):
+                return False
+        return True
+    if type(a) is list:
+        return type(b) is list and len(a) == len(b) and all(map(same_shape, a, b))
+    return bool(a == b)
+
+
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
     """One reading of the operational state.

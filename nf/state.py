@@ -8,6 +8,7 @@ from typing import Any
 
 from lxml import etree
 
+from nf.observed import CLOCK, same_shape
 from nf.schema import NS
 
 _PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True)
@@ -43,6 +44,77 @@ def _markup(out: list[str], data: dict[str, Any]) -> None:
             out.append(f"<{name}>{_text(value).translate(_ESCAPES)}</{name}>")
 
 
+# lists whose entries' markup is remembered entry by entry, by their key: a refresh makes a
+# new list (and new entries, their countdowns moved) each time
+_ENTRY_KEYS = {"ike-sa": "unique-id"}
+# (ns, list name) -> key text -> (entry, markup pieces, clock slots: (piece index, trail))
+_ENTRIES: dict[tuple[str, str], dict[str, tuple[Any, list[str], list[tuple[int, tuple]]]]] = {}
+
+
+def _slotted(out: list[str], data: dict[str, Any], slots: list[tuple[int, tuple]],
+             trail: tuple) -> None:
+    """:func:`_markup`, noting where the text of each clock leaf is (index in ``out``, the
+    keys and list positions leading to its value)."""
+    for name, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            out.append(f"<{name}>")
+            _slotted(out, value, slots, (*trail, name))
+            out.append(f"</{name}>")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    out.append(f"<{name}>")
+                    _slotted(out, item, slots, (*trail, name, i))
+                    out.append(f"</{name}>")
+                elif item is not None:
+                    out.append(f"<{name}>{_text(item).translate(_ESCAPES)}</{name}>")
+        elif name in CLOCK:
+            out.append(f"<{name}>")
+            slots.append((len(out), (*trail, name)))
+            out.append(_text(value).translate(_ESCAPES))
+            out.append(f"</{name}>")
+        else:
+            out.append(f"<{name}>{_text(value).translate(_ESCAPES)}</{name}>")
+
+
+def _at(value: Any, trail: tuple) -> Any:
+    for step in trail:
+        value = value[step]
+    return value
+
+
+def _entries_markup(name: str, entries: list[Any], ns: str) -> list[str]:
+    """The markup of a list's entries, each remembered with the entry it came from: an entry
+    equal to the last one of its key but for its clock leaves' values (``same_shape``) gets
+    the remembered markup with those values written in; others are written again."""
+    key = _ENTRY_KEYS[name]
+    with _LOCK:
+        old = _ENTRIES.get((ns, name), {})
+    new: dict[str, tuple[Any, list[str], list[tuple[int, tuple]]]] = {}
+    out: list[str] = []
+    for e in entries:
+        k = _text(e.get(key))
+        hit = old.get(k)
+        if hit is not None and (hit[0] is e or hit[0] == e):
+            pieces, slots = hit[1], hit[2]
+        elif hit is not None and same_shape(hit[0], e):
+            pieces, slots = list(hit[1]), hit[2]
+            for i, trail in slots:
+                pieces[i] = _text(_at(e, trail)).translate(_ESCAPES)
+        else:
+            pieces, slots = [f"<{name}>"], []
+            _slotted(pieces, e, slots, ())
+            pieces.append(f"</{name}>")
+        if k not in new:  # a key twice (never from charon): the first one is remembered
+            new[k] = (e, pieces, slots)
+        out.extend(pieces)
+    with _LOCK:
+        _ENTRIES[(ns, name)] = new
+    return out
+
+
 def _member_markup(name: str, value: Any, ns: str) -> str:
     """The markup of one top-level state member, remembered while it is the same object."""
     key = (id(value), name, ns)
@@ -52,7 +124,11 @@ def _member_markup(name: str, value: Any, ns: str) -> str:
             _MEMBERS.move_to_end(key)
             return hit[1]
     out = [f'<r xmlns="{ns}">']
-    _markup(out, {name: value})
+    if name in _ENTRY_KEYS and isinstance(value, list) \
+            and all(isinstance(e, dict) for e in value):
+        out.extend(_entries_markup(name, value, ns))
+    else:
+        _markup(out, {name: value})
     out.append("</r>")
     text = "".join(out)
     with _LOCK:

@@ -34,7 +34,7 @@ from lxml import etree
 
 from nf import paths as nfpaths
 from nf.nacm import Access, prune_unreadable
-from nf.observed import CLOCK
+from nf.observed import CLOCK, same_shape
 from nf.paths import Step
 from nf.schema import NAMESPACES, NS, Schema, SNode
 from nf.state import to_xml
@@ -76,31 +76,6 @@ def table_path(steps: tuple[Step, ...], top: dict[tuple[str, str], SNode]) -> st
     if len(steps[1].keys) == 1 and steps[1].keys[0][0] == KEY:
         return steps[1].keys[0][1]
     return None
-
-
-def _same_shape(a: Any, b: Any) -> bool:
-    """Equal but for the values of clock leaves (which must be present in both or neither).
-    Snapshot trees are plain dicts and lists: ``==`` compares a subtree in C first."""
-    if a is b:
-        return True
-    if type(a) is dict:
-        if type(b) is not dict or len(a) != len(b):
-            return False
-        for k, v in a.items():
-            w = b.get(k, _GONE)
-            if v == w:
-                continue
-            if w is _GONE:
-                return False
-            if type(v) is dict or type(v) is list:
-                if not _same_shape(v, w):
-                    return False
-            elif k not in CLOCK or type(w) is dict or type(w) is list:
-                return False
-        return True
-    if type(a) is list:
-        return type(b) is list and len(a) == len(b) and all(map(_same_shape, a, b))
-    return bool(a == b)
 
 
 def skeleton(entry: Mapping[str, Any], sn: SNode | None) -> dict[str, Any]:
@@ -193,7 +168,7 @@ class EntryCache:
             hit = old.get(k)
             if hit is not None and (hit.entry is e or hit.entry == e):
                 new[k] = Rendered(e, hit.steps, hit.value)
-            elif hit is not None and _same_shape(hit.entry, e):
+            elif hit is not None and same_shape(hit.entry, e):
                 clocked.append((k, e))
             else:
                 whole.append((k, e))
