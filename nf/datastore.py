@@ -26,7 +26,7 @@ from nf.records import record, replay, units
 from nf.schema import Schema
 from nf.templates import resolve
 from nf.tree import EntryKey, Tree, Txn, prune_root, rollback_all, touched_by
-from nf.validate import validate, validate_slice
+from nf.validate import BULK, validate, validate_slice
 
 log = logging.getLogger(__name__)
 DATASTORES = ("running", "candidate", "startup")
@@ -84,6 +84,9 @@ class Datastores(Locks):
         self.version = 0
         self._pending: list[tuple[etree._Element, str]] = []
         self._cand_full = False
+        # what the checks at edit-config found valid in the candidate, so that the commit
+        # does not validate the same entries again: None unless every pending edit was checked
+        self._cand_checked: _Checked | None = _Checked()
         self.running_j = Journal(state_dir, "running")
         self.cand_j = Journal(state_dir, "candidate")
         self._load()
@@ -140,6 +143,7 @@ class Datastores(Locks):
             self._cand_full = True
         else:
             self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
+            self._cand_checked = None if pending else _Checked()  # not checked by this process
             try:
                 for rec in pending:
                     replay(self.candidate.begin(), rec)
@@ -155,10 +159,12 @@ class Datastores(Locks):
         finally:
             del self.candidate.root.attrib["mode"]
         self._cand_full, self._pending = True, []
+        self._cand_checked = None
 
     def _reset_candidate(self) -> None:
         self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
         self._cand_full, self._pending, self.pending_edits = False, [], []
+        self._cand_checked = _Checked()
         self.candidate_owner = None
         self.cand_j.clear()
 
@@ -285,6 +291,8 @@ class Datastores(Locks):
             else:
                 self._durably(lambda: self.cand_j.append(record(applied)), txns)
                 self._pending += [(copy.deepcopy(c), op) for c, op in applied]
+                if self._cand_checked is not None:
+                    self._cand_checked = self._cand_checked.fold(checked, touched)
 
     def _durably(self, store: Callable[[], None], txns: list[Txn]) -> None:
         """Store a change; if the disk refuses, undo it in memory too and say so."""
@@ -308,6 +316,21 @@ class Datastores(Locks):
             self._run_checks(sliced)
             return sliced, False
         return self._validate_all(tree.root), True
+
+    def _checked_at_edit(self, touched: set[EntryKey]) -> tuple[dict[str, Any], bool] | None:
+        """At commit: libyang's dict of what changed as the checks at edit-config found it
+        (running has not moved under the candidate: it would be stored whole), or None when
+        an edit was not checked (test-option set, a restart) or the entries differ.
+
+        libyang's validation is a function of the data alone, so it is not run again; the
+        injected checks are (they may look beyond the config: the gateway's CA and its CRL).
+        """
+        done = self._cand_checked
+        if done is None or done.data is None or done.touched != touched:
+            return None
+        data = done.listed()
+        self._run_checks(data)
+        return data, done.whole
 
     def _run_checks(self, data: dict[str, Any]) -> None:
         """The injected checks on the effective config of validated data (a slice holds the
@@ -436,7 +459,7 @@ class Datastores(Locks):
                 for config, dop in self._pending:
                     edit_tree(txn, config, dop, trusted=True)
                 touched = touched_by(txns)
-                checked = self._check(self.running, touched)
+                checked = self._checked_at_edit(touched) or self._check(self.running, touched)
             except RpcError:
                 rollback_all(txns)
                 self._validate_all(self.candidate.root)  # raises if invalid
@@ -449,6 +472,7 @@ class Datastores(Locks):
             self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
         # running now equals the candidate: keep its tree (no copy), forget the pending state
         self._cand_full, self._pending, self.pending_edits = False, [], []
+        self._cand_checked = _Checked()
         self.candidate_owner = None
         self.cand_j.clear()
 
@@ -480,6 +504,40 @@ def _notify(hooks: list, *args: Any) -> None:
             hook(*args)
         except Exception:
             log.exception("commit observer %r failed", hook)
+
+
+class _Checked:
+    """The checked dicts of the candidate's edits since it last equalled running, folded into
+    one (the bulk lists keyed by name, as nf.configdict keeps running's): the whole
+    candidate's once an edit was validated whole, else the slice of the entries touched."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] | None = None
+        self.whole = False
+        self.touched: set[EntryKey] = set()
+
+    def fold(self, checked: tuple[dict[str, Any], bool] | None,
+             touched: set[EntryKey]) -> _Checked | None:
+        """Add an edit's check (``Datastores._check``'s result, None if it was not checked);
+        None once the candidate holds an unchecked edit."""
+        if checked is None:
+            return None
+        data, whole = checked
+        if whole or self.data is None:
+            self.data, self.whole = keyed(data), whole
+        else:
+            merge(self.data, data, touched)
+        self.touched |= touched
+        return self
+
+    def listed(self) -> dict[str, Any]:
+        """The folded dict in libyang's form (the bulk lists as lists), as ``_check`` gives."""
+        out: dict[str, Any] = {}
+        for name, top in (self.data or {}).items():
+            if isinstance(top, dict):
+                top = {k: list(v.values()) if k in BULK else v for k, v in top.items()}
+            out[name] = top
+        return out
 
 
 class _Undo(Exception):

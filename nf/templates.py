@@ -185,9 +185,43 @@ def _overlay(template: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, A
     return {**template, **own}
 
 
+# A bulk change resolves each changed VPN three times: the checks at edit-config, the checks
+# at commit and the reconciler's update, each time from the very same entry dicts (the commit
+# reuses the dicts libyang gave at edit-config, running's dict takes them). So a VPN's Vpn is
+# kept, keyed by its entry dict's identity and checked against the identity of everything it
+# was built from (the entry and the template, certificate, authority and pool entries it
+# names): the dicts of a validated config are never changed in place, a new value is a new
+# dict. The composition root forgets them once a commit is handed on (:func:`forget`).
+MEMO_LIMIT = 50_000  # entries: above one bulk edit of the largest configs measured
+_memo: dict[int, tuple[tuple[Any, ...], Vpn]] = {}
+
+
+def forget() -> None:
+    """Drop the VPNs kept by :func:`_vpn` (after a commit: nothing is kept beyond a change)."""
+    _memo.clear()
+
+
 def _vpn(vpn: Mapping[str, Any], policies: _Policies) -> Vpn:
     ike_own = vpn.get("ike-policy", {})
     ipsec_own = vpn.get("ipsec-policy", {})
+    deps = (vpn, policies.ike_templates.get(ike_own.get("template")) if ike_own else None,
+            policies.ipsec_templates.get(ipsec_own.get("template")) if ipsec_own else None,
+            *(policies.certificates.get(n) for n in vpn.get("certificate", ())),
+            *(policies.authorities.get(n) for n in vpn.get("remote-ca-certificate", ())),
+            *(policies.pools.get(n) for n in vpn.get("vip-pool", ())))
+    hit = _memo.get(id(vpn))
+    if hit is not None and len(hit[0]) == len(deps) and all(
+            a is b for a, b in zip(hit[0], deps, strict=True)):
+        return hit[1]
+    out = _build_vpn(vpn, ike_own, ipsec_own, policies)
+    if len(_memo) >= MEMO_LIMIT:
+        _memo.clear()
+    _memo[id(vpn)] = (deps, out)  # (the entry is in deps: its id stays its own)
+    return out
+
+
+def _build_vpn(vpn: Mapping[str, Any], ike_own: Mapping[str, Any],
+               ipsec_own: Mapping[str, Any], policies: _Policies) -> Vpn:
     return Vpn(
         name=vpn["name"],
         ike_template=ike_own.get("template"),

@@ -23,34 +23,66 @@ from southbound.vici_client import request_size
 
 LIMIT = 50_000  # entries: above one bulk edit of the largest configs measured (10,000 VPNs)
 
-_Key = tuple[Vpn, bool]
 _lock = threading.Lock()
+
+
+class _Key:
+    """(vpn, trap_as_start) with its hash computed once: hashing a Vpn walks every nested
+    value, and the checks at edit-config and at commit and the reconciler look it up in turn."""
+
+    __slots__ = ("hash", "trap", "vpn")
+
+    def __init__(self, vpn: Vpn, trap_as_start: bool) -> None:
+        self.vpn, self.trap = vpn, trap_as_start
+        self.hash = hash((vpn, trap_as_start))  # TypeError if a value cannot be hashed
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.trap == other.trap and (
+            self.vpn is other.vpn or self.vpn == other.vpn)
+
+
 _built: dict[_Key, list[Any]] = {}  # (vpn, trap_as_start) -> [payload, size or None]
+# the same by the Vpn object's identity: the three users are mostly given the very same object
+# (nf.templates keeps each change's VPNs), found then without hashing its values
+_by_id: dict[tuple[int, bool], tuple[Vpn, _Key, list[Any]]] = {}
 
 
 def _key(vpn: Vpn, trap_as_start: bool) -> _Key | None:
     """The cache key of a VPN, or None if a value in it cannot be hashed."""
     try:
-        hash(vpn)
+        return _Key(vpn, trap_as_start)
     except TypeError:
         return None
-    return vpn, trap_as_start
+
+
+def _same_object(vpn: Vpn, trap_as_start: bool) -> tuple[Vpn, _Key, list[Any]] | None:
+    hit = _by_id.get((id(vpn), trap_as_start))
+    return hit if hit is not None and hit[0] is vpn else None
 
 
 def _entry(vpn: Vpn, trap_as_start: bool) -> list[Any]:
+    with _lock:
+        hit = _same_object(vpn, trap_as_start)
+    if hit is not None:
+        return hit[2]
     key = _key(vpn, trap_as_start)
     if key is None:
         return [conn_for(vpn, trap_as_start), None]
     with _lock:
         found = _built.get(key)
-    if found is not None:
-        return found
-    entry = [conn_for(vpn, trap_as_start), None]  # (raises before anything is kept)
+    if found is None:
+        found = [conn_for(vpn, trap_as_start), None]  # (raises before anything is kept)
     with _lock:
-        _built[key] = entry
+        _built[key] = found
+        _by_id[(id(vpn), trap_as_start)] = (vpn, key, found)  # (vpn kept: its id stays its own)
         while len(_built) > LIMIT:
             del _built[next(iter(_built))]
-    return entry
+        while len(_by_id) > LIMIT:
+            del _by_id[next(iter(_by_id))]
+    return found
 
 
 def payload(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
@@ -70,6 +102,13 @@ def size(vpn: Vpn, trap_as_start: bool = False) -> int:
 def take(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
     """The payload for the reconciler: the one the checks built (no longer kept), or a new
     one."""
+    with _lock:
+        hit = _same_object(vpn, trap_as_start)
+        if hit is not None:
+            del _by_id[(id(vpn), trap_as_start)]
+            if _built.get(hit[1]) is hit[2]:
+                del _built[hit[1]]
+                return hit[2][0]
     key = _key(vpn, trap_as_start)
     if key is not None:
         with _lock:
@@ -83,6 +122,7 @@ def clear() -> None:
     """Forget every payload kept (the reconciler has taken what a commit changed)."""
     with _lock:
         _built.clear()
+        _by_id.clear()
 
 
 def kept() -> int:

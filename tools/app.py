@@ -24,7 +24,7 @@ from nf.nacm import Access, Policy, may_read_path, parse_policy
 from nf.observed import READ_MAX_AGE
 from nf.persist import secure_state_dir
 from nf.schema import Schema
-from nf.templates import global_options, resolve, update
+from nf.templates import forget, global_options, resolve, update
 from nf.validate import is_bulk
 from northbound import notifications, ops
 from northbound.context import ServerContext
@@ -163,6 +163,7 @@ class App:
             self._apply_global_options(self.effective.global_options)
             self.reconciler.set_desired(self.effective)
             conn_cache.clear()  # the payloads the checks built are taken (southbound/conn_cache.py)
+            forget()  # the VPNs resolved for this change (nf/templates.py)
             if self.ikeless is not None:
                 self.ikeless.set_desired(self.effective)
             return
@@ -173,6 +174,7 @@ class App:
                                               vpns).effective
         self.reconciler.set_desired(self.effective, {VPN: vpns, PSK: psks})
         conn_cache.clear()
+        forget()
 
     def _warn_unsupported(self) -> None:
         """Running was committed under another backend: say what this one cannot do (those
