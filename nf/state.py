@@ -79,6 +79,22 @@ def _slotted(out: list[str], data: dict[str, Any], slots: list[tuple[int, tuple]
             out.append(f"<{name}>{_text(value).translate(_ESCAPES)}</{name}>")
 
 
+def _compact(pieces: list[str], slots: list[tuple[int, tuple]]
+             ) -> tuple[list[str], list[tuple[int, tuple]]]:
+    """The same markup with the pieces between clock values joined (a few pieces per entry
+    remembered, not one per element)."""
+    out: list[str] = []
+    new_slots = []
+    start = 0
+    for i, trail in slots:
+        out.append("".join(pieces[start:i]))
+        new_slots.append((len(out), trail))
+        out.append(pieces[i])
+        start = i + 1
+    out.append("".join(pieces[start:]))
+    return out, new_slots
+
+
 def _at(value: Any, trail: tuple) -> Any:
     for step in trail:
         value = value[step]
@@ -107,6 +123,7 @@ def _entries_markup(name: str, entries: list[Any], ns: str) -> list[str]:
             pieces, slots = [f"<{name}>"], []
             _slotted(pieces, e, slots, ())
             pieces.append(f"</{name}>")
+            pieces, slots = _compact(pieces, slots)
         if k not in new:  # a key twice (never from charon): the first one is remembered
             new[k] = (e, pieces, slots)
         out.extend(pieces)
