@@ -61,7 +61,9 @@ def elements(el: etree._Element) -> Iterable[etree._Element]:
 def key_of(snode: SNode, el: etree._Element) -> tuple[str, ...]:
     """The identity of a data node among its siblings of the same schema node."""
     if snode.kind == "list":
-        return tuple(el.findtext(f"{{{snode.ns}}}{k}") or "" for k in snode.keys)
+        # (iterchildren: findtext goes through ElementPath, 3x slower, per entry of a bulk edit)
+        return tuple(next((c.text for c in el.iterchildren(f"{{{snode.ns}}}{k}")), None) or ""
+                     for k in snode.keys)
     if snode.kind == "leaf-list":
         return (el.text or "",)
     return ()

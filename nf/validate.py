@@ -111,6 +111,20 @@ def _from_json(data: dict[str, Any], schema: Schema) -> dict[str, Any]:
     return out
 
 
+# per schema node, its children that _convert has work in (a number leaf, or below them), by
+# name: built once (rebuilding it for every entry of a bulk validation cost as much as the
+# conversion); schema nodes live as long as the schema
+_to_convert: dict[int, tuple[SNode, dict[str, SNode]]] = {}
+
+
+def _converted_children(sn: SNode) -> dict[str, SNode]:
+    hit = _to_convert.get(id(sn))
+    if hit is None or hit[0] is not sn:
+        hit = _to_convert[id(sn)] = (sn, {c.name: c for c in sn.children.values()
+                                          if c.conv is not None or c.children})
+    return hit[1]
+
+
 def _convert(value: Any, sn: SNode) -> Any:
     if sn.conv is not None:
         f = int if sn.conv == "int" else float
@@ -118,10 +132,12 @@ def _convert(value: Any, sn: SNode) -> Any:
     if isinstance(value, list) and sn.kind == "list":
         return [_convert(v, sn) for v in value]
     if isinstance(value, dict):
-        kids = {c.name: c for c in sn.children.values()}
+        kids = _converted_children(sn)
+        if not kids:
+            return value
         for k, v in value.items():
             c = kids.get(k.partition(":")[2] or k)
-            if c is not None and (c.conv is not None or c.children):
+            if c is not None:
                 value[k] = _convert(v, c)
     return value
 
