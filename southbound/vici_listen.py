@@ -39,9 +39,11 @@ class ViciEventThread:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop listening (within about a second)."""
+        """Stop listening (within about a second); nothing to do if it never started (a
+        server whose charon did not come up stops before its listeners start)."""
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         while not self._stop.is_set():
