@@ -26,6 +26,11 @@ the order swanctl load, ours load, swanctl removal, ours removal, so the first, 
 third... load of each side are measured side by side. The server's RSS is read after each
 step (after a removal, 3 s later: the server trims its heap once a removal is applied), and
 at the end, with the N VPNs loaded once more, the time SIGTERM takes to end it.
+
+CPU seconds are read beside the wall times, for a machine shared with other work (where the
+wall time is mostly waiting for a core): ours is the server and everything it started (its
+charon) plus the client (this process: ncclient, SSH, the polling); swanctl's is the swanctl
+process plus its charon (each process tree's utime + stime from /proc, before and after).
 Needs root (network namespaces, charon). No connection is initiated (start-action none).
 """
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -143,6 +149,39 @@ def swanctl_conf(conns: Mapping[str, Mapping], keys: Mapping[str, Mapping]) -> s
     return _section({"connections": conns, "secrets": secrets}, "")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and every process below it, now."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu s)
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(d.name)] = (int(f[1]), (int(f[11]) + int(f[12])) / _TICK)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0.0))[1]
+        todo += [c for c, (parent, _) in stats.items() if parent == p]
+    return total
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """a / b, or None when b is below the clock tick (the smoke run's few VPNs)."""
+    return round(a / b, 2) if b > 0 else None
+
+
+def self_cpu(who: int = resource.RUSAGE_SELF) -> float:
+    """CPU seconds of this process (or of its reaped children)."""
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def _wait_conns(client: Any, n: int, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while len(client.get_conns()) != n:
@@ -190,26 +229,39 @@ def size(n: int, cycles: int, tmp: Path) -> dict[str, Any]:
         load_xml, remove_xml = our_config(n), removal(n)
         rss_empty = rss_mib(server.proc.pid)
 
+        cpu: dict[str, float] = {}
+
         def swanctl(path: Path, *extra: str) -> float:
+            c0, d0 = self_cpu(resource.RUSAGE_CHILDREN), tree_cpu(swan.pid or 0)
             t = time.perf_counter()
             subprocess.run(["swanctl", "--load-all", *extra, "--file", str(path), "--uri", uri],
                            check=True, capture_output=True)
-            return time.perf_counter() - t
+            wall = time.perf_counter() - t
+            cpu["swanctl"] = (self_cpu(resource.RUSAGE_CHILDREN) - c0
+                              + tree_cpu(swan.pid or 0) - d0)
+            return wall
 
         def ours(xml: str, count: int) -> tuple[float, float]:
+            c0, s0 = self_cpu(), tree_cpu(server.proc.pid)
             t = time.perf_counter()
             server.m.edit_config(target="candidate", config=xml)
             server.m.commit()
             committed = time.perf_counter() - t
             _wait_conns(our_vici, count)
-            return committed, time.perf_counter() - t
+            wall = time.perf_counter() - t
+            cpu["ours_server"] = tree_cpu(server.proc.pid) - s0
+            cpu["ours"] = cpu["ours_server"] + self_cpu() - c0
+            return committed, wall
 
         for c in range(cycles):
             row: dict[str, Any] = {"cycle": c + 1}
             row["swanctl_load_s"] = swanctl(conf)
+            row["swanctl_load_cpu_s"] = cpu["swanctl"]
             if len(swan_vici.get_conns()) != n:
                 raise SystemExit("swanctl --load-all did not load every connection")
             row["ours_load_commit_s"], row["ours_load_s"] = ours(load_xml, n)
+            row["ours_load_cpu_s"], row["ours_load_server_cpu_s"] = (cpu["ours"],
+                                                                     cpu["ours_server"])
             if len(our_vici.list_conns()) != n:
                 raise SystemExit("charon lists fewer connections than loaded")
             row["rss_loaded_mib"] = rss_mib(server.proc.pid)
@@ -221,11 +273,14 @@ def size(n: int, cycles: int, tmp: Path) -> dict[str, Any]:
             row["rss_removed_mib"] = rss_mib(server.proc.pid)
             row = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
             row["load_ratio"] = round(row["ours_load_s"] / row["swanctl_load_s"], 2)
+            row["load_cpu_ratio"] = _ratio(row["ours_load_cpu_s"], row["swanctl_load_cpu_s"])
             row["remove_ratio"] = round(row["ours_remove_s"] / row["swanctl_remove_s"], 2)
             rows.append(row)
             print(f"  {n} VPNs, cycle {c + 1}: load swanctl {row['swanctl_load_s']} s, ours "
                   f"{row['ours_load_s']} s ({row['load_ratio']}x); removal swanctl "
-                  f"{row['swanctl_remove_s']} s, ours {row['ours_remove_s']} s; RSS "
+                  f"{row['swanctl_remove_s']} s, ours {row['ours_remove_s']} s; load CPU "
+                  f"swanctl {row['swanctl_load_cpu_s']} s, ours {row['ours_load_cpu_s']} s "
+                  f"({row['load_cpu_ratio']}x); RSS "
                   f"{row['rss_loaded_mib']} / {row['rss_removed_mib']} MiB", flush=True)
         _, final = ours(load_xml, n)
         rss_final = rss_mib(server.proc.pid)
@@ -239,10 +294,13 @@ def size(n: int, cycles: int, tmp: Path) -> dict[str, Any]:
                            "rss_loaded_at_stop_mib": rss_final,
                            "shutdown_s": round(shutdown, 2)}
     for key in ("swanctl_load_s", "ours_load_s", "ours_load_commit_s", "swanctl_remove_s",
-                "ours_remove_s"):
+                "ours_remove_s", "swanctl_load_cpu_s", "ours_load_cpu_s",
+                "ours_load_server_cpu_s"):
         out[key] = report.spread([r[key] for r in rows])
     out["load_ratio"] = round(statistics.median(r["ours_load_s"] for r in rows)
                               / statistics.median(r["swanctl_load_s"] for r in rows), 2)
+    out["load_cpu_ratio"] = _ratio(statistics.median(r["ours_load_cpu_s"] for r in rows),
+                                   statistics.median(r["swanctl_load_cpu_s"] for r in rows))
     return out
 
 
@@ -275,12 +333,21 @@ def main() -> int:
               c["load_ratio"], c["swanctl_remove_s"],
               f"{c['ours_remove_s']} ({c['ours_remove_commit_s']})", c["remove_ratio"],
               f"{c['rss_loaded_mib']} / {c['rss_removed_mib']}"] for c in r["cycles"]])
+        report.table(
+            f"{r['vpns']} VPNs, the loads' CPU seconds: swanctl and its charon; ours: the "
+            "server with its charon, and the client",
+            ["cycle", "swanctl + charon", "ours: server + charon", "ours + client", "ratio"],
+            [[c["cycle"], c["swanctl_load_cpu_s"], c["ours_load_server_cpu_s"],
+              c["ours_load_cpu_s"], c["load_cpu_ratio"]] for c in r["cycles"]])
     report.table("Bulk load summary over the cycles, s: median (min-max)",
                  ["VPNs", "swanctl --load-all", "ipsec-nf until charon has all",
-                  "ratio of medians", "swanctl removal", "ipsec-nf removal"],
+                  "ratio of medians", "swanctl removal", "ipsec-nf removal",
+                  "load CPU s: swanctl / ours", "CPU ratio"],
                  [[r["vpns"], report.mmm(r["swanctl_load_s"]), report.mmm(r["ours_load_s"]),
                    r["load_ratio"], report.mmm(r["swanctl_remove_s"]),
-                   report.mmm(r["ours_remove_s"])] for r in results])
+                   report.mmm(r["ours_remove_s"]),
+                   f"{report.mmm(r['swanctl_load_cpu_s'])} / {report.mmm(r['ours_load_cpu_s'])}",
+                   r["load_cpu_ratio"]] for r in results])
     report.write(a.json, {"results": results}, started)
     return 0
 
