@@ -143,7 +143,11 @@ class CharonProcess:
         with ViciClient(self.socket_path) as c:
             c.reload_settings()
 
-    def start(self, timeout: float = 10.0) -> None:
+    # a live charon is waited for this long: under load (or emulation) loading its plugins has
+    # taken over 10 s; one that exits is reported at once
+    START_TIMEOUT = 30.0
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         """Write the config, start charon and wait until its VICI socket accepts connections.
 
         Blocking (call it through ``asyncio.to_thread`` from async code), from any thread:
