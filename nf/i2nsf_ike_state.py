@@ -56,9 +56,8 @@ def _preferred(sas: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 def conn_state(sa: Mapping[str, Any]) -> dict[str, Any]:
     """One native ``ike-sa`` entry as the RFC's ``conn-entry/state`` container."""
-    out: dict[str, Any] = {}
-    if "initiator" in sa:
-        out["initiator"] = bool(sa["initiator"])
+    # charon lists "initiator: yes" only on the original initiator's side
+    out: dict[str, Any] = {"initiator": bool(sa.get("initiator", False))}
     for ours, rfc in (("initiator-spi", "initiator-ikesa-spi"),
                       ("responder-spi", "responder-ikesa-spi")):
         spi = ike_spi(sa[ours]) if ours in sa else None
