@@ -3,8 +3,10 @@ tests/kernel/vm.py: the RFC's gateway-to-gateway and host-to-host examples
 (tests/data/rfc9061/, whose addresses are the lab's), pushed over NETCONF to both gateways of
 the shared lab (kernel_lab.py, `serve --backend kernel-netlink`), validated and committed,
 bring CHILD SAs up; ping passes between the protected addresses; the kernel holds the ESP SAs
-(protocol esp, tunnel mode, no UDP encapsulation) that our <get> reports; deleting the
-configuration leaves nothing in the kernel. The host's run of the same examples on user-space
+(protocol esp, tunnel mode, no UDP encapsulation) that our <get> reports; the RFC's state
+of the connection (conn-entry/state: its IKE SA's SPIs, plain ESP, no NAT, established) and
+number-ike-sas are those of our native state of the same <get>; deleting the configuration
+leaves nothing in the kernel. The host's run of the same examples on user-space
 ESP is tests/e2e/test_i2nsf_ike.py.
 
 Each example is removed before the next one and at the end: the lab is shared with the other
@@ -82,6 +84,32 @@ def kernel_empty(gw: Gateways) -> bool:
                for s in gw.lab.sites)
 
 
+def rfc_state_problem(gw: Gateways, conn: str) -> str | None:
+    """Why site A's RFC state of ``conn`` is not its native IKE SA's, read by one <get>
+    (None: it is). Plain ESP in the kernel, no NAT in the lab: espencap none, no NAT flag."""
+    flt = (f'<filter xmlns="{NC}" type="subtree"><ipsec-ike xmlns="{IKE_NS}"/>'
+           f'<ike xmlns="{NS["i"]}"><ike-sa/><ike-sas/></ike></filter>')
+    data = gw.m(gw.lab.a).get(filter=flt).data_ele
+    ns = {**NS, "r": IKE_NS}
+    st = data.find(f"r:ipsec-ike/r:conn-entry[r:name='{conn}']/r:state", ns)
+    sas = data.xpath(f"i:ike/i:ike-sa[i:name='{conn}'][i:state='established']", namespaces=ns)
+    if st is None or len(sas) != 1:
+        return f"no RFC state or not one established IKE SA: {etree.tostring(data).decode()}"
+    got = {etree.QName(e).localname: e.text for e in st.iter() if len(e) == 0}
+    sa = {etree.QName(e).localname: e.text for e in sas[0] if len(e) == 0}
+    want = {"initiator-ikesa-spi": str(int(sa["initiator-spi"], 16)),
+            "responder-ikesa-spi": str(int(sa["responder-spi"], 16)),
+            "initiator": sa.get("initiator", "false"), "nat-local": "false",
+            "nat-remote": "false", "espencap": "none",
+            "established": sa["established-time"]}
+    if {k: got.get(k) for k in want} != want:
+        return f"RFC state {got} is not the native IKE SA's {sa}"
+    total = data.findtext("i:ike/i:ike-sas/i:total", namespaces=ns)
+    if data.findtext("r:ipsec-ike/r:number-ike-sas/r:total", namespaces=ns) != total:
+        return f"number-ike-sas is not the native total {total}"
+    return None
+
+
 def ours(gw: Gateways, conn: str) -> list[etree._Element]:
     """Installed CHILD SAs of site A's <get> under the IKE SA of ``conn``."""
     return [c for c in child_sas(gw.m(gw.lab.a))
@@ -118,6 +146,9 @@ def test_rfc_example_on_kernel_esp(gw: Gateways, example: str) -> None:
                 assert "enc cbc(aes)" in sa.text and "hmac(sha256)" in sa.text, sa.text
         pols = ip(lab, lab.a, "xfrm", "policy")
         assert policy in pols, pols
+        # RFC 9061's state of the connection (retried while the IKE SA is rekeyed)
+        assert wait_for(lambda: rfc_state_problem(gw, conn) is None, timeout=SLOW,
+                        every=0.5), rfc_state_problem(gw, conn)
     finally:
         delete(gw)
     # the lab as it was: nothing in the kernels, no IKE SA in our state
