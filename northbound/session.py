@@ -5,7 +5,8 @@
 an injected async *handler* that returns the complete ``<rpc-reply>`` to send.
 The handler implements the operations; this module only moves bytes.
 
-The registry of live sessions is in :mod:`northbound.registry`.
+The registry of live sessions is in :mod:`northbound.registry`; the hello and error messages
+in :mod:`northbound.session_messages`; the stream protocols in :mod:`northbound.byte_stream`.
 """
 
 from __future__ import annotations
@@ -14,65 +15,31 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any
 
 from nf.errors import TooBig
+from northbound.byte_stream import ByteReader, ByteWriter, ClientNotReading, buffered
 from northbound.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer, FramingError, MessageTooBig
 from northbound.replies import error_reply
+from northbound.session_messages import operation_failed, read_client_hello, server_hello
 
 if TYPE_CHECKING:
     from northbound.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 
-NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
-BASE_1_0 = "urn:ietf:params:netconf:base:1.0"
-BASE_1_1 = "urn:ietf:params:netconf:base:1.1"
 READ_SIZE = 65536
 HELLO_TIMEOUT = 30.0
 """Seconds a client has, from the start of the session, to send its ``<hello>``."""
 SEND_TIMEOUT = 60.0
 """Seconds a reply or notification may wait for a client that reads nothing."""
 
-
-class ClientNotReading(ConnectionError):
-    """The client took nothing of what was sent to it for ``send_timeout`` seconds."""
-
 Handler = Callable[["NetconfSession", bytes], Awaitable[bytes | None]]
 """``async handler(session, message) -> reply-bytes | None``."""
 CloseCallback = Callable[["NetconfSession"], Any]
 """Called (awaited if it returns an awaitable) when a session ends."""
 
-
-class ByteReader(Protocol):
-    """What :meth:`NetconfSession.run` reads from (asyncio or asyncssh reader)."""
-
-    async def read(self, n: int = -1) -> bytes: ...
-
-
-class ByteWriter(Protocol):
-    """What :meth:`NetconfSession.run` writes to (asyncio or asyncssh writer)."""
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
 MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE  # the largest NETCONF message read, in bytes
-
-
-def _buffered(writer: ByteWriter) -> int | None:
-    """Bytes the writer holds that the client has not taken, when it can tell."""
-    fn = getattr(writer, "buffered", None)
-    return int(fn()) if callable(fn) else None
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
 class NetconfSession:
@@ -146,12 +113,7 @@ class NetconfSession:
 
     def hello(self) -> bytes:
         """Return the server ``<hello>`` message (without framing)."""
-        root = etree.Element(f"{{{NC_NS}}}hello", nsmap={None: NC_NS})
-        caps = etree.SubElement(root, f"{{{NC_NS}}}capabilities")
-        for cap in self.capabilities:
-            etree.SubElement(caps, f"{{{NC_NS}}}capability").text = cap
-        etree.SubElement(root, f"{{{NC_NS}}}session-id").text = str(self.session_id)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return server_hello(self.capabilities, self.session_id)
 
     async def run(self, reader: ByteReader, writer: ByteWriter) -> None:
         """Serve the session until EOF, close-session, kill or a framing error.
@@ -253,14 +215,14 @@ class NetconfSession:
         if self.send_timeout is None:
             await writer.drain()
             return
-        before = _buffered(writer)
+        before = buffered(writer)
         while True:
             try:
                 async with asyncio.timeout(self.send_timeout):
                     await writer.drain()
                 return
             except TimeoutError:
-                now = _buffered(writer)
+                now = buffered(writer)
                 if now is not None and before is not None and now < before:
                     before = now
                     continue
@@ -346,29 +308,12 @@ class NetconfSession:
 
     def _accept_hello(self, msg: bytes) -> bool:
         """Validate the client hello; False closes the session (RFC 6241 8.1)."""
-        try:
-            root = etree.fromstring(msg, parser=_parser())
-        except etree.XMLSyntaxError:
-            log.info("session %d: client hello is not XML", self.session_id)
+        hello = read_client_hello(msg, self.capabilities)
+        self.client_capabilities = hello.capabilities
+        if hello.refused is not None:
+            log.info("session %d: %s", self.session_id, hello.refused)
             return False
-        if root.tag != f"{{{NC_NS}}}hello":
-            log.info("session %d: expected <hello>, got %s", self.session_id, root.tag)
-            return False
-        if root.find(f"{{{NC_NS}}}session-id") is not None:
-            log.info("session %d: client hello contains a session-id", self.session_id)
-            return False
-        caps = [
-            (c.text or "").strip()
-            for c in root.iterfind(f"{{{NC_NS}}}capabilities/{{{NC_NS}}}capability")
-        ]
-        self.client_capabilities = caps
-        if BASE_1_0 not in caps and BASE_1_1 not in caps:
-            log.info("session %d: client hello has no base capability", self.session_id)
-            return False
-        self.base11 = BASE_1_1 in caps and BASE_1_1 in self.capabilities
-        if not self.base11 and BASE_1_0 not in self.capabilities:
-            log.info("session %d: no common base capability", self.session_id)
-            return False
+        self.base11 = hello.base11
         return True
 
     async def _call_handler(self, msg: bytes) -> bytes | None:
@@ -378,24 +323,4 @@ class NetconfSession:
             raise
         except Exception:
             log.exception("session %d: handler failed", self.session_id)
-            return _operation_failed(msg)
-
-
-def _operation_failed(msg: bytes) -> bytes | None:
-    """Generic rpc-error for a handler crash, echoing the rpc's attributes."""
-    try:
-        rpc = etree.fromstring(msg, parser=_parser())
-    except etree.XMLSyntaxError:
-        return None
-    reply = etree.Element(f"{{{NC_NS}}}rpc-reply", nsmap={None: NC_NS})
-    for k, v in rpc.attrib.items():
-        reply.set(k, v)
-    err = etree.SubElement(reply, f"{{{NC_NS}}}rpc-error")
-    for tag, text in (
-        ("error-type", "application"),
-        ("error-tag", "operation-failed"),
-        ("error-severity", "error"),
-        ("error-message", "internal error"),
-    ):
-        etree.SubElement(err, f"{{{NC_NS}}}{tag}").text = text
-    return etree.tostring(reply, encoding="UTF-8")
+            return operation_failed(msg)

@@ -38,7 +38,7 @@ from northbound.frontdoor import (
     Limits,
     front_door,
 )
-from northbound.session import NC_NS
+from northbound.session_messages import NC_NS
 from tests.integration.northbound.test_transport import (
     EOM,
     HELLO_10,

@@ -29,7 +29,8 @@ from ncclient.transport.errors import AuthenticationError
 from northbound import users
 from northbound.frontdoor import Limits
 from northbound.registry import SessionRegistry
-from northbound.session import NC_NS, NetconfSession
+from northbound.session import NetconfSession
+from northbound.session_messages import NC_NS
 from northbound.ssh import start_server
 
 nc_session.TICK = 0.001
