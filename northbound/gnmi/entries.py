@@ -80,22 +80,45 @@ def table_path(steps: tuple[Step, ...], top: dict[tuple[str, str], SNode]) -> st
 
 def skeleton(entry: Mapping[str, Any], sn: SNode | None) -> dict[str, Any]:
     """The keys and clock leaves of an entry (and of the entries of its lists, in order)."""
-    keys = sn.keys if sn is not None else ()
+    keep, below = _plan(sn)
     out: dict[str, Any] = {}
     for k, v in entry.items():
-        if type(v) is dict:
-            part = skeleton(v, nfpaths.find(sn, "", k) if sn is not None else None)
+        t = type(v)
+        if t is dict:
+            part = skeleton(v, below(k))
             if part:
                 out[k] = part
-        elif type(v) is list:
-            if v and all(type(x) is dict for x in v):
-                csn = nfpaths.find(sn, "", k) if sn is not None else None
+        elif t is list:
+            if v and type(v[0]) is dict:  # a list's entries (a leaf-list holds no dicts)
+                csn = below(k)
                 parts = [skeleton(x, csn) for x in v]
                 if any(parts):
                     out[k] = parts
-        elif k in CLOCK or k in keys:
+        elif k in keep:
             out[k] = v
     return out
+
+
+_PLANS: dict[int, tuple[frozenset[str], Any, SNode | None]] = {}
+
+
+def _plan(sn: SNode | None) -> tuple[frozenset[str], Any]:
+    """What :func:`skeleton` keeps of an entry of ``sn`` (its keys and the clock leaves) and
+    how it finds a child's schema node, remembered per schema node (the schema lives as long
+    as the process; ``sn`` is held so that its id is not reused)."""
+    hit = _PLANS.get(id(sn))
+    if hit is not None and hit[2] is sn:
+        return hit[0], hit[1]
+    children: dict[str, SNode | None] = {}
+
+    def below(name: str) -> SNode | None:
+        if name not in children:
+            children[name] = nfpaths.find(sn, "", name) if sn is not None else None
+        return children[name]
+
+    keep = CLOCK | frozenset(sn.keys if sn is not None else ())
+    _PLANS[id(sn)] = (keep, below, sn)
+    return keep, below
 
 
 def _overlay(base: Any, skel: Any) -> Any:
