@@ -215,6 +215,13 @@ def test_the_rfc_state_is_the_daemons_over_netconf_and_gnmi(lab: Lab, cert: Path
         sessions = {"A": a, "B": b}
         assert wait_for(lambda: both_sides(lab, sessions) is None, timeout=30, every=0.5), \
             both_sides(lab, sessions)
+        # a filter selecting only the counts: they alone, though nothing of them is configured
+        only = a.get(filter=("subtree", f'<ipsec-ike xmlns="{IKE_NS}"><number-ike-sas/>'
+                                        "</ipsec-ike>")).data_ele
+        (top,) = only
+        assert [etree.QName(c).localname for c in top] == ["number-ike-sas"], \
+            etree.tostring(only).decode()
+        assert int(top.findtext("i:number-ike-sas/i:total", namespaces=NS)) >= 1
     assert wait_for(lambda: _open(lab.a.mgmt, GNMI_PORT), timeout=20, every=0.2), \
         lab.log(lab.a)
     assert wait_for(lambda: gnmi_matches(lab.a, cert) is None, timeout=30, every=0.5), \
