@@ -13,7 +13,7 @@ import errno as E
 import itertools
 import os
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import Any
 
 from pyroute2.netlink import (
     NLM_F_ACK,
@@ -196,9 +196,3 @@ class NetlinkExchange:
     def close(self) -> None:
         """Close the socket."""
         self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
