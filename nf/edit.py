@@ -22,7 +22,7 @@ from nf.errors import (
     UnknownElement,
     UnknownNamespace,
 )
-from nf.paths import Level, PathError, child, parse_predicates, path_step
+from nf.paths import Level, PathError, parse_predicates, path_step
 from nf.schema import SNode
 from nf.tree import Tree, Txn, has_children, is_np_container, prune_empty
 
@@ -109,6 +109,27 @@ def strip_ops(el: etree._Element) -> etree._Element:
     return out
 
 
+# per schema level (a node, or the top-level dict), its children by element tag (Clark
+# notation): the walks over every node of a bulk edit look each node up by its tag, without
+# splitting it; levels live as long as the schema
+_by_tag: dict[int, tuple[Level, dict[str, SNode]]] = {}
+
+
+def _children_by_tag(level: SNode | dict[tuple[str, str], SNode]) -> dict[str, SNode]:
+    hit = _by_tag.get(id(level))
+    if hit is None or hit[0] is not level:
+        kids = level.children if isinstance(level, SNode) else level
+        hit = _by_tag[id(level)] = (level, {f"{{{ns}}}{name}" if ns else name: sn
+                                            for (ns, name), sn in kids.items()})
+    return hit[1]
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """(namespace, local name) of a Clark-notation tag."""
+    ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
+    return ns, name
+
+
 def check_unique(config: etree._Element, top: dict[tuple[str, str], SNode]) -> None:
     """Refuse a data node given twice in one edit: a leaf or a container twice in its parent,
     a list entry twice with the same keys, a leaf-list value twice (RFC 7950 7.6.1, 7.7, 7.8:
@@ -121,25 +142,28 @@ def check_unique(config: etree._Element, top: dict[tuple[str, str], SNode]) -> N
     _unique(config, top, ())
 
 
-def _unique(el: etree._Element, level: Level,
+def _unique(el: etree._Element, level: SNode | dict[tuple[str, str], SNode],
             chain: tuple[tuple[SNode, etree._Element], ...]) -> None:
     seen: set[tuple[str, tuple[str, ...]]] = set()
+    kids = _children_by_tag(level)
     for c in el:
         tag = c.tag
         if not isinstance(tag, str):
             continue
-        ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
-        cs = child(level, ns, name)
+        cs = kids.get(tag)
         if cs is None:
             continue
-        ident = (tag, key_of(cs, c))
+        kind = cs.kind
+        ident = (tag, key_of(cs, c) if kind == "list" else (c.text or "",)
+                 if kind == "leaf-list" else ())
         if ident in seen:
+            name = _split(tag)[1]
             path = "".join(path_step(s, e) for s, e in (*chain, (cs, c)))
             what = {"list": "list entry", "leaf-list": "leaf-list value"}.get(cs.kind, cs.kind)
             raise BadElement(f"{what} {name!r} is given more than once", path,
                              **{"bad-element": name})
         seen.add(ident)
-        if cs.kind in ("container", "list"):
+        if kind in ("container", "list"):
             _unique(c, cs, (*chain, (cs, c)))
 
 
@@ -475,14 +499,14 @@ class Editor:
         much as the checks in a bulk edit)."""
         if self.trusted:
             return
+        kids = _children_by_tag(snode)
         for c in el:
             tag = c.tag
             if not isinstance(tag, str):
                 continue
-            ns, _, name = tag[1:].partition("}") if tag[0] == "{" else ("", "", tag)
-            cs = snode.children.get((ns, name))
+            cs = kids.get(tag)
             if cs is None:
-                self._unknown(c, _joined(path, chain), ns)
+                self._unknown(c, _joined(path, chain), _split(tag)[0])
             if not cs.config:
                 raise InvalidValue(f"{cs.name!r} is state data and cannot be edited",
                                    _joined(path, (*chain, (cs, c))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import re
 from typing import Any
@@ -147,7 +148,9 @@ def _convert(value: Any, sn: SNode) -> Any:
 BULK = {"vpn", "pre-shared-key"}
 
 
+@functools.lru_cache(maxsize=256)
 def _local(tag: str) -> str:
+    # (cached: asked for every entry a bulk edit touches, and etree.QName parses the tag)
     return etree.QName(tag).localname
 
 

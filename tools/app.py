@@ -167,8 +167,9 @@ class App:
             if self.ikeless is not None:
                 self.ikeless.set_desired(self.effective)
             return
-        vpns = {k[2][0] for k in touched if etree.QName(k[1]).localname == "vpn"}
-        psks = {k[2][0] for k in touched if etree.QName(k[1]).localname == "pre-shared-key"}
+        # (the local name of a Clark-notation tag without etree.QName: one per changed entry)
+        vpns = {k[2][0] for k in touched if k[1].rpartition("}")[2] == "vpn"}
+        psks = {k[2][0] for k in touched if k[1].rpartition("}")[2] == "pre-shared-key"}
         # (a changed VPN naming a reference to the gateway's CA is given its PEM again)
         self.effective = self.ca_refs.resolve(update(self.effective, config, vpns, psks),
                                               vpns).effective
