@@ -1,12 +1,11 @@
 """The YANG schema: the libyang context and a light Python mirror of the config tree.
 
-This is the only module of ``nf`` that imports libyang.
+Which modules are loaded, and with which features, is :mod:`nf.yang_modules`; what an
+operation's input accepts is read by :mod:`nf.rpc_input`.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -17,75 +16,11 @@ from _libyang import ffi, lib
 from libyang.data import DataType
 from libyang.util import c2str
 
+from nf.rpc_input import InputNode, input_nodes
+from nf.yang_modules import FEATURES, MODULES, SUPPORT_MODULES, YANG_DIR, standard_module_dirs
 
-def _our_modules() -> Path:
-    """Folder of our own YANG modules: ``nf/yang/`` in an installed package (the wheel carries
-    the repository's ``yang/`` there), else the checkout's ``yang/`` (the source of truth)."""
-    here = Path(__file__).resolve().parent
-    installed = here / "yang"
-    if (installed / "ipsec-nf.yang").is_file():
-        return installed
-    return here.parent / "yang"
-
-
-YANG_DIR = _our_modules()
-MODULES = ("ipsec-nf", "ietf-netconf-acm",
-           # RFC 9061 (SDN-based IPsec flow protection): the IKE case; the IKE-less case is
-           # loaded and refused at validate (nf/i2nsf_ike.py)
-           "ietf-i2nsf-ikec", "ietf-i2nsf-ike", "ietf-i2nsf-ikeless")
-SUPPORT_MODULES = (
-    "ietf-netconf-with-defaults",
-    "ietf-netconf-monitoring",
-    "ietf-netconf-notifications",
-    "ietf-netconf-nmda",
-    "ietf-origin",
-    "nc-notifications",
-    # RFC 8639/8641 subscribed notifications and YANG-Push (northbound/subscriptions.py)
-    "ietf-subscribed-notifications",
-    "ietf-yang-push",
-)
-# Features of the loaded modules that the server implements (announced in the YANG library):
-# ietf-netconf's follow the hello capabilities (RFC 6241 section 8; no :url), and
-# ietf-netconf-nmda's 'origin' and 'with-defaults' (get-data with-origin, origin-filter and
-# with-defaults, RFC 8526 section 3.1.1).
-FEATURES: dict[str, tuple[str, ...]] = {
-    "ietf-netconf": ("writable-running", "candidate", "confirmed-commit", "rollback-on-error",
-                     "validate", "startup", "xpath"),
-    "ietf-netconf-nmda": ("origin", "with-defaults"),
-    # dynamic subscriptions over NETCONF (RFC 8640 section 4: encode-xml is mandatory); no
-    # configured subscriptions, QoS, DSCP, interface or VRF designation, JSON encoding
-    "ietf-subscribed-notifications": ("encode-xml", "replay", "subtree", "xpath"),
-    "ietf-yang-push": ("on-change",),
-    # RFC 9061's IKE-less case: sadb-acquire/expire/seq-overflow/bad-spi from the kernel
-    # (southbound/ikeless_events.py)
-    "ietf-i2nsf-ikeless": ("ikeless-notification",),
-}
 NS = "urn:ipsec-nf:yang:ipsec-nf"
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module
-
-
-def standard_module_dirs() -> list[Path]:
-    """Folders of the IETF/IANA modules that the pyang package (a runtime dependency) installs.
-
-    They are data files of the pyang distribution, under ``<prefix>/share/yang/modules``;
-    the folders are read from its installed file list, so a ``--user`` or ``/usr/local``
-    install is found as well as a virtual environment (``sys.prefix``, the fallback).
-    """
-    dirs: list[Path] = []
-    try:
-        files = importlib.metadata.files("pyang") or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for f in files:
-        if f.suffix == ".yang" and "modules" in f.parts:
-            d = Path(str(f.locate())).resolve().parent
-            if d not in dirs:
-                dirs.append(d)
-    base = Path(sys.prefix) / "share" / "yang" / "modules"
-    for d in (base / "ietf", base / "iana"):
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
 
 
 @dataclass(frozen=True)
@@ -280,7 +215,7 @@ class Schema:
                 inout = lib.lysc_node_child(rpc)  # the input, then the output
                 while inout != ffi.NULL and inout.nodetype != lib.LYS_INPUT:
                     inout = inout.next
-                self._inputs[key] = _input_nodes(inout, inout) if inout != ffi.NULL else {}
+                self._inputs[key] = input_nodes(inout, inout) if inout != ffi.NULL else {}
         return self._inputs[key]
 
     def validate_rpc(self, xml: str) -> list[LyError] | None:
@@ -409,53 +344,8 @@ class Schema:
             dnode.free()
 
 
-@dataclass(frozen=True)
-class InputNode:
-    """A parameter of an operation's input (RFC 7950 section 7.14.2): how often it may be
-    given, the choices it belongs to, and the parameters inside it (containers, lists)."""
-
-    name: str
-    ns: str
-    kind: str  # leaf | leaf-list | container | list | anyxml | anydata
-    max: int | None  # most instances (1 unless a list or leaf-list); None = unbounded
-    cases: tuple[tuple[str, str], ...]  # (choice, case) of every choice it is in, outermost first
-    children: dict[tuple[str, str], InputNode] = field(default_factory=dict)
-
-
 _INTEGERS = {lib.LY_TYPE_INT8, lib.LY_TYPE_INT16, lib.LY_TYPE_INT32, lib.LY_TYPE_INT64,
              lib.LY_TYPE_UINT8, lib.LY_TYPE_UINT16, lib.LY_TYPE_UINT32, lib.LY_TYPE_UINT64}
-_KINDS = {"LYS_LEAF": "leaf", "LYS_LEAFLIST": "leaf-list", "LYS_CONTAINER": "container",
-          "LYS_LIST": "list", "LYS_ANYXML": "anyxml", "LYS_ANYDATA": "anydata"}
-
-
-def _input_nodes(parent, stop) -> dict[tuple[str, str], InputNode]:  # noqa: ANN001 - cdata
-    """The data nodes under the compiled node ``parent`` (through choices and cases)."""
-    kinds = {getattr(lib, k): v for k, v in _KINDS.items()}
-    out: dict[tuple[str, str], InputNode] = {}
-    child = lib.lys_getnext(ffi.NULL, parent, ffi.NULL, 0)
-    while child != ffi.NULL:
-        kind = kinds.get(child.nodetype)
-        if kind is not None:
-            cases: list[tuple[str, str]] = []
-            up = child.parent
-            while up != ffi.NULL and up != stop and up != parent:
-                if up.nodetype == lib.LYS_CASE:
-                    cases.insert(0, (c2str(up.parent.name), c2str(up.name)))
-                up = up.parent
-            most: int | None = 1
-            if kind == "leaf-list":
-                most = ffi.cast("struct lysc_node_leaflist *", child).max
-            elif kind == "list":
-                most = ffi.cast("struct lysc_node_list *", child).max
-            if most == 0xFFFFFFFF:
-                most = None
-            node = InputNode(
-                name=c2str(child.name), ns=c2str(child.module.ns), kind=kind, max=most,
-                cases=tuple(cases),
-                children=_input_nodes(child, child) if kind in ("container", "list") else {})
-            out[(node.ns, node.name)] = node
-        child = lib.lys_getnext(child, parent, ffi.NULL, 0)
-    return out
 
 
 def free(dnode: libyang.DNode | None) -> None:
@@ -464,4 +354,4 @@ def free(dnode: libyang.DNode | None) -> None:
         dnode.free()
 
 
-__all__ = ["Schema", "SNode", "InputNode", "LyError", "NS", "free", "ffi"]
+__all__ = ["Schema", "SNode", "LyError", "NS", "free", "ffi"]

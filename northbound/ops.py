@@ -278,7 +278,7 @@ CAPABILITIES = [
     "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults?module=ietf-netconf-with-defaults"
     "&revision=2011-06-01",
     # RFC 8639/8640/8641: dynamic subscriptions and YANG-Push, with the features we implement
-    # (also in the YANG library: nf.schema.FEATURES)
+    # (also in the YANG library: nf.yang_modules.FEATURES)
     "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications?module="
     "ietf-subscribed-notifications&revision=2019-09-09&features=encode-xml,replay,subtree,xpath",
     "urn:ietf:params:xml:ns:yang:ietf-yang-push?module=ietf-yang-push&revision=2019-09-09"

@@ -11,7 +11,8 @@ from lxml import etree
 
 from nf.edit import elements, qname
 from nf.errors import ErrorInfo, RpcError
-from nf.schema import NAMESPACES, InputNode
+from nf.rpc_input import InputNode
+from nf.schema import NAMESPACES
 from nf.validate import to_rpc_error
 
 UINT32_MAX = 0xFFFFFFFF

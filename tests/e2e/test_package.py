@@ -95,9 +95,9 @@ def test_the_wheel_carries_every_module_and_our_yang(installed: Installed) -> No
 
 def test_the_installed_package_finds_its_modules_outside_the_checkout(
         installed: Installed) -> None:
-    probe = ("import json, nf.schema as s; s.Schema(); "
-             "print(json.dumps([s.__file__, str(s.YANG_DIR), "
-             "[str(d) for d in s.standard_module_dirs()]]))")
+    probe = ("import json, nf.schema as s, nf.yang_modules as y; s.Schema(); "
+             "print(json.dumps([s.__file__, str(y.YANG_DIR), "
+             "[str(d) for d in y.standard_module_dirs()]]))")
     where, yang_dir, std = json.loads(run(installed.venv / "bin" / "python", "-c", probe,
                                           cwd=installed.work))
     venv = str(installed.venv)

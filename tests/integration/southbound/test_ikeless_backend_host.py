@@ -201,7 +201,7 @@ def test_a_packet_without_sa_raises_sadb_acquire(ns: str) -> None:
     sadb_seq_overflow("out/1"), sadb_bad_spi(4711),
     sadb_acquire(example(sad=False).spd[OUT])])
 def test_the_notifications_are_valid_against_the_module(body: etree._Element) -> None:
-    """(the ikeless-notification feature is enabled: nf.schema.FEATURES)"""
+    """(the ikeless-notification feature is enabled: nf.yang_modules.FEATURES)"""
     Schema().check_notification(etree.tostring(body).decode())
 
 

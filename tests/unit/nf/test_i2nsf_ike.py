@@ -15,8 +15,9 @@ from lxml import etree
 from nf.datastore import Datastores
 from nf.errors import RpcError
 from nf.i2nsf_ike import CLASH, UNSUPPORTED
-from nf.schema import YANG_DIR, Schema, standard_module_dirs
+from nf.schema import Schema
 from nf.templates import resolve
+from nf.yang_modules import YANG_DIR, standard_module_dirs
 from southbound.charon_backend import DATAPLANES, refusals
 from southbound.convert import conn_for, shared_for
 
