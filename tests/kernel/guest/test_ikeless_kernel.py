@@ -12,6 +12,8 @@ example (tests/ikeless_example.py; the keys are chosen here, at random) over NET
 - an SA with a short soft and hard lifetime produces ``sadb-expire`` soft, then hard, with the
   SA's configured name; the kernel removed it and it is not installed again (apply status);
 - an ESP packet with an SPI the kernel has no SA for produces ``sadb-bad-spi``;
+- an outbound SA whose sequence number reaches its end (set next to it with XFRM_MSG_NEWAE)
+  produces ``sadb-seq-overflow`` with its name;
 - deleting the entries leaves nothing in the kernel.
 
 The tests run in file order and share one lab (under TCG every server start costs seconds).
@@ -23,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -320,6 +323,53 @@ def test_an_esp_packet_with_an_unknown_spi_raises_sadb_bad_spi(gw: Gateways) -> 
     assert r.returncode == 0, r.stderr
     bad = take(gw, "sadb-bad-spi", SLOW)
     assert [n.findtext("l:spi", namespaces=N) for n in bad] == [str(0xDEAD)], diagnose(gw)
+
+
+# run in a site's namespace: XFRM_MSG_NEWAE (NLM_F_REPLACE) setting an ESN SA's outbound
+# sequence number next to its end, 2^64 - 2 (argv: src dst spi bitmap-length replay-window).
+# Built by hand on purpose: the test must not lean on the driver it checks.
+SET_OSEQ = """
+import socket, struct, sys
+src, dst = sys.argv[1:3]
+spi, bmp_len, window = map(int, sys.argv[3:6])
+addr = lambda a: socket.inet_aton(a) + bytes(12)
+aevent = addr(dst) + struct.pack('>I', spi) + struct.pack('=HBx', socket.AF_INET, 50) \\
+    + addr(src) + struct.pack('=II', 0, 0)
+esn = struct.pack('=6I', bmp_len, 0xFFFFFFFE, 0, 0xFFFFFFFF, 0, window) + bytes(4 * bmp_len)
+attr = struct.pack('=HH', 4 + len(esn), 23) + esn  # XFRMA_REPLAY_ESN_VAL
+body = aevent + attr
+msg = struct.pack('=IHHII', 16 + len(body), 0x1E, 0x1 | 0x4 | 0x100, 1, 0) + body
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 6)  # NETLINK_XFRM
+s.bind((0, 0))
+s.send(msg)
+ack = s.recv(4096)
+err = struct.unpack_from('=i', ack, 16)[0]
+sys.exit(f'NEWAE refused: errno {-err}' if err else 0)
+"""
+
+
+def out_seq(sa: KernelSa) -> int:
+    """The outbound sequence number of an ESN SA from `ip -s xfrm state`."""
+    m = re.search(r"oseq-hi 0x([0-9a-f]+), oseq 0x([0-9a-f]+)", sa.text)
+    assert m, f"no ESN replay context in `ip -s xfrm state`:\n{sa.text}"
+    return int(m.group(1), 16) << 32 | int(m.group(2), 16)
+
+
+def test_the_last_sequence_number_raises_sadb_seq_overflow(gw: Gateways) -> None:
+    lab = gw.lab
+    sa = kernel_sas(lab, lab.a)[gw.ab.spi]
+    m = re.search(r"replay_window (\d+), bitmap-length (\d+)", sa.text)
+    assert m, f"no ESN replay context in `ip -s xfrm state`:\n{sa.text}"
+    r = lab.ns(lab.a, sys.executable, "-c", SET_OSEQ, lab.a.wan, lab.b.wan, str(gw.ab.spi),
+               m.group(2), m.group(1))
+    assert r.returncode == 0, r.stderr
+    assert out_seq(kernel_sas(lab, lab.a)[gw.ab.spi]) == 2**64 - 2
+    lab.ping(lab.a, 2)  # the first packet takes the last number; the kernel drops the second
+    (ovf, *_) = take(gw, "sadb-seq-overflow", SLOW) or [None]
+    assert ovf is not None, "no sadb-seq-overflow\n" + diagnose(gw)
+    assert ovf.findtext("l:ipsec-sa-name", namespaces=N) == \
+        f"out/{lab.a.subnet}/{lab.a.peer_subnet}"
+    assert out_seq(kernel_sas(lab, lab.a)[gw.ab.spi]) == 2**64 - 1  # stopped at the end
 
 
 def test_deleting_the_entries_leaves_nothing_in_the_kernel(gw: Gateways) -> None:
