@@ -145,7 +145,14 @@ class Tree:
 
 
 class Txn:
-    """In-place mutations of a Tree that can be undone, recording the entries touched."""
+    """In-place mutations of a Tree that can be undone, recording the entries touched.
+
+    The undo records name the tree, never the transaction: a record holding the Txn would
+    make a reference cycle (Txn -> its undo list -> closure -> Txn), and a finished
+    transaction, with every before-image and removed entry it holds (a copy of each of 10,000
+    VPNs removed at once), would then live on until the cyclic garbage collector's next full
+    pass instead of being freed when its commit drops it (docs/benchmarks.md, memory after
+    removal)."""
 
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
@@ -223,14 +230,8 @@ class Txn:
             self.tree._index_add(parent, el)
         elif self._is_top(parent):
             self.tree.index_top(el, True)
-        self._undo.append(lambda: self._undo_append(parent, el))
-
-    def _undo_append(self, parent: etree._Element, el: etree._Element) -> None:
-        if self._is_entry(parent):
-            self.tree._index_del(parent, el)
-        elif self._is_top(parent):
-            self.tree.index_top(el, False)
-        parent.remove(el)
+        tree = self.tree
+        self._undo.append(lambda: _undo_append(tree, parent, el))
 
     def remove(self, parent: etree._Element, el: etree._Element) -> None:
         """Remove a child."""
@@ -246,14 +247,8 @@ class Txn:
         elif self._is_top(parent):
             self.tree.index_top(el, False)
         parent.remove(el)
-        self._undo.append(lambda: self._undo_remove(parent, el, pos))
-
-    def _undo_remove(self, parent: etree._Element, el: etree._Element, pos: int) -> None:
-        parent.insert(pos, el)
-        if self._is_entry(parent):
-            self.tree._index_add(parent, el)
-        elif self._is_top(parent):
-            self.tree.index_top(el, True)
+        tree = self.tree
+        self._undo.append(lambda: _undo_remove(tree, parent, el, pos))
 
     def move(self, el: etree._Element, ref: etree._Element, after: bool = False) -> None:
         """Move a child right before (``after``: after) its sibling ``ref``."""
@@ -276,20 +271,9 @@ class Txn:
             self._note_top(old)
         else:
             self._note(old)
-        self._swap(parent, old, new)
-        self._undo.append(lambda: self._swap(parent, new, old))
-
-    def _swap(self, parent: etree._Element, old: etree._Element, new: etree._Element) -> None:
-        if self._is_entry(parent):
-            self.tree._index_del(parent, old)
-        elif self._is_top(parent):
-            self.tree.index_top(old, False)
-        old.addprevious(new)
-        parent.remove(old)
-        if self._is_entry(parent):
-            self.tree._index_add(parent, new)
-        elif self._is_top(parent):
-            self.tree.index_top(new, True)
+        tree = self.tree
+        _swap(tree, parent, old, new)
+        self._undo.append(lambda: _swap(tree, parent, new, old))
 
     def set_text(self, el: etree._Element, text: str) -> None:
         """Change a leaf's value."""
@@ -312,6 +296,37 @@ class Txn:
             el = self.tree.lookup(key)
             out[key] = copy.deepcopy(el) if el is not None else None
         return out
+
+
+def _undo_append(tree: Tree, parent: etree._Element, el: etree._Element) -> None:
+    if parent.getparent() is tree.root:  # an entry
+        tree._index_del(parent, el)
+    elif parent is tree.root:  # a top container
+        tree.index_top(el, False)
+    parent.remove(el)
+
+
+def _undo_remove(tree: Tree, parent: etree._Element, el: etree._Element, pos: int) -> None:
+    parent.insert(pos, el)
+    if parent.getparent() is tree.root:
+        tree._index_add(parent, el)
+    elif parent is tree.root:
+        tree.index_top(el, True)
+
+
+def _swap(tree: Tree, parent: etree._Element, old: etree._Element,
+          new: etree._Element) -> None:
+    """Put ``new`` where ``old`` is, under ``parent``, keeping the tree's index."""
+    if parent.getparent() is tree.root:
+        tree._index_del(parent, old)
+    elif parent is tree.root:
+        tree.index_top(old, False)
+    old.addprevious(new)
+    parent.remove(old)
+    if parent.getparent() is tree.root:
+        tree._index_add(parent, new)
+    elif parent is tree.root:
+        tree.index_top(new, True)
 
 
 def rollback_all(txns: list[Txn]) -> None:

@@ -139,3 +139,34 @@ def test_index_after_discard_and_confirmed_commit_cancel(ds: Datastores) -> None
         assert names(ds.running) == {f"vpn{i}" for i in range(5)}
         assert names(ds.candidate) == {f"vpn{i}" for i in range(5)}
     asyncio.run(run())
+
+
+def test_a_finished_transaction_is_freed_at_once(tmp_path: Path) -> None:
+    """A transaction's undo records name the tree, not the transaction: no reference cycle
+    keeps its before-images and removed entries alive until the cycle collector's next pass
+    (10,000 removed VPNs held 150 MiB after their removal that way)."""
+    import gc
+    import weakref
+
+    ds = Datastores(Schema(), tmp_path)
+    ds.edit("running", config(BASE + vpn(1) + vpn(2) + vpn(3)), sid=1)
+    tree = ds.running
+    top = tree.root.find(f"{{{NS}}}ike")
+    one, two, three = (tree.find_entry(top, f"{{{NS}}}vpn", (f"vpn{i}",)) for i in (1, 2, 3))
+    txn = tree.begin()
+    txn.remove(top, one)  # every kind of undo record
+    txn.replace(two, etree.fromstring(etree.tostring(two)))
+    txn.set_text(three.find(f"{{{NS}}}local-id"), "other.example.net")
+    txn.append(top, etree.fromstring(etree.tostring(one)))
+    gone = weakref.ref(txn)
+    gc.disable()
+    try:
+        del txn
+        assert gone() is None
+    finally:
+        gc.enable()
+    txn = tree.begin()  # and undoing still puts everything back
+    txn.remove(top, tree.find_entry(top, f"{{{NS}}}vpn", ("vpn2",)))
+    txn.rollback()
+    assert tree.find_entry(top, f"{{{NS}}}vpn", ("vpn2",)) is not None
+    assert_index(tree)
