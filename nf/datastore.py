@@ -88,7 +88,9 @@ class Datastores(Locks):
         # does not validate the same entries again: None unless every pending edit was checked
         self._cand_checked: _Checked | None = _Checked()
         self.running_j = Journal(state_dir, "running")
-        self.cand_j = Journal(state_dir, "candidate")
+        # the candidate is scratch space: its records survive a restart of the server but are
+        # not fsynced (its clear at commit never was); running and the history are
+        self.cand_j = Journal(state_dir, "candidate", durable=False)
         self._load()
 
     # ---- persistence -------------------------------------------------

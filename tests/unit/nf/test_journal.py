@@ -30,3 +30,20 @@ def test_clear_after_a_base_removes_every_file(tmp_path: Path) -> None:
     assert j.generation == 0 and j.log_path().name == "candidate.0.log"
     j.append(b"<two/>")
     assert Journal(tmp_path, "candidate").load() == (None, [b"<two/>"])
+
+
+def test_only_a_durable_journal_fsyncs(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """running (durable) fsyncs each record and a new log's folder; the candidate's records are
+    written before append returns, and read back by a new server, without an fsync."""
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    cand = Journal(tmp_path, "candidate", durable=False)
+    cand.append(b"<one/>")
+    cand.append(b"<two/>")
+    assert synced == []
+    assert Journal(tmp_path, "candidate").load() == (None, [b"<one/>", b"<two/>"])
+    Journal(tmp_path, "running").append(b"<three/>")
+    assert len(synced) == 2  # the record and the new log's folder
