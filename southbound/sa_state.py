@@ -46,6 +46,13 @@ def _hex(v: Any) -> int | None:
         return None
 
 
+def _clock(v: Any) -> int | None:
+    """An age or countdown in seconds; a countdown already run out (charon lists the time
+    left of a rekey under way, or of an SA being replaced, as negative) is 0."""
+    n = vici_int(v)
+    return None if n is None else max(n, 0)
+
+
 def _put(out: dict[str, Any], key: str, value: Any) -> None:
     if value is not None and value != "" and value != []:
         out[key] = value
@@ -83,9 +90,11 @@ def child_sa_state(child: Mapping[str, Any]) -> dict[str, Any]:
     out.update(_algorithms(child, prf=False))
     if "esn" in child:
         out["esn"] = _bool(child["esn"])
-    for key in (*_TRAFFIC, "use-in", "use-out", "rekey-time", "life-time"):
+    for key in _TRAFFIC:
         _put(out, key, vici_int(child.get(key)))
-    _put(out, "installed-time", vici_int(child.get("install-time")))
+    for key in ("use-in", "use-out", "rekey-time", "life-time"):
+        _put(out, key, _clock(child.get(key)))
+    _put(out, "installed-time", _clock(child.get("install-time")))
     if "local-ts" in child:
         out["local-ts"] = {"subnet": _texts(child["local-ts"])}
     if "remote-ts" in child:
@@ -117,9 +126,9 @@ def ike_sa_state(entry: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("if-id-in", "if-id-out"):
         _put(out, key, _hex(sa.get(key)) if key in sa else None)
     out.update(_algorithms(sa, prf=True))
-    _put(out, "established-time", vici_int(sa.get("established")))
-    _put(out, "rekey-time", vici_int(sa.get("rekey-time")))
-    _put(out, "reauth-time", vici_int(sa.get("reauth-time")))
+    _put(out, "established-time", _clock(sa.get("established")))
+    _put(out, "rekey-time", _clock(sa.get("rekey-time")))
+    _put(out, "reauth-time", _clock(sa.get("reauth-time")))
     for key in ("local-vips", "remote-vips", "tasks-queued", "tasks-active", "tasks-passive"):
         _put(out, key, _texts(sa.get(key)))
     children = [child_sa_state(c) for c in (sa.get("child-sas") or {}).values()]
@@ -193,7 +202,7 @@ def _clocked(out: dict[str, Any], raw: Mapping[str, Any], fields: Mapping[str, s
     (the leaves' order would differ from a conversion's: convert again)."""
     new = dict(out)
     for vici_key, leaf in fields.items():
-        value = vici_int(raw.get(vici_key))
+        value = _clock(raw.get(vici_key))
         if (value is None) != (leaf not in out):
             return None
         if value is not None:

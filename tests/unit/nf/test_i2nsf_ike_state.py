@@ -16,7 +16,7 @@ from nf.nacm import Access, parse_policy, prune_unreadable
 from nf.schema import Schema
 from nf.state import merge_state
 from southbound.charon_backend import DATAPLANES, CharonBackend
-from southbound.sa_state import ike_sa_state, ike_sas
+from southbound.sa_state import IkeSaConverter, ike_sa_state, ike_sas
 from tests.fakes.vici_server import FakeCharon
 from tools.app import App
 
@@ -151,3 +151,20 @@ def test_the_served_tree_is_valid_rfc_9061_data_and_nacm_applies(tmp_path: Path)
             '<module-name>ietf-i2nsf-ike</module-name><access-operations>read'
             '</access-operations><action>deny</action></rule></rule-list>')
     assert states(seen(deny)) == []
+
+
+def test_a_countdown_run_out_is_zero_not_negative() -> None:
+    """charon lists the time left of a rekey under way as negative (REKEYED CHILD SAs, an
+    IKE SA being replaced); the model's types are unsigned: 0, natively and in the RFC's."""
+    raw = {**RAW, "rekey-time": b"-4", "child-sas": {"ipsec-policy-1-1": {
+        **RAW["child-sas"]["ipsec-policy-1-1"], "state": b"REKEYED", "rekey-time": b"-4"}}}
+    sa = ike_sa_state({CONN: raw})
+    assert sa["rekey-time"] == 0 and sa["child-sa"][0]["rekey-time"] == 0
+    assert conn_state(sa)["current-rekey-time"] == 0
+    # the same through the converter that renews only the clock leaves of a known SA
+    ticked = {**RAW, "rekey-time": b"-4", "child-sas": {"ipsec-policy-1-1": {
+        **RAW["child-sas"]["ipsec-policy-1-1"], "rekey-time": b"-4"}}}
+    conv = IkeSaConverter()
+    conv.convert([{CONN: RAW}])
+    (again,) = conv.convert([{CONN: ticked}])
+    assert again["rekey-time"] == 0 and again["child-sa"][0]["rekey-time"] == 0
