@@ -201,8 +201,8 @@ def _cut(d: etree._Element, fcs: list[etree._Element], tree: Tree | None,
     if sources > 1 and len(picked) > 1:  # back in document order
         if len(picked) > MANY:
             picked = [c for c in d if id(c) in chosen]
-        else:
-            picked.sort(key=lambda c: c.xpath("count(preceding-sibling::*)"))
+        else:  # index(): a walk of the siblings in C (an XPath count built a node set)
+            picked.sort(key=d.index)
     if len(picked) > MANY and 2 * len(picked) > len(d):  # most of it: one copy, in C
         new = copy.deepcopy(d)
         for orig, c in zip(list(d), list(new), strict=True):
@@ -296,9 +296,40 @@ def state(data: dict[str, Any], spec: etree._Element | None, ns: str,
     fs = [f for f in elements(spec) if _matches(f, ns, name)]
     if any(not any(isinstance(c.tag, str) for c in f) for f in fs):
         return data
-    wanted = {qname(fc)[1] for f in fs for fc in elements(f) if qname(fc)[0] in ("", ns)}
+    fcs = [fc for f in fs for fc in elements(f) if qname(fc)[0] in ("", ns)]
+    wanted = {qname(fc)[1] for fc in fcs}
     # another module's state ("module:top", RFC 9061's IKE-less SAs) is cut by the filter
-    return {k: v for k, v in data.items() if k in wanted or ":" in k}
+    out = {k: v for k, v in data.items() if k in wanted or ":" in k}
+    for name, key in ENTRY_STATE.items():
+        if isinstance(out.get(name), list):
+            keys = _state_keys([fc for fc in fcs if qname(fc)[1] == name], ns, key)
+            if keys is not None:
+                out[name] = [i for i in out[name] if str(i.get(key)).strip() in keys]
+    return out
+
+
+# state lists whose items go into the config entry of the same key (nf/state.py merge_state):
+# a filter that selects that list's entries by key needs only those items, not 10,000
+ENTRY_STATE = {"vpn": "name", "pool": "name"}
+
+
+def _state_keys(fcs: list[etree._Element], ns: str, key: str) -> set[str] | None:
+    """The key values the filter nodes ``fcs`` of one list select entries by (each with one
+    content-match node of ``key``), or None: any entry may be selected."""
+    keys = set()
+    for fc in fcs:
+        kcs = [c for c in elements(fc) if qname(c)[1] == key and qname(c)[0] in ("", ns)]
+        if len(kcs) != 1 or not _is_content_match(kcs[0]):
+            return None
+        keys.add((kcs[0].text or "").strip())
+    return keys if fcs else None
+
+
+def may_select(spec: etree._Element | None, namespaces: frozenset[str]) -> bool:
+    """May ``spec`` select a top-level node in one of these namespaces? (A filter node with
+    no namespace matches every namespace.)"""
+    return spec is None or any(qname(f)[0] in namespaces or not qname(f)[0]
+                               for f in elements(spec))
 
 
 def wants_top(spec: etree._Element | None, ns: str, name: str) -> bool:

@@ -108,7 +108,7 @@ async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._El
     """<get>: running config plus the state read from the daemon."""
     spec = narrow.spec_of(op)
     state = narrow.state(await ctx.read_state(), spec, NS, "ike")
-    extra = monitoring.state_roots(ctx)
+    extra = monitoring.state_roots(ctx) if narrow.may_select(spec, ops_nmda.SERVER_STATE) else []
     roots = config_roots(ctx, session, "running", op, lambda rs: monitoring.add_nacm_counters(
         ctx, merge_state(rs, state)) + extra, spec)
     return _filtered(ctx, roots, op)
