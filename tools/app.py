@@ -37,7 +37,7 @@ from northbound.registry import SessionRegistry
 from northbound.rpc import Dispatcher, module_of
 from northbound.ssh import start_server
 from northbound.subscriptions import Subscriptions
-from southbound import conn_cache
+from southbound import conn_cache, svti_state
 from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess
@@ -119,6 +119,7 @@ class App:
         self.state = StateEngine(self.reconciler.read_state, self._compose_state,
                                  interval=state_interval, extra=[
                                      self.kernel_state.read,
+                                     lambda: svti_state.read(self.effective.svtis),
                                      *([self.ikeless.read_state] if self.ikeless else [])])
         self.reconciler.status.watch(lambda _entry: self.state.invalidate())
         self._effective_views: dict[str, tuple[Any, dict[str, Any]]] = {}
