@@ -216,6 +216,31 @@ def test_ping_through_the_interface_is_esp(gw: Gateways) -> None:
     assert tx_packets(lab, lab.a) - tx_before >= 5, ip(lab, lab.a, "-s", "link", "show", IFNAME)
 
 
+def svti_state(m) -> etree._Element | None:
+    """/ike/svti[svti1]/state of a <get>, or None."""
+    found = state(m).xpath(f"//i:svti[i:name='{IFNAME}']/i:state", namespaces=NS)
+    return found[0] if found else None
+
+
+def test_the_interface_state_shows_it_up_and_counting(gw: Gateways) -> None:
+    lab, m = gw.lab, gw.m(gw.lab.a)
+
+    def counted(leaf: str) -> int:
+        st = svti_state(m)
+        return int(st.findtext(f"i:counters/i:{leaf}", namespaces=NS) or 0) if st is not None \
+            else 0
+
+    # the pings went out through the interface and their replies came in on it
+    assert wait_for(lambda: counted("out-packets") > 0 and counted("in-packets") > 0,
+                    timeout=SLOW, every=1), etree.tostring(state(m)).decode()
+    st = svti_state(m)
+    assert st.findtext("i:oper-status", namespaces=NS) == "up"
+    assert st.findtext("i:mtu", namespaces=NS) == str(MTU)
+    index = ip(lab, lab.a, "-o", "link", "show", IFNAME).split(":", 1)[0]
+    assert st.findtext("i:if-index", namespaces=NS) == index.strip()
+    assert int(st.findtext("i:counters/i:out-octets", namespaces=NS)) > 0
+
+
 def test_an_interface_deleted_behind_our_back_comes_back(gw: Gateways) -> None:
     lab = gw.lab
     ip(lab, lab.a, "link", "del", IFNAME)
