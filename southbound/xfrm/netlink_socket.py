@@ -16,8 +16,12 @@ SO_RCVBUFFORCE = 33
 RCVBUF = 16 << 20
 SNDBUF = 4 << 20
 
-FAST_CHUNK = 1024  # bulk adds per round (one send): their ACK skbs fit RCVBUF
-FAST_SEND = 1 << 20  # bytes per sendmsg of the bulk path (below SNDBUF)
+# bulk adds per round, and bytes per sendmsg: small enough that the kernel's own work (the
+# SAD/SPD hash resizes it schedules as the tables grow) runs between rounds. With 1,024 per
+# round in 1 MiB datagrams, 10,000 SA pairs took 358 s in the kernel VM against 56 s with 64
+# in 64 KiB (ip -batch: 106-180 s; docs/benchmarks.md)
+FAST_CHUNK = 64
+FAST_SEND = 1 << 16
 ACK_BUF = 1 << 16  # one ACK datagram (error + request header + extended-ACK text)
 RECV_SIZE = 1 << 20
 CHUNK = 256  # requests per batch chunk: their ACKs (CAP_ACK: 36 bytes each) fit RCVBUF
