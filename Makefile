@@ -51,7 +51,7 @@ lint: venv lint-yang
 	$(VENV)/bin/ruff check nf northbound southbound tools tests
 
 test: deps lint kernel-deps
-	$(VENV)/bin/pytest -v -rs tests
+	$(VENV)/bin/pytest -v -rs --durations=30 tests
 
 # Debian's stock kernel (linux-image-amd64, downloaded and unpacked once into
 # /var/cache/ipsec-nf-test) booted under QEMU runs the tests that need kernel ESP
