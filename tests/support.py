@@ -72,3 +72,19 @@ def netns(prefix: str = "nft", addresses: tuple[str, ...] = ()) -> Iterator[str]
             except ProcessLookupError:
                 pass
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def libyang_printed(schema: Any, roots: list) -> Any:
+    """ROOTS (config with state merged in) parsed strictly by libyang as data of ``schema``
+    (an nf.schema.Schema) and printed back, under one ``<r>`` element: fails when the tree is
+    not valid data of the modules."""
+    from lxml import etree
+
+    xml = "".join(etree.tostring(r, encoding="unicode") for r in roots)
+    dnode = schema.ctx.parse_data_mem(xml, "xml", strict=True, validate_present=True)
+    assert dnode is not None
+    try:
+        out = dnode.print_mem("xml", with_siblings=True)
+    finally:
+        dnode.free()
+    return etree.fromstring(f"<r>{out}</r>".encode())

@@ -18,6 +18,7 @@ from nf.state import merge_state
 from southbound.charon_backend import DATAPLANES, CharonBackend
 from southbound.sa_state import IkeSaConverter, ike_sa_state, ike_sas
 from tests.fakes.vici_server import FakeCharon
+from tests.support import libyang_printed
 from tools.app import App
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "rfc9061"
@@ -93,16 +94,6 @@ def test_no_ike_case_configured_no_ike_case_state() -> None:
         MODULE_TOP: {"number-ike-sas": {"total": 3, "half-open": 1}}}
 
 
-def _printed(schema: Schema, roots: list[etree._Element]) -> etree._Element:
-    xml = "".join(etree.tostring(r, encoding="unicode") for r in roots)
-    dnode = schema.ctx.parse_data_mem(xml, "xml", strict=True, validate_present=True)
-    assert dnode is not None
-    try:
-        out = dnode.print_mem("xml", with_siblings=True)
-    finally:
-        dnode.free()
-    return etree.fromstring(f"<r>{out}</r>".encode())
-
 
 def test_the_served_tree_is_valid_rfc_9061_data_and_nacm_applies(tmp_path: Path) -> None:
     app = App(tmp_path / "gw")
@@ -118,7 +109,7 @@ def test_the_served_tree_is_valid_rfc_9061_data_and_nacm_applies(tmp_path: Path)
         state = asyncio.run(app.read_state())
     roots = merge_state([copy.deepcopy(r) for r in app.ds.tree("running")], state)
     schema = Schema()
-    doc = _printed(schema, roots)
+    doc = libyang_printed(schema, roots)
     entry = doc.find(f"i:ipsec-ike/i:conn-entry[i:name='{CONN}']", NS)
     st = entry.find("i:state", NS)
     assert st.findtext("i:initiator-ikesa-spi", namespaces=NS) == str(0xA1B2C3D4E5F60718)

@@ -23,6 +23,7 @@ from southbound.charon_backend import DATAPLANES, CharonBackend
 from southbound.svti_state import COUNTERS, MODULE_TOP, link_state, read
 from southbound.xfrm_interfaces import ALIAS
 from tests.fakes.vici_server import FakeCharon
+from tests.support import libyang_printed
 from tools.app import App
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -105,16 +106,6 @@ def test_an_interface_not_made_by_the_gateway_is_absent(veth: None) -> None:
     assert read([], netns=A) == {}
 
 
-def _valid(schema: Schema, roots: list[etree._Element]) -> etree._Element:
-    xml = "".join(etree.tostring(r, encoding="unicode") for r in roots)
-    dnode = schema.ctx.parse_data_mem(xml, "xml", strict=True, validate_present=True)
-    assert dnode is not None
-    try:
-        out = dnode.print_mem("xml", with_siblings=True)
-    finally:
-        dnode.free()
-    return etree.fromstring(f"<r>{out}</r>".encode())
-
 
 def test_the_served_tree_is_valid(tmp_path: Path, veth: None) -> None:
     name = f"nosv{os.getpid() % 100000}"  # not in the test's namespace: absent
@@ -134,7 +125,7 @@ def test_the_served_tree_is_valid(tmp_path: Path, veth: None) -> None:
     # what an xfrm interface of ours reads as: the real link message's state
     state[MODULE_TOP]["svti"][1]["state"] = link_state(_link(IF))
     schema = Schema()
-    doc = _valid(schema, merge_state([copy.deepcopy(r) for r in app.ds.tree("running")],
+    doc = libyang_printed(schema, merge_state([copy.deepcopy(r) for r in app.ds.tree("running")],
                                      state))
     up = doc.find(f"n:ike/n:svti[n:name='{IF}']/n:state", N)
     assert up.findtext("n:oper-status", namespaces=N) == "up"
