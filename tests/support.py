@@ -88,3 +88,14 @@ def libyang_printed(schema: Any, roots: list) -> Any:
     finally:
         dnode.free()
     return etree.fromstring(f"<r>{out}</r>".encode())
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether a TCP connection to HOST:PORT is accepted now (a server is listening)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False

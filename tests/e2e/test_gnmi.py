@@ -11,7 +11,6 @@ secret. Needs root and `ip netns` (CI runs as root); it fails, never skips, with
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from pygnmi.spec.v080 import gnmi_pb2_grpc
 
 from nf.schema import Schema
 from tests.integration.northbound.gnmi.harness import self_signed
-from tests.support import wait_for
+from tests.support import port_open, wait_for
 from tools.lab import PASSWORD, USER, Lab, Site, running, site_config
 
 IPNF = "urn:ipsec-nf:yang:ipsec-nf"
@@ -57,20 +56,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory, certs: tuple[Path, Path]) -> I
     args = ("--gnmi", f"0.0.0.0:{PORT}", "--gnmi-cert", str(cert), "--gnmi-key", str(key))
     with running(tmp_path_factory.mktemp("lab"), serve_args=args) as lab:
         for s in lab.sites:
-            assert wait_for(lambda s=s: _open(s.mgmt, PORT), timeout=20, every=0.2), lab.log(s)
+            assert wait_for(lambda s=s: port_open(s.mgmt, PORT), timeout=20, every=0.2), lab.log(s)
         r = subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
                             str(lab.a.state_dir), "--group", "operators", READER],
                            input=READER_PW + "\n", text=True, capture_output=True, timeout=60)
         assert r.returncode == 0, r.stderr
         yield lab
-
-
-def _open(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def gnmi(s: Site, cert: Path, user: str = USER, password: str = PASSWORD) -> gNMIclient:

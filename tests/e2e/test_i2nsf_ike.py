@@ -12,7 +12,6 @@ Needs root and `ip netns` (CI runs as root); it fails, never skips, when they ar
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from pygnmi.client import gNMIclient
 
 from southbound.charon import CharonProcess
 from tests.integration.northbound.gnmi.harness import self_signed
-from tests.support import wait_for
+from tests.support import port_open, wait_for
 from tools.lab import PASSWORD, USER, Lab, Site, running
 
 pytestmark = pytest.mark.e2e
@@ -197,14 +196,6 @@ def gnmi_matches(s: Site, cert: Path) -> str | None:
     return None
 
 
-def _open(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 def test_the_rfc_state_is_the_daemons_over_netconf_and_gnmi(lab: Lab, cert: Path) -> None:
     """conn-entry/state and number-ike-sas: the daemon's IKE SA as our native <get> and
     swanctl show it, on both ends (one SA: same SPIs, one initiator), through <get>,
@@ -222,7 +213,7 @@ def test_the_rfc_state_is_the_daemons_over_netconf_and_gnmi(lab: Lab, cert: Path
         assert [etree.QName(c).localname for c in top] == ["number-ike-sas"], \
             etree.tostring(only).decode()
         assert int(top.findtext("i:number-ike-sas/i:total", namespaces=NS)) >= 1
-    assert wait_for(lambda: _open(lab.a.mgmt, GNMI_PORT), timeout=20, every=0.2), \
+    assert wait_for(lambda: port_open(lab.a.mgmt, GNMI_PORT), timeout=20, every=0.2), \
         lab.log(lab.a)
     assert wait_for(lambda: gnmi_matches(lab.a, cert) is None, timeout=30, every=0.5), \
         gnmi_matches(lab.a, cert)
