@@ -2,9 +2,11 @@
 user store NETCONF uses (northbound/users.py), with the same throttling of failures.
 
 A password is an scrypt hash of 128 MiB and about half a second: checking it on every
-call would make each Get cost that. A success is remembered for ``REMEMBER`` seconds as an
-HMAC of the password under a key drawn at start (never the password itself), and forgotten
-at once when the user store changes (a new password, a removed user).
+call would make each Get cost that. A success is remembered as an HMAC of the password under
+a key drawn at start (never the password itself): while the caller keeps calling with it at
+least every ``IDLE`` seconds, for at most ``LIFETIME`` seconds after the hash was checked
+(a poller pays one hash an hour, not one a minute), and it is forgotten at once when the
+user store changes (a new password, a removed user, a change of groups).
 """
 
 from __future__ import annotations
@@ -22,8 +24,18 @@ from northbound import users
 from northbound.frontdoor import Limits, Throttle, run_password_check, source_key
 
 log = logging.getLogger(__name__)
-REMEMBER = 60.0
+IDLE = 300.0  # seconds a remembered success survives without a call using it
+LIFETIME = 3600.0  # seconds after the hash was checked, however often it is used
 MAX_REMEMBERED = 1000
+
+
+@dataclass
+class _Remembered:
+    """A checked password: until when it is used, and the caller's groups then."""
+
+    idle_until: float
+    ends: float
+    groups: list[str]
 
 
 class Unauthenticated(Exception):
@@ -60,7 +72,7 @@ class Authenticator:
         self.state_dir = state_dir
         self.throttle = Throttle(limits or Limits())
         self._key = os.urandom(32)
-        self._known: dict[tuple[str, bytes], float] = {}
+        self._known: dict[tuple[str, bytes], _Remembered] = {}
         self._store_stamp: tuple[int, int, int] | None = None
 
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -83,8 +95,10 @@ class Authenticator:
             self._store_stamp = stamp
         mac = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         now = time.monotonic()
-        if self._known.get((user, mac), 0.0) > now:
-            return GnmiSession(user, users.groups_of(self.state_dir, user), host)
+        known = self._known.get((user, mac))
+        if known is not None and known.idle_until > now and known.ends > now:
+            known.idle_until = min(now + IDLE, known.ends)
+            return GnmiSession(user, list(known.groups), host)
 
         async def verify() -> bool:
             try:
@@ -99,9 +113,12 @@ class Authenticator:
             log.warning("gNMI: password authentication failed for %r from %s (%d failures "
                         "in a row from there, %d for this user)", user[:64], host, src, usr)
             raise Unauthenticated("authentication failed")
+        groups = users.groups_of(self.state_dir, user)
         if len(self._known) >= MAX_REMEMBERED:
-            self._known = {k: t for k, t in self._known.items() if t > now}
+            self._known = {k: r for k, r in self._known.items()
+                           if r.idle_until > now and r.ends > now}
         if len(self._known) < MAX_REMEMBERED:
-            self._known[(user, mac)] = now + REMEMBER
-        return GnmiSession(user, users.groups_of(self.state_dir, user), host)
+            self._known[(user, mac)] = _Remembered(min(now + IDLE, now + LIFETIME),
+                                                   now + LIFETIME, list(groups))
+        return GnmiSession(user, groups, host)
 
