@@ -17,7 +17,10 @@ from southbound.vici_listen import ViciEventThread
 
 log = logging.getLogger(__name__)
 EVENTS = ["ike-updown", "child-updown", "ike-rekey", "child-rekey"]
-SaEvent = dict[str, Any]  # kind (ike|child), event (up|down|rekeyed), vpn, peer, unique-id, policy
+#: kind (ike|child), event (up|down|rekeyed), vpn, peer, unique-id (the IKE SA's; of an
+#: ike-rekey the new one's), old-unique-id (ike-rekey only: the replaced IKE SA, which goes
+#: away), policy (child events). The state engine reads again only the IKE SAs named.
+SaEvent = dict[str, Any]
 
 
 def parse(name: str, msg: Mapping[str, Any]) -> list[SaEvent]:
@@ -28,10 +31,11 @@ def parse(name: str, msg: Mapping[str, Any]) -> list[SaEvent]:
         if not isinstance(sa, Mapping):
             continue
         if name == "ike-rekey":
-            new = sa.get("new") or {}
+            new, old = sa.get("new") or {}, sa.get("old") or {}
             out.append({"kind": "ike", "event": "rekeyed", "vpn": vici_str(vpn),
                         "peer": vici_str(new.get("remote-host", b"")) or None,
-                        "unique-id": vici_int(new.get("uniqueid"))})
+                        "unique-id": vici_int(new.get("uniqueid")),
+                        "old-unique-id": vici_int(old.get("uniqueid"))})
             continue
         base = {"vpn": vici_str(vpn), "peer": vici_str(sa.get("remote-host", b"")) or None,
                 "unique-id": vici_int(sa.get("uniqueid"))}

@@ -15,9 +15,12 @@ def test_ike_and_child_updown() -> None:
 
 
 def test_rekeys() -> None:
-    ike = {"v": {"new": {"uniqueid": b"9", "remote-host": b"198.51.100.2"}}}
+    ike = {"v": {"old": {"uniqueid": b"8"},
+                 "new": {"uniqueid": b"9", "remote-host": b"198.51.100.2"}}}
     assert parse("ike-rekey", ike)[0]["event"] == "rekeyed"
+    # the new IKE SA, and the old one (it goes away): the state engine reads both again
     assert parse("ike-rekey", ike)[0]["unique-id"] == 9
+    assert parse("ike-rekey", ike)[0]["old-unique-id"] == 8
     child = {"v": {"uniqueid": b"9", "remote-host": b"198.51.100.2",
                    "child-sas": {"t-1": {"old": {}, "new": {"name": b"t"}}}}}
     assert parse("child-rekey", child) == [
