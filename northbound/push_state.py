@@ -8,7 +8,8 @@ from lxml import etree
 
 from northbound import push
 from northbound.notifications import STREAM, STREAM_DESCRIPTION, Notifications
-from northbound.subscriptions import Subscriptions, describe
+from northbound.subscription_terms import describe
+from northbound.subscriptions import Subscriptions
 
 SN = push.SN
 
