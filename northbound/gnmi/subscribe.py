@@ -10,9 +10,10 @@ its paths that the user may read, from running and the observed state (one view 
   new state snapshot or change of running, exactly the leaves that changed (updates) and
   the nodes that went away (deletes, at the highest node gone: a whole IKE SA entry when it
   is deleted); with ``heartbeat_interval``, every leaf again at least that often. A new
-  snapshot alone is compared with the last one entry by entry (``delta.py``) and only the
-  changed members and SA entries are rendered: one SA's event costs that SA, not the table
-  (leaves that move only with the clock, countdowns, are sent with their entry's changes).
+  snapshot alone is compared with the last one entry by entry (``northbound/state_delta.py``)
+  and only the changed members and SA entries are rendered: one SA's event costs that SA,
+  not the table (leaves that move only with the clock, countdowns, are sent with their
+  entry's changes).
 - SAMPLE sends every leaf each ``sample_interval`` (default 10 s); with
   ``suppress_redundant``, only those that changed (and deletes), and every leaf again each
   ``heartbeat_interval``.
@@ -36,9 +37,9 @@ from nf.schema import Schema
 from northbound.gnmi import data, paths
 from northbound.gnmi.auth import GnmiSession
 from northbound.gnmi.context import GnmiContext, now_ns, put_coalesced
-from northbound.gnmi.delta import SCOPE_DEPTH, Delta, state_delta
 from northbound.gnmi.errors import GnmiError
 from northbound.gnmi.get import STATE_MAX_AGE, _echo, check_encoding, read, typed
+from northbound.state_delta import SCOPE_DEPTH, Delta, state_delta
 
 DEFAULT_SAMPLE = 10.0  # seconds, when sample_interval is 0
 MIN_SAMPLE = 0.1

@@ -1,11 +1,14 @@
-"""What changed between two state snapshots, entry by entry (gNMI ON_CHANGE).
+"""What changed between two state snapshots, entry by entry: what gNMI ON_CHANGE
+(``northbound/gnmi/subscribe.py``) and YANG-Push on-change (``northbound/push_on_change.py``)
+render again after a new snapshot.
 
-A subscriber's whole view at 1,000 IKE SAs is ~50,000 leaves: rendering it through libyang for
-every SA event took seconds, so updates came late or never. Instead, the two snapshot trees
-(plain dicts, shared between snapshots where nothing changed) are compared member by member
-of ``/ike``, and the entries of a keyed list (``ike-sa`` by ``unique-id``) one by one, leaving
-out the leaves that move only with the clock (:data:`nf.observed.CLOCK`). Only what changed is
-rendered again: one SA going down costs that SA, plus one dict comparison per entry.
+A subscriber's whole view at 1,000 IKE SAs is ~50,000 leaves: rendering it for every SA event
+took seconds, so updates came late or never. Instead, the two snapshot trees (plain dicts,
+shared between snapshots where nothing changed) are compared member by member of ``/ike``,
+and the entries of a keyed list (``ike-sa`` by ``unique-id``) one by one, leaving out the
+leaves that move only with the clock (:data:`nf.observed.CLOCK`: they are not on-change
+notifiable). Only what changed is rendered again: one SA going down costs that SA, plus one
+dict comparison per entry.
 
 A change that needs running to be rendered (the state kept inside config entries, a VPN's
 ``effective``, or another module's state) is not handled here: :func:`state_delta` gives

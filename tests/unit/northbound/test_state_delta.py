@@ -1,10 +1,11 @@
-"""gNMI ON_CHANGE's comparison of two state snapshots entry by entry (northbound/gnmi/delta.py)."""
+"""The comparison of two state snapshots entry by entry (northbound/state_delta.py), shared
+by gNMI ON_CHANGE and YANG-Push on-change."""
 
 from __future__ import annotations
 
 from nf.paths import Step
 from nf.schema import SNode
-from northbound.gnmi.delta import state_delta
+from northbound.state_delta import state_delta
 
 NS = "urn:example:ike"
 IKE = SNode("ike", NS, "ipsec-nf", "container", True, children={
