@@ -14,52 +14,32 @@ from typing import Any
 
 from lxml import etree
 
-from nf import persist
+from nf.checked import Checked
 from nf.checks import Check, run_checks
 from nf.configdict import keyed, merge
 from nf.consistency import CHECKS as CONSISTENCY_CHECKS
+from nf.datastore_files import BOOT_ID_FILE, BOOT_ID_PATH, CONFIRMED_BACKUP, Persisted, boot_id
+from nf.datastore_whole import WholeConfig
 from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
 from nf.errors import InvalidValue, OperationFailed, RpcError
+from nf.hooks import ChangeHook, CommitHook, Edits, Images, notify
 from nf.journal import Journal
 from nf.locks import Locks
-from nf.records import record, replay, units
+from nf.records import record, units
 from nf.schema import Schema
 from nf.templates import resolve
-from nf.tree import EntryKey, Tree, Txn, prune_root, rollback_all, touched_by
-from nf.validate import BULK, validate, validate_slice
+from nf.tree import EntryKey, Tree, Txn, rollback_all, touched_by
+from nf.validate import validate, validate_slice
 
 log = logging.getLogger(__name__)
 DATASTORES = ("running", "candidate", "startup")
-ROOT = "config"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-
-Images = dict[EntryKey, etree._Element | None]
-Edits = list[tuple[str, str]]
-# on_commit(config, touched entries or None for "everything may have changed")
-CommitHook = Callable[[dict[str, Any], set[EntryKey] | None], None]
-# on_change(session-id, edits, before-images, after-images); the after-images are the live
-# entries of running: read them during the call, never keep or modify them
-ChangeHook = Callable[[int, Edits, Images, Images], None]
+# what other modules may import from here
+__all__ = ["BOOT_ID_FILE", "BOOT_ID_PATH", "CONFIRMED_BACKUP", "DATASTORES", "ChangeHook",
+           "CommitHook", "Datastores", "Edits", "Images", "boot_id"]
 
 
-BOOT_ID_FILE = "running.boot-id"  # the host boot during which running was last loaded
-CONFIRMED_BACKUP = "confirmed-backup.xml"  # nf.confirmed's: running before a confirmed commit
-BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
-
-
-def _empty() -> etree._Element:
-    return etree.Element(ROOT)
-
-
-def boot_id() -> str | None:
-    """The kernel's id of the current boot of the host, or None if it cannot be read."""
-    try:
-        return BOOT_ID_PATH.read_text().strip() or None
-    except OSError:
-        return None
-
-
-class Datastores(Locks):
+class Datastores(Locks, Persisted, WholeConfig):
     """running + one shared candidate (RFC 6241 :candidate) + startup, under ``state_dir``.
 
     The candidate is kept as "running plus pending edits" (persisted as a small log) until it
@@ -86,97 +66,12 @@ class Datastores(Locks):
         self._cand_full = False
         # what the checks at edit-config found valid in the candidate, so that the commit
         # does not validate the same entries again: None unless every pending edit was checked
-        self._cand_checked: _Checked | None = _Checked()
+        self._cand_checked: Checked | None = Checked()
         self.running_j = Journal(state_dir, "running")
         # the candidate is scratch space: its records survive a restart of the server but are
         # not fsynced (its clear at commit never was); running and the history are
         self.cand_j = Journal(state_dir, "candidate", durable=False)
         self._load()
-
-    # ---- persistence -------------------------------------------------
-    def _load(self) -> None:
-        """Load the datastores at start-up.
-
-        As on sysrepo-based devices, running survives a restart of the server within one
-        boot of the host; the first start after the host booted (its boot id differs from
-        the one stored beside running, or none is stored) loads running from startup, when
-        there is one.
-        """
-        startup = persist.read(self.dir / "startup.xml")
-        parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, huge_tree=True)
-        self.startup = etree.fromstring(startup, parser) if startup else _empty()
-        prune_root(self.startup, self.schema.top)  # stored by an earlier version
-        boot = boot_id()
-        stored = persist.read(self.dir / BOOT_ID_FILE)
-        rebooted = (boot is None or stored is None
-                    or stored.decode(errors="replace").strip() != boot)
-        self.loaded_from = "startup" if startup is not None and rebooted else "running"
-        base, records = self.running_j.load()
-        if self.loaded_from == "startup":
-            log.info("running loaded from startup: first start since the host booted")
-            self.running = Tree(copy.deepcopy(self.startup), self.schema.top)
-            self.running_j.write_base(self.running.root)  # before the boot id: crash-safe
-            if (self.dir / CONFIRMED_BACKUP).exists():
-                # the unconfirmed commit was made on the running config startup replaces
-                log.warning("a confirmed commit pending before the host rebooted is dropped: "
-                            "running comes from startup")
-                (self.dir / CONFIRMED_BACKUP).unlink()
-        else:
-            self.running = Tree(base if base is not None else _empty(), self.schema.top)
-            for rec in records:
-                replay(self.running.begin(), rec)
-            if records and self.running_j.should_compact():
-                self.running_j.write_base(self.running.root)
-            if startup is not None:
-                log.info("running kept from before the restart (same host boot): startup "
-                         "is loaded at the first start after a reboot")
-            else:
-                log.info("running loaded (no startup configuration)")
-        if boot is not None and rebooted:
-            persist.atomic_write(self.dir / BOOT_ID_FILE, boot.encode())
-        self.config = self._full_dict(self.running.root)
-        if self.loaded_from == "startup":
-            self._reset_candidate()
-            return
-        cand, pending = self.cand_j.load()
-        if cand is not None and cand.get("mode") == "full":
-            del cand.attrib["mode"]
-            self.candidate = Tree(cand, self.schema.top)
-            self._cand_full = True
-        else:
-            self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
-            self._cand_checked = None if pending else _Checked()  # not checked by this process
-            try:
-                for rec in pending:
-                    replay(self.candidate.begin(), rec)
-                    self._pending += [(e[0], e.get("default-operation", "merge"))
-                                      for e in etree.fromstring(rec)]
-            except RpcError:  # a crash between a commit and the candidate's reset
-                self._reset_candidate()
-
-    def _store_candidate_full(self) -> None:
-        self.candidate.root.set("mode", "full")
-        try:
-            self.cand_j.write_base(self.candidate.root)
-        finally:
-            del self.candidate.root.attrib["mode"]
-        self._cand_full, self._pending = True, []
-        self._cand_checked = None
-
-    def _reset_candidate(self) -> None:
-        self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
-        self._cand_full, self._pending, self.pending_edits = False, [], []
-        self._cand_checked = _Checked()
-        self.candidate_owner = None
-        self.cand_j.clear()
-
-    @property
-    def candidate_dirty(self) -> bool:
-        """Does the candidate hold changes not committed yet?"""
-        return bool(self._pending) or self._cand_full
-
-    def _full_dict(self, root: etree._Element) -> dict[str, Any]:
-        return keyed(validate(self.schema, list(elements(root))))
 
     # ---- reading -----------------------------------------------------
     def tree(self, name: str) -> etree._Element:
@@ -376,78 +271,8 @@ class Datastores(Locks):
                 before.setdefault(k, v)
         # the entries as they are now, not copies: observers run at once and must not keep them
         after = {k: self.running.lookup(k) for k in before}
-        _notify(self.on_commit, self.config, None if whole else touched)
-        _notify(self.on_change, sid, edits, before, after)
-
-    def validate_datastore(self, name: str) -> None:
-        """The validate operation on a datastore."""
-        self._validate_all(self.tree(name))
-
-    def validate_config(self, config: etree._Element) -> None:
-        """The validate operation on an inline <config>."""
-        t = Tree(_empty(), self.schema.top)
-        edit_tree(t.begin(), config, "merge")
-        self._validate_all(t.root)
-
-    # ---- whole-config changes ----------------------------------------
-    def copy_config(self, target: str, sid: int, source: str | None = None,
-                    config: etree._Element | None = None,
-                    check: WriteCheck | None = None) -> None:
-        """copy-config: replace ``target`` by a datastore or an inline <config>."""
-        self.tree(target)
-        self.check_writable(target, sid)
-        if source is not None:
-            new = copy.deepcopy(self.tree(source))
-        else:
-            t = Tree(_empty(), self.schema.top)
-            edit_tree(t.begin(), config, "merge")
-            new = t.root
-        if check is not None:
-            for old in elements(self.tree(target)):
-                check("delete", old, True)
-            for el in elements(new):
-                check("create", el, True)
-        if target == "running":
-            self._validate_all(new)
-        else:
-            validate(self.schema, list(elements(new)))
-        if target == "running":
-            self._replace_running(new, sid, [("/", "replace")])
-            self._candidate_after_replace()
-        elif target == "candidate":
-            self.candidate = Tree(new, self.schema.top)
-            self.candidate_owner = sid
-            self._store_candidate_full()
-        else:
-            self.startup = new
-            persist.atomic_write(self.dir / "startup.xml", etree.tostring(new))
-
-    def delete_config(self, target: str, sid: int) -> None:
-        """delete-config: only startup can be deleted (RFC 6241 7.4)."""
-        if target != "startup":
-            raise OperationFailed(f"the {target} datastore cannot be deleted",
-                                  type="protocol")
-        self.check_writable(target, sid)
-        self.startup = _empty()
-        (self.dir / "startup.xml").unlink(missing_ok=True)
-
-    def _replace_running(self, new: etree._Element, sid: int, edits: Edits) -> None:
-        prune_root(new, self.schema.top)  # before it is stored (a config of an earlier version)
-        if self._pending and not self._cand_full:
-            self._store_candidate_full()  # before running's files change (crash safety)
-        old = self.running
-        before: Images = {(t.tag, None, ()): copy.deepcopy(t) for t in elements(old.root)}
-        self.running_j.write_base(new)
-        self.running = Tree(new, self.schema.top)
-        self.config = self._full_dict(new)
-        self.version += 1
-        after: Images = {(t.tag, None, ()): t for t in elements(new)}  # live: read at once
-        for k in before:
-            after.setdefault(k, None)
-        for k in after:
-            before.setdefault(k, None)
-        _notify(self.on_commit, self.config, None)
-        _notify(self.on_change, sid, edits, before, after)
+        notify(self.on_commit, self.config, None if whole else touched)
+        notify(self.on_change, sid, edits, before, after)
 
     # ---- commit ------------------------------------------------------
     def commit(self, sid: int) -> None:
@@ -474,72 +299,14 @@ class Datastores(Locks):
             self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
         # running now equals the candidate: keep its tree (no copy), forget the pending state
         self._cand_full, self._pending, self.pending_edits = False, [], []
-        self._cand_checked = _Checked()
+        self._cand_checked = Checked()
         self.candidate_owner = None
         self.cand_j.clear()
-
-    def restore(self, tree: etree._Element) -> None:
-        """Put back a config that was running before (confirmed-commit rollback)."""
-        validate(self.schema, list(elements(tree)))
-        self._replace_running(copy.deepcopy(tree), 0, [("/", "replace")])
-        self._candidate_after_replace()
-
-    def _candidate_after_replace(self) -> None:
-        """Running was replaced: a clean candidate follows it, a dirty one is kept whole."""
-        if self._pending or self._cand_full:
-            if not self._cand_full:
-                self._store_candidate_full()
-        else:
-            self._reset_candidate()
 
     def discard_changes(self, sid: int) -> None:
         """Reset the candidate to running."""
         self.check_writable("candidate", sid)
         self._reset_candidate()
-
-
-def _notify(hooks: list, *args: Any) -> None:
-    """Tell observers about a change that is already made: a failing one is logged, the
-    others still run, and the commit stands."""
-    for hook in hooks:
-        try:
-            hook(*args)
-        except Exception:
-            log.exception("commit observer %r failed", hook)
-
-
-class _Checked:
-    """The checked dicts of the candidate's edits since it last equalled running, folded into
-    one (the bulk lists keyed by name, as nf.configdict keeps running's): the whole
-    candidate's once an edit was validated whole, else the slice of the entries touched."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] | None = None
-        self.whole = False
-        self.touched: set[EntryKey] = set()
-
-    def fold(self, checked: tuple[dict[str, Any], bool] | None,
-             touched: set[EntryKey]) -> _Checked | None:
-        """Add an edit's check (``Datastores._check``'s result, None if it was not checked);
-        None once the candidate holds an unchecked edit."""
-        if checked is None:
-            return None
-        data, whole = checked
-        if whole or self.data is None:
-            self.data, self.whole = keyed(data), whole
-        else:
-            merge(self.data, data, touched)
-        self.touched |= touched
-        return self
-
-    def listed(self) -> dict[str, Any]:
-        """The folded dict in libyang's form (the bulk lists as lists), as ``_check`` gives."""
-        out: dict[str, Any] = {}
-        for name, top in (self.data or {}).items():
-            if isinstance(top, dict):
-                top = {k: list(v.values()) if k in BULK else v for k, v in top.items()}
-            out[name] = top
-        return out
 
 
 class _Undo(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 import libyang
 from lxml import etree
 
-from nf.edit import elements
+from nf.edit_nodes import elements
 from nf.errors import (
     BadElement,
     DataMissing,
