@@ -25,6 +25,16 @@ from typing import Any, Protocol
 #: (``/ike/apply-status/state-read-time`` says when the daemon was read).
 READ_MAX_AGE = 1.0
 
+#: Seconds: how old a snapshot the fronts' reads (NETCONF <get>/<get-data>, gNMI Get) still
+#: take *at once* while the engine reads the daemon again in the background
+#: (stale-while-revalidate, ``snapshot(max_stale=...)``): older than :data:`READ_MAX_AGE` but
+#: not older than this, and nothing (an SA event, an action) made it out of date. 5 s is the
+#: default sampling period (``serve --state-interval``): what a subscriber's counters may
+#: already be between two samples; it covers the gap between the polls of a monitoring client
+#: polling every few seconds (it never waits for a read of the whole table), and a reader
+#: after a longer quiet spell waits for a fresh read rather than getting anything older.
+READ_MAX_STALE = 5.0
+
 
 #: Leaves that change with the clock alone (not a change of content).
 CLOCK = frozenset({"established-time", "rekey-time", "reauth-time", "installed-time",
@@ -128,10 +138,13 @@ class StateChange:
 class StateSource(Protocol):
     """What the fronts read the operational state from."""
 
-    async def snapshot(self, max_age: float = READ_MAX_AGE) -> StateSnapshot:
+    async def snapshot(self, max_age: float = READ_MAX_AGE,
+                       max_stale: float = 0.0) -> StateSnapshot:
         """The state, read again from the daemon first if the cached one is older than
         ``max_age`` seconds or an event made it out of date (bounded in time: a daemon that
-        does not answer gives the last snapshot, ``stale``)."""
+        does not answer gives the last snapshot, ``stale``). A snapshot older than
+        ``max_age`` but at most ``max_stale`` seconds old that nothing made out of date is
+        returned at once, and read again in the background (``read_at`` says how old)."""
 
     def expire(self) -> None:
         """The daemon's SAs changed (an action ran): the next snapshot reads it again."""

@@ -25,13 +25,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nf.effective import EffectiveConfig, Vpn
-from southbound import conn_cache, ra_session, sa_state, vici_ra, xfrm_interfaces
+from southbound import charon_state, conn_cache, ra_session, sa_state, xfrm_interfaces
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -472,27 +472,16 @@ class CharonBackend:
 
     def read_state(self, timeout: float) -> dict[str, Any]:
         """The daemon's state in the YANG shapes (``ike-sas``, ``task-processing``,
-        ``counters``, ``vpn-counters``, ``ike-sa``) from a separate session, within
-        ``timeout``: four VICI requests (stats, list-sas, get-counters global and per
-        connection) whatever the number of SAs. Without the counters plugin (get-counters
-        refused) the counters are left out."""
-        try:
-            with ViciClient(self.socket_path, timeout) as client:
-                stats, sas = client.stats(), client.list_sas()
-                try:
-                    total, per_conn = client.read_counters()
-                except ViciError:
-                    total, per_conn = None, {}
-                # pool usage (remote access), when pools are loaded
-                pools = vici_ra.get_pools(client, leases=True) if self._keys.pools else {}
-        except (ViciConnectionError, ViciError) as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
-                               "task-processing": sa_state.task_processing(stats)}
-        if total is not None:
-            out["counters"] = sa_state.counters(total)
-            out["vpn-counters"] = sa_state.vpn_counters(per_conn)
-        out["ike-sa"] = self._ike_sas.convert(sas)
-        if pools:
-            out["pool"] = ra_session.pool_usage(pools)
-        return out
+        ``counters``, ``vpn-counters``, ``ike-sa``, ``pool``) from a separate session, within
+        ``timeout``: four VICI requests whatever the number of SAs
+        (:func:`southbound.charon_state.read_all`)."""
+        return charon_state.read_all(self.socket_path, timeout, self._ike_sas,
+                                     bool(self._keys.pools))
+
+    def read_sas(self, unique_ids: Collection[int], vpns: Collection[str],
+                 timeout: float) -> dict[str, Any]:
+        """The IKE SAs ``unique_ids`` (those charon still has), the ``vpns``' counters and
+        the small tables, within ``timeout``: the targeted read after SA events
+        (:func:`southbound.charon_state.read_some`)."""
+        return charon_state.read_some(self.socket_path, timeout, self._ike_sas,
+                                      bool(self._keys.pools), unique_ids, vpns)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,8 @@ class Reconciler:
         self._next_sync = 0.0
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
-        self.state = StateReader(backend.read_state, state_timeout)
+        self.state = StateReader(backend.read_state, state_timeout,
+                                 getattr(backend, "read_sas", None))  # charon's: targeted reads
 
     def __repr__(self) -> str:
         return f"Reconciler({self.backend!r}, {self.status!r})"
@@ -173,6 +174,13 @@ class Reconciler:
         ``state_timeout`` (see :class:`southbound.state_reader.StateReader`); a daemon that
         does not answer makes :meth:`health` report it unresponsive."""
         return await self.state.read()
+
+    async def read_sas(self, unique_ids: Collection[int], vpns: Collection[str]
+                       ) -> dict[str, Any] | None:
+        """A targeted read of the IKE SAs ``unique_ids`` and the ``vpns``' counters, bounded
+        like :meth:`read_state` (:meth:`southbound.state_reader.StateReader.read_sas`); None
+        when it failed or the backend has none."""
+        return await self.state.read_sas(unique_ids, vpns)
 
     def summary(self) -> dict[str, Any]:
         """Counts, health and sync facts for the state tree."""

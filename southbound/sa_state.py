@@ -8,7 +8,7 @@ name for (an algorithm or a state of another charon) is left out rather than inv
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from southbound.algorithms import sa_algorithms
@@ -221,26 +221,41 @@ class IkeSaConverter:
         self._memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
 
     def convert(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """The ``ike-sa`` entries of one list-sas reply."""
+        """The ``ike-sa`` entries of one list-sas reply (of every IKE SA: the SAs not in it
+        are forgotten)."""
         memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
-        out = []
-        for entry in entries:
-            ((name, sa),) = entry.items()
-            key = sa.get("uniqueid")
-            steady = _steady(name, sa)
-            hit = self._memo.get(key)
-            conv = None
-            if hit is not None and hit[0] == steady:
-                conv = _clocked(hit[1], sa, _IKE_CLOCK)
-                if conv is not None and "child-sa" in conv:
-                    children = [_clocked(c, raw, _CHILD_CLOCK) for c, raw in zip(
-                        conv["child-sa"], (sa.get("child-sas") or {}).values(), strict=True)]
-                    conv["child-sa"] = children
-                    if any(c is None for c in children):
-                        conv = None
-            if conv is None:
-                conv = ike_sa_state(entry)
-            memo[key] = (steady, conv)
-            out.append(conv)
+        out = [self._one(entry, memo) for entry in entries]
         self._memo = memo
         return out
+
+    def update(self, entries: list[Mapping[str, Any]], asked: Iterable[int]
+               ) -> list[dict[str, Any]]:
+        """The ``ike-sa`` entries of list-sas replies for the IKE SAs with unique-ids
+        ``asked`` only (a targeted read): those not listed are forgotten, every other SA is
+        remembered as it was."""
+        memo = dict(self._memo)  # a copy: a read left to its timeout may still be running
+        for uid in asked:
+            memo.pop(str(uid).encode(), None)
+        out = [self._one(entry, memo) for entry in entries]
+        self._memo = memo
+        return out
+
+    def _one(self, entry: Mapping[str, Any], memo: dict[Any, tuple[tuple, dict[str, Any]]]
+             ) -> dict[str, Any]:
+        ((name, sa),) = entry.items()
+        key = sa.get("uniqueid")
+        steady = _steady(name, sa)
+        hit = self._memo.get(key)
+        conv = None
+        if hit is not None and hit[0] == steady:
+            conv = _clocked(hit[1], sa, _IKE_CLOCK)
+            if conv is not None and "child-sa" in conv:
+                children = [_clocked(c, raw, _CHILD_CLOCK) for c, raw in zip(
+                    conv["child-sa"], (sa.get("child-sas") or {}).values(), strict=True)]
+                conv["child-sa"] = children
+                if any(c is None for c in children):
+                    conv = None
+        if conv is None:
+            conv = ike_sa_state(entry)
+        memo[key] = (steady, conv)
+        return conv

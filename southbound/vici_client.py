@@ -103,6 +103,10 @@ def _s(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def _ints(values: Any) -> dict[str, int]:
+    return {_s(k): int(_s(v)) for k, v in (values or {}).items()}
+
+
 def _errmsg(exc: CommandException) -> str:
     msg = str(exc)
     prefix = "Command failed: "
@@ -180,12 +184,17 @@ class ViciClient:
         """The counters plugin's IKE message counters in two requests: the global ones, and
         ``{conn: {counter: value}}`` of every connection (get-counters all=yes). Raises
         :class:`ViciError` without the plugin."""
-        def ints(values: Any) -> dict[str, int]:
-            return {_s(k): int(_s(v)) for k, v in (values or {}).items()}
-        total = self._call("get-counters", self._session.get_counters, {})
+        total = self.counters()
         per_conn = self._call("get-counters", self._session.get_counters, {"all": "yes"})
-        return (ints((total.get("counters") or {}).get("")),  # section names are str
-                {_s(c): ints(v) for c, v in (per_conn.get("counters") or {}).items()})
+        return total, {_s(c): _ints(v) for c, v in (per_conn.get("counters") or {}).items()}
+
+    def counters(self, name: str | None = None) -> dict[str, int]:
+        """The counters plugin's IKE message counters, global or of connection ``name`` (one
+        get-counters). Raises :class:`ViciError` without the plugin, or when ``name`` has
+        none yet ("no counters found for this connection")."""
+        reply = self._call("get-counters", self._session.get_counters,
+                           {"name": name} if name else {})
+        return _ints((reply.get("counters") or {}).get(name or ""))  # section names are str
 
     def _checked_request(self, command: str, message: Mapping[str, Any]) -> None:
         """A command whose message is encoded once, refused (:class:`ViciEncodingError`)

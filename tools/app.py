@@ -21,7 +21,7 @@ from nf.errors import RpcError
 from nf.history import History
 from nf.memory import trim_after_changes
 from nf.nacm import Access, Policy, may_read_path, parse_policy
-from nf.observed import READ_MAX_AGE
+from nf.observed import READ_MAX_AGE, READ_MAX_STALE
 from nf.persist import secure_state_dir
 from nf.schema import Schema
 from nf.templates import forget, global_options, resolve, update
@@ -117,6 +117,8 @@ class App:
         # where it is the data plane (kernel-netlink)
         self.kernel_state = KernelStateReader(tables=backend == "kernel-netlink")
         self.state = StateEngine(self.reconciler.read_state, self._compose_state,
+                                 read_sas=self.reconciler.read_sas if
+                                 self.reconciler.state.targeted else None,
                                  interval=state_interval, extra=[
                                      self.kernel_state.read,
                                      lambda: svti_state.read(self.effective.svtis),
@@ -227,11 +229,12 @@ class App:
     async def read_state(self) -> dict[str, Any]:
         """The operational state (NETCONF get, get-data): the state engine's snapshot, the
         same one gNMI and YANG-Push read (read from the daemon again when older than
-        READ_MAX_AGE or made out of date by an SA event or an action; concurrent requests
+        READ_MAX_AGE, at once up to READ_MAX_STALE old while it is read again in the
+        background, or made out of date by an SA event or an action; concurrent requests
         share the read; bounded in time: the last known tables, marked stale, when it does
         not answer), with the apply status."""
         try:
-            return dict((await self.state.snapshot(READ_MAX_AGE)).tree)
+            return dict((await self.state.snapshot(READ_MAX_AGE, READ_MAX_STALE)).tree)
         except Exception:  # the config part of <get> must still answer
             log.exception("cannot read IKE state")
             return {}

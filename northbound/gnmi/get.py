@@ -9,7 +9,7 @@ import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
 from nf.nacm import Access
-from nf.observed import READ_MAX_AGE, StateSnapshot
+from nf.observed import READ_MAX_AGE, READ_MAX_STALE, StateSnapshot
 from nf.paths import Step
 from nf.schema import Schema, ffi
 from northbound.gnmi import data, entries, paths
@@ -19,6 +19,9 @@ from northbound.gnmi.errors import GnmiError
 
 GNMI_VERSION = "0.8.0"
 STATE_MAX_AGE = READ_MAX_AGE  # seconds: a Get reads the daemon again when its state is older
+# seconds: up to this old, a Get answers from the cached state while it is read again
+# (stale-while-revalidate, nf/observed.py)
+STATE_MAX_STALE = READ_MAX_STALE
 #: Get answers remembered (a snapshot is read by many Gets within its second: a poller, or
 #: several collectors; libyang's parse and print of 1,000 SAs is most of a Get's time)
 ANSWERS_KEPT = 8
@@ -91,7 +94,8 @@ async def get(g: GnmiContext, session: GnmiSession, req: pb.GetRequest) -> pb.Ge
     except paths.PathError as e:
         raise GnmiError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
     which = DATATYPES.get(req.type, data.ALL)
-    snapshot = await g.state.snapshot(STATE_MAX_AGE) if which != data.CONFIG else None
+    snapshot = (await g.state.snapshot(STATE_MAX_AGE, STATE_MAX_STALE)
+                if which != data.CONFIG else None)
     # the same request by the same user on the same snapshot and running: the same answer
     # (NACM rules are in running); only the timestamps are new
     key = (req.SerializeToString(deterministic=True), session.user, tuple(session.groups),

@@ -61,7 +61,7 @@ class State:
     def __init__(self) -> None:
         self.snap = StateSnapshot({}, None, False, 0)
 
-    async def snapshot(self, max_age: float = 1.0) -> StateSnapshot:
+    async def snapshot(self, max_age: float = 1.0, max_stale: float = 0.0) -> StateSnapshot:
         return self.snap
 
     def set(self, table: list[dict[str, Any]]) -> None:

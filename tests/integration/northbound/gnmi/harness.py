@@ -33,7 +33,7 @@ class FakeState:
         self.queues: set[asyncio.Queue[StateChange]] = set()
         self.reads = 0
 
-    async def snapshot(self, max_age: float = 1.0) -> StateSnapshot:
+    async def snapshot(self, max_age: float = 1.0, max_stale: float = 0.0) -> StateSnapshot:
         self.reads += 1
         return self.snap
 

@@ -1,0 +1,100 @@
+"""Reading charon's operational state over VICI, whole or for a few IKE SAs.
+
+:func:`read_all` is the state engine's full read: ``stats``, ``list-sas`` of every IKE SA and
+``get-counters`` (global, and ``all=yes`` per connection), whatever the number of SAs.
+:func:`read_some` is its targeted read after SA events: ``stats``, ``list-sas ike-id=N`` for
+each IKE SA named, the global counters and ``get-counters name=VPN`` of the VPNs named: a few
+small requests instead of the whole table (at 1,000 IKE SAs a full list-sas is most of a
+read). The engine merges a targeted read into its cached reading
+(:func:`southbound.state_merge.merge`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from southbound import ra_session, sa_state, vici_ra
+from southbound.backend import BackendUnavailable
+from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
+
+
+def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
+             pools: bool) -> dict[str, Any]:
+    """The daemon's whole state in the YANG shapes (``ike-sas``, ``task-processing``,
+    ``counters``, ``vpn-counters``, ``ike-sa`` sorted by unique-id, ``pool`` when ``pools``
+    are loaded) from a separate session, within ``timeout``. Without the counters plugin
+    (get-counters refused) the counters are left out. Raises :class:`BackendUnavailable`."""
+    try:
+        with ViciClient(socket_path, timeout) as client:
+            stats, sas = client.stats(), client.list_sas()
+            try:
+                total, per_conn = client.read_counters()
+            except ViciError:
+                total, per_conn = None, {}
+            leases = vici_ra.get_pools(client, leases=True) if pools else {}
+    except (ViciConnectionError, ViciError) as exc:
+        raise BackendUnavailable(str(exc)) from exc
+    out = _common(stats, total, leases)
+    if total is not None:
+        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
+    out["ike-sa"] = _by_id(converter.convert(sas))
+    return out
+
+
+def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
+              pools: bool, unique_ids: Iterable[int], vpns: Iterable[str]) -> dict[str, Any]:
+    """The IKE SAs with ``unique_ids`` as charon lists them now (``ike-sa``: those it still
+    has, sorted by unique-id), ``vpn-counters`` of ``vpns`` only (a VPN absent has no
+    counters, as in get-counters all=yes), and the small tables whole (``ike-sas``,
+    ``task-processing``, ``counters``, ``pool``), within ``timeout``: what
+    :func:`southbound.state_merge.merge` takes. Raises :class:`BackendUnavailable`."""
+    ids = sorted(set(unique_ids))
+    try:
+        with ViciClient(socket_path, timeout) as client:
+            stats = client.stats()
+            sas = [entry for uid in ids for entry in client.list_sas(ike_id=uid)]
+            total, per_conn = _counters(client, vpns)
+            leases = vici_ra.get_pools(client, leases=True) if pools else {}
+    except (ViciConnectionError, ViciError) as exc:
+        raise BackendUnavailable(str(exc)) from exc
+    out = _common(stats, total, leases)
+    if total is not None:
+        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
+    out["ike-sa"] = _by_id(converter.update(sas, ids))
+    return out
+
+
+def _counters(client: ViciClient, vpns: Iterable[str]
+              ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(global counters, {vpn: counters} of ``vpns`` that have any); (None, {}) without the
+    counters plugin."""
+    try:
+        total = client.counters()
+    except ViciError:
+        return None, {}
+    per_conn = {}
+    for vpn in sorted(set(vpns)):
+        try:
+            per_conn[vpn] = client.counters(vpn)
+        except ViciError:  # "no counters found for this connection": none counted yet
+            continue
+    return total, per_conn
+
+
+def _common(stats: Any, total: dict[str, Any] | None, leases: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
+                           "task-processing": sa_state.task_processing(stats)}
+    if total is not None:
+        out["counters"] = sa_state.counters(total)
+    if leases:
+        out["pool"] = ra_session.pool_usage(leases)
+    return out
+
+
+def _by_id(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """IKE SAs in the order of their unique-ids: a full read and a merged one list them
+    alike (charon lists them in its hash table's order), so the order never passes for a
+    change of content."""
+    return sorted(entries, key=lambda e: e.get("unique-id", 0))
