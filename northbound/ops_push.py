@@ -15,11 +15,12 @@ from lxml import etree
 from nf.edit import elements
 from nf.errors import InvalidValue, OperationNotSupported, RpcError
 from nf.nacm import prune_unreadable
-from nf.observed import READ_MAX_AGE
+from nf.observed import READ_MAX_AGE, StateSnapshot
 from nf.state import merge_state
 from northbound import push, replies
 from northbound.context import ServerContext
 from northbound.notifications import STREAM
+from northbound.push_on_change import per_entry
 from northbound.subscriptions import MAX_PER_SESSION, MIN_PERIOD, Reader, Spec, Subscription
 
 SN, YP = push.SN, push.YP
@@ -149,25 +150,49 @@ def _parse(op: etree._Element, old: Spec | None) -> Spec:
     return spec
 
 
-def _reader(ctx: ServerContext, session: Any, spec: Spec) -> Reader | None:
+class View:
     """How a datastore subscription reads its selection for its receiver: running (with the
     operational state for operational), what NACM lets the user read, never a secret, then
-    the selection filter."""
-    if spec.datastore is None:
-        return None
-    top = ctx.schema.state_top
-    state = ctx.state
+    the selection filter. Called, the whole view; an on-change subscription on operational
+    also reads it in parts (``northbound/push_on_change.py``)."""
 
-    async def read() -> list[etree._Element]:
-        roots = [copy.deepcopy(r) for r in elements(ctx.ds.tree("running"))]
-        if spec.datastore == "operational" and state is not None:
-            roots = merge_state(roots, dict((await state.snapshot(STATE_MAX_AGE)).tree))
-        elif spec.datastore == "operational":  # a context without the state engine
-            roots = merge_state(roots, await ctx.read_state())
-        roots = prune_unreadable(ctx.access(session), roots, top)
-        return spec.selection.apply(push.strip_secrets(roots, top), top)
+    def __init__(self, ctx: ServerContext, session: Any, spec: Spec) -> None:
+        self.ctx, self.session, self.spec = ctx, session, spec
+        self.top = ctx.schema.state_top
+        self.local = per_entry(spec.selection)
 
-    return read
+    async def __call__(self) -> list[etree._Element]:
+        return (await self.read_state())[0]
+
+    async def state(self) -> StateSnapshot | None:
+        """The state snapshot this view holds (None: not operational, or no state engine)."""
+        if self.spec.datastore != "operational" or self.ctx.state is None:
+            return None
+        return await self.ctx.state.snapshot(STATE_MAX_AGE)
+
+    async def read_state(self) -> tuple[list[etree._Element], StateSnapshot | None]:
+        """The whole view, and the state snapshot in it."""
+        roots = [copy.deepcopy(r) for r in elements(self.ctx.ds.tree("running"))]
+        snap = await self.state()
+        if snap is not None:
+            roots = merge_state(roots, dict(snap.tree))
+        elif self.spec.datastore == "operational":  # a context without the state engine
+            roots = merge_state(roots, await self.ctx.read_state())
+        return self._select(roots), snap
+
+    def part(self, tree: dict) -> list[etree._Element] | None:
+        """The view of the ``/ike`` state members in ``tree`` alone, or None when the
+        selection filter looks beyond a member or entry."""
+        return self._select(merge_state([], tree)) if self.local else None
+
+    def _select(self, roots: list[etree._Element]) -> list[etree._Element]:
+        roots = prune_unreadable(self.ctx.access(self.session), roots, self.top)
+        return self.spec.selection.apply(push.strip_secrets(roots, self.top), self.top)
+
+
+def _reader(ctx: ServerContext, session: Any, spec: Spec) -> Reader | None:
+    """The view of a datastore subscription (None for an event stream)."""
+    return None if spec.datastore is None else View(ctx, session, spec)
 
 
 def _engine(ctx: ServerContext) -> Any:

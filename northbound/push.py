@@ -11,6 +11,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from nf.edit import elements, qname
+from nf.observed import CLOCK
 from nf.paths import schema_of
 from nf.schema import NAMESPACES, SNode
 from northbound import filters
@@ -128,13 +129,20 @@ def _np_container(sn: SNode | None) -> bool:
     return sn is not None and sn.kind == "container" and not sn.presence
 
 
+def _clock(sn: SNode | None) -> bool:
+    return sn is not None and sn.kind == "leaf" and not sn.config and sn.name in CLOCK
+
+
 def diff(old: list[etree._Element], new: list[etree._Element], top: Level) -> list[Edit]:
     """The edits that turn the selection ``old`` into ``new`` (top-level nodes of the
     datastore): a node only in ``new`` is created, only in ``old`` deleted, a leaf whose value
     changed replaced; containers and list entries present in both are compared inside, so
     an edit names the deepest node that changed (a non-presence container, which exists only
-through its children, is never created or deleted itself). List entries are matched by their keys,
-    leaf-list entries by value."""
+    through its children, is never created or deleted itself). List entries are matched by
+    their keys, leaf-list entries by value. State leaves that move only with the clock
+    (:data:`nf.observed.CLOCK`: ages, countdowns, state-read-time) are not on-change
+    notifiable (RFC 8641 section 3.10): they are sent inside a node created, never as edits
+    of their own."""
     out: list[Edit] = []
     _diff(old, new, top, "", None, out)
     return out
@@ -144,13 +152,15 @@ def _diff(old: etree._Element | list[etree._Element], new: etree._Element | list
           level: Level, path: str, parent_ns: str | None, out: list[Edit]) -> None:
     before, after = _index(old, level), _index(new, level)
     for key, (o, sn) in before.items():
-        if key not in after:
+        if key not in after and not _clock(sn):
             if _np_container(sn):  # exists only through its children: say which went
                 _diff(o, etree.Element(o.tag), sn, path + _step(o, sn, parent_ns),
                       qname(o)[0], out)
             else:
                 out.append(Edit("delete", path + _step(o, sn, parent_ns)))
     for key, (n, sn) in after.items():
+        if _clock(sn):
+            continue
         target = path + _step(n, sn, parent_ns)
         if key not in before:
             if _np_container(sn):

@@ -28,6 +28,7 @@ from nf.observed import StateSource
 from nf.schema import SNode
 from northbound import push
 from northbound.notifications import Notifications, render
+from northbound.push_on_change import Tracker
 from northbound.subscription_terms import Spec, describe
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Subscription:
     excluded_records: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    config_changed: bool = False  # running changed since the last on-change update
+    tracker: Tracker | None = None  # on-change: what was delivered
 
 
 class Subscriptions:
@@ -277,9 +280,11 @@ class Subscriptions:
                 log.exception("subscription %d: event not delivered", sub.id)
 
     def config_changed(self) -> None:
-        """Running changed: every on-change datastore subscription looks again."""
+        """Running changed: every on-change datastore subscription looks again (at its
+        whole view)."""
         for sub in self.subs.values():
             if sub.spec.on_change:
+                sub.config_changed = True
                 sub.dirty.set()
 
     def state_changed(self) -> None:
@@ -320,18 +325,23 @@ class Subscriptions:
     async def _on_change(self, sub: Subscription) -> None:
         """The first selection (a push-update when sync-on-start), then a
         push-change-update with what changed since the last update delivered, at most one
-        per dampening period (RFC 8641 section 3.2)."""
+        per dampening period (RFC 8641 section 3.2); a new state snapshot alone is compared
+        entry by entry (``push_on_change.py``)."""
         await asyncio.sleep(0)
         assert sub.reader is not None
         loop = asyncio.get_running_loop()
         spec = sub.spec
-        baseline = await sub.reader()
+        sub.tracker = tracker = Tracker(sub.reader, self.top)
+        sub.config_changed = False
+        first = await tracker.read()
         last = -math.inf  # when the last update record was made
-        if spec.sync_on_start:
-            if self.offer(sub, push.push_update(sub.id, baseline)):
-                last = loop.time()
-            else:
-                baseline = []  # not delivered: the next update has everything
+        if not spec.sync_on_start:
+            tracker.accept()
+        elif self.offer(sub, push.push_update(sub.id, first)):
+            tracker.accept()
+            last = loop.time()
+        else:
+            tracker.forget()  # not delivered: the next update has everything
         while True:
             await sub.dirty.wait()
             sub.dirty.clear()
@@ -339,21 +349,26 @@ class Subscriptions:
             if wait > 0:
                 await asyncio.sleep(wait)
                 sub.dirty.clear()
-            roots = await sub.reader()
             if sub.patches < 0:  # resync-subscription
                 sub.patches = 0
-                if self.offer(sub, push.push_update(sub.id, roots)):
-                    baseline, last = roots, loop.time()
+                sub.config_changed = False
+                if self.offer(sub, push.push_update(sub.id, await tracker.read())):
+                    tracker.accept()
+                    last = loop.time()
                 continue
-            edits = push.diff(baseline, roots, self.top)
+            config, sub.config_changed = sub.config_changed, False
+            edits = await tracker.changes(config)
             wanted = [e for e in edits if e.operation not in spec.excluded]
             if not wanted:  # nothing, or only excluded changes
-                baseline = roots
+                tracker.accept()
                 continue
             body = push.push_change_update(sub.id, str(sub.patches), wanted)
             if self.offer(sub, body):
                 sub.patches += 1
-                baseline, last = roots, loop.time()
+                tracker.accept()
+                last = loop.time()
+            elif config:
+                sub.config_changed = True  # still to be read whole
 
 
 def _selected(spec: Spec, body: etree._Element) -> bool:
