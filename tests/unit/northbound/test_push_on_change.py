@@ -21,7 +21,7 @@ from nf.schema import Schema
 from northbound import push
 from northbound.notifications import Notifications
 from northbound.ops_push import View
-from northbound.push_on_change import per_entry
+from northbound.push_on_change import Tracker, per_entry
 from northbound.subscriptions import Spec, Subscription, Subscriptions
 from southbound.charon_backend import DATAPLANES, CharonBackend
 from tests.fakes.vici_server import FakeCharon
@@ -261,3 +261,56 @@ def test_a_config_change_is_reported_from_the_whole_view(schema: Schema,
 ])
 def test_which_xpath_filters_select_entry_by_entry(expr: str, local: bool) -> None:
     assert per_entry(push.Selection(xpath=expr)) is local
+
+
+@pytest.mark.parametrize("selection", [
+    push.Selection(),
+    push.Selection(subtree=etree.fromstring(
+        f'<f xmlns="{NS}"><ike><ike-sa><unique-id/><state>established</state><name/></ike-sa>'
+        "<ike-sas/></ike></f>")),
+    push.Selection(xpath="/i:ike/i:ike-sa[i:state='established']/i:child-sa | /i:ike/i:counters",
+                   nsmap=(("i", NS),)),
+], ids=["none", "subtree", "xpath"])
+def test_entry_by_entry_gives_the_edits_of_the_whole_view(
+        schema: Schema, table: dict[str, Any], selection: push.Selection) -> None:
+    def steps() -> list[dict[str, Any]]:
+        a = later(table, 1)
+        a["ike-sa"][4]["state"] = "rekeying"  # leaves the filters' selection
+        del a["ike-sa"][9]
+        b = later(a, 2)
+        b["ike-sa"][4]["state"] = "established"  # back in
+        b["ike-sa"].append({**copy.deepcopy(table["ike-sa"][2]), "unique-id": 500})
+        b["counters"] = {"ike-rekey-init": 3}
+        b["ike-sas"] = {"total": N, "half-open": 1}
+        c = later(b, 3)
+        c["ike-sa"][0]["child-sa"] = []
+        del c["counters"]
+        return [a, b, c]
+
+    async def main() -> list[tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]]:
+        lab = Lab(schema, table)
+        view = View(lab.ctx, Receiver(1), Spec(datastore="operational", on_change=True,
+                                               selection=selection))
+        tracker = Tracker(view, schema.state_top)
+        whole = copy.deepcopy(await tracker.read())  # the tracker's own is spliced in place
+        tracker.accept()
+        out = []
+        for tree in steps():
+            lab.source.publish(tree)
+            edits = await tracker.changes(False)
+            tracker.accept()
+            now = await view()
+            out.append((described(edits), described(push.diff(whole, now, schema.state_top))))
+            whole = now
+        assert tracker.wholes == 1
+        return out
+
+    results = asyncio.run(main())
+    assert sum(len(partial) for partial, _ in results) >= 3
+    for partial, whole in results:
+        assert sorted(partial) == sorted(whole)
+
+
+def described(edits: list[push.Edit]) -> list[tuple[str, str, str]]:
+    return [(e.operation, e.target, "" if e.value is None
+             else etree.tostring(e.value, method="c14n").decode()) for e in edits]
