@@ -30,6 +30,7 @@ from northbound import (
     ops_nmda,
     ops_push,
     replies,
+    verbatim,
 )
 from northbound.context import ServerContext
 from northbound.params import uint
@@ -114,9 +115,13 @@ async def get(ctx: ServerContext, session: Any, op: etree._Element) -> etree._El
     return _filtered(ctx, roots, op)
 
 
-async def get_config(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
+async def get_config(ctx: ServerContext, session: Any,
+                     op: etree._Element) -> etree._Element | replies.Verbatim:
     """<get-config> of running or candidate."""
     name = _datastore(op, "source", ("running", "candidate", "startup"))
+    whole = verbatim.get_config(ctx, session, name, op)  # a whole read: no copy
+    if whole is not None:
+        return whole
     roots = config_roots(ctx, session, name, op, spec=narrow.spec_of(op))
     return _filtered(ctx, roots, op)
 

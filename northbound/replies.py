@@ -14,12 +14,30 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 OTHER_PREFIXES = {"notifications": "urn:ietf:params:xml:ns:netconf:notification:1.0"}
 
 
-def reply(rpc_attrs: dict[str, str], *children: etree._Element) -> bytes:
+class Verbatim:
+    """The one child of a reply, already printed (``northbound/verbatim.py``: the data of a
+    whole read, printed from the datastore's own nodes instead of a copy). Its XML may use
+    the reply's default namespace (the base one) and no other declaration of the reply."""
+
+    def __init__(self, xml: bytes) -> None:
+        self.xml = xml
+
+
+def reply(rpc_attrs: dict[str, str], *children: etree._Element | Verbatim) -> bytes:
     """An rpc-reply carrying the rpc's attributes (message-id and any others) and ``children``."""
     r = etree.Element(f"{{{NC}}}rpc-reply", nsmap={None: NC})
     for k, v in rpc_attrs.items():
         r.set(k, v)
+    if children and isinstance(children[0], Verbatim):
+        if len(children) != 1:
+            raise ValueError("a verbatim child is a reply's only child")
+        empty = etree.tostring(r, encoding="utf-8", xml_declaration=True)
+        if not empty.endswith(b"/>"):
+            raise ValueError("unexpected rpc-reply serialization")
+        return b"".join((empty[:-2], b">", children[0].xml, b"</rpc-reply>"))
     for c in children:
+        if isinstance(c, Verbatim):
+            raise ValueError("a verbatim child is a reply's only child")
         r.append(c)
     for path in list(r.iter(f"{{{NC}}}error-path")):
         _declare_prefixes(path)

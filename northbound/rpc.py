@@ -17,9 +17,10 @@ from northbound.context import ServerContext
 log = logging.getLogger(__name__)
 NC = replies.NC
 
-# (context, session, operation element) -> the reply's content: one element or a list
+# (context, session, operation element) -> the reply's content: one element or a list, or
+# the reply's content already printed (replies.Verbatim)
 Handler = Callable[[ServerContext, Any, etree._Element],
-                   Awaitable[etree._Element | list[etree._Element]]]
+                   Awaitable[etree._Element | replies.Verbatim | list[etree._Element]]]
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, remove_blank_text=False, huge_tree=False
 )

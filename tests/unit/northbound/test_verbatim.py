@@ -1,0 +1,188 @@
+"""Whole reads printed from the datastore's own nodes (northbound/verbatim.py): the reply is
+the general path's, byte for byte, and only the reads it can serve take that way."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from lxml import etree
+
+from northbound import ops, replies, verbatim
+from northbound.rpc import Dispatcher
+from tests.support import DATA, NC, NS, P
+from tests.unit.northbound.conftest import make_context
+
+NACM = "urn:ietf:params:xml:ns:yang:ietf-netconf-acm"
+WD = "urn:ietf:params:xml:ns:yang:ietf-netconf-with-defaults"
+
+
+def _vpns(n: int, first: int = 0, decl: str = "") -> str:
+    return "".join(
+        f"<vpn{decl}><name>v{i}</name><ike-policy><template>iketemp1</template></ike-policy>"
+        "<ipsec-policy><template>ipsectemp1</template></ipsec-policy>"
+        f"<local-address>198.51.100.1</local-address><remote-address>198.51.100.{2 + i % 200}"
+        "</remote-address><local-id>a.example.net</local-id>"
+        f"<remote-id>b{i}.example.net</remote-id></vpn>" for i in range(first, first + n))
+
+
+NACM_CONFIG = (
+    f'<nacm xmlns="{NACM}"><groups><group><name>ops</name><user-name>alice</user-name>'
+    '</group></groups><rule-list><name>r</name><group>ops</group><rule><name>hide</name>'
+    f'<path xmlns:ipnf="{NS}">/ipnf:ike/ipnf:vpn[ipnf:name=\'v3\']</path>'
+    "<access-operations>read</access-operations><action>deny</action></rule></rule-list></nacm>")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A dispatcher on real datastores: site A plus 40 VPNs (more than narrow.MANY: the
+    general path's one-copy branch) and NACM rules in running, a few more VPNs in candidate,
+    site A as the client wrote it (whitespace and all) in startup."""
+    d = Dispatcher(make_context(tmp_path_factory.mktemp("verbatim")), ops.TABLE)
+    admin = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
+
+    def run(body: str, session: SimpleNamespace = admin, msg_attrs: str = "") -> bytes:
+        msg = f'<rpc xmlns="{NC}" message-id="7"{msg_attrs}>{body}</rpc>'.encode()
+        return asyncio.run(d.handle(session, msg))
+
+    site = (DATA / "site_a.xml").read_text()  # pretty-printed: whitespace text in startup
+    compact = etree.tostring(etree.fromstring(site, etree.XMLParser(remove_blank_text=True)),
+                             encoding="unicode")
+    for body in (
+        f"<edit-config><target><running/></target>{compact}</edit-config>",
+        f"<copy-config><target><startup/></target><source>{site}</source></copy-config>",
+        f'<edit-config><target><running/></target><config xmlns="{NC}"><ike xmlns="{NS}">'
+        f"{_vpns(40)}</ike>{NACM_CONFIG}</config></edit-config>",
+        f'<edit-config><target><candidate/></target><config xmlns="{NC}"><ike xmlns="{NS}">'
+        f"{_vpns(3, 100)}</ike></config></edit-config>",
+    ):
+        assert b"<ok/>" in run(body), run(body)
+    run.admin = admin
+    return run
+
+
+def _both(server, body: str, monkeypatch: pytest.MonkeyPatch, **kw) -> tuple[bytes, bytes, int]:
+    """The reply with verbatim.get_config as it is, and with it off (the general path); how
+    many of the two calls verbatim served."""
+    served = []
+    real = verbatim.get_config
+
+    def spy(*a):  # noqa: ANN002, ANN202
+        out = real(*a)
+        served.append(out is not None)
+        return out
+
+    monkeypatch.setattr(verbatim, "get_config", spy)
+    fast = server(body, **kw)
+    monkeypatch.setattr(verbatim, "get_config", lambda *a: None)
+    slow = server(body, **kw)
+    monkeypatch.setattr(verbatim, "get_config", real)
+    return fast, slow, sum(served)
+
+
+def _get_config(source: str, filt: str | None, extra: str = "") -> str:
+    f = "" if filt is None else f'<filter type="subtree">{filt}</filter>'
+    return f"<get-config><source><{source}/></source>{f}{extra}</get-config>"
+
+
+WHOLE_READS = [
+    None,  # everything
+    f'<ike xmlns="{NS}"/>',
+    f'<ike xmlns="{NS}"><vpn/></ike>',  # the whole VPN list (bench/reads.py)
+    f'<ike xmlns="{NS}"><vpn/><pre-shared-key/></ike>',
+    f'<ike xmlns="{NS}"><ike-policy-template/></ike>',
+    f'<ike xmlns="{NS}"><vpn> </vpn></ike>',  # blank text: still a selection node
+    f'<nacm xmlns="{NACM}"><rule-list/></nacm>',  # a prefix declared inside the entries
+    f'<nacm xmlns="{NACM}"/>',
+    f'<ike xmlns="{NS}"><pool/></ike>',  # nothing stored: <data/>
+    "",  # an empty filter selects nothing
+]
+
+
+@pytest.mark.parametrize("source", ["running", "candidate", "startup"])
+@pytest.mark.parametrize("filt", WHOLE_READS)
+def test_whole_reads_are_the_general_paths_bytes(server, monkeypatch, source, filt) -> None:
+    fast, slow, served = _both(server, _get_config(source, filt), monkeypatch)
+    assert served == 1
+    assert fast == slow
+    assert etree.fromstring(fast).find("nc:data", P) is not None
+
+
+def test_reply_attributes_are_kept(server, monkeypatch) -> None:
+    body = _get_config("running", f'<ike xmlns="{NS}"><vpn/></ike>')
+    fast, slow, served = _both(server, body, monkeypatch,
+                               msg_attrs=' xmlns:x="urn:example:x" x:tag="t1"')
+    assert served == 1 and fast == slow
+    r = etree.fromstring(fast)
+    assert r.get("{urn:example:x}tag") == "t1" and r.get("message-id") == "7"
+    assert len(r.findall("nc:data/i:ike/i:vpn", P)) == 41
+
+
+@pytest.mark.parametrize("filt,extra,user", [
+    (f'<ike xmlns="{NS}"><vpn><name>v1</name></vpn></ike>', "", "root"),  # by key
+    (f'<ike xmlns="{NS}"><vpn><name/></vpn></ike>', "", "root"),  # nested selection
+    (f'<ike xmlns="{NS}"><vpn/><vpn/></ike>', "", "root"),  # the same node twice
+    ('<ike xmlns=""><vpn/></ike>', "", "root"),  # no namespace: any module's ike
+    (f'<ike xmlns="{NS}"><vpn/></ike><nacm xmlns="{NACM}"/>', "", "root"),  # two tops
+    (f'<ike xmlns="{NS}">x</ike>', "", "root"),  # a content match
+    (f'<ike xmlns="{NS}"><vpn/></ike>', f'<with-defaults xmlns="{WD}">report-all'
+     "</with-defaults>", "root"),
+    (f'<ike xmlns="{NS}"><vpn/></ike>', "", "alice"),  # NACM rules apply: v3 hidden
+])
+def test_other_reads_take_the_general_path(server, monkeypatch, filt, extra, user) -> None:
+    session = server.admin if user == "root" else SimpleNamespace(
+        session_id=2, closing=False, data={}, user=user, groups=[])
+    fast, slow, served = _both(server, _get_config("running", filt, extra), monkeypatch,
+                               session=session)
+    assert served == 0 and fast == slow
+    if user == "alice":
+        names = etree.fromstring(fast).xpath("//i:vpn/i:name/text()", namespaces=P)
+        assert "v3" not in names and "v4" in names
+
+
+def test_xpath_filter_takes_the_general_path(server, monkeypatch) -> None:
+    body = (f'<get-config><source><running/></source><filter type="xpath" xmlns:i="{NS}" '
+            'select="/i:ike/i:vpn"/></get-config>')
+    fast, slow, served = _both(server, body, monkeypatch)
+    assert served == 0 and fast == slow
+
+
+def test_a_stored_redundant_declaration_gives_the_same_xml(server, monkeypatch) -> None:
+    """A client that repeats the namespace on each entry: the entries may be stored with the
+    declaration; printed in place it is dropped (the same XML; c14n equal)."""
+    body = (f'<edit-config><target><running/></target><config xmlns="{NC}"><ike xmlns="{NS}">'
+            f'{_vpns(2, 200, decl=f" xmlns={chr(34)}{NS}{chr(34)}")}</ike></config></edit-config>')
+    assert b"<ok/>" in server(body)
+    fast, slow, served = _both(server, _get_config("running", f'<ike xmlns="{NS}"><vpn/></ike>'),
+                               monkeypatch)
+    assert served == 1
+    c14n = [etree.tostring(etree.fromstring(x), method="c14n") for x in (fast, slow)]
+    assert c14n[0] == c14n[1]
+
+
+def test_verbatim_is_the_only_child() -> None:
+    v = replies.Verbatim(b"<data/>")
+    assert replies.reply({"message-id": "1"}, v).endswith(
+        b'<rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="1">'
+        b"<data/></rpc-reply>")
+    with pytest.raises(ValueError):
+        replies.reply({"message-id": "1"}, v, replies.ok())
+    with pytest.raises(ValueError):
+        replies.reply({"message-id": "1"}, replies.ok(), v)
+
+
+
+def test_both_ways_of_printing_are_taken(server, monkeypatch) -> None:
+    """Selected children in one run: the top node printed whole, the others cut off; else
+    each selected child printed (the byte comparisons above cover both)."""
+    calls: list[str] = []
+    real = verbatim._in_context
+    monkeypatch.setattr(verbatim, "_in_context",
+                        lambda shell, c, starts: calls.append(c.tag) or real(shell, c, starts))
+    vpn = f"{{{NS}}}vpn"
+    out = server(_get_config("running", f'<ike xmlns="{NS}"><vpn/></ike>'))  # psk between
+    assert calls == [vpn] * len(etree.fromstring(out).findall("nc:data/i:ike/i:vpn", P)) > [vpn]
+    calls.clear()
+    server(_get_config("running", f'<ike xmlns="{NS}"><ike-policy-template/></ike>'))
+    assert vpn in calls and f"{{{NS}}}ike-policy-template" not in calls
