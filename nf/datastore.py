@@ -25,6 +25,7 @@ from nf.errors import InvalidValue, OperationFailed, RpcError
 from nf.hooks import ChangeHook, CommitHook, Edits, Images, notify
 from nf.journal import Journal
 from nf.locks import Locks
+from nf.promote import Changes, promote
 from nf.records import record, units
 from nf.schema import Schema
 from nf.templates import resolve
@@ -67,6 +68,8 @@ class Datastores(Locks, Persisted, WholeConfig):
         # what the checks at edit-config found valid in the candidate, so that the commit
         # does not validate the same entries again: None unless every pending edit was checked
         self._cand_checked: Checked | None = Checked()
+        # the entries the pending edits touched: what the commit moves into running
+        self._changes = Changes()
         self.running_j = Journal(state_dir, "running")
         # the candidate is scratch space: its records survive a restart of the server but are
         # not fsynced (its clear at commit never was); running and the history are
@@ -190,6 +193,7 @@ class Datastores(Locks, Persisted, WholeConfig):
                 self._pending += [(copy.deepcopy(c), op) for c, op in applied]
                 if self._cand_checked is not None:
                     self._cand_checked = self._cand_checked.fold(checked, touched)
+                self._changes.fold(txns)
 
     def _durably(self, store: Callable[[], None], txns: list[Txn]) -> None:
         """Store a change; if the disk refuses, undo it in memory too and say so."""
@@ -283,9 +287,12 @@ class Datastores(Locks, Persisted, WholeConfig):
             txn = self.running.begin()  # one transaction: its images span all the edits
             txns: list[Txn] = [txn]
             try:
-                for config, dop in self._pending:
-                    edit_tree(txn, config, dop, trusted=True)
-                touched = touched_by(txns)
+                # the candidate's changed entries, not the edits again (nf.promote)
+                touched = promote(txn, self.candidate, self._changes)
+                if touched is None:
+                    for config, dop in self._pending:
+                        edit_tree(txn, config, dop, trusted=True)
+                    touched = touched_by(txns)
                 checked = self._checked_at_edit(touched) or self._check(self.running, touched)
             except RpcError:
                 rollback_all(txns)
@@ -299,7 +306,7 @@ class Datastores(Locks, Persisted, WholeConfig):
             self._replace_running(copy.deepcopy(self.candidate.root), sid, edits)
         # running now equals the candidate: keep its tree (no copy), forget the pending state
         self._cand_full, self._pending, self.pending_edits = False, [], []
-        self._cand_checked = Checked()
+        self._cand_checked, self._changes = Checked(), Changes()
         self.candidate_owner = None
         self.cand_j.clear()
 

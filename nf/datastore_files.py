@@ -16,6 +16,7 @@ from nf.configdict import keyed
 from nf.edit_nodes import elements
 from nf.errors import RpcError
 from nf.journal import Journal
+from nf.promote import Changes
 from nf.records import replay
 from nf.schema import Schema
 from nf.tree import Tree, prune_root
@@ -56,6 +57,7 @@ class Persisted:
     _pending: list[tuple[etree._Element, str]]
     _cand_full: bool
     _cand_checked: Checked | None
+    _changes: Changes
 
     def _load(self) -> None:
         """Load the datastores at start-up.
@@ -111,7 +113,9 @@ class Persisted:
             self._cand_checked = None if pending else Checked()  # not checked by this process
             try:
                 for rec in pending:
-                    replay(self.candidate.begin(), rec)
+                    txn = self.candidate.begin()
+                    replay(txn, rec)
+                    self._changes.fold([txn])
                     self._pending += [(e[0], e.get("default-operation", "merge"))
                                       for e in etree.fromstring(rec)]
             except RpcError:  # a crash between a commit and the candidate's reset
@@ -124,12 +128,12 @@ class Persisted:
         finally:
             del self.candidate.root.attrib["mode"]
         self._cand_full, self._pending = True, []
-        self._cand_checked = None
+        self._cand_checked, self._changes = None, Changes()
 
     def _reset_candidate(self) -> None:
         self.candidate = Tree(copy.deepcopy(self.running.root), self.schema.top)
         self._cand_full, self._pending, self.pending_edits = False, [], []
-        self._cand_checked = Checked()
+        self._cand_checked, self._changes = Checked(), Changes()
         self.candidate_owner = None
         self.cand_j.clear()
 

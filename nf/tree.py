@@ -87,6 +87,7 @@ class Tree:
         tree stored before they were dropped on every edit), so no datastore holds one."""
         self.root = root
         self.top = top
+        self._snodes: dict[tuple[str, str], SNode | None] = {}
         if prune:
             prune_root(root, top)
         self.index: dict[tuple[str, str], dict[tuple[str, ...], etree._Element]] = {}
@@ -96,7 +97,14 @@ class Tree:
 
     # ---- schema helpers ----------------------------------------------
     def _child_snode(self, top_el: etree._Element, el: etree._Element) -> SNode | None:
-        return schema_of(schema_of(self.top, top_el), el)
+        # by tags, cached: asked for every entry an edit or a commit adds, and finding it
+        # from the elements parses both tags
+        tags = (top_el.tag, el.tag)
+        try:
+            return self._snodes[tags]
+        except KeyError:
+            sn = self._snodes[tags] = schema_of(schema_of(self.top, top_el), el)
+            return sn
 
     def _index_add(self, top_el: etree._Element, el: etree._Element) -> None:
         sn = self._child_snode(top_el, el)
@@ -158,6 +166,10 @@ class Txn:
         self.tree = tree
         self._undo: list[Callable[[], None]] = []
         self.before: dict[EntryKey, etree._Element | None] = {}
+        # the entries and top containers put at the end of their parent, in the order of
+        # their last such append (a new entry, or one removed and added again): where a
+        # commit that moves entries (nf.promote) puts them
+        self.appended: dict[EntryKey, None] = {}
 
     @property
     def touched(self) -> set[EntryKey]:
@@ -225,10 +237,17 @@ class Txn:
         else:
             ref.addprevious(el)
         if self._is_entry(parent):
+            key = self.tree.entry_of(el)[0]
             if (parent.tag, None, ()) not in self.before:
-                self.before.setdefault(self.tree.entry_of(el)[0], None)
+                self.before.setdefault(key, None)
+            if ref is None:
+                self.appended.pop(key, None)
+                self.appended[key] = None
             self.tree._index_add(parent, el)
         elif self._is_top(parent):
+            key = (el.tag, None, ())
+            self.appended.pop(key, None)
+            self.appended[key] = None
             self.tree.index_top(el, True)
         tree = self.tree
         self._undo.append(lambda: _undo_append(tree, parent, el))
@@ -282,12 +301,37 @@ class Txn:
         el.text = text
         self._undo.append(lambda: setattr(el, "text", old))
 
+    def put(self, parent: etree._Element, old: etree._Element | None,
+            new: etree._Element | None, at_end: bool) -> None:
+        """Make ``new`` (None: nothing) the entry or top container ``key`` of ``parent`` (the
+        root or a top container) in place of ``old`` (None: absent); with ``at_end``, ``new``
+        goes after its siblings, else where ``old`` was. The caller records the before-image
+        (a copy of ``old`` made while it is in the tree: a detached element no longer has its
+        ancestors' namespace declarations and would serialize with made-up prefixes)."""
+        tree = self.tree
+        if old is not None and new is not None and not at_end:
+            _swap(tree, parent, old, new)
+            self._undo.append(lambda: _swap(tree, parent, new, old))
+            return
+        if old is not None:
+            pos = parent.index(old)
+            _undo_append(tree, parent, old)  # (removes it, unindexed)
+            self._undo.append(lambda: _undo_remove(tree, parent, old, pos))
+        if new is not None:
+            parent.append(new)
+            if parent is tree.root:
+                tree.index_top(new, True)
+            else:
+                tree._index_add(parent, new)
+            self._undo.append(lambda: _undo_append(tree, parent, new))
+
     def rollback(self) -> None:
         """Undo every mutation, newest first."""
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
         self.before.clear()
+        self.appended.clear()
 
     def after(self) -> dict[EntryKey, etree._Element | None]:
         """Copies of the touched entries as they are now (None = absent)."""
