@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from nf.errors import (
 from nf.paths import prefixes
 from nf.schema import NAMESPACES, NS
 from northbound import filters, replies
+from northbound.replay_log import LOG_BYTES, LOG_SIZE, ReplayLog
 
 if TYPE_CHECKING:  # context.py imports this module
     from northbound.context import ServerContext
@@ -36,10 +36,6 @@ NMN = "urn:ietf:params:xml:ns:netmod:notification"
 STREAM = "NETCONF"
 STREAM_DESCRIPTION = ("The default NETCONF event stream: the RFC 6470 base events and the "
                       "ipsec-nf events (IKE and CHILD SA up, down and rekeyed; apply status)")
-LOG_SIZE = 1000
-# the replay log's bound in XML nodes: one config-change event of a bulk commit of 10,000 VPNs
-# holds 10,000 edit records (7 MiB); by count alone, 20 load/remove cycles kept 280 MiB
-LOG_NODES = 100_000
 
 
 def _ts(t: datetime) -> str:
@@ -83,10 +79,8 @@ def render(event_time: datetime, body: etree._Element) -> bytes:
 class Notifications:
     """The NETCONF event stream: a bounded replay log and the live subscriptions."""
 
-    def __init__(self, size: int = LOG_SIZE) -> None:
-        self.log: deque[tuple[datetime, etree._Element]] = deque(maxlen=size)
-        self._weights: deque[int] = deque()  # each logged event's size in nodes
-        self._log_nodes = 0  # their sum: the log is also bounded by LOG_NODES
+    def __init__(self, size: int = LOG_SIZE, max_bytes: int = LOG_BYTES) -> None:
+        self.log = ReplayLog(size, max_bytes)
         self.created = datetime.now(UTC)  # replayLogCreationTime (RFC 5277 section 3.2.5)
         self.subs: dict[int, Subscription] = {}
         self.sent = 0
@@ -101,14 +95,7 @@ class Notifications:
         """Record an event and queue it for every subscription (a replaying one gets it once
         its replay is complete, in order)."""
         t = datetime.now(UTC)
-        if len(self.log) == self.log.maxlen:
-            self._log_nodes -= self._weights.popleft()
-        self.log.append((t, body))
-        self._weights.append(sum(1 for _ in body.iter()))
-        self._log_nodes += self._weights[-1]
-        while self._log_nodes > LOG_NODES and len(self.log) > 1:  # the oldest go first
-            self.log.popleft()
-            self._log_nodes -= self._weights.popleft()
+        self.log.append(t, body)
         for sub in list(self.subs.values()):
             sub.queue.put_nowait((t, body))
         for tap in self.taps:
@@ -172,8 +159,7 @@ class Notifications:
             _check_filter(filt)
         # The stored events to replay and the queue of later ones are split here, with no
         # await in between: every event is replayed or queued, exactly once.
-        backlog = [(t, b) for t, b in self.log
-                   if start is not None and t >= start and (stop is None or t <= stop)]
+        backlog = self.log.between(start, stop) if start is not None else []
         sub = Subscription(session, filt, start, stop, backlog)
         self.subs[session.session_id] = sub
         sub.task = asyncio.get_running_loop().create_task(self._run(sub))

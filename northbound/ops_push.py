@@ -229,13 +229,11 @@ async def establish_subscription(ctx: ServerContext, session: Any,
     spec = _parse(op, None)
     backlog, revision = [], None
     if spec.replay_start is not None:
-        log = list(ctx.notifications.log)
-        oldest = (log[0][0] if len(log) == ctx.notifications.log.maxlen
-                  else ctx.notifications.created)
+        log = ctx.notifications.log
+        oldest = log.aged_time or ctx.notifications.created  # what replay can still give
         if spec.replay_start < oldest:
             revision = oldest
-        backlog = [(t, b) for t, b in log if t >= spec.replay_start
-                   and (spec.stop_time is None or t <= spec.stop_time)]
+        backlog = log.between(spec.replay_start, spec.stop_time)
     sub = subs.establish(session, spec, _reader(ctx, session, spec),
                          lambda body: ctx.notifications.authorize(session, body), backlog)
     out = etree.Element(f"{{{SN}}}id", nsmap={None: SN})

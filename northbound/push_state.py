@@ -34,9 +34,8 @@ def streams(notifications: Notifications) -> etree._Element:
     _leaf(stream, "description", STREAM_DESCRIPTION)
     _leaf(stream, "replay-support")
     _leaf(stream, "replay-log-creation-time", _ts(notifications.created))
-    log = notifications.log
-    if log and len(log) == log.maxlen:
-        _leaf(stream, "replay-log-aged-time", _ts(log[0][0]))
+    if (aged := notifications.log.aged_time) is not None:
+        _leaf(stream, "replay-log-aged-time", _ts(aged))
     return root
 
 
