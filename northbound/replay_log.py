@@ -2,7 +2,7 @@
 
 Events are kept as their serialized XML, not as lxml trees: a config-change event of a bulk
 commit names every entry it touched, and as a tree one such event of 10,000 VPNs held 7 MiB
-(as text: about 1.5 MiB). Kept as trees, the events of a few load/remove cycles made the
+(as text: 1.05 MiB). Kept as trees, the events of a few load/remove cycles made the
 server's memory grow cycle after cycle until the bound; as text the same bound holds five
 times the events. A replay (rare: a subscription with a start time) parses the events it
 selects back.
