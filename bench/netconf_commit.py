@@ -11,6 +11,7 @@ dominate). Needs root. No tunnel is initiated (start-action none).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -30,6 +31,12 @@ PORT = 8830
 SMOKE_ARGS = ["--sizes", "2", "--repeat", "2"]  # the smoke run of make test
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS = "urn:ipsec-nf:yang:ipsec-nf"
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def one_vpn(i: int, r: int) -> str:
@@ -78,8 +85,13 @@ def measure(n: int, repeat: int) -> dict:
                     r = next(rounds)
                     m.edit_config(target="running", config=one_vpn(r % n, r))
 
+                server, client = cpu_ms(proc.pid), time.process_time()
                 runs = report.interleave({"candidate": on_candidate, "running": on_running},
                                          repeat)
+                # CPU per change (both kinds together): the server's, and ncclient's (this
+                # process: its session thread and paramiko's)
+                server_cpu = (cpu_ms(proc.pid) - server) / (2 * repeat)
+                client_cpu = (time.process_time() - client) * 1000 / (2 * repeat)
                 samples = [x * 1000 for x in runs["candidate"]]
                 running = [x * 1000 for x in runs["running"]]
             rss = int(Path(f"/proc/{proc.pid}/status").read_text().split("VmHWM:")[1]
@@ -93,7 +105,9 @@ def measure(n: int, repeat: int) -> dict:
             "running_ms": report.spread(running, digits=1),
             "p50_ms": round(statistics.median(samples), 1),
             "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 1),
-            "server_peak_rss_mib": round(rss, 1)}
+            "server_peak_rss_mib": round(rss, 1),
+            "server_cpu_ms_per_change": round(server_cpu, 2),
+            "client_cpu_ms_per_change": round(client_cpu, 2)}
 
 
 def main() -> int:
@@ -112,14 +126,19 @@ def main() -> int:
             results.append(r)
             print(f"{n:>6} VPNs: one-VPN edit-config+commit over SSH p50 {r['p50_ms']} ms, "
                   f"p95 {r['p95_ms']} ms (bulk commit {r['bulk_commit_s']} s, server peak RSS "
-                  f"{r['server_peak_rss_mib']} MiB)", flush=True)
+                  f"{r['server_peak_rss_mib']} MiB; CPU per change: server "
+                  f"{r['server_cpu_ms_per_change']} ms, client {r['client_cpu_ms_per_change']} ms)",
+                  flush=True)
         report.table("One-VPN change over NETCONF/SSH, ms, median (min-max); the two "
                      "interleaved",
                      ["VPNs", "candidate + commit", "p95", "edit-config on running",
-                      "bulk commit of all s", "server peak RSS MiB"],
+                      "bulk commit of all s", "server peak RSS MiB",
+                      "CPU ms per change: server / client"],
                      [[r["vpns"], report.mmm(r["commit_ms"]), r["p95_ms"],
                        report.mmm(r["running_ms"]), r["bulk_commit_s"],
-                       r["server_peak_rss_mib"]] for r in results])
+                       r["server_peak_rss_mib"],
+                       f"{r['server_cpu_ms_per_change']} / {r['client_cpu_ms_per_change']}"]
+                      for r in results])
         report.write(a.json, {"results": results}, started)
         return 0
     from netns import rerun_inside

@@ -121,6 +121,12 @@ class Server:
         return took
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _stats(samples: list[float]) -> dict:
     samples = sorted(samples)
     return {"p50_ms": round(statistics.median(samples), 2),
@@ -155,11 +161,17 @@ def reads(n: int, repeat: int) -> dict:
                 raise SystemExit(f"{name}: the reply lacks the entry: {reply.xml[:500]}")
             reps = max(3, repeat // 5) if name.endswith("whole list") else repeat
             samples = []
+            server, client = cpu_ms(s.proc.pid), time.process_time()
             for r in range(reps):
                 t = time.perf_counter()
                 call(r)
                 samples.append((time.perf_counter() - t) * 1000)
-            out[name] = {**_stats(samples), **report.spread(samples, digits=2)}
+            # where the time goes: the server's CPU and ncclient's (this process: its
+            # session thread and paramiko's), per read
+            out[name] = {**_stats(samples), **report.spread(samples, digits=2),
+                         "server_cpu_ms": round((cpu_ms(s.proc.pid) - server) / reps, 2),
+                         "client_cpu_ms": round((time.process_time() - client) * 1000 / reps,
+                                                2)}
         out["rss_mib"] = rss_mib(s.proc.pid)
     finally:
         out_stop = s.stop()
@@ -230,6 +242,10 @@ def main() -> int:
         report.table("Reads over NETCONF/SSH, ms: median (min-max) / p95",
                      ["read", *(f"{n} VPNs" for n in sizes)],
                      [[name, *(f"{report.mmm(r[name])} / {r[name]['p95_ms']}"
+                               for r in results["reads"])] for name in names])
+        report.table("CPU per read, ms: server / client (ncclient and paramiko)",
+                     ["read", *(f"{n} VPNs" for n in sizes)],
+                     [[name, *(f"{r[name]['server_cpu_ms']} / {r[name]['client_cpu_ms']}"
                                for r in results["reads"])] for name in names])
         report.table("Bulk commit of all VPNs, server RSS and shutdown per size",
                      ["VPNs", "bulk commit s", "RSS MiB", "SIGTERM to exit s"],
