@@ -62,11 +62,13 @@ class Editor(Inserting):
         self.top = txn.tree.top
         self.check = check
         self.edits: list[tuple[str, str]] = []
+        # the edit's subtrees check_unique found plain: known config, no attributes
+        self.plain: set[etree._Element] = set()
 
     def apply(self, target: etree._Element, config: etree._Element, default_op: str) -> None:
         """Apply every top-level element of ``config`` to ``target`` (the datastore root)."""
         if not self.trusted:
-            check_unique(config, self.top)
+            self.plain = check_unique(config, self.top)
         for el in elements(config):
             ns, name = qname(el)
             snode = self.top.get((ns, name))
@@ -97,9 +99,10 @@ class Editor(Inserting):
         """The subtree an edit element puts in the tree: without edit attributes, ordered as
         the yang:insert inside it say, without empty non-presence containers; None if nothing
         is left (an empty non-presence container)."""
-        new = strip_ops(el)
+        plain = el in self.plain
+        new = scoped(el) if plain else strip_ops(el)
         if snode.children:
-            if _has_nested_yang_attrs(el):
+            if not plain and _has_nested_yang_attrs(el):
                 self._arrange(el, new, snode, path)
             prune_empty(new, snode)
             if is_np_container(snode) and not has_children(new):
@@ -142,7 +145,7 @@ class Editor(Inserting):
             return
         # merge or none
         if existing is None and op == "merge" and snode.kind in ("container", "list") \
-                and not _NESTED_OPERATION(el):
+                and (el in self.plain or not _NESTED_OPERATION(el)):
             # a new subtree without operations inside: inserted whole, like create
             self._check_subtree(el, snode, path)
             new = self._new(el, snode, path)
@@ -220,7 +223,7 @@ class Editor(Inserting):
         """Every node of a subtree to insert is known config; paths are built only on error
         (``path`` is the subtree's, ``chain`` the steps below it: a path per node cost as
         much as the checks in a bulk edit)."""
-        if self.trusted:
+        if self.trusted or el in self.plain:
             return
         kids = children_by_tag(snode)
         for c in el:

@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 
 from nf.datastore import Datastores
+from nf.edit_nodes import check_unique
 from nf.errors import RpcError
 from nf.schema import Schema
 from tests.support import DATA, NC, NS
@@ -45,3 +46,21 @@ def test_the_path_names_the_refused_node(ds: Datastores, inner: str, path: str,
         ds.edit("candidate", new_vpn(inner), sid=1)
     err = e.value.errors[0]
     assert (err.tag, err.path) == (tag, path)
+
+
+def test_plain_subtrees_are_the_ones_with_nothing_to_check(schema: Schema) -> None:
+    """check_unique tells the editor which subtrees it need not walk again: every node known
+    config, no attribute; the others are checked as before (above)."""
+    config = etree.fromstring(
+        f'<config xmlns="{NC}" xmlns:nc="{NC}"><ike xmlns="{NS}">'
+        "<vpn><name>a</name><ike-policy><template>t</template></ike-policy></vpn>"
+        "<vpn><name>b</name><ike-policy nc:operation='replace'><template>t</template>"
+        "</ike-policy></vpn>"
+        "<vpn><name>c</name><bogus/></vpn>"
+        "<vpn><name>d</name><state><oper-status>up</oper-status></state></vpn>"
+        "</ike></config>")
+    plain = check_unique(config, schema.top)
+    names = {e.findtext(f"{{{NS}}}name") for e in plain if e.tag == f"{{{NS}}}vpn"}
+    assert names == {"a"}
+    ike = config[0]
+    assert ike not in plain and ike[0][1] in plain and ike[1][1] not in plain
