@@ -129,6 +129,8 @@ class ResourceKind:
     sent to the daemon; ``digest`` identifies a payload (equal digests: nothing to do).
     ``secret`` marks payloads that hold secrets (kept out of reprs; messages are masked).
     ``parallel`` allows bulk loads of this kind to be spread over several sessions.
+    ``upkeep`` picks what :meth:`Backend.maintain` reads of a payload (kept for every entry,
+    while the payloads themselves are released once applied); None: the whole payload.
     """
 
     name: str
@@ -138,6 +140,7 @@ class ResourceKind:
     digest: Callable[[Any, dict[str, Any]], str]
     secret: bool = False
     parallel: bool = False
+    upkeep: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None
 
 
 class BackendSession(Protocol):
@@ -174,7 +177,8 @@ class Backend(Protocol):
     def maintain(self, session: BackendSession,
                  desired: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
         """Periodic upkeep beyond loading entries, e.g. re-initiate a tunnel that should be up
-        and is not (``desired``: kind -> name -> payload). Returns what it did, for the log."""
+        and is not (``desired``: kind -> name -> what the kind's ``upkeep`` picked of the
+        entry's payload). Returns what it did, for the log."""
 
     def health(self) -> Health:
         """The daemon's health as the backend knows it (process, sockets)."""

@@ -355,10 +355,10 @@ class Reconciler:
         assert session is not None
         # a snapshot taken in the loop thread: commits may change the desired set meanwhile;
         # only entries in force are maintained (a failed VPN is not initiated)
-        snapshot = {kind: {name: payload for name, payload in payloads.items()
+        snapshot = {kind: {name: upkeep for name, upkeep in views.items()
                            if (st := self.status.get(kind, name)) is not None
                            and st.status == "applied"}
-                    for kind, payloads in self.desired.payloads.items()}
+                    for kind, views in self.desired.upkeep.items()}
         try:
             done = await asyncio.to_thread(self.backend.maintain, session, snapshot)
         except BackendUnavailable:
@@ -413,7 +413,7 @@ class Reconciler:
         replaced: set[Op] = set()
         for op in ops:
             if op.action == "load":
-                payloads[op] = self.desired.payloads[op.kind][op.name]
+                payloads[op] = self.desired.payload(op.kind, op.name)
                 digests[op] = self.desired.digests[op.kind][op.name]
                 if op.name in self.observed[op.kind]:  # ours or not: SAs may run under it
                     replaced.add(op)
@@ -434,6 +434,7 @@ class Reconciler:
             if op.action == "load":
                 digest = batch.digests[op]
                 self.holdings.loaded(op.kind, op.name, digest)
+                self.desired.release(op.kind, op.name, digest)
                 if self._current(op, batch):
                     self.status.applied(*key)
             else:
