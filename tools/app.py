@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
-from nf import i2nsf_ike_state
 from nf.ca_store import CaStore
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
@@ -20,7 +16,7 @@ from nf.effective import EffectiveConfig, GlobalOptions
 from nf.errors import RpcError
 from nf.history import History
 from nf.memory import trim_after_changes
-from nf.nacm import Access, Policy, may_read_path, parse_policy
+from nf.nacm import Access, Policy, parse_policy
 from nf.observed import READ_MAX_AGE, READ_MAX_STALE
 from nf.persist import secure_state_dir
 from nf.schema import Schema
@@ -34,15 +30,13 @@ from northbound.gnmi.context import GnmiContext
 from northbound.gnmi.server import GnmiListen, GnmiServer
 from northbound.monitoring import now_iso
 from northbound.registry import SessionRegistry
-from northbound.rpc import Dispatcher, module_of
+from northbound.rpc import Dispatcher
 from northbound.ssh import start_server
 from northbound.subscriptions import Subscriptions
 from southbound import conn_cache, svti_state
-from southbound.apply_state import apply_status_tree
 from southbound.backend import Health
 from southbound.charon import CharonProcess
 from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refusals
-from southbound.charon_conf import apply_method
 from southbound.charon_supervisor import CharonSupervisor
 from southbound.events import SaEventListener
 from southbound.kernel_state import KernelStateReader
@@ -54,8 +48,10 @@ from southbound.status import EntryStatus
 from tools.backends import backend_checks
 from tools.ca_refs import CaReferences, own_ca_checks
 from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
-from tools.check_output import vpn_view
+from tools.charon_options import CharonOptions
 from tools.ikeless_wiring import IkelessPart
+from tools.notification_wiring import wire_notifications
+from tools.state_tree import StateTree
 
 log = logging.getLogger("ipsec-nf")
 
@@ -116,7 +112,9 @@ class App:
         # the kernel's view (/ike/kernel): xfrm_stat on every backend, the kernel's SPD/SAD
         # where it is the data plane (kernel-netlink)
         self.kernel_state = KernelStateReader(tables=backend == "kernel-netlink")
-        self.state = StateEngine(self.reconciler.read_state, self._compose_state,
+        self.state = StateEngine(self.reconciler.read_state,
+                                 StateTree(self.reconciler, self.refused_peers,
+                                           lambda: self.ds.config, lambda: self.effective),
                                  read_sas=self.reconciler.read_sas if
                                  self.reconciler.state.targeted else None,
                                  interval=state_interval, extra=[
@@ -124,19 +122,20 @@ class App:
                                      lambda: svti_state.read(self.effective.svtis),
                                      *([self.ikeless.read_state] if self.ikeless else [])])
         self.reconciler.status.watch(lambda _entry: self.state.invalidate())
-        self._effective_views: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.supervisor = CharonSupervisor(self.charon, on_restart=self.reconciler.resync)
         self.ds.on_commit.append(self._committed)
         self.history = History(state_dir)
         self.ds.on_change.append(self._record_commit)
-        self.notifications = notifications.Notifications()
-        self._wire_notifications()
-        self._wire_subscriptions()
-        self.capabilities = ops.capabilities(self.schema)
         self.stats: dict[str, Any] = {
             "netconf-start-time": now_iso(), "in-bad-hellos": 0, "in-sessions": 0,
             "dropped-sessions": 0, "in-rpcs": 0, "in-bad-rpcs": 0,
             "out-rpc-errors": 0, "out-notifications": 0}
+        self.notifications = notifications.Notifications()
+        wire_notifications(self.notifications, self.registry, self.ds, self.confirmed,
+                           self.stats, self.access, self.schema.top)
+        self.charon_options = CharonOptions(self.charon, self.notifications.publish)
+        self._wire_subscriptions()
+        self.capabilities = ops.capabilities(self.schema)
         # what RPC handlers may use (northbound/context.py), and nothing more
         self.context = ServerContext(
             schema=self.schema, ds=self.ds, confirmed=self.confirmed, history=self.history,
@@ -193,38 +192,11 @@ class App:
         return Access(self._policy[1], session.user, session.groups)
 
     def _apply_global_options(self, options: GlobalOptions) -> None:
-        """Give charon new global options the cheapest way that works (southbound.charon's
-        apply_method): nothing when what charon is given did not change; a reload of its
-        settings (every SA kept) when only reloadable settings changed; else a restart (the
-        supervisor starts it again and the reconciler loads everything). Said in the log and
-        in a global-options-applied notification."""
-        method = apply_method(self.charon.options, options)
-        if method is None or not self.charon.alive():
-            self.charon.options = options  # written at the next start
-            return
-        self._tasks = [t for t in self._tasks if not t.done()]
-        if method == "reload":
-            self.charon.options = options
-            log.info("global options changed: charon's settings reloaded, SAs kept")
-            work = self._reload_charon(options)
-        else:
-            self.charon.options = options
-            log.warning("global options changed: restarting charon (a setting it reads only "
-                        "at start changed)")
-            work = asyncio.to_thread(self.charon.stop)
-            self.notifications.publish(notifications.global_options_applied("restart"))
-        self._tasks.append(asyncio.get_running_loop().create_task(work))
-
-    async def _reload_charon(self, options: GlobalOptions) -> None:
-        """Reload charon's settings; restart it if it cannot (its session is gone)."""
-        method = "reload"
-        try:
-            await asyncio.to_thread(self.charon.reload, options)
-        except Exception as e:  # noqa: BLE001 - any failure: fall back to the restart
-            log.warning("reloading charon's settings failed (%s): restarting it", e)
-            await asyncio.to_thread(self.charon.stop)
-            method = "restart"
-        self.notifications.publish(notifications.global_options_applied(method))
+        """Give charon the options of a commit (tools/charon_options.py)."""
+        work = self.charon_options.apply(options)
+        if work is not None:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def read_state(self) -> dict[str, Any]:
         """The operational state (NETCONF get, get-data): the state engine's snapshot, the
@@ -238,26 +210,6 @@ class App:
         except Exception:  # the config part of <get> must still answer
             log.exception("cannot read IKE state")
             return {}
-
-    def _compose_state(self, sas: dict[str, Any], read_at: Any, stale: bool) -> dict[str, Any]:
-        """The state tree: the daemon's tables, the apply status, each VPN's effective
-        parameters (rendered once per changed VPN)."""
-        views, vpns = self._effective_views, self.effective.vpns
-        out = []
-        for name in sorted(vpns):
-            hit = views.get(name)
-            if hit is None or hit[0] is not vpns[name]:
-                view = vpn_view(vpns[name])
-                view.pop("name", None)
-                hit = views[name] = (vpns[name], view)
-            out.append({"name": name, "effective": hit[1]})
-        for name in [n for n in views if n not in vpns]:
-            del views[name]
-        refused = self.refused_peers.tree()
-        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
-                "vpn": out, **({"refused-peer": refused} if refused else {}),
-                # RFC 9061's IKE case: its conn-entries' IKE SAs, from the same reading
-                **i2nsf_ike_state.state_tree(self.ds.config, sas, vpns)}
 
     def _crl_changed(self, der: bytes | None = None) -> None:
         """The CA signed a new CRL (a revocation) or issued a certificate (the store calls
@@ -359,42 +311,6 @@ class App:
         """charon refused a peer: say why in the log, and in the state at once."""
         log.info("%s", refusal.summary())
         self.state.invalidate()
-
-    def _may_receive(self, session: Any, body: Any) -> Any:
-        """The notification as this session may see it (NACM), or None."""
-        access = self.access(session)
-        q = etree.QName(body)
-        if not access.may_notify(module_of(q.namespace or ""), q.localname):
-            return None
-        if q.localname != "netconf-config-change" or access.superuser:
-            return body
-        body = copy.deepcopy(body)
-        for edit in body.findall(f"{{{q.namespace}}}edit"):
-            target = edit.findtext(f"{{{q.namespace}}}target") or "/"
-            if target != "/" and not may_read_path(access, target, self.schema.top):
-                body.remove(edit)  # not even the entry's name may show
-        return body
-
-    def _count_session(self, session: Any, started: bool) -> None:
-        if started:
-            self.stats["in-sessions"] += 1
-        elif not session.closing and "killed-by" not in session.data:
-            self.stats["dropped-sessions"] += 1
-
-    def _wire_notifications(self) -> None:
-        n = self.notifications
-        n.authorize = self._may_receive
-        self.registry.on_start(lambda s: self._count_session(s, True))
-        self.registry.on_close(lambda s: self._count_session(s, False))
-        self.registry.on_start(lambda s: n.publish(notifications.session_start(s)))
-        self.registry.on_close(lambda s: n.publish(notifications.session_end(s)))
-        self.registry.on_close(n.session_ended)
-        self.ds.on_change.append(
-            lambda sid, edits, *_: n.publish(notifications.config_change(
-                self.registry.get(sid), edits)))
-        self.confirmed.on_event.append(
-            lambda ev, sid, t: n.publish(notifications.confirmed_commit(
-                self.registry.get(sid), ev, t)))
 
     def _wire_subscriptions(self) -> None:
         """RFC 8639/8641 subscriptions: the NETCONF stream's events, config changes, and the
