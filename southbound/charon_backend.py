@@ -13,6 +13,10 @@ and the remote-access kinds (certificate-authority 12, certificate 14, eap-key 1
 :mod:`southbound.ra_session`), and svti 60: the kernel's xfrm interfaces of route-based VPNs,
 made over rtnetlink rather than VICI (:mod:`southbound.xfrm_interfaces`).
 
+What this backend refuses in a config is in :mod:`southbound.charon_refusals`; reading the
+state back in :mod:`southbound.charon_state`; re-initiating tunnels that should be up in
+:mod:`southbound.charon_upkeep`.
+
 A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
 replaced behind our back is noticed. charon never shows a secret back, so a shared secret is
 only observed by its id: one deleted behind our back is noticed and loaded again, one replaced
@@ -24,14 +28,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nf.effective import EffectiveConfig, Vpn
-from southbound import charon_state, conn_cache, ra_session, sa_state, xfrm_interfaces
+from nf.effective import EffectiveConfig
+from southbound import (
+    charon_state,
+    charon_upkeep,
+    conn_cache,
+    ra_session,
+    sa_state,
+    xfrm_interfaces,
+)
 from southbound.backend import (
     BackendUnavailable,
     DataPlane,
@@ -39,9 +48,8 @@ from southbound.backend import (
     Health,
     ReadBackFailed,
     ResourceKind,
-    Unsupported,
-    dataplane_refusals,
 )
+from southbound.charon_refusals import AUTH_METHODS, EntryUnsupported, refusals
 from southbound.convert import shared_digest, shared_for, vici_str
 from southbound.remote_access import (
     EAP_PREFIX,
@@ -53,13 +61,14 @@ from southbound.remote_access import (
     pool_payload,
 )
 from southbound.vici_client import (
-    MAX_MESSAGE,
     ViciClient,
     ViciConnectionError,
     ViciEncodingError,
     ViciError,
 )
 
+__all__ = ["AUTH_METHODS", "DATAPLANES", "KINDS", "PSK", "VPN", "CharonBackend",
+           "CharonSession", "EntryUnsupported", "refusals"]  # (the refusals: charon_refusals)
 log = logging.getLogger(__name__)
 
 PSK = "pre-shared-key"
@@ -71,18 +80,16 @@ DATAPLANES = {
                                  transport=False, xfrm_interfaces=False),
     "kernel-netlink": DataPlane("kernel-netlink", can_trap=True),
 }
-# authentication methods this backend can load what they need for (certificates and keys,
-# authorities, EAP secrets, RADIUS servers: the remote-access kinds); eap-radius only for the
-# peer (charon is a RADIUS client for the EAP of its peers, never for its own)
-AUTH_METHODS = frozenset({"pre-shared-key", "certificate", "eap-mschapv2", "eap-md5",
-                          "eap-radius"})
-_EAP = frozenset({"eap-mschapv2", "eap-md5", "eap-radius"})
-_CHILD_UP = {"INSTALLING", "INSTALLED", "UPDATING", "REKEYING", "REKEYED"}
-_IKE_BUSY = {"CREATED", "CONNECTING", "DELETING", "DESTROYING"}
 
 
 def _enabled(eff: EffectiveConfig, items: Mapping[str, Any]) -> Mapping[str, Any]:
     return items if eff.enabled else {}
+
+
+def _upkeep(conn: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What :meth:`CharonBackend.maintain` reads of a ``load-conn`` payload."""
+    return {"children": {name: {k: child[k] for k in ("start_action", "mode") if k in child}
+                         for name, child in conn.get("children", {}).items()}}
 
 
 KINDS = (
@@ -91,7 +98,8 @@ KINDS = (
                  digest=lambda psk, _payload: shared_digest(psk), secret=True),
     ResourceKind(VPN, 50, select=lambda eff: _enabled(eff, eff.vpns),
                  payload=lambda vpn, dp: conn_cache.take(vpn, trap_as_start=not dp.can_trap),
-                 digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True),
+                 digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True,
+                 upkeep=_upkeep),
     # remote access (southbound/ra_session.py)
     ResourceKind(ra_session.AUTHORITY, 12, select=lambda eff: _enabled(eff, eff.authorities),
                  payload=lambda ca, _dp: authority_payload(ca),
@@ -114,89 +122,6 @@ KINDS = (
                  payload=lambda svti, _dp: xfrm_interfaces.payload(svti),
                  digest=lambda _svti, payload: xfrm_interfaces.digest(payload)),
 )
-
-
-@dataclass(frozen=True)
-class EntryUnsupported:
-    """A refused entry outside the VPNs (nf.checks takes its ready ``path``)."""
-
-    message: str
-    path: str
-    vpn: str = ""
-    leaf: tuple[str, ...] = ()
-
-
-def _quoted(value: str) -> str:
-    return f"'{value}'" if "'" not in value else f'"{value}"'
-
-
-def refusals(dp: DataPlane, effective: EffectiveConfig
-             ) -> list[Unsupported | EntryUnsupported]:
-    """What the charon backend on data plane ``dp`` cannot carry out in ``effective``: the
-    data plane's limits, authentication methods whose credentials it cannot load, and VPNs
-    too big for one VICI message."""
-    out: list[Unsupported | EntryUnsupported] = [*dataplane_refusals(dp, effective)]
-    for vpn in effective.vpns.values():
-        for side in ("local", "remote"):
-            method = getattr(vpn.ike, f"{side}_auth_method")
-            if method is not None and method not in AUTH_METHODS:
-                out.append(Unsupported(vpn.name, ("ike-policy", f"{side}-auth-method"), (
-                    f"{side}-auth-method {method} is not supported by the charon backend")))
-        out.extend(_remote_access_refusals(vpn, effective))
-        out.extend(_too_big(vpn, dp))
-    out.extend(EntryUnsupported(  # (EAP secrets share charon's table under that prefix)
-        f"a pre-shared key name may not begin with {EAP_PREFIX!r}: the charon backend keeps "
-        "the EAP keys under it", f"/ipsec-nf:ike/ipsec-nf:pre-shared-key[ipsec-nf:name={q}]")
-        for n, q in ((n, _quoted(n)) for n in effective.psks) if n.startswith(EAP_PREFIX))
-    if not dp.xfrm_interfaces:
-        out.extend(EntryUnsupported(
-            f"svti {n}: the {dp.name} backend has no xfrm interfaces (its ESP runs in user "
-            "space, outside the kernel's xfrm interfaces); use the kernel-netlink backend",
-            f"/ipsec-nf:ike/ipsec-nf:svti[ipsec-nf:name={_quoted(n)}]")
-            for n in effective.svtis)
-    return out
-
-
-def _remote_access_refusals(vpn: Vpn, effective: EffectiveConfig) -> list[Unsupported]:
-    """Remote-access settings charon would ignore or could not use: refused, not dropped."""
-    out = []
-    local, remote = vpn.ike.local_auth_method, vpn.ike.remote_auth_method
-    if local == "eap-radius":
-        out.append(Unsupported(vpn.name, ("ike-policy", "local-auth-method"), (
-            "local-auth-method eap-radius: charon forwards its peers' EAP to RADIUS, it does "
-            "not authenticate itself through RADIUS; use eap-mschapv2 or eap-md5 with an "
-            "eap-key")))
-    if remote == "eap-radius" and not effective.global_options.eap_radius.servers:
-        out.append(Unsupported(vpn.name, ("ike-policy", "remote-auth-method"), (
-            "remote-auth-method eap-radius needs a RADIUS server in /ike/eap-radius/server")))
-    if vpn.local_eap_id is not None and local not in _EAP:
-        out.append(Unsupported(vpn.name, ("local-eap-id",), (
-            f"local-eap-id is only used with an EAP local-auth-method, not {local}")))
-    if vpn.remote_eap_id is not None and remote not in _EAP:
-        out.append(Unsupported(vpn.name, ("remote-eap-id",), (
-            f"remote-eap-id is only used with an EAP remote-auth-method, not {remote}")))
-    if vpn.certificates and local != "certificate":
-        out.append(Unsupported(vpn.name, ("certificate",), (
-            f"a certificate is only used with local-auth-method certificate, not {local}")))
-    if vpn.remote_ca_certificates and remote != "certificate":
-        out.append(Unsupported(vpn.name, ("remote-ca-certificate",), (
-            "remote-ca-certificate is only used with remote-auth-method certificate, not "
-            f"{remote}")))
-    return out
-
-
-def _too_big(vpn: Vpn, dp: DataPlane) -> list[Unsupported]:
-    """The VPN as charon would be given it does not fit one VICI message (charon drops the
-    session on a request over 512 KiB, or VICI cannot encode a value over 65,535 bytes)."""
-    try:
-        size = conn_cache.size(vpn, not dp.can_trap)  # built once, kept for the reconciler
-    except ViciEncodingError as e:
-        return [Unsupported(vpn.name, (), f"the VPN cannot be given to charon: {e}")]
-    if size <= MAX_MESSAGE:
-        return []
-    return [Unsupported(vpn.name, (), (
-        f"the VPN is {size} bytes as charon's load-conn message, over VICI's limit of "
-        f"{MAX_MESSAGE}: use fewer security policies, proposals or traffic selectors"))]
 
 
 def conn_payload_digest(payload: Mapping[str, Any]) -> str:
@@ -428,47 +353,8 @@ class CharonBackend:
 
         This also covers an initiator that started before its peer was ready: charon gives up
         after its keying tries and never retries by itself."""
-        wanted = {(conn, child) for conn, payload in desired.get(VPN, {}).items()
-                  for child, c in payload.get("children", {}).items()
-                  if c.get("start_action") == "start"
-                  and c.get("mode") in ("tunnel", "transport")}
-        if not wanted:
-            self._missing.clear()
-            return []
-        client: ViciClient = session.client
-        up: set[tuple[str, str]] = set()
-        busy: set[str] = set()
-        try:
-            for entry in client.list_sas():
-                for ike, sa in entry.items():
-                    name = vici_str(ike)
-                    if vici_str(sa.get("state", b"")) in _IKE_BUSY:
-                        busy.add(name)
-                    for child in (sa.get("child-sas") or {}).values():
-                        if vici_str(child.get("state", b"")) in _CHILD_UP:
-                            up.add((name, vici_str(child.get("name", b""))))
-        except ViciError as exc:
-            raise ReadBackFailed(f"list-sas: {exc.errmsg}") from None
-        except ViciConnectionError as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        now = time.monotonic()
-        done = []
-        for key in sorted(wanted - up):
-            since = self._missing.setdefault(key, now)
-            if now - since < self.reinitiate_after or key[0] in busy:
-                continue
-            try:
-                client.initiate(child=key[1], ike=key[0], timeout_ms=-1)
-                done.append(f"initiated {key[0]}/{key[1]} (no CHILD SA for {now - since:.0f}s)")
-            except ViciError as exc:
-                done.append(f"initiate {key[0]}/{key[1]} failed: {exc.errmsg}")
-            except ViciConnectionError as exc:
-                raise BackendUnavailable(str(exc)) from exc
-            self._missing[key] = now
-        for key in list(self._missing):
-            if key not in wanted or key in up:
-                del self._missing[key]
-        return done
+        return charon_upkeep.reinitiate(session.client, desired.get(VPN, {}), self._missing,
+                                        self.reinitiate_after)
 
     def read_state(self, timeout: float) -> dict[str, Any]:
         """The daemon's state in the YANG shapes (``ike-sas``, ``task-processing``,
