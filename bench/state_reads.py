@@ -47,8 +47,8 @@ Then, at each size of ``--event-sizes``, ``--events`` times: terminate one IKE S
 charon over VICI, then initiate it again, and measure, from the moment this script's own VICI
 event listener on A's socket sees charon's ``ike-updown`` (down, then up), until a pygnmi
 STREAM ON_CHANGE subscription on ``/ike/ike-sa`` delivers the matching delete (the IKE SA
-entry) or update (the new entry): p50 and p99 over all events (an update not there within
-60 s counts as missed).
+entry) or update (the new entry; ``bench/on_change_delay.py``): p50 and p99 over all
+events (an update not there within 60 s counts as missed).
 
 Each row prints min / median / max in ms and the ratio of medians against swanctl of the same
 rounds; the machine's load average is printed before and after each size and written to the
@@ -61,14 +61,11 @@ import argparse
 import asyncio
 import json
 import os
-import queue
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -90,9 +87,9 @@ from gateways import (  # noqa: E402
     run_linked,
     vpns_xml,
 )
+from on_change_delay import events  # noqa: E402
 
 NETCONF_PORT, GNMI_PORT = 8831, 9341
-DEADLINE = 60.0  # seconds an ON_CHANGE update may take before it counts as missed
 STEP = 100  # VPNs added (and initiated) at a time
 SA_FILTER = f'<ike xmlns="{NS}"><ike-sa/></ike>'
 
@@ -128,12 +125,6 @@ def stats(samples: list[float]) -> dict[str, float]:
     """min / median / max of samples in ms."""
     return {"min_ms": round(min(samples), 1), "median_ms": round(statistics.median(samples), 1),
             "max_ms": round(max(samples), 1), "n": len(samples)}
-
-
-def pct(samples: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
 
 
 def timed(fn: Any) -> float:
@@ -306,117 +297,6 @@ def reads(b: Bench, poller: Poller, n: int, rounds: int) -> dict[str, Any]:
             for name, s in rows.items()}
 
 
-def events(b: Bench, count: int) -> dict[str, Any]:
-    """Delay from charon's ike-updown to the gNMI ON_CHANGE update, over ``count``
-    terminate + initiate cycles (each gives a down and an up event)."""
-    import vici
-
-    from southbound.events import parse
-    from southbound.vici_client import ViciClient
-
-    seen: queue.Queue[tuple[float, str, int]] = queue.Queue()  # (when, up|down, unique-id)
-    stop = threading.Event()
-
-    def listen() -> None:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(str(b.a_sock))
-        for name, msg in vici.Session(sock).listen(["ike-updown"], timeout=0.2):
-            now = time.monotonic()
-            if stop.is_set():
-                break
-            if name is None:
-                continue
-            for ev in parse(name.decode(), msg):
-                seen.put((now, ev["event"], ev["unique-id"]))
-        sock.close()
-
-    hook = threading.excepthook
-
-    def quiet(args: Any) -> None:  # pygnmi's reader thread raises when its stream is closed
-        if "CANCELLED" not in str(args.exc_value):
-            hook(args)
-    threading.excepthook = quiet
-    from pygnmi.client import gNMIclient
-
-    # a client of its own, closed at the end: pygnmi's subscription close() leaves the RPC
-    # open (the server would go on computing updates for it until the channel closes)
-    gc = gNMIclient(target=("127.0.0.1", GNMI_PORT), username=USER, password=PASSWORD,
-                    insecure=True, gnmi_timeout=120)
-    gc.connect()
-    sub = gc.subscribe_stream(subscribe={
-        "subscription": [{"path": "/ike/ike-sa", "mode": "on_change"}],
-        "mode": "stream", "encoding": "json_ietf"})
-    arrived: queue.Queue[tuple[float, dict]] = queue.Queue()
-
-    def consume() -> None:
-        while not stop.is_set():
-            try:
-                u = sub.get_update(timeout=0.2)
-            except Exception:  # noqa: BLE001 - pygnmi's timeout
-                continue
-            arrived.put((time.monotonic(), u))
-
-    threads = [threading.Thread(target=f, daemon=True) for f in (listen, consume)]
-    for t in threads:
-        t.start()
-    first = arrived.get(timeout=120)[1]  # the initial dump
-    while not first.get("sync_response"):
-        first = arrived.get(timeout=120)[1]
-    time.sleep(1)  # the listener registered
-    delays: dict[str, list[float]] = {"down": [], "up": []}
-    try:
-        with ViciClient(b.a_sock, timeout=60) as c:
-            for k in range(count):
-                name = f"a{k % b.vpns}"
-                (entry,) = c.list_sas(ike=name)
-                uid = int(entry[name]["uniqueid"])
-                c.terminate(ike_id=uid, timeout_ms=10000)
-                delays["down"].append(_delay(seen, arrived, "down", uid))
-                c.initiate(child="sp", ike=name, timeout_ms=10000)
-                (entry,) = c.list_sas(ike=name)
-                delays["up"].append(_delay(seen, arrived, "up",
-                                           int(entry[name]["uniqueid"])))
-                print(f"  event {k + 1}: down {delays['down'][-1]}, up {delays['up'][-1]} ms",
-                      flush=True)
-    finally:
-        stop.set()
-        sub.close()
-        gc.close()
-    missed = sum(d is None for v in delays.values() for d in v)
-    delays = {k: [d for d in v if d is not None] for k, v in delays.items()}
-    both = delays["down"] + delays["up"]
-    if not both:
-        raise SystemExit(f"no ON_CHANGE update within {DEADLINE} s of any of the events")
-    return {"events": len(both), "missed": missed, **{
-        f"{k}_{p}_ms": round(pct(v, q), 1) for k, v in (("all", both), *delays.items())
-        for p, q in (("p50", 50), ("p99", 99))}, "max_ms": round(max(both), 1)}
-
-
-def _delay(seen: queue.Queue, arrived: queue.Queue, kind: str, uid: int) -> float | None:
-    """ms from charon's event (kind, uid) to the gNMI notification that shows it (None: not
-    within DEADLINE seconds)."""
-    deadline = time.monotonic() + DEADLINE
-    t_event = None
-    try:
-        while t_event is None:
-            when, ev, u = seen.get(timeout=max(0.1, deadline - time.monotonic()))
-            if ev == kind and u == uid:
-                t_event = when
-    except queue.Empty:
-        raise SystemExit(f"charon sent no ike-updown {kind} for IKE SA {uid}") from None
-    key = f"unique-id={uid}]"
-    while True:
-        try:
-            when, upd = arrived.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            return None
-        n = upd.get("update") or {}
-        paths = [d["path"] for d in n.get("delete") or []] if kind == "down" else [
-            x["path"] for x in n.get("update") or []]
-        if any(key in p for p in paths):
-            return (when - t_event) * 1000
-
-
 def main() -> int:
     """Make the two namespaces, measure inside A's, clean up."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -449,7 +329,7 @@ def main() -> int:
                        "reads": reads(b, poller, n, a.rounds), "load_after": load()}
                 print_reads(row)
                 if a.events and n in event_sizes:
-                    row["on_change"] = {"load_before": load(), **events(b, a.events),
+                    row["on_change"] = {"load_before": load(), **events(b, a.events, GNMI_PORT),
                                         "load_after": load()}
                     e = row["on_change"]
                     print(f"  ON_CHANGE delay, charon's ike-updown to the gNMI update, "
