@@ -2,12 +2,13 @@
 and the delay from an SA event in charon to the gNMI ON_CHANGE update.
 
     .venv/bin/python bench/state_reads.py [--sizes 1,100,1000] [--rounds 10] [--events 20]
-                                          [--event-sizes 1,100,1000]
+                                          [--event-sizes 1,100,1000] [--stale-pause 6]
                                           [--json bench/results/state_reads.json]
 
-Smoke run (what ``make test`` runs so that the script cannot rot; a minute):
+Smoke run (what ``make test`` runs so that the script cannot rot, ``SMOKE_ARGS``; a minute):
 
-    .venv/bin/python bench/state_reads.py --sizes 1 --rounds 1 --events 2 --json /tmp/sr.json
+    .venv/bin/python bench/state_reads.py --sizes 1 --rounds 1 --events 2 --stale-pause 0 \
+        --json /tmp/sr.json
 
 Two gateways in two network namespaces joined by a veth (198.51.100.1 and .2):
 
@@ -90,6 +91,7 @@ from gateways import (  # noqa: E402
 from on_change_delay import events  # noqa: E402
 
 NETCONF_PORT, GNMI_PORT = 8831, 9341
+SMOKE_ARGS = ["--sizes", "1", "--rounds", "1", "--events", "2", "--stale-pause", "0"]
 STEP = 100  # VPNs added (and initiated) at a time
 SA_FILTER = f'<ike xmlns="{NS}"><ike-sa/></ike>'
 
@@ -263,8 +265,9 @@ class Poller:
         self.loop.close()
 
 
-def reads(b: Bench, poller: Poller, n: int, rounds: int) -> dict[str, Any]:
-    """The interleaved reads at n SAs."""
+def reads(b: Bench, poller: Poller, n: int, rounds: int, stale: float = 6.0
+          ) -> dict[str, Any]:
+    """The interleaved reads at n SAs (``stale``: the pause before the "6 s old" reads)."""
     # each is checked once to return the n SAs (and warms up the paths)
     if (got := b.swanctl().count(": #")) < n:
         raise SystemExit(f"swanctl lists {got} IKE SAs, not {n}")
@@ -288,7 +291,7 @@ def reads(b: Bench, poller: Poller, n: int, rounds: int) -> dict[str, Any]:
             # older than READ_MAX_AGE (1 s): the server reads charon again (since the
             # stale-while-revalidate rule in the background, the get answering at once);
             # older than READ_MAX_STALE (5 s): the get waits for the read either way
-            for pause, name in ((1.1, "1.1 s old"), (0, "cached"), (6.0, "6 s old")):
+            for pause, name in ((1.1, "1.1 s old"), (0, "cached"), (stale, "6 s old")):
                 time.sleep(pause)
                 rows[f"{front} ({name})"].append(timed(read))
                 rows["swanctl --list-sas"].append(timed(b.swanctl))
@@ -303,13 +306,16 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,100,1000")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--events", type=int, default=20)
+    ap.add_argument("--stale-pause", type=float, default=6.0,
+                    help="seconds before the '6 s old' reads (0 in the smoke run)")
     ap.add_argument("--event-sizes", default="1,100,1000",
                     help="the sizes at which the ON_CHANGE delay is measured")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "state_reads.json"))
     ap.add_argument("--inner", metavar="PEER_NS", help=argparse.SUPPRESS)
     a = ap.parse_args()
     args = ["--sizes", a.sizes, "--rounds", str(a.rounds), "--events", str(a.events),
-            "--event-sizes", a.event_sizes, "--json", a.json]
+            "--event-sizes", a.event_sizes, "--stale-pause", str(a.stale_pause),
+            "--json", a.json]
     event_sizes = {int(x) for x in a.event_sizes.split(",") if x}
     sizes = sorted(int(x) for x in a.sizes.split(",") if x)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on a kill too
@@ -326,7 +332,8 @@ def main() -> int:
                 up_s = b.grow(n)
                 print(f"{n} IKE SAs up in {up_s:.1f} s (load {load_before})", flush=True)
                 row = {"ike_sas": n, "bring_up_s": round(up_s, 1), "load_before": load_before,
-                       "reads": reads(b, poller, n, a.rounds), "load_after": load()}
+                       "reads": reads(b, poller, n, a.rounds, a.stale_pause),
+                       "load_after": load()}
                 print_reads(row)
                 if a.events and n in event_sizes:
                     row["on_change"] = {"load_before": load(), **events(b, a.events, GNMI_PORT),
