@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from lxml import etree
 
-from nf.edit import elements, qname
+from nf.edit import elements
 from nf.observed import StateSnapshot
 from nf.schema import NS, SNode
 from northbound import push
@@ -140,19 +140,17 @@ def entry_update(baseline: Roots, delta: Delta, part: Roots,
     if any(r.tag != IKE for r in part):
         return None
     ike = next((r for r in baseline if r.tag == IKE), None)
-    gone = []
-    for c in elements(ike) if ike is not None else ():
-        ns, name = qname(c)
-        if ns != NS:
-            continue
-        if name in delta.members:
-            gone.append(c)
-        elif (hit := delta.entries.get(name)) is not None:
-            key = c.findtext(f"{{{NS}}}{hit[0]}")
-            if key is None:
-                return None
-            if key in hit[1]:
-                gone.append(c)
+    gone: list[etree._Element] = []
+    if ike is not None:  # lxml finds the children of a name (the SA table's 1,000, in C)
+        for name in delta.members:
+            gone.extend(ike.iterchildren(f"{{{NS}}}{name}"))
+        for name, (key, keys) in delta.entries.items():
+            for c in ike.iterchildren(f"{{{NS}}}{name}"):
+                k = c.findtext(f"{{{NS}}}{key}")
+                if k is None:
+                    return None
+                if k in keys:
+                    gone.append(c)
     old: Roots = []
     if gone:
         o = etree.Element(IKE, nsmap={None: NS})
