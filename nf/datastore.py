@@ -22,6 +22,7 @@ from nf.datastore_files import BOOT_ID_FILE, BOOT_ID_PATH, CONFIRMED_BACKUP, Per
 from nf.datastore_whole import WholeConfig
 from nf.edit import WriteCheck, check_unique, edit_tree, elements, scoped
 from nf.errors import InvalidValue, OperationFailed, RpcError
+from nf.gc_pause import paused
 from nf.hooks import ChangeHook, CommitHook, Edits, Images, notify
 from nf.journal import Journal
 from nf.locks import Locks
@@ -112,6 +113,7 @@ class Datastores(Locks, Persisted, WholeConfig):
                 errors.extend(e.errors)
         return txns, edits, errors, applied
 
+    @paused
     def edit(self, name: str, config: etree._Element, sid: int, default_op: str = "merge",
              test_option: str = "test-then-set", error_option: str = "stop-on-error",
              check: WriteCheck | None = None) -> None:
@@ -146,6 +148,7 @@ class Datastores(Locks, Persisted, WholeConfig):
         if errors:
             raise RpcError(*errors)
 
+    @paused
     def edit_batch(self, name: str, parts: list[tuple[etree._Element, str]], sid: int,
                    check: WriteCheck | None = None) -> None:
         """Several edit-config payloads ``(config, default-operation)``, applied in order as
@@ -279,6 +282,7 @@ class Datastores(Locks, Persisted, WholeConfig):
         notify(self.on_change, sid, edits, before, after)
 
     # ---- commit ------------------------------------------------------
+    @paused
     def commit(self, sid: int) -> None:
         """Copy the candidate to running after validating it (RFC 6241 8.3.4.1)."""
         self.check_writable("running", sid)

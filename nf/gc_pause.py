@@ -1,0 +1,34 @@
+"""The cyclic garbage collector paused for one datastore operation.
+
+A bulk edit or commit allocates millions of short-lived container objects while the server
+holds every loaded VPN as Python objects: each full collection the allocations set off walks
+that whole heap again (at 10,000 VPNs, a third of a later load's CPU in one process). Objects
+freed by their reference count are freed as before; cyclic garbage made during the operation
+waits for the next collection after it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def paused(fn: F) -> F:
+    """Run ``fn`` with the cyclic collector off; it is turned on again after (only if it was
+    on before: nested and concurrent pauses leave it as the outermost found it)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_on:
+                gc.enable()
+
+    return run  # type: ignore[return-value]
