@@ -13,7 +13,16 @@ from nf.nacm import write_checker
 from nf.paths import schema_of
 from nf.schema import NS
 from nf.state import merge_state
-from northbound import defaults, filters, monitoring, narrow, notifications, push_state, replies
+from northbound import (
+    defaults,
+    filters,
+    monitoring,
+    narrow,
+    notifications,
+    push_state,
+    replies,
+    verbatim,
+)
 from northbound.context import ServerContext
 from northbound.params import uint
 from northbound.reading import WD, WD_MODES, config_roots
@@ -103,7 +112,8 @@ def _depth(el: etree._Element, limit: int) -> None:
             _depth(c, limit - 1)
 
 
-async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etree._Element:
+async def get_data(ctx: ServerContext, session: Any,
+                   op: etree._Element) -> etree._Element | replies.Verbatim:
     """<get-data>: one datastore, optionally filtered, with origins for operational."""
     name = _datastore(op)
     source = "running" if name in ("intended", "operational") else name
@@ -126,6 +136,12 @@ async def get_data(ctx: ServerContext, session: Any, op: etree._Element) -> etre
     if cf is not None and cf.strip() not in ("true", "false"):
         raise InvalidValue("config-filter must be true or false",
                            type="protocol", **{"bad-element": "config-filter"})
+    if not operational and cf is None and op.find(f"{{{NMDA}}}max-depth") is None and \
+            op.find(f"{{{NMDA}}}xpath-filter") is None:  # a whole read: printed, not copied
+        whole = verbatim.read(ctx, session, source, _wd_alias(op),
+                              op.find(f"{{{NMDA}}}subtree-filter"), verbatim.GET_DATA)
+        if whole is not None:
+            return whole
     keep_config = _origin_filter(op) if operational else None
     state = await ctx.read_state() if operational else {}
 

@@ -23,6 +23,7 @@ nested nodes, several top-level nodes, an XPath filter) returns None: the genera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -34,28 +35,59 @@ from northbound.context import ServerContext
 from northbound.reading import WD, wd_mode
 
 NC = replies.NC
+NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+OR = "urn:ietf:params:xml:ns:yang:ietf-origin"
 _AFTER_TAG = (b" ", b">", b"/")
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """The element the read's nodes go in, as the general path prints it: ``opening`` and
+    ``closing`` tags, ``empty`` (with nothing in it), ``scope`` (the namespaces declared on it:
+    lxml drops a declaration of one of them from a top-level node moved into it, as the
+    general path does; such a node is left to the general path)."""
+
+    opening: bytes
+    closing: bytes
+    empty: bytes
+    scope: frozenset[str]
+
+
+GET_CONFIG = Wrapper(b"<data>", b"</data>", b"<data/>", frozenset({NC}))
+_NMDA_DATA = b'<data xmlns="%s" xmlns:or="%s"' % (NMDA.encode(), OR.encode())
+GET_DATA = Wrapper(_NMDA_DATA + b">", b"</data>", _NMDA_DATA + b"/>",
+                   frozenset({NC, NMDA, OR}))
 
 
 def get_config(ctx: ServerContext, session: Any, name: str,
                op: etree._Element) -> replies.Verbatim | None:
     """The ``<data>`` of a get-config of datastore ``name`` printed from the stored nodes, or
     None when the request is not one this module serves (see the module docstring)."""
-    if wd_mode(op.find(f"{{{WD}}}with-defaults")) != "explicit":
-        return None
     f = op.find(f"{{{NC}}}filter")
     if f is not None and f.get("type", "subtree") != "subtree":
+        return None
+    return read(ctx, session, name, op, f, GET_CONFIG)
+
+
+def read(ctx: ServerContext, session: Any, name: str, wd_holder: etree._Element,
+         f: etree._Element | None, wrapper: Wrapper) -> replies.Verbatim | None:
+    """What a read of datastore ``name`` with the subtree filter ``f`` (None: no filter)
+    returns, in ``wrapper``, printed from the stored nodes; None when this module does not
+    serve it. ``wd_holder``: the element holding the request's ``<with-defaults>`` (in
+    ietf-netconf-with-defaults' namespace)."""
+    if wd_mode(wd_holder.find(f"{{{WD}}}with-defaults")) != "explicit":
         return None
     if not ctx.access(session).superuser:
         return None
     root = ctx.ds.tree(name)
     if root.nsmap:  # declarations above the top-level nodes: not worth the cases
         return None
+    empty = replies.Verbatim(wrapper.empty)
     if f is None:
-        return _whole(list(elements(root)))
+        return _whole(list(elements(root)), wrapper)
     fs = list(elements(f))
     if not fs:
-        return replies.Verbatim(b"<data/>")
+        return empty
     if len(fs) != 1:
         return None
     sel = fs[0]
@@ -64,15 +96,20 @@ def get_config(ctx: ServerContext, session: Any, name: str,
         return None
     top = root.find(f"{{{ns}}}{name_}")
     if top is None:
-        return replies.Verbatim(b"<data/>")
+        return empty
     if not has_children(sel):
         if (sel.text or "").strip():
             return None  # a content match on a container: the general path decides
-        return _whole([top])
+        return _whole([top], wrapper)
     tags = _whole_tags(sel)
     if tags is None:
         return None
-    return _children(top, tags)
+    return _children(top, tags, wrapper)
+
+
+def _in_scope(top: etree._Element, wrapper: Wrapper) -> bool:
+    """Does ``top`` declare a namespace of the wrapper's scope (whatever the prefix)?"""
+    return any(uri in wrapper.scope for uri in top.nsmap.values())
 
 
 def _whole_tags(sel: etree._Element) -> set[str] | None:
@@ -89,22 +126,23 @@ def _whole_tags(sel: etree._Element) -> set[str] | None:
     return tags or None
 
 
-def _whole(tops: list[etree._Element]) -> replies.Verbatim | None:
+def _whole(tops: list[etree._Element], wrapper: Wrapper) -> replies.Verbatim | None:
     """Top-level nodes whole, as they are stored (their attributes, text and tail too)."""
-    parts = [b"<data>"]
+    if not tops:
+        return replies.Verbatim(wrapper.empty)
+    parts = [wrapper.opening]
     for top in tops:
-        if top.nsmap.get(None) == NC:
-            return None  # the reply's namespace redeclared: the general path drops that
+        if _in_scope(top, wrapper):
+            return None
         parts.append(etree.tostring(top, with_tail=True))
-    if len(parts) == 1:
-        return replies.Verbatim(b"<data/>")
-    parts.append(b"</data>")
+    parts.append(wrapper.closing)
     return replies.Verbatim(b"".join(parts))
 
 
-def _children(top: etree._Element, tags: set[str]) -> replies.Verbatim | None:
+def _children(top: etree._Element, tags: set[str],
+              wrapper: Wrapper) -> replies.Verbatim | None:
     """``top`` (without its attributes and text) holding only its children of these tags."""
-    if top.nsmap.get(None) == NC:
+    if _in_scope(top, wrapper):
         return None
     shell = etree.Element(top.tag, nsmap=top.nsmap)
     printed = etree.tostring(shell)
@@ -115,7 +153,7 @@ def _children(top: etree._Element, tags: set[str]) -> replies.Verbatim | None:
     kids = list(top)
     picked = [i for i, c in enumerate(kids) if c.tag in tags]
     if not picked:
-        return replies.Verbatim(b"<data/>")
+        return replies.Verbatim(wrapper.empty)
     starts: dict[str, tuple[bytes, bytes] | None] = {}
     lo, hi = picked[0], picked[-1]
     if (hi - lo + 1 == len(picked) and not top.text
@@ -131,14 +169,14 @@ def _children(top: etree._Element, tags: set[str]) -> replies.Verbatim | None:
                     and whole.endswith(tail)):
                 body = memoryview(whole)[len(head):len(whole) - len(tail)]
                 return replies.Verbatim(
-                    b"".join((b"<data>", opening, body, closing, b"</data>")))
-    parts = [b"<data>", opening]
+                    b"".join((wrapper.opening, opening, body, closing, wrapper.closing)))
+    parts = [wrapper.opening, opening]
     for i in picked:
         text = _in_context(shell, kids[i], starts)
         if text is None:
             return None
         parts.append(text)
-    parts += (closing, b"</data>")
+    parts += (closing, wrapper.closing)
     return replies.Verbatim(b"".join(parts))
 
 

@@ -186,3 +186,55 @@ def test_both_ways_of_printing_are_taken(server, monkeypatch) -> None:
     calls.clear()
     server(_get_config("running", f'<ike xmlns="{NS}"><ike-policy-template/></ike>'))
     assert vpn in calls and f"{{{NS}}}ike-policy-template" not in calls
+
+
+NMDA = "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"
+DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
+
+
+def _get_data(ds: str, filt: str | None, extra: str = "") -> str:
+    f = "" if filt is None else f"<subtree-filter>{filt}</subtree-filter>"
+    return (f'<get-data xmlns="{NMDA}" xmlns:ds="{DS}"><datastore>ds:{ds}</datastore>{f}{extra}'
+            "</get-data>")
+
+
+@pytest.mark.parametrize("ds", ["running", "candidate", "startup", "intended"])
+@pytest.mark.parametrize("filt", WHOLE_READS)
+def test_get_data_whole_reads_are_the_general_paths_bytes(server, monkeypatch, ds,
+                                                          filt) -> None:
+    fast, slow, served = _both_read(server, _get_data(ds, filt), monkeypatch)
+    assert served == 1
+    assert fast == slow
+    assert etree.fromstring(fast).find(f"{{{NMDA}}}data") is not None
+
+
+@pytest.mark.parametrize("ds,extra", [
+    ("operational", ""),
+    ("running", "<config-filter>true</config-filter>"),
+    ("running", "<max-depth>2</max-depth>"),
+    ("running", "<with-defaults>report-all</with-defaults>"),
+])
+def test_other_get_data_take_the_general_path(server, monkeypatch, ds, extra) -> None:
+    fast, slow, served = _both_read(server, _get_data(ds, f'<ike xmlns="{NS}"><vpn/></ike>',
+                                                      extra), monkeypatch)
+    assert served == 0
+    if ds != "operational":  # (operational: state read at each call)
+        assert fast == slow
+
+
+def _both_read(server, body: str, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes, int]:
+    """As _both, for verbatim.read (get-data)."""
+    served = []
+    real = verbatim.read
+
+    def spy(*a):  # noqa: ANN002, ANN202
+        out = real(*a)
+        served.append(out is not None)
+        return out
+
+    monkeypatch.setattr(verbatim, "read", spy)
+    fast = server(body)
+    monkeypatch.setattr(verbatim, "read", lambda *a: None)
+    slow = server(body)
+    monkeypatch.setattr(verbatim, "read", real)
+    return fast, slow, sum(served)
