@@ -61,12 +61,9 @@ covers SA events, and each recompose after apply-status changes, publishes one
 snapshot), in the order they came; any other refresh (a sample, an on-demand read, a
 recompose) publishes reason ``refresh`` only when the content changed.
 
-Subscribers (:meth:`changes`) each have a queue of ``queue_size`` changes. A ``refresh``
-change replaces the ``refresh`` changes still queued (the newest snapshot supersedes them).
-Event changes are kept in order; when a subscriber is so slow that its queue is full, the
-queue is replaced by one change of reason ``overflow`` whose ``event`` is ``{"dropped": N}``
-(N changes were not delivered) and whose snapshot is the newest: the subscriber knows it
-missed events and resynchronizes from that snapshot. Nothing is dropped silently.
+Subscribers (:meth:`changes`) each get the changes in a bounded queue of ``queue_size``
+(:class:`southbound.state_changes.ChangeFeed`: a newer ``refresh`` supersedes a queued one,
+events are kept in order, an overflow is said, nothing is dropped silently).
 
 The snapshot's ``tree`` is shared by every reader: read it, never change it.
 """
@@ -76,13 +73,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from nf.observed import CLOCK, READ_MAX_AGE, StateChange, StateSnapshot, same_content, steady
+from southbound.state_changes import ChangeFeed
 from southbound.state_merge import merge
 
 __all__ = ["CLOCK", "StateEngine", "same_content", "steady"]
@@ -94,32 +90,6 @@ Compose = Callable[[dict[str, Any], datetime | None, bool], dict[str, Any]]
 #: A targeted read: (IKE SA unique-ids, VPN names) -> the part to merge, None when it failed
 ReadSas = Callable[[Collection[int], Collection[str]], Awaitable[dict[str, Any] | None]]
 FULL, TARGETED = "full", "targeted"
-
-class _Subscriber:
-    """One subscriber's bounded queue of changes."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: deque[StateChange] = deque()
-        self.ready = asyncio.Event()
-
-    def put(self, change: StateChange) -> None:
-        if change.reason == "refresh" and any(c.reason == "refresh" for c in self.items):
-            self.items = deque(c for c in self.items if c.reason != "refresh")
-        if len(self.items) >= self.size:
-            dropped = 1 + sum(c.event["dropped"] if c.reason == "overflow" and c.event else 1
-                              for c in self.items)
-            self.items.clear()
-            change = StateChange("overflow", change.snapshot, {"dropped": dropped})
-        self.items.append(change)
-        self.ready.set()
-
-    async def get(self) -> StateChange:
-        while not self.items:
-            self.ready.clear()
-            await self.ready.wait()
-        return self.items.popleft()
-
 
 class StateEngine:
     """The cached operational state (see the module docstring); a :class:`StateSource`."""
@@ -170,11 +140,11 @@ class StateEngine:
         self._task: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._reread_timer: asyncio.TimerHandle | None = None
-        self._subs: weakref.WeakSet[_Subscriber] = weakref.WeakSet()
+        self._feed = ChangeFeed(queue_size)
 
     def __repr__(self) -> str:
         return (f"StateEngine(version={self._snapshot.version}, reads={self.reads}, "
-                f"targeted={self.targeted_reads}, subscribers={len(self._subs)})")
+                f"targeted={self.targeted_reads}, subscribers={len(self._feed)})")
 
     # -- StateSource -----------------------------------------------------------------------
 
@@ -197,9 +167,7 @@ class StateEngine:
 
     def changes(self) -> AsyncIterator[StateChange]:
         """Every change from now on, for one subscriber (see the module docstring)."""
-        sub = _Subscriber(self.queue_size)
-        self._subs.add(sub)
-        return self._iterate(sub)
+        return self._feed.changes()
 
     # -- feeds -----------------------------------------------------------------------------
 
@@ -270,7 +238,7 @@ class StateEngine:
             # nobody follows the changes: no sample. A reader reads the daemon on demand
             # (``max_age``); a sample then only took the interpreter from it (one list-sas
             # of 1,000 SAs decoded and converted is ~1 s of CPU on a loaded machine)
-            if not self._subs:
+            if not self._feed:
                 continue
             self._asked += 1
             try:
@@ -284,13 +252,6 @@ class StateEngine:
         return self._snapshot.version
 
     # -- internals -------------------------------------------------------------------------
-
-    async def _iterate(self, sub: _Subscriber) -> AsyncIterator[StateChange]:
-        try:
-            while True:
-                yield await sub.get()
-        finally:
-            self._subs.discard(sub)
 
     def _wake(self) -> None:
         if self._poke is not None:
@@ -435,5 +396,4 @@ class StateEngine:
         return merged, read_at, stale
 
     def _publish(self, change: StateChange) -> None:
-        for sub in list(self._subs):
-            sub.put(change)
+        self._feed.publish(change)

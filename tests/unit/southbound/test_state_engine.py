@@ -299,9 +299,9 @@ def test_a_subscriber_that_goes_away_is_forgotten(fake: FakeCharon) -> None:
         changes = eng.changes()
         eng.sa_event({"kind": "ike", "event": "down", "vpn": "vpn-a"})
         await take(changes, 1)
-        assert len(eng._subs) == 1
+        assert len(eng._feed) == 1
         await changes.aclose()  # type: ignore[attr-defined]
-        assert len(eng._subs) == 0
+        assert len(eng._feed) == 0
     asyncio.run(main())
 
 
