@@ -29,16 +29,17 @@ from typing import Any
 
 from nf.effective import EffectiveConfig
 from southbound.backend import Backend, BackendSession, BackendUnavailable, Health
-from southbound.batch import Batch, run_batch, withhold_secret
+from southbound.batch import Batch, run_batch
+from southbound.batch_outcome import BatchOutcome
+from southbound.breakers import SessionBreakers
 from southbound.desired import DesiredSet
 from southbound.holdings import Holdings
-from southbound.plan import Op, plan
+from southbound.plan import plan
 from southbound.state_reader import StateReader
 from southbound.status import ApplyStatus, EntryStatus, utc_now
 
 log = logging.getLogger(__name__)
 
-STRIKES = 2  # sessions an entry may break (alone in flight) before it is failed
 DEEP_BATCH = 2000  # entries whose content is read back per sync; larger tables take turns
 ALL = None  # wait_applied(changes=ALL): every entry
 Key = tuple[str, str]  # (kind, name)
@@ -67,10 +68,9 @@ class Reconciler:
         self.drift_repairs = 0
         self.syncs = 0
         self.last_change: dict[str, set[str]] = {}
-        self._strikes: dict[Key, int] = {}
-        self._solo: set[Key] = set()  # in flight when several sessions broke: run alone
-        self._uncertain: set[Key] = set()  # in flight when a session broke: not drift
-        self._broke_it: set[Key] = set()  # failed for breaking sessions
+        self.breakers = SessionBreakers()  # entries that made the daemon drop the session
+        self.outcome = BatchOutcome(self.kinds, self.desired, self.holdings, self.status,
+                                    self.breakers)
         self._session: BackendSession | None = None
         self._observe_due = True
         self._next_sync = 0.0
@@ -96,9 +96,7 @@ class Reconciler:
         for kind, names in changes.items():
             digests, invalid = self.desired.digests[kind], self.desired.invalid[kind]
             for name in names:
-                key = (kind, name)
-                self._strikes.pop(key, None)
-                self._broke_it.discard(key)
+                self.breakers.changed((kind, name))
                 removing = name not in digests and name not in invalid
                 if removing and name not in self.observed[kind] \
                         and self.status.get(kind, name) is None:
@@ -284,18 +282,13 @@ class Reconciler:
             self.last_error = error
 
     def _fail_strikers(self) -> None:
-        """Entries alone in flight when sessions broke ``STRIKES`` times are failed (the
-        daemon drops the session on them: too big, or it crashes on them), so the others go
-        on. They are not retried by themselves (a retry could crash the daemon again): a
-        change of the entry tries it again."""
-        for key, strikes in list(self._strikes.items()):
-            if strikes >= STRIKES:
-                del self._strikes[key]
-                self.dirty[key[0]].discard(key[1])
-                self._broke_it.add(key)
-                self.status.failed_with(*key, f"the daemon dropped the session while handling "
-                                        f"this entry ({strikes} times); not retried until "
-                                        "the entry changes", retry=False)
+        """Entries alone in flight when sessions broke ``STRIKES`` times are failed, so the
+        others go on (southbound/breakers.py)."""
+        for key, strikes in self.breakers.to_fail():
+            self.dirty[key[0]].discard(key[1])
+            self.status.failed_with(*key, f"the daemon dropped the session while handling "
+                                    f"this entry ({strikes} times); not retried until "
+                                    "the entry changes", retry=False)
 
     # -- reading back ----------------------------------------------------------------------
 
@@ -320,7 +313,7 @@ class Reconciler:
                 self.drift_repairs += repairs
                 log.warning("drift: %d %s entries differ from what %s was known to hold; "
                             "repairing", repairs, kind, self.backend.name)
-        self._uncertain.clear()
+        self.breakers.uncertain.clear()
         self._observe_due = False
         self.syncs += 1
         self._sync_failed("; ".join(errors) if errors else None)
@@ -335,7 +328,7 @@ class Reconciler:
     def _take_observation(self, kind: str, seen: Mapping[str, str | None]) -> int:
         """Replace what we believe the backend holds of ``kind`` by what it reports; mark the
         differences with intent dirty. Returns how many beliefs were wrong (drift)."""
-        drift = self.holdings.take(kind, seen, {n for k, n in self._uncertain if k == kind})
+        drift = self.holdings.take(kind, seen, self.breakers.uncertain_of(kind))
         observed = self.observed[kind]
         want = self.desired.digests[kind]
         for name in want.keys() | observed.keys():
@@ -378,10 +371,10 @@ class Reconciler:
         for kind, names in scope.items():  # nothing to do: the backend already agrees
             for name in names:
                 if (kind, name) not in planned:
-                    self._settle(kind, name)
+                    self.outcome.settle(kind, name)
         if not ops:
             return
-        batch = self._make_batch(ops)
+        batch = self.outcome.make_batch(ops)
         session = self._session
         assert session is not None
         try:
@@ -396,70 +389,7 @@ class Reconciler:
         if batch.error is not None:
             raise batch.error
 
-    def _settle(self, kind: str, name: str) -> None:
-        self._strikes.pop((kind, name), None)
-        st = self.status.get(kind, name)
-        if name in self.desired.invalid[kind]:
-            return  # stays failed: its request cannot be built
-        if name in self.desired.digests[kind]:
-            if st is None or st.status != "applied":
-                self.status.applied(kind, name)
-        elif st is not None:
-            self.status.removed(kind, name)
-
-    def _make_batch(self, ops: list[Op]) -> Batch:
-        payloads: dict[Op, Mapping[str, Any]] = {}
-        digests: dict[Op, str] = {}
-        replaced: set[Op] = set()
-        for op in ops:
-            if op.action == "load":
-                payloads[op] = self.desired.payload(op.kind, op.name)
-                digests[op] = self.desired.digests[op.kind][op.name]
-                if op.name in self.observed[op.kind]:  # ours or not: SAs may run under it
-                    replaced.add(op)
-        solo = {op for op in ops if (op.kind, op.name) in self._solo}
-        return Batch(ops, payloads, digests, replaced, solo)
-
-    def _current(self, op: Op, batch: Batch) -> bool:
-        """The op still carries the intent (no commit changed the entry while it ran)."""
-        if op.action == "load":
-            return self.desired.digests[op.kind].get(op.name) == batch.digests[op]
-        return op.name not in self.desired.digests[op.kind]
-
     def _record(self, batch: Batch) -> None:
-        for op in batch.done:
-            key = (op.kind, op.name)
-            self._strikes.pop(key, None)
-            self._solo.discard(key)
-            if op.action == "load":
-                digest = batch.digests[op]
-                self.holdings.loaded(op.kind, op.name, digest)
-                self.desired.release(op.kind, op.name, digest)
-                if self._current(op, batch):
-                    self.status.applied(*key)
-            else:
-                self.holdings.unloaded(op.kind, op.name)
-                if self._current(op, batch):
-                    self.status.removed(*key)
-        for op, message in batch.refused.items():
-            key = (op.kind, op.name)
-            self._strikes.pop(key, None)
-            self._solo.discard(key)
-            if self._current(op, batch):  # else a newer change is already on its way
-                if self.kinds[op.kind].secret:
-                    message = withhold_secret(message, batch.payloads.get(op) or {})
-                self.status.failed_with(*key, message)
-        several = len(batch.broke) > 1
-        for op, why in batch.broke.items():
-            key = (op.kind, op.name)
-            self._uncertain.add(key)
-            log.warning("session broke during %s (%s)", op, why)
-            if not self._current(op, batch):
-                continue
-            if several:  # which one broke them is unknown: each runs alone next time
-                self._solo.add(key)
-            else:
-                self._strikes[key] = STRIKES if key in self._broke_it \
-                    else self._strikes.get(key, 0) + 1
+        self.outcome.record(batch)
         for op in batch.not_run():
             self.dirty[op.kind].add(op.name)
