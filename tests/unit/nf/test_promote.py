@@ -151,6 +151,9 @@ def test_a_refused_commit_leaves_running_as_it_was(ds: Datastores) -> None:
     before = etree.tostring(ds.running.root)
     index = {k: dict(v) for k, v in ds.running.index.items()}
     ds.edit("candidate", ike(vpn("n") + vpn("b", tries=9)), sid=1)
+    ds.edit("candidate", ike("<vpn nc:operation='delete'><name>a</name></vpn>"
+                             "<vpn nc:operation='delete'><name>c</name></vpn>"), sid=1)
+    ds.edit("candidate", ike(vpn("a")), sid=1)  # removed and put at the end: undone in place
     ds.edit("candidate", ike("<vpn><name>o</name><ike-policy><template>nope</template>"
                              "</ike-policy></vpn>"), sid=1, test_option="set")
     with pytest.raises(RpcError):
