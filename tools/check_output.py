@@ -4,7 +4,7 @@ would load in swanctl.conf's syntax), the error lines, and JSON."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tools.check_result import HIDDEN, Result
@@ -15,30 +15,62 @@ _NAMES = {"ike": "ike-policy", "ipsec": "ipsec-policy", "ike_proposals": "ike-pr
           "certificates": "certificate", "remote_ca_certificates": "remote-ca-certificate"}
 
 
+# per dataclass: (attribute, YANG name) of the fields a view shows (None: not a dataclass);
+# dataclasses.fields() and the name mapping per value were most of a view's cost
+_FIELDS: dict[type, tuple[tuple[str, str], ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, str], ...] | None:
+    hit = _FIELDS.get(cls, ())
+    if hit != ():
+        return hit
+    fields = None
+    if dataclasses.is_dataclass(cls):
+        # key material and PEM blobs resolved for the backend (repr=False) are never shown
+        fields = tuple((f.name, _NAMES.get(f.name, f.name.replace("_", "-")))
+                       for f in dataclasses.fields(cls)
+                       if f.repr and f.name not in ("ike_template", "ipsec_template", "secret"))
+    _FIELDS[cls] = fields
+    return fields
+
+
 def plain(value: Any) -> Any:
     """A value of nf.effective as JSON-ready data named as in the YANG model; unset leaves
     (None, empty lists) left out."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    fields = _fields(type(value))
+    if fields is not None:
         out = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if v is None or v == () or f.name in ("ike_template", "ipsec_template", "secret"):
+        for attr, name in fields:
+            v = getattr(value, attr)
+            if v is None or v == ():
                 continue
-            if not f.repr:  # key material, PEM blobs resolved for the backend
-                continue
-            out[_NAMES.get(f.name, f.name.replace("_", "-"))] = plain(v)
+            out[name] = plain(v)
         return out
     if isinstance(value, tuple):
         return [plain(v) for v in value]
     return value
 
 
-def vpn_view(vpn: Any) -> dict[str, Any]:
-    """A VPN's effective parameters; each policy names its template."""
-    out = plain(vpn)
-    for key, template in (("ike-policy", vpn.ike_template), ("ipsec-policy", vpn.ipsec_template)):
-        if template is not None:
-            out[key] = {"template": template, **out.get(key, {})}
+PolicyView = Callable[[str, "str | None", Any], dict[str, Any]]
+
+
+def policy_view(key: str, template: str | None, policy: Any) -> dict[str, Any]:
+    """A VPN's ``ike-policy`` or ``ipsec-policy`` view: its template's name, its values."""
+    part = plain(policy)
+    return {"template": template, **part} if template is not None else part
+
+
+def vpn_view(vpn: Any, policy: PolicyView = policy_view) -> dict[str, Any]:
+    """A VPN's effective parameters; each policy names its template (``policy`` renders the
+    two policy parts: the state tree shares one rendering between VPNs)."""
+    templates = {"ike": vpn.ike_template, "ipsec": vpn.ipsec_template}
+    out = {}
+    for attr, name in _fields(type(vpn)) or ():
+        v = getattr(vpn, attr)
+        if attr in templates and v is not None:
+            out[name] = policy(name, templates[attr], v)
+        elif v is not None and v != ():
+            out[name] = plain(v)
     return out
 
 

@@ -11,7 +11,7 @@ from nf.effective import EffectiveConfig
 from southbound.apply_state import apply_status_tree
 from southbound.peer_refusals import RefusedPeers
 from southbound.reconciler import Reconciler
-from tools.check_output import vpn_view
+from tools.check_output import policy_view, vpn_view
 
 
 class StateTree:
@@ -54,17 +54,16 @@ class StateTree:
 
     def _view(self, vpn: Any) -> dict[str, Any]:
         """A VPN's effective view, its policy parts shared with other VPNs' equal ones."""
-        view = vpn_view(vpn)
+        view = vpn_view(vpn, self._policy)
         view.pop("name", None)
-        for key, template, policy in (("ike-policy", vpn.ike_template, vpn.ike),
-                                      ("ipsec-policy", vpn.ipsec_template, vpn.ipsec)):
-            part = view.get(key)
-            if part is None:
-                continue
-            try:
-                shared = self._policies.setdefault((key, template, policy), part)
-            except TypeError:  # a value that cannot be hashed: not shared
-                continue
-            if shared is not part and shared == part:
-                view[key] = shared
         return view
+
+    def _policy(self, key: str, template: str | None, policy: Any) -> dict[str, Any]:
+        """One rendering of each (part, template, policy value): rendered once, shared."""
+        try:
+            hit = self._policies.get((key, template, policy))
+        except TypeError:  # a value that cannot be hashed: its own rendering
+            return policy_view(key, template, policy)
+        if hit is None:
+            hit = self._policies[(key, template, policy)] = policy_view(key, template, policy)
+        return hit
