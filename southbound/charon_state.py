@@ -11,13 +11,15 @@ read). The engine merges a targeted read into its cached reading
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from southbound import ra_session, sa_state, vici_ra
 from southbound.backend import BackendUnavailable
 from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
+
+T = TypeVar("T")
 
 
 def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
@@ -26,21 +28,16 @@ def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaC
     ``counters``, ``vpn-counters``, ``ike-sa`` sorted by unique-id, ``pool`` when ``pools``
     are loaded) from a separate session, within ``timeout``. Without the counters plugin
     (get-counters refused) the counters are left out. Raises :class:`BackendUnavailable`."""
-    try:
-        with ViciClient(socket_path, timeout) as client:
-            stats, sas = client.stats(), client.list_sas()
-            try:
-                total, per_conn = client.read_counters()
-            except ViciError:
-                total, per_conn = None, {}
-            leases = vici_ra.get_pools(client, leases=True) if pools else {}
-    except (ViciConnectionError, ViciError) as exc:
-        raise BackendUnavailable(str(exc)) from exc
-    out = _common(stats, total, leases)
-    if total is not None:
-        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
-    out["ike-sa"] = _by_id(converter.convert(sas))
-    return out
+    def read(client: ViciClient) -> tuple[Any, list, dict | None, dict, Any]:
+        stats, sas = client.stats(), client.list_sas()
+        try:
+            total, per_conn = client.read_counters()
+        except ViciError:
+            total, per_conn = None, {}
+        return stats, sas, total, per_conn, _leases(client, pools)
+
+    stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
+    return _state(stats, total, per_conn, leases, converter.convert(sas))
 
 
 def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
@@ -51,19 +48,30 @@ def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSa
     ``task-processing``, ``counters``, ``pool``), within ``timeout``: what
     :func:`southbound.state_merge.merge` takes. Raises :class:`BackendUnavailable`."""
     ids = sorted(set(unique_ids))
+
+    def read(client: ViciClient) -> tuple[Any, list, dict | None, dict, Any]:
+        stats = client.stats()
+        sas = [entry for uid in ids for entry in client.list_sas(ike_id=uid)]
+        total, per_conn = _counters(client, vpns)
+        return stats, sas, total, per_conn, _leases(client, pools)
+
+    stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
+    return _state(stats, total, per_conn, leases, converter.update(sas, ids))
+
+
+def _in_session(socket_path: str | Path, timeout: float, read: Callable[[ViciClient], T]) -> T:
+    """``read`` on a VICI session of its own, bounded by ``timeout``; BackendUnavailable
+    when charon does not answer or refuses."""
     try:
         with ViciClient(socket_path, timeout) as client:
-            stats = client.stats()
-            sas = [entry for uid in ids for entry in client.list_sas(ike_id=uid)]
-            total, per_conn = _counters(client, vpns)
-            leases = vici_ra.get_pools(client, leases=True) if pools else {}
+            return read(client)
     except (ViciConnectionError, ViciError) as exc:
         raise BackendUnavailable(str(exc)) from exc
-    out = _common(stats, total, leases)
-    if total is not None:
-        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
-    out["ike-sa"] = _by_id(converter.update(sas, ids))
-    return out
+
+
+def _leases(client: ViciClient, pools: bool) -> Any:
+    """Pool usage with leases (remote access), when pools are loaded."""
+    return vici_ra.get_pools(client, leases=True) if pools else {}
 
 
 def _counters(client: ViciClient, vpns: Iterable[str]
@@ -83,13 +91,18 @@ def _counters(client: ViciClient, vpns: Iterable[str]
     return total, per_conn
 
 
-def _common(stats: Any, total: dict[str, Any] | None, leases: Any) -> dict[str, Any]:
+def _state(stats: Any, total: dict[str, Any] | None, per_conn: dict[str, Any], leases: Any,
+           ike_sa: list[dict[str, Any]]) -> dict[str, Any]:
+    """A read's answers in the YANG shapes (counters left out without the counters plugin)."""
     out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
                            "task-processing": sa_state.task_processing(stats)}
     if total is not None:
         out["counters"] = sa_state.counters(total)
     if leases:
         out["pool"] = ra_session.pool_usage(leases)
+    if total is not None:
+        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
+    out["ike-sa"] = _by_id(ike_sa)
     return out
 
 
