@@ -18,6 +18,7 @@ from nf.edit_nodes import (
     qname,
     scoped,
     split_tag,
+    stored,
     strip_ops,
 )
 from nf.errors import (
@@ -100,7 +101,7 @@ class Editor(Inserting):
         the yang:insert inside it say, without empty non-presence containers; None if nothing
         is left (an empty non-presence container)."""
         plain = el in self.plain
-        new = scoped(el) if plain else strip_ops(el)
+        new = stored(el) if plain else strip_ops(el)
         if snode.children:
             if not plain and _has_nested_yang_attrs(el):
                 self._arrange(el, new, snode, path)

@@ -57,14 +57,40 @@ def find_match(
     return None
 
 
+# Namespaces of the protocol, not of data: an edit's payload has them in scope (ncclient
+# writes ``<nc:rpc xmlns:nc=...>``), but no stored value can use them (no identity, no data
+# node), so a stored subtree does not declare them. Declared there, each whole read would have
+# to drop them again (northbound/verbatim.py declines such a node; lxml drops them when the
+# general path moves the node into ``<data>``).
+PROTOCOL_NS = frozenset({NC, YANG, "urn:ietf:params:xml:ns:yang:ietf-netconf-nmda"})
+
+
 def scoped(el: etree._Element) -> etree._Element:
     """A deep copy of ``el`` declaring every prefix in scope where it was: a subtree taken out of
     its document keeps the prefixes its values use (yang:key, NACM paths)."""
-    out = copy.deepcopy(el)
-    missing = {p: u for p, u in el.nsmap.items() if p is not None and out.nsmap.get(p) != u}
-    if not missing:
+    return _declaring(copy.deepcopy(el), el.nsmap, frozenset())
+
+
+def stored(el: etree._Element) -> etree._Element:
+    """:func:`scoped` for a data subtree without edit attributes that goes into a datastore:
+    without declarations of :data:`PROTOCOL_NS`."""
+    return _declaring(copy.deepcopy(el), el.nsmap, PROTOCOL_NS)
+
+
+def _declaring(out: etree._Element, scope: dict[str | None, str],
+               skip: frozenset[str]) -> etree._Element:
+    """``out`` declaring the prefixes of ``scope`` it lacks, and (on ``out`` itself) none of
+    the namespaces ``skip`` that its own name and attributes do not use: a new top element
+    if that changes anything."""
+    own = out.nsmap
+    missing = {p: u for p, u in scope.items()
+               if p is not None and own.get(p) != u and u not in skip}
+    unused = {p for p, u in own.items() if u in skip and not out.tag.startswith(f"{{{u}}}")
+              and not any(a.startswith(f"{{{u}}}") for a in out.attrib)}
+    if not missing and not unused:
         return out
-    wrapped = etree.Element(out.tag, dict(out.attrib), nsmap={**out.nsmap, **missing})
+    nsmap = {p: u for p, u in {**own, **missing}.items() if p not in unused}
+    wrapped = etree.Element(out.tag, dict(out.attrib), nsmap=nsmap)
     wrapped.text = out.text
     wrapped.extend(list(out))
     return wrapped
@@ -72,13 +98,14 @@ def scoped(el: etree._Element) -> etree._Element:
 
 def strip_ops(el: etree._Element) -> etree._Element:
     """A copy of an edit subtree without NETCONF/YANG edit attributes (operation, insert,
-    value, key), keeping every namespace in scope (values such as NACM paths use prefixes)."""
-    out = scoped(el)
+    value, key) that goes into a datastore, keeping every namespace in scope (values such as
+    NACM paths use prefixes) but those of :data:`PROTOCOL_NS`."""
+    out = copy.deepcopy(el)
     for e in out.iter():
         if isinstance(e.tag, str):
             for a in [a for a in e.attrib if a.startswith((f"{{{NC}}}", f"{{{YANG}}}"))]:
                 del e.attrib[a]
-    return out
+    return _declaring(out, el.nsmap, PROTOCOL_NS)
 
 
 # per schema level (a node, or the top-level dict), its children by element tag (Clark

@@ -238,3 +238,50 @@ def _both_read(server, body: str, monkeypatch: pytest.MonkeyPatch) -> tuple[byte
     slow = server(body)
     monkeypatch.setattr(verbatim, "read", real)
     return fast, slow, sum(served)
+
+
+@pytest.mark.parametrize("ike_op,vpn_op", [("", ""), (' nc:operation="merge"', ""),
+                                           ("", ' nc:operation="replace"')])
+def test_prefixed_rpcs_store_no_protocol_declarations(tmp_path, monkeypatch, ike_op,
+                                                      vpn_op) -> None:
+    """ncclient writes ``<nc:rpc xmlns:nc=...>``: the payload has the NETCONF namespace in
+    scope. The stored nodes do not declare it (nor another protocol namespace), so whole
+    reads after such edits are still printed from the stored nodes, with the same bytes."""
+    ctx = make_context(tmp_path)
+    d = Dispatcher(ctx, ops.TABLE)
+    admin = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
+
+    def run(body: str) -> bytes:
+        msg = (f'<nc:rpc xmlns:nc="{NC}" xmlns:yang="urn:ietf:params:xml:ns:yang:1" '
+               f'message-id="9">{body}</nc:rpc>').encode()
+        return asyncio.run(d.handle(admin, msg))
+
+    def edit(target: str, payload: str) -> None:
+        out = run(f"<nc:edit-config><nc:target><nc:{target}/></nc:target>"
+                  f"<nc:config>{payload}</nc:config></nc:edit-config>")
+        assert b"<ok/>" in out, out
+
+    site = (DATA / "site_a.xml").read_text()
+    compact = etree.fromstring(site, etree.XMLParser(remove_blank_text=True))
+    edit("running", "".join(etree.tostring(c, encoding="unicode") for c in compact))
+    edit("candidate", f'<ike xmlns="{NS}"{ike_op}>{_vpns(3, decl=vpn_op)}</ike>')
+    edit("candidate", f'<ike xmlns="{NS}"><vpn nc:operation="create">'
+         f'{_vpns(1, 10)[5:]}</ike>')
+    assert b"<ok/>" in run("<nc:commit/>")
+    edit("running", f'<ike xmlns="{NS}">{_vpns(2, 20)}</ike>')
+    for name in ("running", "candidate"):
+        top = ctx.ds.tree(name).find(f"{{{NS}}}ike")
+        assert NC not in top.nsmap.values(), (name, top.nsmap)
+        assert all(NC not in v.nsmap.values() for v in top), name
+    served: list[bool] = []
+    real = verbatim.get_config
+    monkeypatch.setattr(verbatim, "get_config",
+                        lambda *a: served.append(real(*a) is not None) or real(*a))
+    req = (f'<nc:get-config><nc:source><nc:running/></nc:source><nc:filter type="subtree">'
+           f'<ike xmlns="{NS}"><vpn/></ike></nc:filter></nc:get-config>')
+    fast = run(req)
+    monkeypatch.setattr(verbatim, "get_config", lambda *a: None)
+    slow = run(req)
+    assert served == [True]
+    assert fast == slow
+    assert len(etree.fromstring(fast).findall("nc:data/i:ike/i:vpn", P)) == 7  # and site A's
