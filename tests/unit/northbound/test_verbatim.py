@@ -285,3 +285,67 @@ def test_prefixed_rpcs_store_no_protocol_declarations(tmp_path, monkeypatch, ike
     assert served == [True]
     assert fast == slow
     assert len(etree.fromstring(fast).findall("nc:data/i:ike/i:vpn", P)) == 7  # and site A's
+
+
+def test_a_kept_printing_lasts_while_running_does(tmp_path, monkeypatch) -> None:
+    """The last big whole read of running is given again until running changes, by any
+    way it can change (edit on running, commit, copy-config);
+    each reply is what the general path gives at that moment."""
+    monkeypatch.setattr(verbatim, "KEEP_MIN", 0)
+    ctx = make_context(tmp_path)
+    d = Dispatcher(ctx, ops.TABLE)
+    admin = SimpleNamespace(session_id=1, closing=False, data={}, user="root", groups=["admin"])
+
+    def run(body: str) -> bytes:
+        return asyncio.run(d.handle(admin, f'<rpc xmlns="{NC}" message-id="1">{body}</rpc>'
+                                    .encode()))
+
+    def ok(body: str) -> None:
+        out = run(body)
+        assert b"<ok/>" in out, out
+
+    site = (DATA / "site_a.xml").read_text()
+    ok(f"<edit-config><target><running/></target>{site}</edit-config>")
+    printed: list[int] = []
+    real = verbatim._print
+    monkeypatch.setattr(verbatim, "_print",
+                        lambda *a: printed.append(1) or real(*a))
+    whole = _get_config("running", f'<ike xmlns="{NS}"><vpn/></ike>')
+
+    def read(expect_printed: bool, remote_id: str | None = None) -> None:
+        before = len(printed)
+        fast = run(whole)
+        assert len(printed) == before + expect_printed
+        with monkeypatch.context() as m:
+            m.setattr(verbatim, "get_config", lambda *a: None)
+            assert fast == run(whole)
+        if remote_id is not None:
+            assert f"<remote-id>{remote_id}</remote-id>".encode() in fast
+
+    def remote(name: str, value: str) -> str:
+        return (f'<config xmlns="{NC}"><ike xmlns="{NS}"><vpn><name>{name}</name>'
+                f"<remote-id>{value}</remote-id></vpn></ike></config>")
+
+    read(True)
+    read(False)
+    run(_get_config("running", f'<ike xmlns="{NS}"/>'))  # another request: printed, kept
+    read(True)
+    ok(f"<edit-config><target><running/></target>{remote('siteA-siteB', 'r1.example')}"
+       "</edit-config>")
+    read(True, "r1.example")
+    read(False, "r1.example")
+    ok(f"<edit-config><target><candidate/></target>{remote('siteA-siteB', 'r2.example')}"
+       "</edit-config>")
+    read(False, "r1.example")  # the candidate is not running
+    ok("<commit/>")
+    read(True, "r2.example")
+    bad = run(f'<edit-config><target><running/></target><config xmlns="{NC}">'
+              f'<ike xmlns="{NS}"><vpn><name>siteA-siteB</name><remote-id>x</remote-id></vpn>'
+              "<vpn><name>n</name><bogus/></vpn></ike></config></edit-config>")
+    assert b"<rpc-error>" in bad
+    read(False, "r2.example")  # refused: running is as it was
+    ok("<copy-config><target><running/></target><source><startup/></source></copy-config>")
+    read(True)
+    assert b"<vpn>" not in run(whole)  # startup is empty here
+    ok(f"<copy-config><target><running/></target><source>{site}</source></copy-config>")
+    read(True)
