@@ -1,12 +1,22 @@
 """Commit history: the last N commits of running, each with who, when, why, and the images of
-the entries it changed (before and after), so showing or undoing one costs what it changed."""
+the entries it changed (before and after), so showing or undoing one costs what it changed.
+
+A commit's history file is written (fsynced, renamed, its folder fsynced) by a background
+thread after the commit is answered, and the oldest file unlinked there too: running is made
+durable by its journal before ``<ok/>``, the history is not on that path. Until its file is
+written an entry is served from memory (list-commits, show-commit-diff and rollback see it at
+once); a crash before that loses at most those history entries, never a change of running.
+"""
 
 from __future__ import annotations
 
 import copy
 import difflib
 import json
+import logging
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -16,6 +26,7 @@ from lxml import etree
 from nf import persist
 from nf.tree import EntryKey, Tree
 
+log = logging.getLogger(__name__)
 KEEP = 20
 Images = dict[EntryKey, etree._Element | None]
 
@@ -37,6 +48,10 @@ class History:
     def __init__(self, state_dir: Path, keep: int = KEEP) -> None:
         self.dir = state_dir / "history"
         self.keep = keep
+        # one writer per folder in the process: a History opened again on the same folder
+        # (a test, a restart of the App in one process) reads what the last one recorded
+        self._writer = _writer_of(self.dir)
+        self._writer.flush()
         self.entries = _load_entries(self.dir)[-keep:]
 
     def record(self, before: Images, after: Images, user: str, session_id: int,
@@ -60,13 +75,16 @@ class History:
                 parts.append(f"</{side}>".encode())
             parts.append(b"</entry>")
         parts.append(b"</commit>")
-        persist.atomic_write(self.dir / f"{cid}.xml", b"".join(parts))
         self.entries.append(c)
-        dropped = self.entries[:-self.keep]
+        dropped = [old.id for old in self.entries[:-self.keep]]
         self.entries = self.entries[-self.keep:]
-        for old in dropped:  # after the new one: a crash leaves one commit more, not a hole
-            (self.dir / f"{old.id}.xml").unlink(missing_ok=True)
+        # the old files go after the new one is written: a crash leaves one commit more
+        self._writer.put(cid, b"".join(parts), dropped)
         return c
+
+    def flush(self) -> None:
+        """Wait until every recorded commit's file is written (or failed to be)."""
+        self._writer.flush()
 
     def by_back(self, n: int) -> Commit | None:
         """The commit ``n`` steps back (0 = the newest, which made the running config)."""
@@ -74,8 +92,10 @@ class History:
 
     def images(self, c: Commit) -> tuple[Images, Images]:
         """The before and after images of a commit."""
-        doc = etree.fromstring((self.dir / f"{c.id}.xml").read_bytes(),
-                               etree.XMLParser(remove_blank_text=True, huge_tree=True))
+        raw = self._writer.unwritten_data(c.id)
+        if raw is None:  # written: the writer forgets it only once its file is in place
+            raw = (self.dir / f"{c.id}.xml").read_bytes()
+        doc = etree.fromstring(raw, etree.XMLParser(remove_blank_text=True, huge_tree=True))
         before: Images = {}
         after: Images = {}
         for e in doc:
@@ -103,6 +123,74 @@ class History:
                 elif img is not None:
                     txn.append(parent, copy.deepcopy(img))
         return t.root
+
+
+class _Writer:
+    """Writes one history folder's files in order, in a thread started when there is work and
+    ending when there is none (not a daemon: the interpreter's exit waits for the last files).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._queue: deque[tuple[int, bytes, list[int]]] = deque()
+        self._unwritten: dict[int, bytes] = {}
+        self._thread: threading.Thread | None = None
+
+    def put(self, cid: int, data: bytes, dropped: list[int]) -> None:
+        """Write commit ``cid``'s file, then remove the files of ``dropped``."""
+        with self._lock:
+            self._unwritten[cid] = data
+            for old in dropped:
+                self._unwritten.pop(old, None)
+            self._queue.append((cid, data, dropped))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="history-writer")
+                self._thread.start()
+
+    def unwritten_data(self, cid: int) -> bytes | None:
+        """A commit's file content while it is not written yet (or could not be)."""
+        with self._lock:
+            return self._unwritten.get(cid)
+
+    def flush(self) -> None:
+        """Wait for the thread to write what is queued."""
+        with self._lock:
+            while self._thread is not None:
+                self._idle.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    self._idle.notify_all()
+                    return
+                cid, data, dropped = self._queue.popleft()
+            try:
+                persist.atomic_write(self.dir / f"{cid}.xml", data)
+                with self._lock:
+                    self._unwritten.pop(cid, None)
+            except Exception as e:  # kept in memory: still served while the process runs
+                log.error("cannot store commit %d in the history: %s", cid, e)
+            for old in dropped:
+                try:
+                    (self.dir / f"{old}.xml").unlink(missing_ok=True)
+                except OSError as e:
+                    log.error("cannot remove the history's commit %d: %s", old, e)
+
+
+_writers: dict[Path, _Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def _writer_of(directory: Path) -> _Writer:
+    with _writers_lock:
+        w = _writers.get(directory.resolve())
+        if w is None:
+            w = _writers[directory.resolve()] = _Writer(directory)
+        return w
 
 
 def _load_entries(directory: Path) -> list[Commit]:

@@ -5,6 +5,10 @@ A base snapshot (`NAME.xml`, generation G) plus an append-only log of change rec
 acknowledged; a torn last record (a crash while appending) is ignored on load. When the log
 grows, a new base (G+1) is written atomically and the old log removed: a crash at any instant
 leaves either the old base with its full log, or the new base.
+
+An empty record is a clear mark: the records before it are forgotten. Clearing a small log
+appends one instead of truncating the file, which waits on the disk (ext4 flushes a file
+truncated to zero and written again).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nf import persist
 
 GEN_ATTR = "generation"
 _HEAD = struct.Struct(">I32s")
+CLEAR_MARK = b""  # the payload of a clear mark
 
 
 class Journal:
@@ -36,6 +41,7 @@ class Journal:
         self.generation = 0
         self.base_size = 0
         self.log_size = 0
+        self._cleared = False  # is the log's last record a clear mark?
 
     @property
     def base_path(self) -> Path:
@@ -60,7 +66,7 @@ class Journal:
             if stale != self.log_path():
                 stale.unlink(missing_ok=True)
         records, good = _read_records(persist.read(self.log_path()) or b"")
-        self.log_size = good
+        self.log_size, self._cleared = good, False
         if good != (self.log_path().stat().st_size if self.log_path().exists() else 0):
             with open(self.log_path(), "r+b") as f:  # drop a torn tail
                 f.truncate(good)
@@ -74,7 +80,7 @@ class Journal:
         try:
             os.write(fd, rec)
             if self.durable:
-                os.fsync(fd)
+                os.fdatasync(fd)  # the data and the size (what a reader needs), not the times
         except OSError:
             os.ftruncate(fd, self.log_size)  # no half record may hide the next ones
             raise
@@ -83,6 +89,7 @@ class Journal:
         if new and self.durable:
             persist.fsync_dir(self.dir)
         self.log_size += len(rec)
+        self._cleared = False
 
     def should_compact(self) -> bool:
         """Has the log grown enough to be folded into a new base?"""
@@ -102,17 +109,28 @@ class Journal:
         self.base_size, self.log_size = len(data), 0
 
     def clear(self) -> None:
-        """Forget everything stored, keeping an empty log of generation 0 in place when that is
-        all there was (truncated, not unlinked): the next record then needs no fsync of the
-        folder for a new name. Like :meth:`remove`, not durable by itself."""
+        """Forget everything stored, keeping the log of generation 0 in place when that is all
+        there was (a clear mark appended, or truncated once it is over ``min_log``): the next
+        record then needs no fsync of the folder for a new name. Like :meth:`remove`, not
+        durable by itself."""
         log = self.log_path()
         if self.generation == 0 and not self.base_path.exists() and log.exists():
-            if self.log_size:
+            if self.log_size > self.min_log:
                 os.truncate(log, 0)
-            self.base_size = self.log_size = 0
+                self.log_size = 0
+            elif self.log_size and not self._cleared:
+                self._mark_clear(log)
+            self.base_size = 0
             return
         self.remove()
         self.generation = 0
+
+    def _mark_clear(self, log: Path) -> None:
+        rec = _HEAD.pack(0, hashlib.sha256(CLEAR_MARK).digest())
+        with open(log, "ab") as f:
+            f.write(rec)
+        self.log_size += len(rec)
+        self._cleared = True
 
     def remove(self) -> None:
         """Forget everything stored."""
@@ -130,6 +148,9 @@ def _read_records(data: bytes) -> tuple[list[bytes], int]:
         payload = data[pos + _HEAD.size:end]
         if end > len(data) or hashlib.sha256(payload).digest() != digest:
             break
-        out.append(payload)
+        if payload == CLEAR_MARK:
+            out = []
+        else:
+            out.append(payload)
         pos = end
     return out, pos
