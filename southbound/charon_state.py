@@ -37,7 +37,8 @@ def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaC
         return stats, sas, total, per_conn, _leases(client, pools)
 
     stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
-    return _state(stats, total, per_conn, leases, converter.convert(sas))
+    return _state(stats, total, converter.vpn_counters(per_conn), leases,
+                  converter.convert(sas))
 
 
 def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
@@ -56,7 +57,8 @@ def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSa
         return stats, sas, total, per_conn, _leases(client, pools)
 
     stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
-    return _state(stats, total, per_conn, leases, converter.update(sas, ids))
+    return _state(stats, total, converter.vpn_counters(per_conn, whole=False), leases,
+                  converter.update(sas, ids))
 
 
 def _in_session(socket_path: str | Path, timeout: float, read: Callable[[ViciClient], T]) -> T:
@@ -91,8 +93,8 @@ def _counters(client: ViciClient, vpns: Iterable[str]
     return total, per_conn
 
 
-def _state(stats: Any, total: dict[str, Any] | None, per_conn: dict[str, Any], leases: Any,
-           ike_sa: list[dict[str, Any]]) -> dict[str, Any]:
+def _state(stats: Any, total: dict[str, Any] | None, vpn_counters: list[dict[str, Any]],
+           leases: Any, ike_sa: list[dict[str, Any]]) -> dict[str, Any]:
     """A read's answers in the YANG shapes (counters left out without the counters plugin)."""
     out: dict[str, Any] = {"ike-sas": sa_state.ike_sas(stats),
                            "task-processing": sa_state.task_processing(stats)}
@@ -101,7 +103,7 @@ def _state(stats: Any, total: dict[str, Any] | None, per_conn: dict[str, Any], l
     if leases:
         out["pool"] = ra_session.pool_usage(leases)
     if total is not None:
-        out["vpn-counters"] = sa_state.vpn_counters(per_conn)
+        out["vpn-counters"] = vpn_counters
     out["ike-sa"] = _by_id(ike_sa)
     return out
 

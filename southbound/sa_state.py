@@ -171,7 +171,8 @@ def counters(values: Mapping[str, Any]) -> dict[str, int]:
     """One ``counters`` set (a get-counters section) as the model's counter64 leaves."""
     out: dict[str, int] = {}
     for name in COUNTERS:
-        _put(out, name, vici_int(values.get(name)))
+        v = values.get(name)  # ints already (ViciClient's counters): no text round trip
+        _put(out, name, v if type(v) is int else vici_int(v))
     return out
 
 
@@ -187,43 +188,61 @@ _IKE_CLOCK = {"established": "established-time", "rekey-time": "rekey-time",
               "reauth-time": "reauth-time"}
 _CHILD_CLOCK = {"use-in": "use-in", "use-out": "use-out", "rekey-time": "rekey-time",
                 "life-time": "life-time", "install-time": "installed-time"}
+_IKE_LEAVES, _CHILD_LEAVES = tuple(_IKE_CLOCK.values()), tuple(_CHILD_CLOCK.values())
 
 
-def _steady(name: Any, sa: Mapping[str, Any]) -> tuple:
-    children = sa.get("child-sas") or {}
-    return (name, {k: v for k, v in sa.items() if k not in _IKE_CLOCK and k != "child-sas"},
-            tuple((n, {k: v for k, v in c.items() if k not in _CHILD_CLOCK})
-                  for n, c in children.items()) if isinstance(children, Mapping) else children)
-
-
-def _clocked(out: dict[str, Any], raw: Mapping[str, Any], fields: Mapping[str, str]
-             ) -> dict[str, Any] | None:
-    """A copy of ``out`` with its clock leaves from ``raw``; None when one appeared or went
-    (the leaves' order would differ from a conversion's: convert again)."""
-    new = dict(out)
-    for vici_key, leaf in fields.items():
-        value = _clock(raw.get(vici_key))
-        if (value is None) != (leaf not in out):
-            return None
-        if value is not None:
-            new[leaf] = value
-    return new
+def _apart(sa: Mapping[str, Any]) -> tuple[dict[str, Any], tuple]:
+    """A raw list-sas entry without its clock fields (a copy: the reply is not changed; each
+    CHILD SA copied likewise), and those fields' values apart: the steady part compares with
+    the last read's in C (``==``) instead of a Python filter per field."""
+    steady = dict(sa)
+    clocks: list[Any] = [steady.pop(f, None) for f in _IKE_CLOCK]
+    children = steady.get("child-sas")
+    if isinstance(children, Mapping):
+        copies = {}
+        for n, c in children.items():
+            c = dict(c)
+            clocks.extend([c.pop(f, None) for f in _CHILD_CLOCK])
+            copies[n] = c
+        steady["child-sas"] = copies
+    return steady, tuple(clocks)
 
 
 class IkeSaConverter:
     """:func:`ike_sa_state` over a whole list-sas, remembering each SA's conversion: an SA
     whose raw entry is the same as at the last read but for the clock fields (ages,
-    countdowns) gets a copy of its last entry with those leaves renewed, so a read costs the
-    conversion of what changed (plus one comparison per SA), not of the whole table. The
-    result is the same as converting every entry (new dicts: a snapshot is never changed)."""
+    countdowns) gets a copy of its last entry with those leaves renewed, and one the same in
+    every field gets its last entry itself (the same object), so a read costs the conversion
+    of what changed (plus one comparison per SA), not of the whole table. The result is equal
+    to converting every entry; an entry once given is never changed (snapshots share it).
+    :meth:`vpn_counters` likewise gives a VPN's last entry while its counters are the same."""
 
     def __init__(self) -> None:
-        self._memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
+        self._memo: dict[Any, tuple[Any, ...]] = {}
+        self._vpns: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+    def vpn_counters(self, per_conn: Mapping[str, Any], whole: bool = True
+                     ) -> list[dict[str, Any]]:
+        """:func:`vpn_counters` of ``per_conn``, each VPN's entry the last one given when its
+        counters did not change; ``whole``: ``per_conn`` is every VPN's (a full read: the
+        others are forgotten), else some VPNs' only (a targeted read)."""
+        memo = {} if whole else dict(self._vpns)
+        out = []
+        for name, values in sorted(per_conn.items()):
+            if not name or not isinstance(values, Mapping):
+                continue
+            hit = self._vpns.get(name)
+            entry = hit[1] if hit is not None and hit[0] == values else {
+                "name": name, **counters(values)}
+            memo[name] = (values, entry)
+            out.append(entry)
+        self._vpns = memo
+        return out
 
     def convert(self, entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The ``ike-sa`` entries of one list-sas reply (of every IKE SA: the SAs not in it
         are forgotten)."""
-        memo: dict[Any, tuple[tuple, dict[str, Any]]] = {}
+        memo: dict[Any, tuple[Any, ...]] = {}
         out = [self._one(entry, memo) for entry in entries]
         self._memo = memo
         return out
@@ -240,22 +259,53 @@ class IkeSaConverter:
         self._memo = memo
         return out
 
-    def _one(self, entry: Mapping[str, Any], memo: dict[Any, tuple[tuple, dict[str, Any]]]
+    def _one(self, entry: Mapping[str, Any], memo: dict[Any, tuple[Any, ...]]
              ) -> dict[str, Any]:
         ((name, sa),) = entry.items()
         key = sa.get("uniqueid")
-        steady = _steady(name, sa)
+        steady, clocks = _apart(sa)
         hit = self._memo.get(key)
         conv = None
-        if hit is not None and hit[0] == steady:
-            conv = _clocked(hit[1], sa, _IKE_CLOCK)
-            if conv is not None and "child-sa" in conv:
-                children = [_clocked(c, raw, _CHILD_CLOCK) for c, raw in zip(
-                    conv["child-sa"], (sa.get("child-sas") or {}).values(), strict=True)]
-                conv["child-sa"] = children
-                if any(c is None for c in children):
-                    conv = None
+        if hit is not None and hit[0] == name and hit[1] == steady:
+            # the same SA: the same object when its clocks did not move either (a snapshot
+            # is never changed: sharing it is safe), else a copy with them renewed
+            conv = hit[3] if hit[2] == clocks else _renewed(hit[3], hit[2], clocks)
         if conv is None:
             conv = ike_sa_state(entry)
-        memo[key] = (steady, conv)
+        memo[key] = (name, steady, clocks, conv)
         return conv
+
+
+def _renewed(conv: dict[str, Any], old: tuple, new: tuple) -> dict[str, Any] | None:
+    """``conv`` (an SA's last conversion, made from raw clock fields ``old``) with the clock
+    leaves of ``new`` (the same SA's fields now, in :func:`_apart`'s order) written into a
+    copy; only the fields that moved are converted. None when a leaf would appear or go
+    (the leaves' order would differ from a conversion's: converted again)."""
+    out = dict(conv)
+    if "child-sa" in out:
+        out["child-sa"] = [dict(c) for c in out["child-sa"]]
+    ike = len(_IKE_LEAVES)
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a == b:
+            continue
+        if i < ike:
+            target, leaf = out, _IKE_LEAVES[i]
+        else:
+            j, k = divmod(i - ike, len(_CHILD_LEAVES))
+            target, leaf = out["child-sa"][j], _CHILD_LEAVES[k]
+        value = _fast_clock(b)
+        if (value is None) != (leaf not in target):
+            return None
+        if value is not None:
+            target[leaf] = value
+    return out
+
+
+def _fast_clock(v: Any) -> int | None:
+    """:func:`_clock`; int() reads the ASCII digits of a bytes value itself."""
+    if type(v) is not bytes:
+        return _clock(v)
+    try:
+        return max(int(v), 0)
+    except ValueError:
+        return None

@@ -104,7 +104,9 @@ def _s(value: Any) -> str:
 
 
 def _ints(values: Any) -> dict[str, int]:
-    return {_s(k): int(_s(v)) for k, v in (values or {}).items()}
+    # int() reads ASCII digits from bytes itself (get-counters all=yes: 21 per VPN)
+    return {_s(k): int(v) if type(v) is bytes else int(_s(v))
+            for k, v in (values or {}).items()}
 
 
 def _errmsg(exc: CommandException) -> str:

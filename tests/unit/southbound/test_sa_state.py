@@ -6,6 +6,7 @@ field names are charon's own.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -164,9 +165,16 @@ def test_the_converter_gives_what_converting_every_entry_gives() -> None:
         # a countdown that went (the order of the leaves would differ): converted again
         [_with(LIST_SAS_ENTRY, {"established": b"22"}, {"bytes-in": b"500", "use-in": None}),
          other],
+        # the same in every field, clocks too: the very same entry objects
+        [_with(LIST_SAS_ENTRY, {"established": b"22"}, {"bytes-in": b"500", "use-in": None}),
+         other],
+        # a countdown back: converted again
+        [_with(LIST_SAS_ENTRY, {"established": b"23"}, {"bytes-in": b"500", "use-in": b"1"}),
+         other],
         [other],  # gone
     ]
     before: list = []
+    given: list = []  # every entry given so far, and a copy of it as given
     for entries in reads:
         clean = [{n: {k: v for k, v in sa.items() if v is not None} for n, sa in e.items()}
                  for e in entries]
@@ -174,12 +182,42 @@ def test_the_converter_gives_what_converting_every_entry_gives() -> None:
             for sa in e.values():
                 sa["child-sas"] = {n: {k: v for k, v in c.items() if v is not None}
                                    for n, c in sa["child-sas"].items()}
+        raw = copy.deepcopy(clean)
         got = conv.convert(clean)
+        assert clean == raw  # the reply is not changed
         want = [ike_sa_state(e) for e in clean]
         assert got == want
         assert [list(g) for g in got] == [list(w) for w in want]  # the same leaf order
         assert all(list(gc) == list(wc) for g, w in zip(got, want, strict=True)
                    for gc, wc in zip(g.get("child-sa", []), w.get("child-sa", []), strict=True))
-        assert not any(g is b for g in got for b in before)  # new dicts: snapshots untouched
+        # an entry is the last one given exactly when it is equal, clocks and all
+        assert [any(g is b for b in before) for g in got] == [
+            any(g == b for b in before) for g in got]
+        given += [(g, copy.deepcopy(g)) for g in got]
+        assert all(g == kept for g, kept in given)  # an entry given is never changed
         before = got
+    # read 4 repeats read 3 field for field: both entries are the same objects
+    assert [given[i][0] is given[i - 2][0] for i in (8, 9)] == [True, True]
+    assert given[10][0] is not given[8][0] and given[10][0]["child-sa"][0]["use-in"] == 1
     assert before[0]["unique-id"] == 4
+
+
+def test_the_converter_keeps_each_vpns_counters_while_they_are_the_same() -> None:
+    """A full read (get-counters all=yes, as ViciClient gives it: ints) gives every VPN's
+    entry; a VPN whose counters did not change keeps its entry object, one whose counters
+    moved gets the new values; a targeted read (whole=False) leaves the others remembered."""
+    conv = sa_state.IkeSaConverter()
+    first = {"a": {"ike-init-out-req": 2, "invalid": 0}, "b": {"invalid": 1}, "": {}}
+    got1 = conv.vpn_counters(first)
+    assert got1 == vpn_counters(first)
+    got2 = conv.vpn_counters({"a": dict(first["a"]), "b": {"invalid": 7}})
+    assert got2 == [{"name": "a", "ike-init-out-req": 2, "invalid": 0},
+                    {"name": "b", "invalid": 7}]
+    assert got2[0] is got1[0] and got2[1] is not got1[1]
+    assert got1[1] == {"name": "b", "invalid": 1}  # the entry given before is not changed
+    part = conv.vpn_counters({"b": {"invalid": 7}}, whole=False)
+    assert part == [got2[1]] and part[0] is got2[1]
+    again = conv.vpn_counters({"a": {"ike-init-out-req": 2, "invalid": 0}})
+    assert again[0] is got1[0]  # still remembered after the targeted read
+    assert conv.vpn_counters({"a": {"ike-init-out-req": 3, "invalid": 0}})[0][
+        "ike-init-out-req"] == 3
