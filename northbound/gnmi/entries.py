@@ -10,15 +10,19 @@ remembered with the snapshot entry it came from, per reader (user, groups, runni
 the NACM rules live in running). At the next Get, an entry
 
 * that is the same object, or equal including its clock leaves: the value is reused;
-* equal but for the values of its clock leaves (the same leaves present): only its keys and
-  clock leaves (a "clock skeleton", a sixth of the entry) are rendered through libyang, with
-  the same pruning, and their values replace the old ones in a copy of the remembered value;
+* equal but for the values of its clock leaves (the same leaves present): each clock leaf
+  that moved is written into a copy of the remembered value (:func:`_patched`) when
+  libyang's printing of its old value there is the plain text (or number) of that old value,
+  as for the model's uint64 ages and countdowns; a leaf NACM hid stays out. Otherwise only
+  its keys and clock leaves (a "clock skeleton", a sixth of the entry) are rendered through
+  libyang, with the same pruning, and their values replace the old ones in a copy;
 * new or changed (anything but the clock values): rendered whole.
 
-Every value sent is libyang's printing of the data (whole entries, or the clock skeleton's
-leaves placed into the remembered entry): nothing is encoded by hand. NACM decides on the
-node path (list keys included) and the schema, both the same in the skeleton and the whole
-entry, so the skeleton is pruned exactly as the entry was.
+Every value sent is libyang's printing of the data (whole entries, the clock skeleton's
+leaves placed into the remembered entry, or a clock value written the way libyang printed
+that leaf's old value). NACM decides on the node path (list keys included) and the schema,
+both the same in the skeleton and the whole entry, so the skeleton is pruned exactly as the
+entry was; a patched leaf is one libyang printed for this reader before.
 """
 
 from __future__ import annotations
@@ -151,6 +155,60 @@ def _overlay(base: Any, skel: Any) -> Any:
     return out
 
 
+def _patched(value: Any, old: Any, new: Any) -> Any:
+    """``value`` (the remembered JSON of entry ``old``) for entry ``new``, when ``new`` is
+    ``old`` but for the values of clock leaves: a copy with each moved clock leaf written as
+    libyang printed its old value (text or number), the copy shared with ``value`` where
+    nothing moved (``value`` itself when nothing did); None when anything else differs or a
+    leaf cannot be written so (then the clock skeleton or the whole entry is rendered)."""
+    if type(old) is not dict or type(new) is not dict or len(old) != len(new) \
+            or type(value) is not dict:
+        return None
+    out = value
+    for k, v in new.items():
+        w = old.get(k, _GONE)
+        if v == w:
+            continue
+        j = value.get(k, _GONE)
+        if w is _GONE or j is _GONE:  # (a leaf NACM hid: the skeleton decides)
+            return None
+        tv = type(v)
+        if tv is dict:
+            part = _patched(j, w, v)
+        elif tv is list:
+            if type(w) is not list or len(w) != len(v) or type(j) is not list \
+                    or len(j) != len(v):
+                return None
+            part = [_patched(a, b, c) if _same_key(a, b) else None
+                    for a, b, c in zip(j, w, v, strict=True)]
+            if any(x is None for x in part):
+                return None
+        elif k not in CLOCK or type(w) is not int or tv is not int or v < 0:
+            return None
+        elif type(j) is str and j == str(w):
+            part = str(v)
+        elif type(j) is int and j == w:
+            part = v
+        else:
+            return None
+        if out is value:
+            out = dict(value)
+        out[k] = part
+    return out
+
+
+def _same_key(value: Any, entry: Any) -> bool:
+    """Whether ``value`` (a list entry's JSON) is the printing of ``entry`` by its key
+    (``unique-id``, or ``name``): the entries of a list are matched, not assumed in order."""
+    if type(value) is not dict or type(entry) is not dict:
+        return False
+    for k in (KEY, "name"):
+        if k in entry:
+            v = value.get(k, _GONE)
+            return v is not _GONE and str(v) == key_text(entry[k])
+    return False
+
+
 class EntryCache:
     """The rendered SA table of the last Get of each reader (see the module docstring)."""
 
@@ -160,6 +218,7 @@ class EntryCache:
         self._lock = threading.Lock()
         self.rendered = 0  # entries rendered whole (for tests and profiling)
         self.clocked = 0  # entries whose clock skeleton was rendered
+        self.patched = 0  # entries whose moved clock values were written into the last value
 
     def entries(self, schema: Schema, access: Access, reader: Hashable,
                 tree: Mapping[str, Any] | None) -> list[Rendered] | None:
@@ -189,9 +248,15 @@ class EntryCache:
         clocked: list[tuple[str, Mapping[str, Any]]] = []
         for k, e in zip(keys, table, strict=True):
             hit = old.get(k)
-            if hit is not None and (hit.entry is e or hit.entry == e):
+            if hit is None:
+                whole.append((k, e))
+            elif hit.entry is e or hit.entry == e:
                 new[k] = Rendered(e, hit.steps, hit.value)
-            elif hit is not None and same_shape(hit.entry, e):
+            elif hit.value is not None and (value := _patched(hit.value, hit.entry, e)
+                                            ) is not None:
+                new[k] = Rendered(e, hit.steps, value)
+                self.patched += 1
+            elif same_shape(hit.entry, e):
                 clocked.append((k, e))
             else:
                 whole.append((k, e))

@@ -112,14 +112,17 @@ def test_entries_match_whole_rendering_through_refreshes(gnmi) -> None:
     assert first == whole(g, ADMIN, request()) and len(first) == 6
     assert first[0][0] == "/ipsec-nf:ike/ike-sa[unique-id=1]"
     rendered = g.entries.rendered
-    # a refresh: new dicts, countdowns moved: only the clock skeletons are rendered
+    # a refresh: new dicts, countdowns moved: the moved clock values are written into the
+    # remembered values (as libyang printed them: uint64 as text), nothing rendered
     state.set(sas(6, tick=5))
-    clocked = g.entries.clocked
+    clocked, patched = g.entries.clocked, g.entries.patched
     after = by_entries(g, ADMIN, request())
     assert after == whole(g, ADMIN, request()) and after != first
     assert after[0][1]["established-time"] == "17"
     assert after[0][1]["child-sa"][0]["rekey-time"] == "2995"
-    assert (g.entries.rendered, g.entries.clocked) == (rendered, clocked + 6)
+    assert (g.entries.rendered, g.entries.clocked, g.entries.patched) == (
+        rendered, clocked, patched + 6)
+    assert first[0][1]["established-time"] == "12"  # the value sent before is not changed
     # one entry's content changed, one gone: that one rendered again, the other forgotten
     table = sas(6, tick=5)
     table[2] = sas(3, tick=5, bytes_in=999)[2]
@@ -151,10 +154,44 @@ def test_each_reader_gets_its_own_pruned_entries(gnmi) -> None:
     child = ops_view[0][1]["child-sa"][0]
     assert "spi-in" not in child and "rekey-time" not in child and "spi-out" in child
     assert admin[0][1]["child-sa"][0]["spi-in"] == "c1d2e3f4"
-    # after a clock-only refresh the hidden clock leaf stays hidden, the others move
+    # after a clock-only refresh the hidden clock leaf stays hidden, the others move (a
+    # leaf hidden from this reader: its clock skeleton is rendered, pruned alike)
     state.set(sas(3, tick=7))
+    clocked = g.entries.clocked
     ops_view = by_entries(g, OPERATOR, request())
+    assert g.entries.clocked == clocked + 3
     assert ops_view == whole(g, OPERATOR, request())
     assert "rekey-time" not in ops_view[0][1]["child-sa"][0]
     assert ops_view[0][1]["rekey-time"] == "12993"
     assert by_entries(g, ADMIN, request())[0][1]["child-sa"][0]["rekey-time"] == "2993"
+
+
+def test_clock_values_are_written_only_as_libyang_printed_the_old_ones() -> None:
+    """_patched: a moved clock leaf is written into a copy the way libyang printed its old
+    value there; anything else (a counter, a key that does not match, a printing that is
+    not the old value's text, a leaf absent from the remembered value) is None: rendered."""
+    from northbound.gnmi.entries import _patched
+
+    old = sas(1)[0]
+    new = sas(1, tick=3)[0]
+    value = json.loads(json.dumps(old, default=str))  # the shape libyang prints
+    value = {k: (str(v) if k.endswith("-time") else v) for k, v in value.items()}
+    value["child-sa"] = [{k: (str(v) if k in ("rekey-time", "life-time", "installed-time")
+                              else v) for k, v in c.items()} for c in old["child-sa"]]
+    got = _patched(value, old, new)
+    assert got is not None and got is not value
+    assert got["established-time"] == str(new["established-time"])
+    assert got["child-sa"][0]["rekey-time"] == str(new["child-sa"][0]["rekey-time"])
+    assert value["established-time"] == str(old["established-time"])  # not changed
+    assert _patched(value, old, old) is value
+    # a counter moved too: not a clock-only change
+    assert _patched(value, old, sas(1, tick=3, bytes_in=999)[0]) is None
+    # the remembered printing is not the old value's text: not written by hand
+    odd = {**value, "established-time": f"{old['established-time']}.0"}
+    assert _patched(odd, old, new) is None
+    # the child entries' printing in another order (matched by key, not position)
+    swapped = {**value, "child-sa": [{**value["child-sa"][0], "unique-id": 99}]}
+    assert _patched(swapped, old, new) is None
+    # a clock leaf absent from the remembered value (NACM hid it): the skeleton decides
+    hidden = {k: v for k, v in value.items() if k != "rekey-time"}
+    assert _patched(hidden, old, new) is None
