@@ -193,7 +193,7 @@ class Datastores(Locks, Persisted, WholeConfig):
                 self._store_candidate_full()
             else:
                 self._durably(lambda: self.cand_j.append(record(applied)), txns)
-                self._pending += [(copy.deepcopy(c), op) for c, op in applied]
+                self._pending += applied  # scoped()'s copies, no one else's: kept as they are
                 if self._cand_checked is not None:
                     self._cand_checked = self._cand_checked.fold(checked, touched)
                 self._changes.fold(txns)

@@ -10,6 +10,7 @@ once); a crash before that loses at most those history entries, never a change o
 
 from __future__ import annotations
 
+import atexit
 import copy
 import difflib
 import json
@@ -126,16 +127,17 @@ class History:
 
 
 class _Writer:
-    """Writes one history folder's files in order, in a thread started when there is work and
-    ending when there is none (not a daemon: the interpreter's exit waits for the last files).
-    """
+    """Writes one history folder's files in order, in a thread of its own (started with the
+    first commit: handing it a file costs a notify, not a thread start). It is a daemon; at
+    the interpreter's exit :func:`_flush_all` waits for the files still queued."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)
         self._queue: deque[tuple[int, bytes, list[int]]] = deque()
         self._unwritten: dict[int, bytes] = {}
+        self._busy = False  # a file taken from the queue is being written
         self._thread: threading.Thread | None = None
 
     def put(self, cid: int, data: bytes, dropped: list[int]) -> None:
@@ -146,8 +148,10 @@ class _Writer:
                 self._unwritten.pop(old, None)
             self._queue.append((cid, data, dropped))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="history-writer")
+                self._thread = threading.Thread(target=self._run, name="history-writer",
+                                                daemon=True)
                 self._thread.start()
+            self._changed.notify_all()
 
     def unwritten_data(self, cid: int) -> bytes | None:
         """A commit's file content while it is not written yet (or could not be)."""
@@ -155,19 +159,20 @@ class _Writer:
             return self._unwritten.get(cid)
 
     def flush(self) -> None:
-        """Wait for the thread to write what is queued."""
+        """Wait until what is queued is written."""
         with self._lock:
-            while self._thread is not None:
-                self._idle.wait()
+            while self._queue or self._busy:
+                self._changed.wait()
 
     def _run(self) -> None:
         while True:
             with self._lock:
-                if not self._queue:
-                    self._thread = None
-                    self._idle.notify_all()
-                    return
+                self._busy = False
+                self._changed.notify_all()
+                while not self._queue:
+                    self._changed.wait()
                 cid, data, dropped = self._queue.popleft()
+                self._busy = True
             try:
                 persist.atomic_write(self.dir / f"{cid}.xml", data)
                 with self._lock:
@@ -183,6 +188,15 @@ class _Writer:
 
 _writers: dict[Path, _Writer] = {}
 _writers_lock = threading.Lock()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """At exit: the history files of the last commits are written before the process ends."""
+    with _writers_lock:
+        writers = list(_writers.values())
+    for w in writers:
+        w.flush()
 
 
 def _writer_of(directory: Path) -> _Writer:

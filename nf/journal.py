@@ -75,9 +75,11 @@ class Journal:
     def append(self, payload: bytes) -> None:
         """Add a record durably."""
         rec = _HEAD.pack(len(payload), hashlib.sha256(payload).digest()) + payload
-        new = not self.log_path().exists()
         fd = os.open(self.log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            # an empty log may be one just created: its name is then made durable too (no
+            # stat before the open: one system call less per record)
+            new = self.log_size == 0 and os.fstat(fd).st_size == 0
             os.write(fd, rec)
             if self.durable:
                 os.fdatasync(fd)  # the data and the size (what a reader needs), not the times
@@ -114,7 +116,8 @@ class Journal:
         record then needs no fsync of the folder for a new name. Like :meth:`remove`, not
         durable by itself."""
         log = self.log_path()
-        if self.generation == 0 and not self.base_path.exists() and log.exists():
+        if self.generation == 0 and self.base_size == 0 and (
+                self.log_size or (not self.base_path.exists() and log.exists())):
             if self.log_size > self.min_log:
                 os.truncate(log, 0)
                 self.log_size = 0
