@@ -124,3 +124,29 @@ def test_a_crash_before_the_history_write_keeps_running(schema: Schema, tmp_path
     assert [c.id for c in hist.entries] == [1]  # only the history entries were lost
     before, after = hist.images(hist.entries[0])
     assert [a.findtext(f"{{{NS}}}local-id") for a in after.values()] == ["one.example.net"]
+
+
+EXITING = """
+import sys
+from pathlib import Path
+from lxml import etree
+from nf.history import History
+hist = History(Path(sys.argv[1]))
+key = ("{urn:x}ike", "{urn:x}vpn", ("v1",))
+for i in range(3):
+    hist.record({key: None}, {key: etree.fromstring(f"<vpn xmlns='urn:x'>{i}</vpn>")}, "bob",
+                7, f"change {i}")
+"""
+
+
+def test_the_files_queued_at_exit_are_written(tmp_path: Path) -> None:
+    """A server that stops normally right after a commit leaves its history complete."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", EXITING, str(tmp_path)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    hist = History(tmp_path)
+    assert [(c.id, c.comment) for c in hist.entries] == [
+        (1, "change 0"), (2, "change 1"), (3, "change 2")]
+    assert etree.tostring(next(iter(hist.images(hist.entries[-1])[1].values()))) == (
+        b'<vpn xmlns="urn:x">2</vpn>')
