@@ -129,7 +129,7 @@ class History:
 class _Writer:
     """Writes one history folder's files in order, in a thread of its own (started with the
     first commit: handing it a file costs a notify, not a thread start). It is a daemon; at
-    the interpreter's exit :func:`_flush_all` waits for the files still queued."""
+    the interpreter's exit :func:`flush_all` waits for the files still queued."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
@@ -191,8 +191,9 @@ _writers_lock = threading.Lock()
 
 
 @atexit.register
-def _flush_all() -> None:
-    """At exit: the history files of the last commits are written before the process ends."""
+def flush_all() -> None:
+    """Wait for every history file queued in this process (run at the interpreter's exit; a
+    process ending with ``os._exit`` calls it first)."""
     with _writers_lock:
         writers = list(_writers.values())
     for w in writers:

@@ -127,7 +127,11 @@ def _exit_now(status: int) -> None:
     """End the process without the interpreter's teardown, once serve has stopped: that
     teardown frees every object one at a time (10 s of a SIGTERM with 10,000 VPNs, on this
     machine kind) and nothing needs it: commits are on disk when they are answered, charon
-    and every thread we waited for are stopped. Logs and stdio are flushed first."""
+    and every thread we waited for are stopped. The history files of the last commits
+    (written after the reply), logs and stdio are flushed first."""
+    from nf.history import flush_all
+
+    flush_all()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
