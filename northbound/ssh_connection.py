@@ -16,6 +16,7 @@ from northbound.frontdoor import SIGNATURE_ALGS, FrontDoor, Slot, run_password_c
 from northbound.registry import SessionRegistry
 from northbound.session import Handler
 from northbound.ssh_channel import ChannelWriter, NetconfChannelSession
+from northbound.ssh_coalesce import coalesce
 
 # the front door logs as one: northbound.ssh (as frontdoor.py)
 log = logging.getLogger("northbound.ssh")
@@ -51,6 +52,7 @@ class NetconfSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        coalesce(conn)  # one send() per reply, not two (northbound/ssh_coalesce.py)
         peer = conn.get_extra_info("peername")
         self._peer = f"{peer[0]} port {peer[1]}" if peer else "?"
         self._source = source_key(peer[0] if peer else None)

@@ -89,50 +89,62 @@ def read(ctx: ServerContext, session: Any, name: str, wd_holder: etree._Element,
     ietf-netconf-with-defaults' namespace)."""
     if wd_mode(wd_holder.find(f"{{{WD}}}with-defaults")) != "explicit":
         return None
-    if not ctx.access(session).superuser:
+    plan = _plan(f)
+    if plan is None or not ctx.access(session).superuser:
         return None
     root = ctx.ds.tree(name)
     if root.nsmap:  # declarations above the top-level nodes: not worth the cases
         return None
     if name != "running":
-        return _print(root, f, wrapper)
-    key = (ctx.ds.version, id(root), wrapper.opening,
-           b"" if f is None else etree.tostring(f))
+        return _print(root, plan, wrapper)
+    key = (ctx.ds.version, id(root), wrapper.opening, plan)
     kept = _kept.get(ctx.ds)
     if kept is not None and kept[0] == key:
         return replies.Verbatim(kept[1])
-    out = _print(root, f, wrapper)
+    out = _print(root, plan, wrapper)
     if out is not None and len(out.xml) >= KEEP_MIN:
         _kept[ctx.ds] = (key, out.xml)
     return out
 
 
-def _print(root: etree._Element, f: etree._Element | None,
-           wrapper: Wrapper) -> replies.Verbatim | None:
-    """:func:`read`'s answer for the datastore whose root is ``root``, printed now."""
-    empty = replies.Verbatim(wrapper.empty)
+Plan = tuple[str, ...] | tuple[str, str, frozenset[str]]
+
+
+def _plan(f: etree._Element | None) -> Plan | None:
+    """What a subtree filter selects, when it is a read this module serves: ("all",) (no
+    filter), ("none",) (an empty filter), ("top", tag) (one top-level node whole),
+    ("children", tag, tags) (those children of one top-level node, whole); else None."""
     if f is None:
-        return _whole(list(elements(root)), wrapper)
+        return ("all",)
     fs = list(elements(f))
     if not fs:
-        return empty
+        return ("none",)
     if len(fs) != 1:
         return None
     sel = fs[0]
-    ns, name_ = qname(sel)
+    ns, name = qname(sel)
     if not ns:
         return None
-    top = root.find(f"{{{ns}}}{name_}")
-    if top is None:
-        return empty
     if not has_children(sel):
         if (sel.text or "").strip():
             return None  # a content match on a container: the general path decides
-        return _whole([top], wrapper)
+        return ("top", f"{{{ns}}}{name}")
     tags = _whole_tags(sel)
-    if tags is None:
-        return None
-    return _children(top, tags, wrapper)
+    return None if tags is None else ("children", f"{{{ns}}}{name}", frozenset(tags))
+
+
+def _print(root: etree._Element, plan: Plan, wrapper: Wrapper) -> replies.Verbatim | None:
+    """:func:`read`'s answer for the datastore whose root is ``root``, printed now."""
+    if plan[0] == "all":
+        return _whole(list(elements(root)), wrapper)
+    if plan[0] == "none":
+        return replies.Verbatim(wrapper.empty)
+    top = root.find(plan[1])
+    if top is None:
+        return replies.Verbatim(wrapper.empty)
+    if plan[0] == "top":
+        return _whole([top], wrapper)
+    return _children(top, plan[2], wrapper)  # type: ignore[misc]
 
 
 def _in_scope(top: etree._Element, wrapper: Wrapper) -> bool:
@@ -167,7 +179,7 @@ def _whole(tops: list[etree._Element], wrapper: Wrapper) -> replies.Verbatim | N
     return replies.Verbatim(b"".join(parts))
 
 
-def _children(top: etree._Element, tags: set[str],
+def _children(top: etree._Element, tags: frozenset[str],
               wrapper: Wrapper) -> replies.Verbatim | None:
     """``top`` (without its attributes and text) holding only its children of these tags."""
     if _in_scope(top, wrapper):

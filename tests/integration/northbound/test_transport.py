@@ -415,3 +415,28 @@ def test_ipv6_loopback_binds_ipv6_only(tmp_path: Path) -> None:
 
     addrs = asyncio.run(scenario())
     assert addrs and all(a[0] == "::1" for a in addrs)
+
+
+def test_one_socket_write_per_reply(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncssh precedes each encrypted packet with an SSH_MSG_IGNORE, each its own write
+    to the socket; northbound/ssh_coalesce.py joins what one callback writes: one write (one
+    send()) per reply, the replies intact."""
+    from asyncio import selector_events
+
+    writes: list[int] = []
+    real = selector_events._SelectorSocketTransport.write
+
+    def counting(self: Any, data: Any) -> None:
+        writes.append(len(data))
+        real(self, data)
+
+    m = nc_connect(server)  # paramiko: the only asyncio socket transports are the server's
+    try:
+        monkeypatch.setattr(selector_events._SelectorSocketTransport, "write", counting)
+        for _ in range(20):
+            assert m.lock("running").ok and m.unlock("running").ok
+        monkeypatch.undo()
+    finally:
+        m.close_session()
+    assert len(writes) == 40, writes  # 40 replies; without joining: 80
+    server.wait_sessions(0)
