@@ -123,3 +123,23 @@ def streamed(session: vici.Session, sock: socket.socket, command: str, event: st
     if reply.get("success", b"yes") != b"yes":
         raise CommandException(f"Command failed: {reply.get('errmsg', b'').decode()}")
     return out
+
+
+def requested(session: vici.Session, sock: socket.socket, command: str,
+              message: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Send ``command`` and decode its answer, as ``vici.Session.request`` does (a big
+    answer: ``get-counters all=yes`` is 21 counters per connection). Raises
+    ``CommandException`` when charon answers failure, ``SessionException``/``OSError`` on a
+    broken session."""
+    payload = vici.protocol.Message.serialize(message) if message else None
+    session.transport.send(Packet.request(command, payload))
+    reader = _Reader(sock)
+    packet = reader.packet()
+    if packet[0] != Packet.CMD_RESPONSE:
+        raise SessionException(f"unexpected response type {packet[0]} to {command}")
+    if reader.buf:
+        raise SessionException(f"unexpected data after the answer to {command}")
+    reply = decode(packet, 1)
+    if reply.get("success", b"yes") != b"yes":
+        raise CommandException(f"Command failed: {reply.get('errmsg', b'').decode()}")
+    return reply
