@@ -20,9 +20,6 @@ from nf.rpc_input import InputNode, input_nodes
 from nf.yang_modules import FEATURES, MODULES, SUPPORT_MODULES, YANG_DIR, standard_module_dirs
 
 NS = "urn:ipsec-nf:yang:ipsec-nf"
-# validate_rpc remembers valid operation texts up to this length, this many at most
-VALID_OP_MAX_LEN = 4096
-VALID_OPS_KEPT = 512
 NAMESPACES: dict[str, str] = {}  # module name -> namespace, of every loaded module
 
 
@@ -128,7 +125,6 @@ class Schema:
         self.support = [self.ctx.load_module(m) for m in SUPPORT_MODULES]
         self._enable_features()
         self._inputs: dict[tuple[str, str], dict[tuple[str, str], InputNode] | None] = {}
-        self._valid_ops: set[str] = set()  # operation texts validate_rpc found valid
         NAMESPACES.update({name: ns for name, _, ns in self.implemented()})
 
         self.top: dict[tuple[str, str], SNode] = {}
@@ -224,11 +220,7 @@ class Schema:
 
     def validate_rpc(self, xml: str) -> list[LyError] | None:
         """Parse and validate one operation element (RPC or action input) against its YANG
-        definition; None when it is valid, else libyang's error items. (Without a data tree
-        the answer depends on the text alone: texts found valid are remembered, a few
-        hundred, as the same small operations come again and again.)"""
-        if xml in self._valid_ops:
-            return None
+        definition; None when it is valid, else libyang's error items."""
         self.ctx.last_errors = []
         try:
             dnode = self.ctx.parse_op_mem("xml", xml, DataType.RPC_YANG)
@@ -240,10 +232,6 @@ class Schema:
             return self.ctx.last_errors or [LyError(0, "invalid operation input", None, None)]
         finally:
             dnode.free()
-        if len(xml) <= VALID_OP_MAX_LEN:
-            if len(self._valid_ops) >= VALID_OPS_KEPT:
-                self._valid_ops.clear()
-            self._valid_ops.add(xml)
         return None
 
     def is_default(self, chain: list[SNode], value: str) -> bool | None:
