@@ -2,10 +2,10 @@
 
 asyncssh hands each SSH packet to the socket's transport on its own, and precedes every
 encrypted packet after the key exchange with an ``SSH_MSG_IGNORE`` (asyncssh 2.24,
-``SSHConnection.send_packet``): each NETCONF reply cost two ``send()`` calls. On loopback a
-``send()`` runs the peer's TCP receive path too, ~0.25 ms each on this machine kind: in a
-cProfile of the server answering get-config by key at 10 VPNs they were the largest single
-cost, a quarter of the server's CPU per RPC (docs/benchmarks.md).
+``SSHConnection.send_packet``): each NETCONF reply cost two ``send()`` calls, two TCP
+segments for the client to take. On loopback a ``send()`` runs the peer's TCP receive path
+and wakes it: in a cProfile of the server answering get-config by key at 10 VPNs the two
+sends were a quarter of the server's wall time per RPC (docs/benchmarks.md).
 
 :func:`coalesce` puts a :class:`CoalescingTransport` between an asyncssh connection and its
 socket transport: what asyncssh writes during one callback of the event loop is joined and
