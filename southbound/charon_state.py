@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from southbound import ra_session, sa_state, vici_ra
+from southbound import ra_session, sa_packets, sa_state, vici_ra
 from southbound.backend import BackendUnavailable
 from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
 
@@ -29,7 +29,8 @@ def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaC
     are loaded) from a separate session, within ``timeout``. Without the counters plugin
     (get-counters refused) the counters are left out. Raises :class:`BackendUnavailable`."""
     def read(client: ViciClient) -> tuple[Any, list, dict | None, dict, Any]:
-        stats, sas = client.stats(), client.list_sas()
+        # the SAs' messages undecoded: only those that changed are (southbound/sa_packets)
+        stats, sas = client.stats(), client.list_sas_packets()
         try:
             total, per_conn = client.read_counters()
         except ViciError:
@@ -38,7 +39,7 @@ def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaC
 
     stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
     return _state(stats, total, converter.vpn_counters(per_conn), leases,
-                  converter.convert(sas))
+                  sa_packets.convert(converter, sas))
 
 
 def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,

@@ -220,6 +220,7 @@ class IkeSaConverter:
     def __init__(self) -> None:
         self._memo: dict[Any, tuple[Any, ...]] = {}
         self._vpns: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        self._packets: dict[tuple, tuple] = {}  # southbound/sa_packets.py's memory
 
     def vpn_counters(self, per_conn: Mapping[str, Any], whole: bool = True
                      ) -> list[dict[str, Any]]:

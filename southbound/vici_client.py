@@ -264,6 +264,12 @@ class ViciClient:
         return self._call("list-sas", lambda: streamed(self._session, self._sock, "list-sas",
                                                        "list-sa", filters))
 
+    def list_sas_packets(self) -> list[bytes]:
+        """Every IKE SA's ``list-sas`` message as charon sent it, not decoded (see
+        ``southbound/sa_packets.py``)."""
+        return self._call("list-sas", lambda: streamed(self._session, self._sock, "list-sas",
+                                                       "list-sa", None, raw=True))
+
     def initiate(self, child: str | None = None, ike: str | None = None,
                  timeout_ms: int = 10000) -> list[dict[str, str]]:
         """Initiate a CHILD SA (and its IKE SA); wait at most ``timeout_ms`` (-1: don't wait).

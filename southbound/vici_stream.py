@@ -94,9 +94,11 @@ class _Reader:
 
 def streamed(session: vici.Session, sock: socket.socket, command: str, event: str,
              message: dict[str, Any] | None = None,
-             each: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
+             each: Callable[[dict[str, Any]], Any] | None = None,
+             raw: bool = False) -> list[Any]:
     """Send ``command`` and collect the ``event`` messages it streams (each passed through
-    ``each`` when given), as ``vici.Session.streamed_request`` does. Raises
+    ``each`` when given; ``raw``: each message's bytes, not decoded), as
+    ``vici.Session.streamed_request`` does. Raises
     ``CommandException`` when charon answers failure, ``SessionException``/``OSError`` on a
     broken session."""
     payload = vici.protocol.Message.serialize(message) if message else None
@@ -108,6 +110,9 @@ def streamed(session: vici.Session, sock: socket.socket, command: str, event: st
         while True:
             packet = reader.packet()
             kind = packet[0]
+            if kind == Packet.EVENT and raw:
+                out.append(packet[2 + packet[1]:])
+                continue
             if kind == Packet.EVENT:
                 msg = decode(packet, 2 + packet[1])
                 out.append(each(msg) if each else msg)
