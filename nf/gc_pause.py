@@ -4,7 +4,8 @@ A bulk edit or commit allocates millions of short-lived container objects while 
 holds every loaded VPN as Python objects: each full collection the allocations set off walks
 that whole heap again (at 10,000 VPNs, a third of a later load's CPU in one process). Objects
 freed by their reference count are freed as before; cyclic garbage made during the operation
-waits for the next collection after it.
+waits for the next collection after it. What the operation leaves alive is then frozen
+(nf/heap.py): the next passes do not walk it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import functools
 import gc
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from nf import heap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +32,7 @@ def paused(fn: F) -> F:
             return fn(*args, **kwargs)
         finally:
             if was_on:
+                heap.freeze()  # (no walk: what the operation left is mostly long-lived)
                 gc.enable()
 
     return run  # type: ignore[return-value]

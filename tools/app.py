@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nf import heap
 from nf.ca_store import CaStore
 from nf.confirmed import ConfirmedCommits
 from nf.datastore import Datastores
@@ -341,7 +342,8 @@ class App:
             # freed memory back to the OS once a removal is applied (nf/memory.py)
             self._tasks.append(asyncio.create_task(trim_after_changes(
                 lambda: sum(map(len, self.ds.running.index.values())),
-                lambda: self.reconciler.wait_applied(600))))
+                lambda: heap.collected_after(self.reconciler.wait_applied(600)))))
+            self._tasks.append(asyncio.create_task(heap.thaw_when_quiet(self.reconciler.settled)))
             self._tasks.append(asyncio.create_task(keep_crl_fresh(self.ca)))
             self.reconciler.set_desired(self.effective)
             if self.ikeless is not None:
