@@ -42,6 +42,7 @@ class Journal:
         self.base_size = 0
         self.log_size = 0
         self._cleared = False  # is the log's last record a clear mark?
+        self._log_path: tuple[int, Path] = (-1, directory)
 
     @property
     def base_path(self) -> Path:
@@ -49,7 +50,10 @@ class Journal:
 
     def log_path(self, generation: int | None = None) -> Path:
         """The log of a generation (the current one by default)."""
-        return self.dir / f"{self.name}.{self.generation if generation is None else generation}.log"
+        gen = self.generation if generation is None else generation
+        if self._log_path[0] != gen:  # (kept: a Path is built for every record otherwise)
+            self._log_path = (gen, self.dir / f"{self.name}.{gen}.log")
+        return self._log_path[1]
 
     def load(self) -> tuple[etree._Element | None, list[bytes]]:
         """The base tree (None if never stored) and the intact log records after it."""
