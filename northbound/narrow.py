@@ -304,8 +304,29 @@ def state(data: dict[str, Any], spec: etree._Element | None, ns: str,
         if isinstance(out.get(name), list):
             keys = _state_keys([fc for fc in fcs if qname(fc)[1] == name], ns, key)
             if keys is not None:
-                out[name] = [i for i in out[name] if str(i.get(key)).strip() in keys]
+                by_key = _index(name, key, out[name])
+                hits = sorted(p for k in keys for p in by_key.get(k, ()))
+                out[name] = [out[name][p] for p in hits]  # in the list's order
     return out
+
+
+# the last state list of each name indexed by its key, with the list it indexes: a published
+# state tree is never changed (each reading composes new lists), so the index lasts as long
+# as the list is the same object; a get of one VPN by key at 10,000 VPNs scanned all 10,000
+_indexed: dict[str, tuple[list[Any], dict[str, list[int]]]] = {}
+
+
+def _index(name: str, key: str, items: list[Any]) -> dict[str, list[int]]:
+    """The positions of the items of the state list ``name`` by the (stripped) value of
+    their ``key``."""
+    hit = _indexed.get(name)
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    by_key: dict[str, list[int]] = {}
+    for p, i in enumerate(items):
+        by_key.setdefault(str(i.get(key)).strip(), []).append(p)
+    _indexed[name] = (items, by_key)
+    return by_key
 
 
 # state lists whose items go into the config entry of the same key (nf/state.py merge_state):

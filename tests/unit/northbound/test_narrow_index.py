@@ -111,3 +111,30 @@ def test_server_state_built_only_when_the_filter_may_select_it(read, monkeypatch
          f"<subtree-filter>{ncm}</subtree-filter></get-data>")
     assert len(built) == 3
     assert set().union(*built) <= ops_nmda.SERVER_STATE  # every tree it builds is covered
+
+
+def test_state_entries_by_key_come_from_an_index_of_the_reading(read, monkeypatch) -> None:
+    """A get of VPNs by key takes their state from an index of the reading's list, built
+    once per reading (a published reading is never changed), in the list's order."""
+    narrow._indexed.clear()
+    built: list[int] = []
+    real = narrow._index
+
+    def spy(name, key, items):  # noqa: ANN001, ANN202
+        hit = narrow._indexed.get(name)
+        if hit is None or hit[0] is not items:
+            built.append(len(items))
+        return real(name, key, items)
+
+    monkeypatch.setattr(narrow, "_index", spy)
+    two = (f'<get><filter type="subtree"><ike xmlns="{NS}"><vpn><name>vpn42</name></vpn>'
+           "<vpn><name>vpn7</name></vpn></ike></filter></get>")
+    for _ in range(3):
+        out = read(two)
+    assert built == [N]
+    assert out.index(b"<name>vpn7</name>") < out.index(b"<name>vpn42</name>")
+    assert out.count(b"applied") == 2
+    monkeypatch.setitem(STATE, "vpn", [dict(v) for v in STATE["vpn"]])  # a new reading
+    STATE["vpn"][7]["apply-status"] = {"state": "failed"}
+    out = read(two)
+    assert built == [N, N] and b"failed" in out
