@@ -225,10 +225,10 @@ class StateEngine:
         self._schedule(self.coalesce)
 
     def invalidate(self) -> None:
-        """What ``compose`` adds changed (a commit, the status table): recompose (at once for
-        a reader, within ``recompose_delay`` for the subscribers)."""
+        """What ``compose`` adds changed: recompose at the next read, or soon for subscribers."""
         self._recompose = True
-        self._schedule(self.recompose_delay)
+        if self._feed:  # (none: no timer, a bulk load's statuses recomposed all every 0.25 s)
+            self._schedule(self.recompose_delay)
 
     async def run(self) -> None:
         """Sample the daemon every ``interval`` seconds while anyone subscribes to the
