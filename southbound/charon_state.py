@@ -28,18 +28,24 @@ def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaC
     ``counters``, ``vpn-counters``, ``ike-sa`` sorted by unique-id, ``pool`` when ``pools``
     are loaded) from a separate session, within ``timeout``. Without the counters plugin
     (get-counters refused) the counters are left out. Raises :class:`BackendUnavailable`."""
-    def read(client: ViciClient) -> tuple[Any, list, dict | None, dict, Any]:
-        # the SAs' messages undecoded: only those that changed are (southbound/sa_packets)
+    def read(client: ViciClient) -> tuple[Any, list, dict | None, bytes, Any]:
+        # the SAs' messages and the counters' answer undecoded: only what changed is decoded
+        # (southbound/sa_packets.py)
         stats, sas = client.stats(), client.list_sas_packets()
         try:
-            total, per_conn = client.read_counters()
+            total, per_conn = client.counters(), client.counters_answer()
         except ViciError:
-            total, per_conn = None, {}
+            total, per_conn = None, b""
         return stats, sas, total, per_conn, _leases(client, pools)
 
     stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
-    return _state(stats, total, converter.vpn_counters(per_conn), leases,
-                  sa_packets.convert(converter, sas))
+    vpns: list[dict[str, Any]] = []
+    if total is not None:
+        try:
+            vpns = sa_packets.vpn_counters(converter, per_conn)
+        except ViciError:
+            total = None
+    return _state(stats, total, vpns, leases, sa_packets.convert(converter, sas))
 
 
 def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,

@@ -27,8 +27,11 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
+from vici.exception import CommandException
+
 from southbound import sa_state
-from southbound.vici_stream import decode
+from southbound.vici_client import ViciError, _ints, _s
+from southbound.vici_stream import checked, decode
 
 # a clock field's key-value element: type 3, the key's length and name, a 2-byte value
 # length (below 256), the value (charon writes a decimal number; checked against the length)
@@ -112,4 +115,23 @@ def convert(converter: sa_state.IkeSaConverter, packets: Sequence[bytes]
         out.append(conv)
     converter._memo = memo
     converter._packets = new
+    return out
+
+
+def vpn_counters(converter: sa_state.IkeSaConverter, message: bytes) -> list[dict[str, Any]]:
+    """The ``vpn-counters`` entries of get-counters all=yes's answer (``message``, raw): the
+    very list given for the last answer when charon's answer is the same to the byte (the
+    counters only move with IKE traffic), else decoded and converted (each VPN's entry kept
+    while its counters are the same: ``converter.vpn_counters``). Raises
+    :class:`ViciError` when charon answered failure (no counters plugin)."""
+    last = converter._counters
+    if last is not None and last[0] == message:
+        return last[1]
+    try:
+        reply = checked(message)
+    except CommandException as exc:
+        raise ViciError("get-counters", str(exc).removeprefix("Command failed: ")) from None
+    per_conn = {_s(c): _ints(v) for c, v in (reply.get("counters") or {}).items()}
+    out = converter.vpn_counters(per_conn)
+    converter._counters = (message, out)
     return out

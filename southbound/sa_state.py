@@ -221,6 +221,7 @@ class IkeSaConverter:
         self._memo: dict[Any, tuple[Any, ...]] = {}
         self._vpns: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
         self._packets: dict[tuple, tuple] = {}  # southbound/sa_packets.py's memory
+        self._counters: tuple[bytes, list[dict[str, Any]]] | None = None  # and the counters'
 
     def vpn_counters(self, per_conn: Mapping[str, Any], whole: bool = True
                      ) -> list[dict[str, Any]]:

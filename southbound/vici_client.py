@@ -17,7 +17,7 @@ import vici
 from vici.exception import CommandException, SessionException
 from vici.protocol import Message, Packet
 
-from southbound.vici_stream import requested, streamed
+from southbound.vici_stream import answer, requested, streamed
 
 DEFAULT_TIMEOUT = 30.0
 # charon's VICI plugin refuses (closes the session on) any segment above 512 KiB; the README
@@ -191,6 +191,12 @@ class ViciClient:
         per_conn = self._call("get-counters", lambda: requested(
             self._session, self._sock, "get-counters", {"all": "yes"}))
         return total, {_s(c): _ints(v) for c, v in (per_conn.get("counters") or {}).items()}
+
+    def counters_answer(self) -> bytes:
+        """get-counters all=yes's answer as charon sent it, not decoded (decoded by
+        ``vici_stream.checked``; see ``southbound/sa_packets.py``)."""
+        return self._call("get-counters", lambda: answer(
+            self._session, self._sock, "get-counters", {"all": "yes"}))
 
     def counters(self, name: str | None = None) -> dict[str, int]:
         """The counters plugin's IKE message counters, global or of connection ``name`` (one

@@ -136,6 +136,13 @@ def requested(session: vici.Session, sock: socket.socket, command: str,
     answer: ``get-counters all=yes`` is 21 counters per connection). Raises
     ``CommandException`` when charon answers failure, ``SessionException``/``OSError`` on a
     broken session."""
+    return checked(answer(session, sock, command, message))
+
+
+def answer(session: vici.Session, sock: socket.socket, command: str,
+           message: dict[str, Any] | None = None) -> bytes:
+    """Send ``command`` and read its answer's message, not decoded (:func:`checked` decodes
+    it). Raises ``SessionException``/``OSError`` on a broken session."""
     payload = vici.protocol.Message.serialize(message) if message else None
     session.transport.send(Packet.request(command, payload))
     reader = _Reader(sock)
@@ -144,7 +151,12 @@ def requested(session: vici.Session, sock: socket.socket, command: str,
         raise SessionException(f"unexpected response type {packet[0]} to {command}")
     if reader.buf:
         raise SessionException(f"unexpected data after the answer to {command}")
-    reply = decode(packet, 1)
+    return packet[1:]
+
+
+def checked(message: bytes) -> dict[str, Any]:
+    """An answer's message decoded; ``CommandException`` when charon answered failure."""
+    reply = decode(message)
     if reply.get("success", b"yes") != b"yes":
         raise CommandException(f"Command failed: {reply.get('errmsg', b'').decode()}")
     return reply

@@ -101,3 +101,30 @@ def test_an_identity_that_looks_like_a_clock_element_is_not_taken_for_one(
     got = check(conv, [mimic])
     assert "established-time" not in got[0]
     assert got[0]["remote-id"].endswith("99")
+
+
+def test_vpn_counters_from_the_raw_answer() -> None:
+    """get-counters all=yes's raw answer (over the VICI fake): what decoding it gives; the
+    same answer to the byte gives the very same list; a moved counter is seen; a failure
+    answer is a ViciError (no counters plugin)."""
+    from southbound.vici_client import ViciClient, ViciError
+    from southbound.vici_stream import answer
+    from tests.fakes.vici_server import FakeCharon
+
+    conv = sa_state.IkeSaConverter()
+    with FakeCharon() as fake:
+        fake.counters = {"": {"invalid": 3}, "vpn-a": {"ike-init-out-req": 2, "invalid": 1},
+                         "vpn-b": {"child-rekey": 5}}
+        with ViciClient(fake.path) as c:
+            first = sa_packets.vpn_counters(conv, c.counters_answer())
+            assert first == sa_state.vpn_counters(c.read_counters()[1])
+            assert first[0] == {"name": "vpn-a", "ike-init-out-req": 2, "invalid": 1}
+            assert sa_packets.vpn_counters(conv, c.counters_answer()) is first
+            fake.counters["vpn-b"] = {"child-rekey": 6}
+            moved = sa_packets.vpn_counters(conv, c.counters_answer())
+            assert moved[1]["child-rekey"] == 6 and moved[0] is first[0]
+            assert first[1]["child-rekey"] == 5  # the list given before is not changed
+            refused = answer(c._session, c._sock, "get-counters", {"name": "nope"})
+            with pytest.raises(ViciError, match="no counters found"):
+                sa_packets.vpn_counters(conv, refused)
+            assert c.list_sas() == []  # the session in step
