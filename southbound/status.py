@@ -67,6 +67,8 @@ class ApplyStatus:
         self._observers: list[Observer] = []
         self._watchers: list[Callable[[EntryStatus], None]] = []
         self.generation = 0  # bumped by every batch of changes (a commit)
+        self.changes = 0  # bumped by every change of the table
+        self._sorted: tuple[int, list[EntryStatus]] | None = None
         self.counts: dict[Status, int] = {"applied": 0, "pending": 0, "failed": 0}
 
     def __repr__(self) -> str:
@@ -89,8 +91,11 @@ class ApplyStatus:
         return self._entries.get((kind, name))
 
     def entries(self) -> list[EntryStatus]:
-        """Every entry, sorted by kind and name."""
-        return [self._entries[k] for k in sorted(self._entries)]
+        """Every entry, sorted by kind and name (one list while the table is unchanged:
+        do not modify it)."""
+        if self._sorted is None or self._sorted[0] != self.changes:
+            self._sorted = (self.changes, [self._entries[k] for k in sorted(self._entries)])
+        return self._sorted[1]
 
     def failed(self) -> list[EntryStatus]:
         """Failed entries."""
@@ -181,6 +186,7 @@ class ApplyStatus:
             self._notify(new, old)
 
     def _changed(self, new: EntryStatus) -> None:
+        self.changes += 1
         for watcher in self._watchers:
             try:
                 watcher(new)

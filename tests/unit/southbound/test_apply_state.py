@@ -40,3 +40,29 @@ def test_apply_status_tree_is_valid_yang_data() -> None:
              e.findtext(f"{{{NS}}}status")) for e in entries] == [
         ("pre-shared-key", "k", "failed"), ("vpn", "a", "applied"), ("vpn", "b", "pending")]
     assert st.findtext(f"{{{NS}}}state-stale") == "true"
+
+
+def test_unchanged_entries_are_rendered_once() -> None:
+    """Each reading composes the tree again: an unchanged table gives the same entry list,
+    a changed entry a new list in which only that entry is rendered again."""
+    rec = Reconciler(CharonBackend("/nonexistent", DATAPLANES["kernel-netlink"]))
+    rec.set_desired(EffectiveConfig.empty())
+    for name in ("a", "b", "c"):
+        rec.status.pending(VPN, name)
+        rec.status.applied(VPN, name)
+    now = datetime.now(UTC)
+    first = apply_status_tree(rec, now, False)["entry"]
+    again = apply_status_tree(rec, now, False)["entry"]
+    assert again is first
+    rec.status.failed_with(VPN, "b", "no route to peer")
+    changed = apply_status_tree(rec, now, False)["entry"]
+    assert changed is not first
+    assert [e["status"] for e in changed] == ["applied", "failed", "applied"]
+    assert changed[0] is first[0] and changed[2] is first[2] and changed[1] is not first[1]
+    assert changed[1]["message"] == "no route to peer" and changed[1]["attempts"] == 1
+    rec.status.removed(VPN, "a")
+    rec.status.pending(VPN, "d")
+    last = apply_status_tree(rec, now, False)["entry"]
+    assert [(e["name"], e["status"]) for e in last] == [
+        ("b", "failed"), ("c", "applied"), ("d", "pending")]
+    assert last[1] is first[2]
