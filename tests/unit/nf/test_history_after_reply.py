@@ -150,3 +150,33 @@ def test_the_files_queued_at_exit_are_written(tmp_path: Path) -> None:
         (1, "change 0"), (2, "change 1"), (3, "change 2")]
     assert etree.tostring(next(iter(hist.images(hist.entries[-1])[1].values()))) == (
         b'<vpn xmlns="urn:x">2</vpn>')
+
+
+def test_a_commit_waits_for_one_sync_only(schema: Schema, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before a commit returns (its <ok/>): running's record synced, nothing else waited for
+    on the disk (no history file, folder sync, truncation or unlink); those follow in the
+    history's writer."""
+    ds = Datastores(schema, tmp_path)
+    ds.edit("running", etree.parse(str(SITE_A)).getroot(), sid=1)
+    hist = History(tmp_path, keep=1)
+    ds.on_change.append(lambda sid, e, b, a: hist.record(b, a, "alice", sid, ""))
+    ds.edit("candidate", change("v1", "one.example.net"), sid=1)
+    ds.commit(sid=1)  # the logs and the history's folder exist from now on
+    hist.flush()
+    calls: list[tuple[str, bool]] = []
+    main = threading.get_ident()
+    for name in ("fsync", "fdatasync", "truncate", "ftruncate", "unlink", "rename", "replace"):
+        real = getattr(os, name)
+
+        def spy(*args: object, _real=real, _name=name) -> object:  # noqa: ANN001
+            calls.append((_name, threading.get_ident() == main))
+            return _real(*args)
+        monkeypatch.setattr(os, name, spy)
+    ds.edit("candidate", change("v1", "two.example.net"), sid=1)
+    ds.commit(sid=1)
+    on_path = [name for name, in_main in calls if in_main]
+    hist.flush()
+    assert on_path == ["fdatasync"], calls
+    assert {name for name, in_main in calls if not in_main} >= {"fsync", "replace", "unlink"}
+    assert [c.id for c in History(tmp_path, keep=1).entries] == [2]
