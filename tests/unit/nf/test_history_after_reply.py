@@ -180,3 +180,22 @@ def test_a_commit_waits_for_one_sync_only(schema: Schema, tmp_path: Path,
     assert on_path == ["fdatasync"], calls
     assert {name for name, in_main in calls if not in_main} >= {"fsync", "replace", "unlink"}
     assert [c.id for c in History(tmp_path, keep=1).entries] == [2]
+
+
+def test_the_candidate_cleared_by_a_mark_reloads_clean(schema: Schema, tmp_path: Path) -> None:
+    """After a commit the candidate's log is cleared by a mark, not truncated: a restart finds
+    the candidate equal to running, then only the edits made after the commit."""
+    ds = Datastores(schema, tmp_path)
+    ds.edit("running", etree.parse(str(SITE_A)).getroot(), sid=1)
+    ds.edit("candidate", change("v1", "one.example.net"), sid=1)
+    ds.commit(sid=1)
+    log = tmp_path / "candidate.0.log"
+    assert log.stat().st_size > 0  # the edit's record and the mark
+    again = Datastores(schema, tmp_path)
+    assert not again.candidate_dirty and local_id(again, "v1") == "one.example.net"
+    again.edit("candidate", change("v2", "two.example.net"), sid=1)
+    third = Datastores(schema, tmp_path)
+    assert third.candidate_dirty
+    cand = etree.tostring(third.tree("candidate")).decode()
+    assert "two.example.net" in cand and "one.example.net" in cand
+    assert local_id(third, "v2") is None
