@@ -168,7 +168,7 @@ def test_cookie_threshold_global_in_force(responder: Responder) -> None:
 
 def test_thresholds_off_no_cookie(responder: Responder) -> None:
     """Both thresholds 0: five half-open IKE SAs from one address (block-threshold 5 allows
-    them) and more from another, all answered with SA/KE/Nonce; the sixth from PEER reaches
+    them) and one from another, all answered with SA/KE/Nonce; the sixth from PEER reaches
     block-threshold (5, the model's default) and is dropped, as charon logs."""
     ini = responder.start(dos(cookie=0, cookie_ip=0))
     kinds = [ini.init(PEER).kind for _ in range(5)] + [ini.init(PEER2).kind]
