@@ -414,3 +414,29 @@ def test_cookie_threshold_ip_reaches_charon(schema: Schema) -> None:
     conf = charon_section(render_conf(Path("/x"), options=opts))
     assert (conf["cookie_threshold"], conf["cookie_threshold_ip"]) == ("0", "0")
     assert apply_method(MODEL_DEFAULTS, opts) == "restart"  # the receiver reads it at start
+
+
+@pytest.mark.parametrize("block,cookie_ip", [(3, 3), (2, 3), (0, 0), (4, 10)])
+def test_block_threshold_must_be_above_cookie_threshold_ip(schema: Schema, block: int,
+                                                           cookie_ip: int) -> None:
+    """charon 5.9.8 raises a block threshold not above the per-address cookie threshold to
+    that + 1 (0 too; charon.log "increasing block threshold", seen with a real charon): the
+    model refuses such a pair instead of promising a value charon does not use."""
+    with pytest.raises(RpcError) as e:
+        validate(schema, ike(f"<dos-protection><cookie-threshold-ip>{cookie_ip}"
+                             f"</cookie-threshold-ip><block-threshold>{block}"
+                             "</block-threshold></dos-protection>"))
+    [err] = e.value.errors
+    assert err.message == ("block-threshold must be above cookie-threshold-ip: charon 5.9.8 "
+                           "raises a lower block threshold to cookie-threshold-ip + 1 (0 "
+                           "included)"), err
+    assert err.path is not None and err.path.endswith("block-threshold"), err
+
+
+def test_block_threshold_above_cookie_threshold_ip_is_taken(schema: Schema) -> None:
+    cfg = validate(schema, ike("<dos-protection><cookie-threshold-ip>0</cookie-threshold-ip>"
+                               "<block-threshold>1</block-threshold></dos-protection>"))
+    assert global_options(cfg["ike"]["global-options"]).dos_protection.block_threshold == 1
+    with pytest.raises(RpcError):  # the default cookie-threshold-ip (3) counts too
+        validate(schema, ike("<dos-protection><block-threshold>3</block-threshold>"
+                             "</dos-protection>"))
