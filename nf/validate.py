@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import json
@@ -85,7 +84,11 @@ def to_rpc_error(items: list[LyError], fallback: str,
 
 def validate(schema: Schema, roots: list[etree._Element]) -> dict[str, Any]:
     """Validate a whole config; return it as libyang's dict (with defaults) or raise RpcError."""
-    xml = "".join(etree.tostring(r, encoding="unicode") for r in roots)
+    return validate_text(schema, "".join(etree.tostring(r, encoding="unicode") for r in roots))
+
+
+def validate_text(schema: Schema, xml: str) -> dict[str, Any]:
+    """:func:`validate` of a config given as XML text."""
     try:
         dnode = schema.parse_config(xml)
     except libyang.LibyangError:
@@ -165,21 +168,23 @@ def validate_slice(schema: Schema, tree: Any, touched: set) -> dict[str, Any] | 
     validation is needed."""
     if not touched or not all(is_bulk(k) for k in touched):
         return None
-    parts = {}
+    # the slice as XML text at once: each kept node serialized where it is (with the
+    # namespace declarations in scope there) instead of copied into a new tree first
+    parts: dict[str, list[str]] = {}
     for top in elements(tree.root):
-        shell = etree.Element(top.tag, nsmap=top.nsmap)
+        q = etree.QName(top)
+        part = parts[top.tag] = [f'<{q.localname} xmlns="{q.namespace or ""}">']
         sn = schema_of(schema.top, top)
         for child in (sn.children.values() if sn is not None else []):
             if child.name not in BULK:
-                for c in top.iterchildren(f"{{{child.ns}}}{child.name}"):
-                    shell.append(_copy(c))
-        parts[top.tag] = shell
+                part.extend(_text(c) for c in top.iterchildren(f"{{{child.ns}}}{child.name}"))
     for key in touched:
         el = tree.lookup(key)
         if el is not None:
-            parts[key[0]].append(_copy(el))
-    return validate(schema, list(parts.values()))
+            parts[key[0]].append(_text(el))
+    return validate_text(schema, "".join(
+        "".join(part) + f"</{_local(tag)}>" for tag, part in parts.items()))
 
 
-def _copy(el: etree._Element) -> etree._Element:
-    return copy.deepcopy(el)
+def _text(el: etree._Element) -> str:
+    return etree.tostring(el, encoding="unicode", with_tail=False)
