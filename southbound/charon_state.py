@@ -6,7 +6,10 @@
 each IKE SA named, the global counters and ``get-counters name=VPN`` of the VPNs named: a few
 small requests instead of the whole table (at 1,000 IKE SAs a full list-sas is most of a
 read). The engine merges a targeted read into its cached reading
-(:func:`southbound.state_merge.merge`).
+(:func:`southbound.state_merge.merge`). The full read takes list-sas and get-counters all=yes
+as charon's raw messages: only the IKE SAs whose message changed in more than its clock
+values, and a counters answer not the same to the byte, are decoded and converted
+(:mod:`southbound.sa_packets`).
 """
 
 from __future__ import annotations
