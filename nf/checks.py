@@ -14,8 +14,8 @@ the template's, a leaf overrides the template's leaf: ``nf/templates.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 from nf import i2nsf_ike, paths
 from nf.effective import EffectiveConfig
@@ -47,6 +47,7 @@ class Refusal(Protocol):
 
 
 Check = Callable[[EffectiveConfig], Iterable[Refusal]]
+C = TypeVar("C", bound=Callable[..., Any])
 
 
 def _step(step: str) -> Step:
@@ -90,3 +91,80 @@ def run_checks(checks: Iterable[Check], effective: EffectiveConfig,
               for check in checks for r in check(effective)]
     if errors:
         raise RpcError(*errors)
+
+
+def pure(check: C) -> C:
+    """Mark ``check`` as a function of the effective config alone (no clock, file, store or
+    kernel read): equal configs, equal refusals. :class:`CheckRuns` does not run it again on
+    the very values it already passed."""
+    try:
+        setattr(check, "pure", True)  # noqa: B010 - (a function's attribute)
+    except AttributeError:  # (a bound method, a builtin: marked in a wrapper)
+        return cast(C, _Pure(check))
+    return check
+
+
+class _Pure:
+    """A callable marked :func:`pure`."""
+
+    pure = True
+
+    def __init__(self, check: Callable[..., Any]) -> None:
+        self.check = check
+
+    def __call__(self, *args: Any) -> Any:
+        return self.check(*args)
+
+
+def _shape(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The two outer levels of libyang's dict (lists as tuples), holding the same values."""
+    return {name: {k: tuple(v) if isinstance(v, list) else v for k, v in top.items()}
+            if isinstance(top, dict) else tuple(top) if isinstance(top, list) else top
+            for name, top in data.items()}
+
+
+def _is(a: Any, b: Any) -> bool:
+    """The same value, or tuples of the same values."""
+    return a is b or (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+                      and all(x is y for x, y in zip(a, b, strict=True)))
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Are two shapes made of the very same values (identity, not equality: a validated
+    config's dicts are never changed in place, a new value is a new object)?"""
+    if a.keys() != b.keys():
+        return False
+    for name, top in a.items():
+        other = b[name]
+        if isinstance(top, dict) and isinstance(other, dict):
+            if top.keys() != other.keys() or not all(_is(v, other[k]) for k, v in top.items()):
+                return False
+        elif not _is(top, other):
+            return False
+    return True
+
+
+class CheckRuns:
+    """The injected checks of one set of datastores, run on validated data (libyang's dict).
+
+    The last data they all passed on is kept with its effective config: a commit of exactly
+    what an edit-config checked (the candidate's checked dicts: the very same entries) is not
+    resolved again, and only the checks that look beyond the config run again on it (the
+    clock, the gateway's CA and its CRL, the kernel); the :func:`pure` ones found nothing in
+    these very values.
+    """
+
+    def __init__(self, resolve: Callable[[Mapping[str, Any]], EffectiveConfig]) -> None:
+        self._resolve = resolve
+        self._passed: tuple[tuple[Check, ...], dict[str, Any], EffectiveConfig] | None = None
+
+    def run(self, checks: Sequence[Check], data: Mapping[str, Any]) -> None:
+        """:func:`run_checks` of ``checks`` on ``data``'s effective config; RpcError."""
+        checks, shape, last = tuple(checks), _shape(data), self._passed
+        if last is not None and last[0] == checks and _same(last[1], shape):
+            run_checks([c for c in checks if not getattr(c, "pure", False)], last[2], data)
+            return
+        self._passed = None
+        effective = self._resolve(data)
+        run_checks(checks, effective, data)
+        self._passed = (checks, shape, effective)

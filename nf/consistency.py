@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nf import i2nsf_ike, svti_checks
+from nf.checks import pure
 from nf.effective import EffectiveConfig, TrafficSelector, Vpn
 
 APP_TAG = "inconsistent-values"
@@ -140,4 +141,6 @@ def ike_options(eff: EffectiveConfig) -> Iterator[Inconsistent]:
 
 
 # i2nsf_ike.check: what the RFC 9061 models ask that is refused (model clashes, unsupported)
-CHECKS = (traffic_selectors, lifetimes, ike_options, i2nsf_ike.check, svti_checks.addresses)
+# (each a function of the effective config alone)
+CHECKS = tuple(pure(c) for c in (traffic_selectors, lifetimes, ike_options, i2nsf_ike.check,
+                                svti_checks.addresses))

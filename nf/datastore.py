@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 
 from nf.checked import Checked
-from nf.checks import Check, run_checks
+from nf.checks import Check, CheckRuns
 from nf.configdict import keyed, merge
 from nf.consistency import CHECKS as CONSISTENCY_CHECKS
 from nf.datastore_files import BOOT_ID_FILE, BOOT_ID_PATH, CONFIRMED_BACKUP, Persisted, boot_id
@@ -62,6 +62,7 @@ class Datastores(Locks, Persisted, WholeConfig):
         # what the backend cannot do (nf.checks, added by the composition root), run after
         # libyang at validate/edit/commit
         self.checks: list[Check] = list(CONSISTENCY_CHECKS)
+        self._check_runs = CheckRuns(resolve)  # (a commit of what an edit checked: nf.checks)
         self.pending_edits: Edits = []
         self.version = 0
         self._pending: list[tuple[etree._Element, str]] = []
@@ -240,7 +241,7 @@ class Datastores(Locks, Persisted, WholeConfig):
         """The injected checks on the effective config of validated data (a slice holds the
         changed VPNs with every template, so only those VPNs are checked)."""
         if self.checks:
-            run_checks(self.checks, resolve(data), data)
+            self._check_runs.run(self.checks, data)
 
     def _validate_all(self, root: etree._Element) -> dict[str, Any]:
         """libyang validation of a whole config, then the injected checks."""

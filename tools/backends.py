@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nf.checks import Check
+from nf.checks import Check, pure
 from nf.effective import EffectiveConfig
 from nf.i2nsf_ike import Refused
 from nf.i2nsf_ikeless import backend_refusals
@@ -24,7 +24,8 @@ def dataplane(backend: str) -> DataPlane:
 def backend_checks(dp: DataPlane) -> list[Check]:
     """The checks beyond the YANG model that the datastores run at validate, edit and commit
     (``Datastores.checks``) for a charon backend on data plane ``dp``."""
-    return [lambda effective: refusals(dp, effective), pki_refusals,
+    # (pki_refusals reads the clock: a certificate may have expired since the edit)
+    return [pure(lambda effective: refusals(dp, effective)), pki_refusals,
             lambda effective: ikeless_refusals(dp, effective)]
 
 
