@@ -6,6 +6,7 @@ effective config of :mod:`nf.effective`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields, replace
 from types import MappingProxyType
@@ -135,8 +136,20 @@ def global_options(options: Mapping[str, Any] | None,
     """The daemon's global settings: a config dict's ``global-options`` container, its
     ``logging`` container (``/ike/logging``) as the field ``logging`` and ``eap-radius`` as
     ``eap_radius``."""
-    return replace(_global_options(options or {}), logging=_logging(logging or {}),
-                   eap_radius=_eap_radius(eap_radius or {}))
+    global _last_options
+    try:  # (each edit of a VPN resolves the same options again: kept by their JSON text)
+        key: str | None = json.dumps((options, logging, eap_radius))
+    except TypeError:
+        key = None
+    last = _last_options  # (one read: another thread may replace it)
+    if key is None or last[0] != key:
+        last = (key, replace(_global_options(options or {}), logging=_logging(logging or {}),
+                             eap_radius=_eap_radius(eap_radius or {})))
+        _last_options = last
+    return last[1]
+
+
+_last_options: tuple[str | None, Any] = (None, None)  # (inputs as JSON text, GlobalOptions)
 
 
 def psk_entry(p: Mapping[str, Any]) -> PreSharedKey:
