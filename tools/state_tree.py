@@ -27,7 +27,12 @@ class StateTree:
         self.refused_peers = refused_peers
         self.config = config  # running, as libyang's dict
         self.effective = effective
+        # per VPN: its effective value and its entry of the vpn list
         self._views: dict[str, tuple[Any, dict[str, Any]]] = {}
+        # the vpn list with the effective config's VPN mapping it was made from: readings
+        # compose the tree again and again with the same VPNs (the tree is read-only: one
+        # list is shared; at 10,000 VPNs it was 10,000 names sorted and dicts made per reading)
+        self._vpn_list: tuple[Any, list[dict[str, Any]]] | None = None
         # one rendering of each policy many VPNs share: VPNs made from one template mostly
         # hold the very same IkePolicy / IpsecPolicy value, and their views' policy parts
         # were ~60% of the views (the tree is read-only: sharing a dict is safe)
@@ -35,22 +40,32 @@ class StateTree:
 
     def __call__(self, sas: dict[str, Any], read_at: Any, stale: bool) -> dict[str, Any]:
         """The state tree of a reading (``sas``: the daemon's tables, read at ``read_at``)."""
-        views, vpns = self._views, self.effective().vpns
+        vpns = self.effective().vpns
+        if self._vpn_list is None or self._vpn_list[0] is not vpns:
+            self._vpn_list = (vpns, self._vpn_entries(vpns))
+        out = self._vpn_list[1]
+        refused = self.refused_peers.tree()
+        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
+                "vpn": out, **({"refused-peer": refused} if refused else {}),
+                **i2nsf_ike_state.state_tree(self.config(), sas, vpns)}
+
+    def _vpn_entries(self, vpns: Any) -> list[dict[str, Any]]:
+        """The ``vpn`` list of the VPNs ``vpns`` (the effective config's mapping), each
+        entry kept while its VPN's effective value is the same object."""
+        views = self._views
         out = []
         for name in sorted(vpns):
             hit = views.get(name)
             if hit is None or hit[0] is not vpns[name]:
-                hit = views[name] = (vpns[name], self._view(vpns[name]))
-            out.append({"name": name, "effective": hit[1]})
+                view = self._view(vpns[name])
+                hit = views[name] = (vpns[name], {"name": name, "effective": view})
+            out.append(hit[1])
         gone = [n for n in views if n not in vpns]
         for name in gone:
             del views[name]
         if gone and len(self._policies) > 2 * len(vpns) + 64:
             self._policies.clear()  # what the views still use stays in them
-        refused = self.refused_peers.tree()
-        return {**sas, "apply-status": apply_status_tree(self.reconciler, read_at, stale),
-                "vpn": out, **({"refused-peer": refused} if refused else {}),
-                **i2nsf_ike_state.state_tree(self.config(), sas, vpns)}
+        return out
 
     def _view(self, vpn: Any) -> dict[str, Any]:
         """A VPN's effective view, its policy parts shared with other VPNs' equal ones."""

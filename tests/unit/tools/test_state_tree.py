@@ -105,3 +105,25 @@ def test_the_whole_state_tree_is_valid_yang_data(tmp_path: Path) -> None:
     assert gcm[0].findtext(f"{{{NS}}}aead-alg") == "aes256-gcm-128"
     assert gcm[0].find(f"{{{NS}}}enc-alg") is None
     assert ike.findtext(f"{{{NS}}}apply-status/{{{NS}}}state-stale") == "false"
+
+
+def test_the_vpn_list_is_composed_again_only_when_the_vpns_changed(tmp_path: Path) -> None:
+    """Each reading composes the tree: with the same effective VPNs the same vpn list is
+    served; after a change, a new list in which the unchanged VPNs' entries are kept."""
+    app = App(tmp_path / "gw")
+    app.ds.edit("running", etree.parse(str(DATA / "site_a.xml")).getroot(), sid=1)
+    compose = app.state.compose
+    first = compose({}, None, False)["vpn"]
+    assert compose({}, None, False)["vpn"] is first
+    more = (f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ike xmlns="{NS}">'
+            "<vpn><name>siteA-siteC</name><ike-policy><template>iketemp1</template>"
+            "</ike-policy><ipsec-policy><template>ipsectemp1</template></ipsec-policy>"
+            "<local-address>198.51.100.1</local-address><remote-address>198.51.100.3"
+            "</remote-address><local-id>a.example.net</local-id><remote-id>c.example.net"
+            "</remote-id></vpn></ike></config>")
+    app.ds.edit("running", etree.fromstring(more), sid=1)
+    second = compose({}, None, False)["vpn"]
+    assert second is not first
+    assert [v["name"] for v in second] == ["siteA-siteB", "siteA-siteC"]
+    assert second[0] is first[0]
+    assert second[1]["effective"]["remote-address"] == "198.51.100.3"
