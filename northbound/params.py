@@ -40,41 +40,38 @@ def uint(text: str | None, name: str, low: int = 0, high: int = UINT32_MAX) -> i
     return int(raw)
 
 
-def validate_input(schema: Any, op: etree._Element, size: int | None = None) -> None:
+def validate_input(schema: Any, op: etree._Element) -> None:
     """Validate an operation's input against its YANG definition with libyang (types, ranges,
     enumerations, mandatory parameters, musts), as Netopeer2 does; raise the rpc-error.
 
     The content of anyxml/anydata parameters (``<config>``, ``<filter>``) is not sent to
-    libyang: it is not validated there, and a big edit would be parsed twice.
-
-    ``size``: the length of the message ``op`` came in, if known. The answer depends on the
-    operation's text alone (no data tree is involved), so a small operation found valid is
-    remembered by its text (a few hundred of them): a client polling with the same request
-    is not parsed by libyang each time.
+    libyang: it is not validated there, and a big edit would be parsed twice. What is sent
+    (the operation without that content) is remembered once found valid, a few hundred of
+    them: libyang's answer depends on that text alone (no data tree is involved), and a
+    client reading entries by key, or polling, sends the same one again and again.
     """
     spec = schema.rpc_input(*qname(op))
     if spec is None:
         return
-    key = etree.tostring(op) if size is not None and size <= REMEMBER_MAX_LEN else None
+    light = etree.tostring(_without_anyxml(op, spec), encoding="unicode")
     known = _valid.setdefault(schema, set())
-    if key is not None and key in known:
+    if light in known:
         return
-    light = _without_anyxml(op, spec)
-    error = schema.validate_rpc(etree.tostring(light, encoding="unicode"))
+    error = schema.validate_rpc(light)
     if error is None:
-        if key is not None:
+        if len(light) <= REMEMBER_MAX_LEN:
             if len(known) >= REMEMBERED:
                 known.clear()
-            known.add(key)
+            known.add(light)
         return
     items = [_input_error(info) for info in to_rpc_error(error, "invalid input").errors]
     raise RpcError(*items)
 
 
-# validate_input remembers valid operations from messages up to this length, this many
+# validate_input remembers valid operation texts up to this length, this many
 REMEMBER_MAX_LEN = 4096
 REMEMBERED = 512
-_valid: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+_valid: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _input_error(info: ErrorInfo) -> ErrorInfo:

@@ -104,7 +104,7 @@ class Dispatcher:
                     "operation-not-supported", f"operation {qname(op)[1]!r} is not supported",
                     type="protocol", **{"bad-element": qname(op)[1]})
             params.check_input(self.ctx.schema, op)
-            params.validate_input(self.ctx.schema, op, len(message))
+            params.validate_input(self.ctx.schema, op)
             result = await handler(self.ctx, session, op)
         except RpcError as e:
             self._count(session, "out-rpc-errors")
