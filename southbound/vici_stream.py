@@ -7,6 +7,9 @@ byte and ``OrderedDict`` per section, and two ``recv`` calls per message: with 1
 chunks, and messages are decoded by index into plain dicts: the same result (section names
 and keys as ``str``, values as ``bytes``, lists of ``bytes``), several times faster.
 
+Requests are encoded by :mod:`southbound.vici_encode` (the package's bytes, faster); an
+encoded request packet is sent and answered by :func:`exchange`.
+
 The event registration around the request stays ``vici.Session``'s; nothing is left in our
 buffer when the request's answer has come (charon sends nothing unasked after it).
 """
@@ -20,6 +23,8 @@ from typing import Any
 import vici
 from vici.exception import CommandException, SessionException
 from vici.protocol import Packet
+
+from southbound.vici_encode import request
 
 SECTION_START, SECTION_END, KEY_VALUE, LIST_START, LIST_ITEM, LIST_END = 1, 2, 3, 4, 5, 6
 CHUNK = 256 * 1024
@@ -101,11 +106,11 @@ def streamed(session: vici.Session, sock: socket.socket, command: str, event: st
     ``vici.Session.streamed_request`` does. Raises
     ``CommandException`` when charon answers failure, ``SessionException``/``OSError`` on a
     broken session."""
-    payload = vici.protocol.Message.serialize(message) if message else None
+    packet = request(command, message or None)
     session._register_unregister(event, True)
     out: list[Any] = []
     try:
-        session.transport.send(Packet.request(command, payload))
+        session.transport.send(packet)
         reader = _Reader(sock)
         while True:
             packet = reader.packet()
@@ -143,8 +148,14 @@ def answer(session: vici.Session, sock: socket.socket, command: str,
            message: dict[str, Any] | None = None) -> bytes:
     """Send ``command`` and read its answer's message, not decoded (:func:`checked` decodes
     it). Raises ``SessionException``/``OSError`` on a broken session."""
-    payload = vici.protocol.Message.serialize(message) if message else None
-    session.transport.send(Packet.request(command, payload))
+    return exchange(session, sock, command, request(command, message or None))
+
+
+def exchange(session: vici.Session, sock: socket.socket, command: str, packet: bytes) -> bytes:
+    """Send ``packet`` (a request packet of ``command`` without its length header, e.g.
+    :func:`southbound.vici_encode.request`'s) and read its answer's message, not decoded.
+    Raises ``SessionException``/``OSError`` on a broken session."""
+    session.transport.send(packet)
     reader = _Reader(sock)
     packet = reader.packet()
     if packet[0] != Packet.CMD_RESPONSE:
@@ -158,5 +169,7 @@ def checked(message: bytes) -> dict[str, Any]:
     """An answer's message decoded; ``CommandException`` when charon answered failure."""
     reply = decode(message)
     if reply.get("success", b"yes") != b"yes":
-        raise CommandException(f"Command failed: {reply.get('errmsg', b'').decode()}")
+        # decoded as vici_client does its errmsg (a stray byte must not hide the refusal)
+        errmsg = reply.get("errmsg", b"").decode("utf-8", "replace")
+        raise CommandException(f"Command failed: {errmsg}")
     return reply
