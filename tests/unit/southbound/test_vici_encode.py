@@ -105,3 +105,18 @@ def test_psk_message_is_vicis() -> None:
         {"name": "k", "id": ["a", "b"], "secret": "0x00ff"}]}}).psks["k"]
     message = {"id": "k", **shared_for(psk)}
     assert encode(message) == Message.serialize(message)
+
+
+def test_the_kept_encodings_are_bounded_and_stay_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    from southbound import vici_encode
+    monkeypatch.setattr(vici_encode, "_CACHE_MAX", 8)
+    monkeypatch.setattr(vici_encode, "_PAIRS", {})
+    monkeypatch.setattr(vici_encode, "_ITEMS", {})
+    monkeypatch.setattr(vici_encode, "_HEADERS", {1: {}, 4: {}})
+    messages = [{f"vpn{i}": {**conn_for(SITE), "remote_addrs": [f"203.0.113.{i}"]}}
+                for i in range(20)]
+    for _ in range(2):  # the second pass partly from what was kept
+        for message in messages:
+            assert encode(message) == Message.serialize(message)
+    assert len(vici_encode._PAIRS) <= 8 and len(vici_encode._ITEMS) <= 8
+    assert all(len(c) <= 8 for c in vici_encode._HEADERS.values())
