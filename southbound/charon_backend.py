@@ -134,10 +134,10 @@ def conn_payload_digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _load(client: ViciClient, command: str, message: Mapping[str, Any]) -> None:
-    """``load-conn``/``load-shared`` as ``ViciClient.load_conn``/``load_shared`` send them
-    (same bytes, same refusals and errors), encoded by :mod:`southbound.vici_encode`: the
-    package's encoder was ~1.4 s of a bulk load of 10,000 VPNs."""
+def _request(client: ViciClient, command: str, message: Mapping[str, Any]) -> None:
+    """``load-conn``/``load-shared``/``unload-conn``/``unload-shared`` as ViciClient's methods
+    send them (same bytes, same refusals and errors), encoded by :mod:`southbound.vici_encode`:
+    the package's encoder was ~1.4 s of a bulk load of 10,000 VPNs."""
     try:
         packet = vici_encode.request(command, message)
     except vici_encode.ViciTooLong:
@@ -175,9 +175,9 @@ class CharonSession:
             elif kind in ra_session.KINDS:
                 ra_session.load(self.client, self.keys, kind, name, payload)
             elif kind == PSK:
-                _load(self.client, "load-shared", {"id": name, **payload})
+                _request(self.client, "load-shared", {"id": name, **payload})
             else:
-                _load(self.client, "load-conn",
+                _request(self.client, "load-conn",
                       {name: payload if type(payload) is dict else dict(payload)})
                 if replaced:
                     try:
@@ -199,10 +199,10 @@ class CharonSession:
             elif kind in ra_session.KINDS:
                 ra_session.unload(self.client, self.keys, kind, name)
             elif kind == PSK:
-                self.client.unload_shared(name)
+                _request(self.client, "unload-shared", {"id": name})
             else:
                 try:
-                    self.client.unload_conn(name)
+                    _request(self.client, "unload-conn", {"name": name})
                 except ViciError as exc:
                     if "not found" not in exc.errmsg:  # already gone is what we want
                         raise
@@ -233,7 +233,7 @@ class CharonSession:
             out = {}
             for name in names:
                 try:
-                    self.client.unload_conn(name)
+                    _request(self.client, "unload-conn", {"name": name})
                     out[name] = None
                 except ViciError as exc:  # already gone is what we want
                     out[name] = None if "not found" in exc.errmsg else exc.errmsg

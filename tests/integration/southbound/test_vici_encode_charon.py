@@ -1,4 +1,4 @@
-"""load-conn and load-shared sent by the charon backend with our own encoder
+"""load-conn, load-shared and their unloads sent by the charon backend with our own encoder
 (southbound/vici_encode.py) against a real charon: taken, shown by list-conns / get-shared as
 the same message sent through the vici package is, and a refusal gives charon's error text as
 the vici package's path does.
@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from southbound import charon_backend
 from southbound.backend import EntryRefused
 from southbound.charon import CharonProcess
 from southbound.charon_backend import PSK, VPN, CharonSession
@@ -53,3 +54,15 @@ def test_loads_through_our_encoder_are_taken_and_refused_as_before(
         assert ours.value.message == package.value.errmsg != ""
         # the session is still usable after the refusals (nothing left unread)
         assert "bad" not in client.get_conns() and "ours" in client.get_conns()
+
+        # unloads: charon's refusal of a missing connection is the same text either way
+        with pytest.raises(ViciError) as package:
+            client.unload_conn("never-loaded")
+        with pytest.raises(ViciError) as ours_unload:
+            charon_backend._request(client, "unload-conn", {"name": "never-loaded"})
+        assert ours_unload.value.errmsg == package.value.errmsg
+        assert "not found" in package.value.errmsg
+        session.unload(VPN, "never-loaded")  # already gone is what we want, as before
+        assert session.unload_bulk(VPN, ["ours", "never2"]) == {"ours": None, "never2": None}
+        session.unload(PSK, "ours-k")
+        assert "ours" not in client.get_conns() and "ours-k" not in client.get_shared()
