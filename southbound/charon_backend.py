@@ -39,7 +39,6 @@ from southbound import (
     conn_cache,
     ra_session,
     sa_state,
-    vici_encode,
     vici_stream,
     xfrm_interfaces,
 )
@@ -63,7 +62,6 @@ from southbound.remote_access import (
     pool_payload,
 )
 from southbound.vici_client import (
-    MAX_MESSAGE,
     ViciClient,
     ViciConnectionError,
     ViciEncodingError,
@@ -138,12 +136,7 @@ def _request(client: ViciClient, command: str, message: Mapping[str, Any]) -> No
     """``load-conn``/``load-shared``/``unload-conn``/``unload-shared`` as ViciClient's methods
     send them (same bytes, same refusals and errors), encoded by :mod:`southbound.vici_encode`:
     the package's encoder was ~1.4 s of a bulk load of 10,000 VPNs."""
-    try:
-        packet = vici_encode.request(command, message)
-    except vici_encode.ViciTooLong:
-        packet = encode_request(command, message)  # raises vici_client's ViciEncodingError
-    if len(packet) > MAX_MESSAGE:
-        encode_request(command, message)  # likewise
+    packet = encode_request(command, message)  # vici_encode's bytes; ViciEncodingError
     client._call(command, lambda: vici_stream.checked(
         vici_stream.exchange(client._session, client._sock, command, packet)))
 
