@@ -133,7 +133,21 @@ def test_rfc_example_on_kernel_esp(gw: Gateways, example: str) -> None:
                             timeout=2 * SLOW, every=1)
         assert children, f"no CHILD SA of {conn} or no ping through it\n{diagnose(gw)}"
         assert lab.ping(lab.a, 3).returncode == 0
-        ksas = kernel_sas(lab, lab.a)
+
+        def matching() -> tuple[list[etree._Element], dict] | None:
+            """Our CHILD SAs and the kernel's, read together, when each SPI of ours is the
+            kernel's: both sites initiate, so a duplicate CHILD SA may still be going (or a
+            rekey come) between two reads."""
+            now, kernel = ours(gw, conn), kernel_sas(lab, lab.a)
+            spis = [c.findtext(f"i:spi-{w}", namespaces=NS) for c in now for w in ("in", "out")]
+            return (now, kernel) if now and all(s and int(s, 16) in kernel for s in spis) \
+                else None
+
+        both = wait_for(matching, timeout=SLOW, every=1)
+        assert both, (f"our CHILD SAs' SPIs never all in `ip xfrm state`:\n"
+                      f"{[etree.tostring(c).decode() for c in ours(gw, conn)]}\n"
+                      f"{kernel_sas(lab, lab.a)}")
+        children, ksas = both
         for c in children:
             # the example's algorithms: AES-CBC-128 (12) and HMAC-SHA2-256-128 (12)
             assert c.findtext("i:enc-alg", namespaces=NS) == "aes128-cbc", \

@@ -174,14 +174,16 @@ def test_the_gateway_makes_the_xfrm_interface(gw: Gateways) -> None:
     for s in lab.sites:
         assert wait_for(lambda s=s: link(lab, s), timeout=SLOW, every=1), \
             f"no {IFNAME} in site {s.name}\n{diagnose(gw)}"
+        # what the gateway says applied is in force: the interface exists a moment before
+        # the reconciler has set it up (its MTU, addresses, then up), so it is read after
+        assert wait_for(lambda s=s: apply_status(gw.m(s), "svti", IFNAME) == "applied",
+                        timeout=SLOW, every=1), etree.tostring(state(gw.m(s))).decode()
         text = link(lab, s)
         assert text is not None
         assert "xfrm" in text and f"if_id {IF_ID:#x}" in text, text
         assert f"mtu {MTU}" in text and ",UP" in text, text
         addrs = ip(lab, s, "addr", "show", IFNAME)
         assert f"inet {TUNNEL[s.name]}" in addrs and f"inet6 {TUNNEL6[s.name]}" in addrs, addrs
-        assert wait_for(lambda s=s: apply_status(gw.m(s), "svti", IFNAME) == "applied",
-                        timeout=SLOW, every=1), etree.tostring(state(gw.m(s))).decode()
         # the route to the other site's protected subnet goes into the xfrm interface
         ip(lab, s, "route", "replace", s.peer_subnet, "dev", IFNAME)
 
@@ -245,7 +247,9 @@ def test_an_interface_deleted_behind_our_back_comes_back(gw: Gateways) -> None:
     lab = gw.lab
     ip(lab, lab.a, "link", "del", IFNAME)
     # the reconciler's read-back (every 30 s) sees it gone and makes it again
-    assert wait_for(lambda: link(lab, lab.a), timeout=2 * SLOW, every=1), \
+    # (made, then its MTU and addresses set, then up: waited for whole)
+    assert wait_for(lambda: ",UP" in (link(lab, lab.a) or "") and f"inet {TUNNEL['A']}" in
+                    ip(lab, lab.a, "addr", "show", IFNAME), timeout=2 * SLOW, every=1), \
         f"{IFNAME} was not made again\n{diagnose(gw)}"
     text = link(lab, lab.a) or ""
     assert f"if_id {IF_ID:#x}" in text and f"mtu {MTU}" in text and ",UP" in text, text
