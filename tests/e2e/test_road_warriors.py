@@ -354,7 +354,9 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
             assert wait_text(charon_log.read_text, "certificate was revoked"), \
                 charon_log.read_text()[-3000:]
 
-            # refused: a certificate of another CA (exported by it, unpacked the same way)
+            # refused: a certificate of another CA (exported by it, unpacked the same way);
+            # sent always, so that the gateway sees the chain it cannot verify (a client that
+            # keeps its certificate back is refused as authentication-failed, rightly)
             made.result(timeout=120)
             unpack_p12(tmp_path / "mallory.p12", P12_PW, carol)
             carol.add_credential("x509ca", "ca.pem", ca_pem)  # who trusts our gateway
@@ -362,7 +364,7 @@ def test_three_road_warriors_with_our_ca(tmp_path: Path, net: Bench) -> None:
                 "vpn", "auth = pubkey\n      id = mallory@cert.example.net\n"
                 "      certs = me.pem",
                 f"auth = pubkey\n      id = {GW_ID}\n      cacerts = ca.pem",
-                "", "aes256gcm16-prfsha256-modp2048", "aes256gcm16"))
+                "", "aes256gcm16-prfsha256-modp2048", "aes256gcm16", send_cert="always"))
             res = carol.initiate("vpn")
             assert res.returncode != 0, res.stdout
             assert not carol.vips()

@@ -142,9 +142,11 @@ class ClientCharon(CharonProcess):
 
 def client_conf(name: str, local: str, remote: str, secrets: str = "",
                 proposals: str = "default", esp: str = "default",
-                vips: str = "0.0.0.0") -> str:
+                vips: str = "0.0.0.0", send_cert: str = "ifasked") -> str:
     """A road warrior's swanctl.conf: connection ``name`` to the gateway asking a virtual IP,
-    child ``name`` to 192.168.0.0/24; ``local``/``remote`` are the auth sections' bodies."""
+    child ``name`` to 192.168.0.0/24; ``local``/``remote`` are the auth sections' bodies;
+    ``send_cert`` is swanctl's (``always`` when a test needs the certificate on the wire even
+    though the gateway asks only for certificates of another CA)."""
     return f"""connections {{
   {name} {{
     version = 2
@@ -152,6 +154,7 @@ def client_conf(name: str, local: str, remote: str, secrets: str = "",
     vips = {vips}
     proposals = {proposals}
     keyingtries = 1
+    send_cert = {send_cert}
     local {{
       {local}
     }}
