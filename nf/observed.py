@@ -59,9 +59,47 @@ def same_content(a: Any, b: Any) -> bool:
     """Whether ``a`` and ``b`` are equal leaving out the :data:`CLOCK` leaves (``steady(a) ==
     steady(b)``), without copying either: a shared subtree (``is``: each VPN's effective view
     is cached between refreshes) costs nothing, and the walk stops at the first difference.
-    A copy of the whole tree per refresh was most of a read's time with thousands of VPNs."""
+    A copy of the whole tree per refresh was most of a read's time with thousands of VPNs.
+
+    Two dicts with the same keys in the same order (an SA entry read again: a copy of its last
+    conversion with the clock values renewed) are compared as their lists of values, in C,
+    once the clock leaves are taken out and the nested dicts and lists found the same; a walk
+    over every key in Python was most of the check after a read of 1,000 SAs."""
     if a is b:
         return True
+    if type(a) is dict and type(b) is dict:
+        keys = tuple(a)
+        if keys == tuple(b):
+            return _same_values(keys, list(a.values()), list(b.values()))
+    elif type(a) is list:
+        return type(b) is list and len(a) == len(b) and all(map(same_content, a, b))
+    return _same_walk(a, b)
+
+
+#: per key order of a dict: the places of its clock leaves, and of the values that were
+#: dicts or lists when first seen (a place wrongly taken for one costs a comparison more)
+_PLACES: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def _same_values(keys: tuple[str, ...], va: list[Any], vb: list[Any]) -> bool:
+    places = _PLACES.get(keys)
+    if places is None:
+        if len(_PLACES) > 256:  # (a few shapes in practice)
+            _PLACES.clear()
+        clocks = tuple(i for i, k in enumerate(keys) if k in CLOCK)
+        places = _PLACES[keys] = (clocks, tuple(
+            i for i, v in enumerate(va) if i not in clocks and type(v) in (dict, list)))
+    for i in places[0]:
+        va[i] = vb[i] = None
+    for i in places[1]:
+        v, w = va[i], vb[i]
+        if v is w or (type(v) in (dict, list) and same_content(v, w)):
+            va[i] = vb[i] = None
+    return va == vb
+
+
+def _same_walk(a: Any, b: Any) -> bool:
+    """:func:`same_content` key by key (any mapping, keys in any order)."""
     if isinstance(a, Mapping):
         if not isinstance(b, Mapping):
             return False

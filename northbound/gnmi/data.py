@@ -219,6 +219,11 @@ def _key_text(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def dumps(val: Any) -> str:
+    """A JSON value as the text :func:`encode` gives as bytes."""
+    return json.dumps(val, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(val: Any) -> bytes:
     """A JSON value as the bytes of a TypedValue's json_ietf_val."""
-    return json.dumps(val, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(val).encode()

@@ -50,13 +50,85 @@ _GONE = object()
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """An entry's JSON text cut at its clock leaves' values: ``pieces`` around them, and
+    where each one is in the entry's JSON value (``slots``: keys and list places)."""
+
+    pieces: tuple[str, ...]
+    slots: tuple[tuple[str | int, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """One entry as sent: the snapshot entry it was rendered from (held: compared with the
-    next one), its data path, its JSON_IETF value (None: NACM hides it)."""
+    next one), its data path, its JSON_IETF value (None: NACM hides it), that value's
+    encoding (``text``, the bytes of a TypedValue) and its :class:`Template`."""
 
     entry: Mapping[str, Any]
     steps: tuple[Step, ...]
     value: Any
+    text: bytes | None = None
+    template: Template | None = None
+
+
+# a clock slot in a template's text: a string no printing of data can hold as a whole value
+# unless a peer put it there (a noncharacter, then the slot's number); checked by count
+_MARK = "\ufdd0"
+_SLOT = re.compile('"\ufdd0([0-9]+)"')
+
+
+def encoded(value: Any) -> tuple[bytes, Template | None]:
+    """``value``'s encoding (``data.encode``'s bytes) and its template (None when a value of
+    the data looks like a slot: then the entry is encoded whole each time)."""
+    slots: list[tuple[str | int, ...]] = []
+    parts = _SLOT.split(data.dumps(_marked(value, (), slots)))
+    pieces, found = parts[0::2], parts[1::2]
+    if found != [str(i) for i in range(len(slots))]:
+        return data.encode(value), None
+    t = Template(tuple(pieces), tuple(slots))
+    return filled(t, value) or data.encode(value), t
+
+
+def _marked(value: Any, at: tuple[str | int, ...], slots: list) -> Any:
+    """A copy of ``value`` with each clock leaf (a text or a number) replaced by its slot."""
+    if type(value) is dict:
+        out = {}
+        for k, v in value.items():
+            tv = type(v)
+            if (tv is str or tv is int) and k.rpartition(":")[2] in CLOCK:
+                out[k] = f"{_MARK}{len(slots)}"
+                slots.append((*at, k))
+            elif tv is dict or tv is list:
+                out[k] = _marked(v, (*at, k), slots)
+            else:
+                out[k] = v
+        return out
+    if type(value) is list:
+        return [_marked(x, (*at, i), slots) for i, x in enumerate(value)]
+    return value
+
+
+def filled(t: Template, value: Any) -> bytes | None:
+    """The encoding of ``value`` made from template ``t`` (made from a value of the same
+    shape: the same keys, lists of the same lengths) and ``value``'s clock leaves; None
+    when a slot does not hold a clock value (digits as text, or a number)."""
+    out = [t.pieces[0]]
+    for slot, piece in zip(t.slots, t.pieces[1:], strict=True):
+        v = value
+        try:
+            for step in slot:
+                v = v[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+        tv = type(v)
+        if tv is str and v.isascii() and v.isdigit():
+            out.append(f'"{v}"')
+        elif tv is int:
+            out.append(str(v))
+        else:
+            return None
+        out.append(piece)
+    return "".join(out).encode()
 
 
 def key_text(v: Any) -> str:
@@ -251,10 +323,14 @@ class EntryCache:
             if hit is None:
                 whole.append((k, e))
             elif hit.entry is e or hit.entry == e:
-                new[k] = Rendered(e, hit.steps, hit.value)
+                new[k] = Rendered(e, hit.steps, hit.value, hit.text, hit.template)
             elif hit.value is not None and (value := _patched(hit.value, hit.entry, e)
                                             ) is not None:
-                new[k] = Rendered(e, hit.steps, value)
+                # the text from the last one's template: no encoding of the whole value
+                text = (filled(hit.template, value) if hit.template is not None
+                        else None)
+                new[k] = (Rendered(e, hit.steps, value, text, hit.template)
+                          if text is not None else _made(e, hit.steps, value))
                 self.patched += 1
             elif same_shape(hit.entry, e):
                 clocked.append((k, e))
@@ -273,15 +349,23 @@ class EntryCache:
                 if value is None:
                     whole.append((k, e))
                 else:
-                    new[k] = Rendered(e, hit.steps, value)
+                    new[k] = _made(e, hit.steps, value)
             self.clocked += len(clocked)
         if whole:
             done = _render(schema, access, [e for _, e in whole])
             for k, e in whole:
                 steps, value = done.get(k, ((), None))
-                new[k] = Rendered(e, steps, value)
+                new[k] = _made(e, steps, value)
             self.rendered += len(whole)
         return new
+
+
+def _made(entry: Mapping[str, Any], steps: tuple[Step, ...], value: Any) -> Rendered:
+    """A rendered entry with its encoding and template (none for an entry NACM hides)."""
+    if value is None:
+        return Rendered(entry, steps, None)
+    text, template = encoded(value)
+    return Rendered(entry, steps, value, text, template)
 
 
 def _table_node(schema: Schema) -> SNode | None:

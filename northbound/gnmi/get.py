@@ -206,7 +206,10 @@ def _updates(reader: tuple, origin: str, encoding: int,
         if hit is None or hit[0] is not r.value or hit[1] != r.steps:
             was = paths_kept.get(r.steps)
             path = was if was is not None else paths.to_gnmi(r.steps, origin)
-            hit = (r.value, r.steps, pb.Update(path=path, val=typed(r.value, encoding)))
+            text = r.text if r.text is not None else data.encode(r.value)
+            val = (pb.TypedValue(json_val=text) if encoding == pb.Encoding.JSON
+                   else pb.TypedValue(json_ietf_val=text))
+            hit = (r.value, r.steps, pb.Update(path=path, val=val))
         new[id(r.value)] = hit
         out.append(hit[2])
     with _UPDATES_LOCK:

@@ -195,3 +195,25 @@ def test_clock_values_are_written_only_as_libyang_printed_the_old_ones() -> None
     # a clock leaf absent from the remembered value (NACM hid it): the skeleton decides
     hidden = {k: v for k, v in value.items() if k != "rekey-time"}
     assert _patched(hidden, old, new) is None
+
+
+def test_an_entry_is_encoded_from_its_template_as_json_would() -> None:
+    """An entry's text is cut at its clock values once; the text of a patched value made
+    from that template is the value's own encoding. A value of the data that looks like a
+    slot (a peer's identity can hold anything) leaves the entry without a template."""
+    from northbound.gnmi.entries import encoded, filled
+
+    value = {"unique-id": "1", "local-id": "gw \"1\" é", "established-time": "12",
+             "child-sa": [{"unique-id": "2", "rekey-time": "2990", "use-in": 3,
+                           "bytes-in": "84"}]}
+    text, template = encoded(value)
+    assert text == data.encode(value) and template is not None
+    assert len(template.slots) == 3
+    moved = {**value, "established-time": "13",
+             "child-sa": [{**value["child-sa"][0], "rekey-time": "2989", "use-in": 4}]}
+    assert filled(template, moved) == data.encode(moved)
+    # a slot holding anything but a clock value: not written from the template
+    assert filled(template, {**value, "established-time": "1\",\"x\":\"2"}) is None
+    forged = {**value, "local-id": "\ufdd00"}
+    text, template = encoded(forged)
+    assert text == data.encode(forged) and template is None

@@ -331,6 +331,18 @@ def test_same_content_is_steady_equality_without_a_copy() -> None:
          False),
         ({**a, "vpn": {"name": "x"}}, False),
         (copy.deepcopy(a), True),
+        # the same keys in the same order (compared as lists of values, clocks out)
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "child-sa": [{"bytes-in": 5, "use-in": 7}]}]},
+         True),
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "child-sa": [{"bytes-in": 5, "use-in": 1},
+                                                           {"bytes-in": 5}]}]}, False),
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "child-sa": {"bytes-in": 5}}]}, False),
+        ({**a, "ike-sa": [{**a["ike-sa"][0], "rekey-time": None}]}, True),
+        # keys in another order, a clock leaf only in one
+        ({"vpn": a["vpn"], "ike-sa": [{"child-sa": [{"use-in": 3, "bytes-in": 5}],
+                                       "unique-id": 1}]}, True),
+        ({"vpn": a["vpn"], "ike-sa": [{"child-sa": [{"use-in": 3, "bytes-in": 5}],
+                                       "unique-id": 3}]}, False),
     ]
     for b, same in cases:
         assert same_content(a, b) is same, b
