@@ -1,5 +1,6 @@
 """Long-lived objects frozen after a bulk datastore operation (nf/heap.py): collections then
-walk only what was made since; cyclic garbage among the frozen objects is freed once thawed."""
+walk only what was made since; cyclic garbage among the frozen objects is freed once settled
+(thawed, collected, frozen again)."""
 
 from __future__ import annotations
 
@@ -94,22 +95,48 @@ def test_paused_freezes_only_above_the_threshold(monkeypatch: pytest.MonkeyPatch
     assert heap.frozen() >= 50_000 and gc.isenabled()
 
 
-def test_thawed_when_quiet_and_settled_not_before() -> None:
+def test_settled_when_quiet_and_applied_not_before() -> None:
+    """Once quiet and applied: the frozen cyclic garbage is collected and the survivors are
+    frozen again (later passes do not walk the loaded configuration)."""
+    node = Node()
+    ref = weakref.ref(node)
+    keep = [[i] for i in range(1000)]
     assert heap.freeze(least=0)
+    del node
     settled = [False]
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[bool, bool]:
         task = asyncio.create_task(heap.thaw_when_quiet(lambda: settled[0], quiet=0.05,
                                                          every=0.01))
         await asyncio.sleep(0.15)
-        before = heap.frozen()  # quiet, but the backend has not applied everything
+        before = ref() is not None  # quiet, but the backend has not applied everything
         settled[0] = True
         await asyncio.sleep(0.1)
         task.cancel()
-        return before, heap.frozen()
+        return before, ref() is not None
 
-    before, after = asyncio.run(run())
-    assert before > 0 and after == 0
+    assert asyncio.run(run()) == (True, False)
+    assert heap.frozen() >= len(keep) and heap._frozen_at is None
+
+
+def test_small_operations_are_settled_at_most_every_settle_every() -> None:
+    heap.settle()
+    node = Node()
+    ref = weakref.ref(node)
+    heap.freeze(least=0)  # (as if frozen by the last bulk operation, settled since)
+    heap._frozen_at = None
+    del node
+    heap.changed()
+
+    async def run(settle_every: float) -> bool:
+        task = asyncio.create_task(heap.thaw_when_quiet(lambda: True, quiet=0.02, every=0.01,
+                                                         settle_every=settle_every))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        return ref() is not None
+
+    assert asyncio.run(run(3600)) is True  # settled a moment ago: not yet
+    assert asyncio.run(run(0)) is False
 
 
 def test_collected_after_a_removal_is_applied() -> None:
@@ -127,4 +154,4 @@ def test_collected_after_a_removal_is_applied() -> None:
         await task
         return alive
 
-    assert asyncio.run(run()) and ref() is None and heap.frozen() == 0
+    assert asyncio.run(run()) and ref() is None
