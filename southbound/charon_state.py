@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nf.gc_pause import unwalked
 from southbound import ra_session, sa_packets, sa_state, vici_ra
 from southbound.backend import BackendUnavailable
 from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
@@ -25,30 +26,34 @@ from southbound.vici_client import ViciClient, ViciConnectionError, ViciError
 T = TypeVar("T")
 
 
+@unwalked
 def read_all(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,
              pools: bool) -> dict[str, Any]:
     """The daemon's whole state in the YANG shapes (``ike-sas``, ``task-processing``,
     ``counters``, ``vpn-counters``, ``ike-sa`` sorted by unique-id, ``pool`` when ``pools``
     are loaded) from a separate session, within ``timeout``. Without the counters plugin
     (get-counters refused) the counters are left out. Raises :class:`BackendUnavailable`."""
-    def read(client: ViciClient) -> tuple[Any, list, dict | None, bytes, Any]:
+    conversion = sa_packets.Conversion(converter)
+
+    def read(client: ViciClient) -> tuple[Any, dict | None, bytes, Any]:
         # the SAs' messages and the counters' answer undecoded: only what changed is decoded
-        # (southbound/sa_packets.py)
-        stats, sas = client.stats(), client.list_sas_packets()
+        # (southbound/sa_packets.py); each SA converted as it comes
+        stats = client.stats()
+        client.list_sas_packets(conversion.add)
         try:
             total, per_conn = client.counters(), client.counters_answer()
         except ViciError:
             total, per_conn = None, b""
-        return stats, sas, total, per_conn, _leases(client, pools)
+        return stats, total, per_conn, _leases(client, pools)
 
-    stats, sas, total, per_conn, leases = _in_session(socket_path, timeout, read)
+    stats, total, per_conn, leases = _in_session(socket_path, timeout, read)
     vpns: list[dict[str, Any]] = []
     if total is not None:
         try:
             vpns = sa_packets.vpn_counters(converter, per_conn)
         except ViciError:
             total = None
-    return _state(stats, total, vpns, leases, sa_packets.convert(converter, sas))
+    return _state(stats, total, vpns, leases, conversion.finish())
 
 
 def read_some(socket_path: str | Path, timeout: float, converter: sa_state.IkeSaConverter,

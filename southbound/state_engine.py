@@ -77,6 +77,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from datetime import datetime
 from typing import Any
 
+from nf.gc_pause import unwalked
 from nf.observed import CLOCK, READ_MAX_AGE, StateChange, StateSnapshot, same_content, steady
 from southbound.state_changes import ChangeFeed
 from southbound.state_merge import merge
@@ -367,6 +368,7 @@ class StateEngine:
         # the kernel's SAD and SPD costs about a millisecond per entry, more than this read)
         self._reading = (merge(state, part, ids, vpns), read_at, stale)
 
+    @unwalked
     def _publish_tree(self) -> None:
         """Compose the tree from the reading; publish the events it covers."""
         self._recompose = False

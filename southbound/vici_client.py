@@ -8,7 +8,7 @@ problems (charon gone, socket missing, timeouts) surface as :class:`ViciConnecti
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -273,11 +273,11 @@ class ViciClient:
         return self._call("list-sas", lambda: streamed(self._session, self._sock, "list-sas",
                                                        "list-sa", filters))
 
-    def list_sas_packets(self) -> list[bytes]:
+    def list_sas_packets(self, each: Callable[[bytes], Any] | None = None) -> list[Any]:
         """Every IKE SA's ``list-sas`` message as charon sent it, not decoded (see
-        ``southbound/sa_packets.py``)."""
+        ``southbound/sa_packets.py``); passed to ``each`` as it comes, when given."""
         return self._call("list-sas", lambda: streamed(self._session, self._sock, "list-sas",
-                                                       "list-sa", None, raw=True))
+                                                       "list-sa", None, each, raw=True))
 
     def initiate(self, child: str | None = None, ike: str | None = None,
                  timeout_ms: int = 10000) -> list[dict[str, str]]:

@@ -116,7 +116,8 @@ def streamed(session: vici.Session, sock: socket.socket, command: str, event: st
             packet = reader.packet()
             kind = packet[0]
             if kind == Packet.EVENT and raw:
-                out.append(packet[2 + packet[1]:])
+                body = packet[2 + packet[1]:]
+                out.append(each(body) if each else body)
                 continue
             if kind == Packet.EVENT:
                 msg = decode(packet, 2 + packet[1])

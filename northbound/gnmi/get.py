@@ -9,6 +9,7 @@ from collections import OrderedDict
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
+from nf.gc_pause import unwalked
 from nf.nacm import Access
 from nf.observed import READ_MAX_AGE, READ_MAX_STALE, StateSnapshot
 from nf.paths import Step
@@ -158,6 +159,7 @@ def _answer(schema: Schema, tops: list, wanted: list[tuple[pb.Path, tuple[Step, 
     return out
 
 
+@unwalked
 def _table_answer(g: GnmiContext, access: Access, reader: tuple,
                   snapshot: StateSnapshot | None,
                   wanted: list[tuple[pb.Path, tuple[Step, ...]]], ids: list[str],

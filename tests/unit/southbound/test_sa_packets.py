@@ -128,3 +128,18 @@ def test_vpn_counters_from_the_raw_answer() -> None:
             with pytest.raises(ViciError, match="no counters found"):
                 sa_packets.vpn_counters(conv, refused)
             assert c.list_sas() == []  # the session in step
+
+
+def test_a_read_broken_off_leaves_the_converter_as_it_was(decoded: list[int]) -> None:
+    """The messages are converted one by one as they come (Conversion); the converter's
+    memory is renewed only when the read ends whole."""
+    conv = sa_state.IkeSaConverter()
+    check(conv, [sa(1), sa(2)])
+    kept = conv._packets
+    broken = sa_packets.Conversion(conv)
+    for p in packets([sa(1, tick=3), sa(2, tick=3, bytes_in=99)]):
+        broken.add(p)
+    assert conv._packets is kept  # (no finish: charon's answer never ended)
+    decoded[0] = 0
+    got = check(conv, [sa(1, tick=4), sa(2, tick=4)])
+    assert decoded[0] == 0 and got[0]["established-time"] == 16
