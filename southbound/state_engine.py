@@ -30,7 +30,9 @@ Cache rules:
 * **Stale-while-revalidate**: a snapshot older than ``max_age`` but at most ``max_stale``
   seconds old (the fronts pass :data:`nf.observed.READ_MAX_STALE`, 5 s; the default 0 turns
   it off) that nothing made out of date is returned at once, and a full read starts in the
-  background (one at a time, shared, paced as below). Such a reader may see counters and
+  background ``revalidate_after`` seconds later (one at a time, shared, paced as below: the
+  reader's answer, rendered in a thread, is not made to share the interpreter with the read
+  it set off: at 1,000 SAs each took the other's time). Such a reader may see counters and
   countdowns up to ``max_stale`` seconds old; ``read_at`` tells exactly.
 * An SA event (:meth:`sa_event`: ike/child up, down, rekeyed) makes the SAs it names out of
   date: a targeted read follows at once (events within ``coalesce`` seconds share one), and
@@ -100,6 +102,7 @@ class StateEngine:
                  queue_size: int = 256, coalesce: float = 0.02, reread: float = 1.0,
                  recompose_delay: float = 0.25, read_pause: float = 1.0,
                  targeted_share: float = 0.25, targeted_min: int = 16,
+                 revalidate_after: float = 0.2,
                  extra: Sequence[Callable[[], dict[str, Any]]] = ()) -> None:
         self.read_fn = read
         self.read_sas = read_sas
@@ -120,6 +123,7 @@ class StateEngine:
         self.coalesce = coalesce
         self.reread = reread
         self.recompose_delay = recompose_delay
+        self.revalidate_after = revalidate_after
         self.targeted_share = targeted_share
         self.targeted_min = targeted_min
         self.reads = 0  # full daemon reads done
@@ -154,16 +158,20 @@ class StateEngine:
         """The state, read again first if older than ``max_age`` seconds or out of date;
         served at once, and read again in the background, when at most ``max_stale`` old."""
         age = time.monotonic() - self._read_mono
+        revalidate = False
         if age > max(max_age, max_stale):  # too old: wait for a read that starts after this
             self._asked += 1
             self._needed = self._asked
         elif age > max_age and self._asked <= self._served:
             self._asked += 1  # revalidate in the background (unless a full read is coming)
+            revalidate = True
         await self._settle(self._seen, self._needed)
         if self._recompose:
             self._publish_tree()  # the apply status as it is now: no daemon read
         if self._due():
-            self._schedule(0)  # a revalidation (or what came meanwhile), in the background
+            # a revalidation once this reader is served (or what came meanwhile), in the
+            # background
+            self._schedule(self.revalidate_after if revalidate else 0)
         return self._snapshot
 
     def changes(self) -> AsyncIterator[StateChange]:

@@ -195,7 +195,9 @@ def test_stale_while_revalidate() -> None:
         rest = await asyncio.gather(*(eng.snapshot(max_age=0.05, max_stale=5)
                                       for _ in range(20)))
         assert all(s is first for s in rest)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.1)
+        assert len(spans) == 1  # it starts once the reader is served (revalidate_after)
+        await asyncio.sleep(0.4)
         assert len(spans) == 2
         fresh = await eng.snapshot(max_age=0.05, max_stale=5)
         assert fresh.tree["n"] == 2
