@@ -39,24 +39,3 @@ def paused(fn: F) -> F:
 
     return run  # type: ignore[return-value]
 
-
-def unwalked(fn: F) -> F:
-    """Run ``fn`` with the cyclic collector off, and nothing frozen after: for a read that
-    builds many acyclic containers which live a while (a state read of 1,000 SAs, the
-    answer rendered from it), freed by their reference count. Collected as they are made,
-    each of the dozen gen-0/gen-1 passes such a read set off walked what it had built so
-    far, all of it alive (~30 ms a read); the collector walks them once after. (Freezing
-    them, as :func:`paused` does, would keep the cyclic garbage made meanwhile by anything
-    else from the collector for as long as reads follow each other.)"""
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        was_on = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_on:
-                gc.enable()
-
-    return run  # type: ignore[return-value]

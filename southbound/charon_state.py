@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nf.gc_pause import unwalked
+from nf.observed import unwalked
 from southbound import ra_session, sa_packets, sa_state, vici_ra
 from southbound.backend import BackendUnavailable
 from southbound.vici_client import ViciClient, ViciConnectionError, ViciError

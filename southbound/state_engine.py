@@ -79,8 +79,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from datetime import datetime
 from typing import Any
 
-from nf.gc_pause import unwalked
-from nf.observed import CLOCK, READ_MAX_AGE, StateChange, StateSnapshot, same_content, steady
+from nf.observed import (
+    CLOCK,
+    READ_MAX_AGE,
+    StateChange,
+    StateSnapshot,
+    same_content,
+    steady,
+    unwalked,
+)
 from southbound.state_changes import ChangeFeed
 from southbound.state_merge import merge
 

@@ -9,9 +9,8 @@ from collections import OrderedDict
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2 as pb
 
-from nf.gc_pause import unwalked
 from nf.nacm import Access
-from nf.observed import READ_MAX_AGE, READ_MAX_STALE, StateSnapshot
+from nf.observed import READ_MAX_AGE, READ_MAX_STALE, StateSnapshot, unwalked
 from nf.paths import Step
 from nf.schema import Schema, ffi
 from northbound.gnmi import data, entries, paths
