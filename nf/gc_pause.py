@@ -10,32 +10,23 @@ waits for the next collection after it. What the operation leaves alive is then 
 
 from __future__ import annotations
 
-import functools
-import gc
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nf import heap
+from nf.observed import unwalked
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def paused(fn: F) -> F:
     """Run ``fn`` with the cyclic collector off; it is turned on again after (only if it was
-    on before: nested and concurrent pauses leave it as the outermost found it)."""
+    on before: nested and concurrent pauses leave it as the outermost found it), what the
+    operation left frozen first when it left many objects (:func:`nf.heap.freeze`)."""
+    return unwalked(fn, then=_freeze_survivors)
 
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        was_on = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_on:
-                # (no walk: what the operation left is mostly long-lived)
-                if not heap.freeze():
-                    heap.changed()
-                gc.enable()
 
-    return run  # type: ignore[return-value]
-
+def _freeze_survivors() -> None:
+    # (no walk: what the operation left is mostly long-lived)
+    if not heap.freeze():
+        heap.changed()

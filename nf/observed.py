@@ -203,15 +203,17 @@ class StateSource(Protocol):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def unwalked(fn: F) -> F:
+def unwalked(fn: F, then: Callable[[], object] | None = None) -> F:
     """Run ``fn`` with the cyclic collector off, and nothing frozen after: for a state read
     and what is built from it (a reading of 1,000 SAs, the tree, the answer rendered from
     it): many acyclic containers which live a while, freed by their reference count.
     Collected as they were made, each of the dozen gen-0/gen-1 passes such a read set off
     walked what it had built so far, all of it alive (~30 ms a read); the collector walks
-    them once after. (Freezing them, as ``nf.gc_pause.paused`` does, would keep the cyclic
-    garbage made meanwhile by anything else from the collector for as long as reads follow
-    each other.)"""
+    them once after. (Freezing them, as ``nf.gc_pause.paused`` does through ``then``, would
+    keep the cyclic garbage made meanwhile by anything else from the collector for as long
+    as reads follow each other.) The collector is turned on again after, only if it was on
+    before (nested and concurrent pauses leave it as the outermost found it), ``then`` run
+    just before."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -221,6 +223,8 @@ def unwalked(fn: F) -> F:
             return fn(*args, **kwargs)
         finally:
             if was_on:
+                if then is not None:
+                    then()
                 gc.enable()
 
     return run  # type: ignore[return-value]

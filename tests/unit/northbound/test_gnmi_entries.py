@@ -201,7 +201,7 @@ def test_an_entry_is_encoded_from_its_template_as_json_would() -> None:
     """An entry's text is cut at its clock values once; the text of a patched value made
     from that template is the value's own encoding. A value of the data that looks like a
     slot (a peer's identity can hold anything) leaves the entry without a template."""
-    from northbound.gnmi.entries import encoded, filled
+    from northbound.gnmi.entry_text import encoded, filled
 
     value = {"unique-id": "1", "local-id": "gw \"1\" é", "established-time": "12",
              "child-sa": [{"unique-id": "2", "rekey-time": "2990", "use-in": 3,
