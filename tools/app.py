@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,7 @@ class App:
             subscriptions=self.subscriptions, ca=self.ca)
         self.dispatcher = Dispatcher(self.context, ops.TABLE)
         self._tasks: list[asyncio.Task[Any]] = []
+        self._options_task: asyncio.Task[Any] | None = None  # the last global options' work
         self.listening: list[tuple[str, int]] = []  # NETCONF addresses bound, once run
         self._policy: tuple[int, Policy] | None = None
         self.effective: EffectiveConfig = self._resolve(self.ds.config)
@@ -197,7 +199,8 @@ class App:
         work = self.charon_options.apply(options)
         if work is not None:
             self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks.append(asyncio.get_running_loop().create_task(work))
+            self._options_task = asyncio.get_running_loop().create_task(work)
+            self._tasks.append(self._options_task)
 
     async def read_state(self) -> dict[str, Any]:
         """The operational state (NETCONF get, get-data): the state engine's snapshot, the
@@ -267,7 +270,21 @@ class App:
         kernel-netlink, the IKE-less SAs and policies); report each entry."""
         parts = [self.reconciler, *([self.ikeless.reconciler] if self.ikeless else [])]
         changed = [(r, {k: set(v) for k, v in r.last_change.items()}) for r in parts]
-        done = all(await asyncio.gather(*(r.wait_applied(timeout, c) for r, c in changed)))
+        started = time.monotonic()
+        # the global options first: charon's settings are reloaded (or it is restarted) by a
+        # task of their own; until it is done, what the commit asked is not in force
+        options = self._options_task
+        done = True
+        if options is not None and not options.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(options), timeout)
+            except TimeoutError:
+                done = False
+            except Exception:  # noqa: BLE001 - logged by the task; the entries tell the rest
+                pass
+        left = max(0.0, timeout - (time.monotonic() - started))
+        done = done and all(await asyncio.gather(*(r.wait_applied(left, c)
+                                                   for r, c in changed)))
         entries = []
         for r, changes in changed:
             for kind in sorted(changes):
