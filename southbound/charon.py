@@ -214,6 +214,10 @@ class CharonProcess:
                 log.warning("charon pid %s ignored SIGTERM, killing", proc.pid)
                 proc.kill()
                 proc.wait(timeout)
+        if self._proc is not None:
+            # a new charon was started while this one stopped (the supervisor restarts it
+            # when global options need a restart): the socket and pid file are the new one's
+            return
         if proc is not None:
             self._down_reason = "stopped"
         self._remove_socket()
