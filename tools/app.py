@@ -50,7 +50,7 @@ from southbound.status import EntryStatus
 from tools.backends import backend_checks
 from tools.ca_refs import CaReferences, own_ca_checks
 from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
-from tools.charon_options import CharonOptions
+from tools.charon_options import CharonOptions, options_done
 from tools.ikeless_wiring import IkelessPart
 from tools.notification_wiring import wire_notifications
 from tools.state_tree import StateTree
@@ -271,17 +271,8 @@ class App:
         parts = [self.reconciler, *([self.ikeless.reconciler] if self.ikeless else [])]
         changed = [(r, {k: set(v) for k, v in r.last_change.items()}) for r in parts]
         started = time.monotonic()
-        # the global options first: charon's settings are reloaded (or it is restarted) by a
-        # task of their own; until it is done, what the commit asked is not in force
-        options = self._options_task
-        done = True
-        if options is not None and not options.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(options), timeout)
-            except TimeoutError:
-                done = False
-            except Exception:  # noqa: BLE001 - logged by the task; the entries tell the rest
-                pass
+        # the global options first: until their own work is done, the commit is not in force
+        done = await options_done(self._options_task, timeout)
         left = max(0.0, timeout - (time.monotonic() - started))
         done = done and all(await asyncio.gather(*(r.wait_applied(left, c)
                                                    for r, c in changed)))

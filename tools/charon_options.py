@@ -54,3 +54,19 @@ class CharonOptions:
             await asyncio.to_thread(self.charon.stop)
             method = "restart"
         self.publish(notifications.global_options_applied(method))
+
+
+async def options_done(work: asyncio.Task[Any] | None, timeout: float) -> bool:
+    """Whether the global options' work (a settings reload or a restart of charon, scheduled
+    from :meth:`CharonOptions.apply`) has ended, waiting at most ``timeout`` seconds; True
+    when there is none. A failed one has ended too (it logged why; the entries tell the
+    rest)."""
+    if work is None or work.done():
+        return True
+    try:
+        await asyncio.wait_for(asyncio.shield(work), timeout)
+    except TimeoutError:
+        return False
+    except Exception:  # noqa: BLE001, S110 - see above
+        pass
+    return True
