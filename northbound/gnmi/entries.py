@@ -164,46 +164,33 @@ def _patched(value: Any, old: Any, new: Any) -> Any:
     ``old`` but for the values of clock leaves: a copy with each moved clock leaf written as
     libyang printed its old value (text or number), the copy shared with ``value`` where
     nothing moved (``value`` itself when nothing did); None when anything else differs or a
-    leaf cannot be written so (then the clock skeleton or the whole entry is rendered).
-
-    The entries of a full read that changed only in their clocks are copies of the last
-    conversion with the moved leaves replaced (``southbound/sa_state._renewed``): every other
-    value is the same object, in the same key order. So the two entries' values are compared
-    as lists, in C, once the clock leaves and the nested entries (a CHILD SA list) are taken
-    out: the same objects compare by identity, without reading them (in the server, whose
-    heap is large, reading every value of 1,000 entries was mostly cache misses: 3-5 times
-    the time the same walk takes on a small heap)."""
-    if type(old) is not dict or type(new) is not dict or type(value) is not dict:
-        return None
-    keys = tuple(old)
-    if tuple(new) != keys:
-        return None
-    plan = _KEY_PLANS.get(keys)
-    if plan is None:
-        plan = _key_plan(keys, old)
-    clocks, nested = plan
-    ov, nv = list(old.values()), list(new.values())
-    moved: list[tuple[str, Any, Any]] = []
-    for i in clocks:
-        w, v = ov[i], nv[i]
-        if v is not w and v != w:
-            moved.append((keys[i], w, v))
-        ov[i] = nv[i] = None
-    inner: list[tuple[str, Any, Any]] = []
-    for i in nested:
-        w, v = ov[i], nv[i]
-        if v is not w:
-            inner.append((keys[i], w, v))
-        ov[i] = nv[i] = None
-    if ov != nv:  # anything but the clock leaves and the nested entries
+    leaf cannot be written so (then the clock skeleton or the whole entry is rendered)."""
+    if type(old) is not dict or type(new) is not dict or len(old) != len(new) \
+            or type(value) is not dict:
         return None
     out = value
-    for k, w, v in moved:
+    for k, v in new.items():
+        w = old.get(k, _GONE)
+        if v == w:
+            continue
         j = value.get(k, _GONE)
-        if type(w) is not int or type(v) is not int or v < 0:
+        if w is _GONE or j is _GONE:  # (a leaf NACM hid: the skeleton decides)
             return None
-        if type(j) is str and j == str(w):  # (a leaf NACM hid is not there: None)
-            part: Any = str(v)
+        tv = type(v)
+        if tv is dict:
+            part = _patched(j, w, v)
+        elif tv is list:
+            if type(w) is not list or len(w) != len(v) or type(j) is not list \
+                    or len(j) != len(v):
+                return None
+            part = [_patched(a, b, c) if _same_key(a, b) else None
+                    for a, b, c in zip(j, w, v, strict=True)]
+            if any(x is None for x in part):
+                return None
+        elif k not in CLOCK or type(w) is not int or tv is not int or v < 0:
+            return None
+        elif type(j) is str and j == str(w):
+            part = str(v)
         elif type(j) is int and j == w:
             part = v
         else:
@@ -211,51 +198,7 @@ def _patched(value: Any, old: Any, new: Any) -> Any:
         if out is value:
             out = dict(value)
         out[k] = part
-    for k, w, v in inner:
-        j = value.get(k, _GONE)
-        tv = type(v)
-        if tv is not type(w) or tv not in (dict, list) or (
-                tv is list and (not v or type(v[0]) is not dict)):
-            if v == w:  # a leaf-list (or not a nested entry after all), the same
-                continue
-            return None
-        if type(v) is dict:
-            part = _patched(j, w, v)
-        elif type(v) is list and type(w) is list and type(j) is list \
-                and len(w) == len(v) == len(j):
-            part = [_patched(a, b, c) if _same_key(a, b) else None
-                    for a, b, c in zip(j, w, v, strict=True)]
-            if any(x is None for x in part):
-                return None
-            if all(x is a for x, a in zip(part, j, strict=True)):
-                part = j
-        else:
-            return None
-        if part is None:
-            return None
-        if part is not j:
-            if out is value:
-                out = dict(value)
-            out[k] = part
     return out
-
-
-#: per key order of an entry (a tuple of its keys): the places of its clock leaves and of
-#: the values that may hold entries (dicts, lists) in the entry first seen with it
-_KEY_PLANS: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-
-
-def _key_plan(keys: tuple[str, ...], entry: dict[str, Any]
-              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The places of ``keys``' clock leaves and nested values (a place wrongly taken for one
-    kind or the other only makes :func:`_patched` answer None, or compare it whole)."""
-    clocks = tuple(i for i, k in enumerate(keys) if k in CLOCK)
-    nested = tuple(i for i, v in enumerate(entry.values())
-                   if i not in clocks and type(v) in (dict, list))
-    if len(_KEY_PLANS) > 256:  # (a few shapes in practice: IKE SA, CHILD SA)
-        _KEY_PLANS.clear()
-    _KEY_PLANS[keys] = (clocks, nested)
-    return clocks, nested
 
 
 def _same_key(value: Any, entry: Any) -> bool:
