@@ -237,6 +237,7 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
         # re-negotiating in the same instant can leave crossed SAs with user-space ESP.)
         rec_b.set_desired(eff_b)
         assert await rec_b.wait_converged(10)
+        log_from = charon_a.log_path.stat().st_size
         rec_a.set_desired(eff_a)
         assert await rec_a.wait_converged(10)
 
@@ -244,6 +245,14 @@ async def _scenario(ns_a: str, charon_a: CharonProcess, charon_b: CharonProcess)
             sa = established((await rec_a.read_state())[0])
             return sa is not None and sa["child-sa"][0]["enc-alg"] == "aes256-cbc"
         await wait_for(rekeyed, 15, "a CHILD SA with aes256-cbc")
+        # charon's load-conn closed and initiated the changed `start` child itself, once; a
+        # terminate and initiate of ours on top destroyed its IKE SA while connecting, and
+        # the peer kept it (tests/kernel, test_aes_gcm)
+        with open(charon_a.log_path, "rb") as f:
+            f.seek(log_from)
+            since = f.read().decode(errors="replace")
+        assert since.count("initiating IKE_SA") == 1, since
+        assert "vici terminate" not in since, since
         res = await asyncio.to_thread(ping, ns_a)
         assert res.returncode == 0, f"no tunnel after the algorithm change:\n{res.stdout}"
         sa = established((await rec_a.read_state())[0])
