@@ -20,6 +20,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +77,12 @@ class CharonProcess:
         self._ready = False  # its VICI socket answered since the last start
         self._sockets_error: str | None = None  # charon's bind failures at the last start
         self._down_reason = "not started"
+        # start and stop one at a time: a restart for global options stops charon in a thread
+        # while the supervisor, seeing it down, starts the next one; the old stop then removed
+        # the new charon's VICI socket and pid file (a fresh run: charon.pid missing, the
+        # reconciler's "charon unreachable (Broken pipe)"). Reentrant: a start that times out
+        # stops what it started.
+        self._lifecycle = threading.RLock()
 
     def __repr__(self) -> str:
         return f"CharonProcess(run_dir={str(self.run_dir)!r}, pid={self.pid})"
@@ -161,67 +168,65 @@ class CharonProcess:
 
         Raises :class:`CharonError` with the tail of charon.log when it does not come up.
         """
-        if self.alive():
-            return
-        self._ready, self._sockets_error = False, None
-        self.write_conf()
-        stop_leftover_charons(self.conf_path, self.charon_bin)
-        self._remove_socket()
-        log_start = self._log_size()
-        env = dict(os.environ, STRONGSWAN_CONF=str(self.conf_path))
-        try:
-            with open(self.run_dir / "charon.stderr", "ab") as err:
-                self._proc = SPAWNER.popen(
-                    self.command(), env=env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        except subprocess.SubprocessError as exc:  # the preexec_fn failed in the child
-            self._down_reason = f"cannot start charon: {exc}"
-            raise CharonError(self._down_reason) from exc
-        self._write_pid()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                self._down_reason = _exit_reason(self._proc.returncode)
-                self._proc = None
-                self._remove_pid()
-                raise CharonError(f"charon {self._down_reason}\n{self.log_tail()}")
-            if self._socket_ready():
-                self._sockets_error = socket_errors(self._read_log(log_start))
-                self._ready = True
-                log.info("charon started, pid %s, socket %s", self.pid, self.socket_path)
-                if self._sockets_error is not None:
-                    ports = settings(self.options)
-                    log.error("charon pid %s could not bind its IKE sockets (UDP %s/%s), it "
-                              "cannot negotiate: %s", self.pid, ports["port"],
-                              ports["port_nat_t"], self._sockets_error)
+        with self._lifecycle:
+            if self.alive():
                 return
-            time.sleep(0.05)
-        self.stop()
-        self._down_reason = f"VICI socket not ready after {timeout}s"
-        raise CharonError(f"charon VICI socket {self.socket_path} not ready after {timeout}s\n"
-                          f"{self.log_tail()}")
+            self._ready, self._sockets_error = False, None
+            self.write_conf()
+            stop_leftover_charons(self.conf_path, self.charon_bin)
+            self._remove_socket()
+            log_start = self._log_size()
+            env = dict(os.environ, STRONGSWAN_CONF=str(self.conf_path))
+            try:
+                with open(self.run_dir / "charon.stderr", "ab") as err:
+                    self._proc = SPAWNER.popen(
+                        self.command(), env=env, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            except subprocess.SubprocessError as exc:  # the preexec_fn failed in the child
+                self._down_reason = f"cannot start charon: {exc}"
+                raise CharonError(self._down_reason) from exc
+            self._write_pid()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    self._down_reason = _exit_reason(self._proc.returncode)
+                    self._proc = None
+                    self._remove_pid()
+                    raise CharonError(f"charon {self._down_reason}\n{self.log_tail()}")
+                if self._socket_ready():
+                    self._sockets_error = socket_errors(self._read_log(log_start))
+                    self._ready = True
+                    log.info("charon started, pid %s, socket %s", self.pid, self.socket_path)
+                    if self._sockets_error is not None:
+                        ports = settings(self.options)
+                        log.error("charon pid %s could not bind its IKE sockets (UDP %s/%s), it "
+                                  "cannot negotiate: %s", self.pid, ports["port"],
+                                  ports["port_nat_t"], self._sockets_error)
+                    return
+                time.sleep(0.05)
+            self.stop()
+            self._down_reason = f"VICI socket not ready after {timeout}s"
+            raise CharonError(f"charon VICI socket {self.socket_path} not ready after {timeout}s\n"
+                              f"{self.log_tail()}")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop charon: SIGTERM, then SIGKILL after ``timeout`` seconds; remove the socket and
         the pid file."""
-        proc, self._proc = self._proc, None
-        self._ready = False
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("charon pid %s ignored SIGTERM, killing", proc.pid)
-                proc.kill()
-                proc.wait(timeout)
-        if self._proc is not None:
-            # a new charon was started while this one stopped (the supervisor restarts it
-            # when global options need a restart): the socket and pid file are the new one's
-            return
-        if proc is not None:
-            self._down_reason = "stopped"
-        self._remove_socket()
-        self._remove_pid()
+        with self._lifecycle:
+            proc, self._proc = self._proc, None
+            self._ready = False
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    log.warning("charon pid %s ignored SIGTERM, killing", proc.pid)
+                    proc.kill()
+                    proc.wait(timeout)
+            if proc is not None:
+                self._down_reason = "stopped"
+            self._remove_socket()
+            self._remove_pid()
 
     def health(self) -> CharonHealth:
         """How charon is doing now: a :class:`CharonHealth` whose ``status`` is ``"up"``,

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -244,6 +245,44 @@ def test_a_leftover_charon_is_stopped_before_a_new_one_starts(
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
+
+
+def test_a_start_during_a_stop_waits_for_it_and_the_new_charon_keeps_its_files(
+        tmp_path: Path, netns: str) -> None:
+    """A restart for global options stops charon in a thread while the supervisor, seeing it
+    down, starts the next one. The start waits for the stop: the old stop must not remove
+    the new charon's VICI socket and pid file (a fresh run once lost both)."""
+    charon = CharonProcess(tmp_path / "run", netns=netns)
+    charon.start()
+    old = charon.pid
+    assert old is not None
+    # the stopping thread is descheduled for a while after charon has exited, before it
+    # cleans up: what a loaded machine does now and then, here every time
+    proc = charon._proc
+    assert proc is not None
+    exited = proc.wait
+
+    def slow_wait(timeout: float | None = None) -> int:
+        rc = exited(timeout)
+        time.sleep(2.0)
+        return rc
+    proc.wait = slow_wait  # type: ignore[method-assign]
+    stopper = threading.Thread(target=charon.stop)
+    try:
+        stopper.start()
+        wait_until(lambda: not charon.alive(), 5, "the stop to begin")
+        charon.start()  # what the supervisor does once charon is not alive
+        stopper.join(15)
+        assert not stopper.is_alive()
+        new = charon.pid
+        assert new is not None and new != old and gone(old)
+        assert charon.health().status == UP, charon.health()
+        assert charon.pid_path.read_text().strip() == str(new)
+        assert vici_answers(charon.socket_path)
+    finally:
+        stopper.join(15)
+        charon.stop()
+    assert not charon.pid_path.exists() and not charon.socket_path.exists()
 
 
 def test_supervisor_restarts_a_killed_charon_and_stops_it_cleanly(
