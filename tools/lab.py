@@ -112,20 +112,39 @@ class Lab:
     # ---- servers -----------------------------------------------------
     def start(self, s: Site, timeout: float = 30) -> None:
         """Create the admin user if needed and start `ipsec-nf serve` inside the site's netns."""
-        s.state_dir.mkdir(parents=True, exist_ok=True)
-        if not (s.state_dir / "users.json").exists():
-            subprocess.run([sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
-                            str(s.state_dir), USER], input=PASSWORD + "\n", text=True,
-                           check=True, capture_output=True)
-        log = open(s.state_dir / "serve.log", "ab")
-        s.proc = subprocess.Popen(
-            ["ip", "netns", "exec", s.ns, sys.executable, "-m", "tools.cli", "serve",
-             "--state-dir", str(s.state_dir), "--listen", f"{s.mgmt}:{NETCONF_PORT}",
-             *self.serve_args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        self.start_all((s,), timeout)
+
+    def start_all(self, sites: tuple[Site, ...], timeout: float = 30) -> None:
+        """:meth:`start` for several sites side by side: each server's start-up (and the
+        admin's password hash) is CPU in a process of its own, so two sites are up in the
+        time of one (under the kernel tests' emulation that is tens of seconds)."""
+        new_users = []
+        for s in sites:
+            s.state_dir.mkdir(parents=True, exist_ok=True)
+            if not (s.state_dir / "users.json").exists():
+                new_users.append((s, subprocess.Popen(
+                    [sys.executable, "-m", "tools.cli", "passwd", "--state-dir",
+                     str(s.state_dir), USER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, text=True)))
+        for s, proc in new_users:
+            out, _ = proc.communicate(PASSWORD + "\n", timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"site {s.name}: ipsec-nf passwd failed:\n{out}")
+        for s in sites:
+            with open(s.state_dir / "serve.log", "ab") as log:
+                s.proc = subprocess.Popen(
+                    ["ip", "netns", "exec", s.ns, sys.executable, "-m", "tools.cli", "serve",
+                     "--state-dir", str(s.state_dir), "--listen", f"{s.mgmt}:{NETCONF_PORT}",
+                     *self.serve_args],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=Path(__file__).resolve().parent.parent,
+                )
         deadline = time.monotonic() + timeout
+        for s in sites:
+            self._wait_listening(s, deadline, timeout)
+
+    def _wait_listening(self, s: Site, deadline: float, timeout: float) -> None:
+        assert s.proc is not None
         while time.monotonic() < deadline:
             if s.proc.poll() is not None:
                 raise RuntimeError(f"site {s.name}: ipsec-nf serve exited:\n{self.log(s)}")
@@ -181,9 +200,7 @@ def running(workdir: Path, sites: str = "AB",
     lab = Lab(workdir, serve_args=serve_args)
     try:
         lab.up()
-        for s in lab.sites:
-            if s.name in sites:
-                lab.start(s)
+        lab.start_all(tuple(s for s in lab.sites if s.name in sites))
         yield lab
     finally:
         for s in lab.sites:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.kernel.test_kernel_vm import guest_tests, parse_junit
+from tests.kernel.guest_run import guest_tests, parse_junit
 from tests.kernel.vm import newc_archive
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">

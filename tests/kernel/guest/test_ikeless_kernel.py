@@ -16,33 +16,31 @@ example (tests/ikeless_example.py; the keys are chosen here, at random) over NET
   produces ``sadb-seq-overflow`` with its name;
 - deleting the entries leaves nothing in the kernel.
 
-The tests run in file order and share one lab (under TCG every server start costs seconds).
+The tests run in file order, on the lab shared with the other guest modules (kernel_lab.py:
+under TCG every server start costs a minute).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from northbound.users import add_authorized_key
 from southbound.kernel_esp import kernel_esp_missing
 from tests.ikeless_example import NS, SaKeys, gateway, hexstr, sad_entry
+from tests.kernel.guest.kernel_lab import Gateways as KernelLab
+from tests.kernel.guest.kernel_lab import connect
 from tests.support import wait_for
-from tools.lab import NETCONF_PORT, USER, Lab, Site
+from tools.lab import Lab, Site
 
 pytestmark = pytest.mark.kernel
 SLOW = 90  # seconds: everything is 3-10x slower under TCG
-RESULTS = Path("/ipsec-nf-results")  # the guest's read-write share (tests/kernel/vm.py)
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 N = {"l": NS}
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
@@ -66,50 +64,29 @@ class Gateways:
         return self.managers[s.name]
 
 
-def connect(s: Site, key: Path):  # noqa: ANN201 - ncclient Manager
-    """A NETCONF session logged in with an SSH key (scrypt is slow under TCG)."""
-    from ncclient import manager
-    from ncclient.transport import session as nc_session
-
-    nc_session.TICK = 0.001
-    return manager.connect(host=s.mgmt, port=NETCONF_PORT, username=USER,
-                           key_filename=str(key), hostkey_verify=False, allow_agent=False,
-                           look_for_keys=False, timeout=SLOW)
-
-
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
-    work = tmp_path_factory.mktemp("ikl")
-    key = work / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    lab = Lab(work, tag=f"k{os.getpid()}", serve_args=("--backend", "kernel-netlink"))
+def gw(kernel_lab: KernelLab) -> Iterator[Gateways]:
+    """The two gateways shared by the guest modules (kernel_lab.py: `serve --backend
+    kernel-netlink`, as this case needs), with a route towards the other site in each
+    namespace and a NETCONF session of this module's own on site A, subscribed to the
+    NETCONF stream for the RFC's notifications; the routes and the session end with it."""
+    lab = kernel_lab.lab
+    added = []
     for s in lab.sites:
-        add_authorized_key(s.state_dir, USER, key.with_suffix(".pub").read_text())
-    managers: dict = {}
+        if s.peer_subnet not in ip(lab, s, "route", "show", s.peer_subnet):
+            ip(lab, s, "route", "add", s.peer_subnet, "via", s.peer_wan)
+            added.append(s)
+    a = connect(lab.a, kernel_lab.key)
     try:
-        lab.up()
-        for s in lab.sites:
-            r = lab.ns(s, "ip", "route", "add", s.peer_subnet, "via", s.peer_wan)
-            assert r.returncode == 0, r.stderr
-            lab.start(s, timeout=240)
-        for s in lab.sites:
-            managers[s.name] = connect(s, key)
-        managers["A"].create_subscription()  # the NETCONF stream: the RFC's notifications
-        yield Gateways(lab, managers)
+        a.create_subscription()  # the NETCONF stream: the RFC's notifications
+        yield Gateways(lab, {"A": a, "B": kernel_lab.m(lab.b)})
     finally:
-        for m in managers.values():
-            try:
-                m.close_session()
-            except Exception:  # noqa: BLE001 - best effort, the servers are stopped next
-                pass
-        lab.down()
-        keep = RESULTS / "lab-ikeless"
-        if RESULTS.is_dir():
-            for s in lab.sites:
-                log = s.state_dir / "serve.log"
-                if log.exists():
-                    keep.mkdir(exist_ok=True)
-                    shutil.copy(log, keep / f"site{s.name}-serve.log")
+        try:
+            a.close_session()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        for s in added:
+            lab.ns(s, "ip", "route", "del", s.peer_subnet, "via", s.peer_wan)
 
 
 # ---- helpers ------------------------------------------------------------------------------
