@@ -8,7 +8,9 @@ Two namespaces joined by a veth (tools/lab.py's topology, 198.51.100.1 <-> .2):
   deleted; policies with templates likewise against `ip xfrm policy`;
 - traffic through transport-mode SAs installed by the driver on both sides: the counters
   the driver reads equal `ip -s xfrm state`'s, and so do those of /ike/kernel/sa in a
-  NETCONF <get> of `ipsec-nf serve --backend kernel-netlink` running in that namespace;
+  NETCONF <get> of `ipsec-nf serve --backend kernel-netlink` running in that namespace
+  (the last test: in the namespaces of the lab shared by the guest modules, kernel_lab.py,
+  whose servers run there);
 - events: a soft then a hard expire from short lifetimes, an acquire from traffic hitting a
   policy without an SA.
 """
@@ -17,16 +19,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from northbound.users import add_authorized_key
 from southbound.kernel_state import KernelStateReader
 from southbound.xfrm.api import XfrmNotFound
 from southbound.xfrm.netlink import XfrmNetlink
@@ -48,8 +48,9 @@ from southbound.xfrm.types import (
     XfrmPolicy,
     XfrmState,
 )
+from tests.kernel.guest.kernel_lab import Gateways as KernelLab
 from tests.support import wait_for
-from tools.lab import NETCONF_PORT, USER, Lab, Site
+from tools.lab import Lab, Site
 
 pytestmark = pytest.mark.kernel
 NS = {"i": "urn:ipsec-nf:yang:ipsec-nf"}
@@ -77,8 +78,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         lab.down()
 
 
-@pytest.fixture
-def drivers(lab: Lab) -> Iterator[tuple[XfrmNetlink, XfrmNetlink]]:
+@contextmanager
+def _drivers_in(lab: Lab) -> Iterator[tuple[XfrmNetlink, XfrmNetlink]]:
     a, b = XfrmNetlink(lab.a.ns), XfrmNetlink(lab.b.ns)
     try:
         yield a, b
@@ -86,6 +87,22 @@ def drivers(lab: Lab) -> Iterator[tuple[XfrmNetlink, XfrmNetlink]]:
         for d in (a, b):  # each test leaves both namespaces' SAD/SPD empty
             d.flush([s.id for s in d.dump_states()], [p.id for p in d.dump_policies()])
             d.close()
+
+
+@pytest.fixture
+def drivers(lab: Lab) -> Iterator[tuple[XfrmNetlink, XfrmNetlink]]:
+    with _drivers_in(lab) as pair:
+        yield pair
+
+
+@pytest.fixture
+def served(kernel_lab: KernelLab) -> Iterator[tuple[KernelLab, XfrmNetlink, XfrmNetlink]]:
+    """The drivers in the namespaces of the lab shared by the guest modules (kernel_lab.py),
+    whose servers run there (`serve --backend kernel-netlink`, no VPN left by the modules
+    before): no server start of this module's own, a minute under TCG. (The other tests keep
+    their own lab: charon's per-socket policies would be in their `ip xfrm policy`.)"""
+    with _drivers_in(kernel_lab.lab) as (a, b):
+        yield kernel_lab, a, b
 
 
 def ip(lab: Lab, s: Site, *args: str) -> str:
@@ -274,58 +291,32 @@ def test_acquire_from_traffic_without_sa(lab: Lab, drivers) -> None:
 # ---- the state tree over NETCONF --------------------------------------------------------
 
 
-def connect(s: Site, key: Path):  # noqa: ANN201 - ncclient Manager
-    from ncclient import manager
-    from ncclient.transport import session as nc_session
-
-    nc_session.TICK = 0.001
-    return manager.connect(host=s.mgmt, port=NETCONF_PORT, username=USER,
-                           key_filename=str(key), hostkey_verify=False, allow_agent=False,
-                           look_for_keys=False, timeout=SLOW)
-
-
-def test_kernel_sad_spd_and_xfrm_stat_in_get(lab: Lab, drivers,
-                                             tmp_path: Path) -> None:
-    da, db = drivers
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    add_authorized_key(lab.a.state_dir, USER, key.with_suffix(".pub").read_text())
-    lab.serve_args = ("--backend", "kernel-netlink")
-    try:
-        lab.start(lab.a, timeout=240)
-        transport_pair(da, db, 0xA1B1, 0xB1A1)
-        r = lab.ns(lab.a, "ping", "-c", "3", "-i", "0.2", "-W", "5", str(B))
-        assert r.returncode == 0, r.stdout + r.stderr
-        m = connect(lab.a, key)
-        try:
-            flt = '<ike xmlns="urn:ipsec-nf:yang:ipsec-nf"><kernel/></ike>'
-            ok = wait_for(lambda: len(etree.fromstring(m.get(filter=("subtree", flt))
-                                                       .data_xml.encode())
-                                      .xpath("//i:kernel/i:sa", namespaces=NS)) == 2,
-                          timeout=SLOW, every=1)
-            assert ok, m.get(filter=("subtree", flt)).data_xml
-            # counters are still: the kernel's and ours must be equal now
-            data = etree.fromstring(m.get(filter=("subtree", flt)).data_xml.encode())
-            stat = lab.ns(lab.a, "cat", "/proc/net/xfrm_stat").stdout
-        finally:
-            m.close_session()
-        text = ip_states(lab, lab.a)
-        for sa in data.xpath("//i:kernel/i:sa", namespaces=NS):
-            spi = int(sa.findtext("i:spi", namespaces=NS))
-            assert (int(sa.findtext("i:current-bytes", namespaces=NS)),
-                    int(sa.findtext("i:current-packets", namespaces=NS))) == ip_counters(
-                text[spi])
-            assert sa.findtext("i:mode", namespaces=NS) == "transport"
-            assert sa.find("i:aead-algorithm", NS) is not None
-        pols = data.xpath("//i:kernel/i:policy", namespaces=NS)
-        assert {p.findtext("i:direction", namespaces=NS) for p in pols} >= {"in", "out"}
-        assert GCM_KEY.hex() not in etree.tostring(data).decode()
-        stats = data.find(".//i:kernel/i:statistics", NS)
-        assert stats is not None
-        assert int(stats.findtext("i:in-no-states", namespaces=NS)) == int(
-            re.search(r"XfrmInNoStates\s+(\d+)", stat)[1])
-    finally:
-        lab.stop(lab.a)
-        log = lab.a.state_dir / "serve.log"
-        if RESULTS.is_dir() and log.exists():  # brought back to the host with the junit XML
-            shutil.copy(log, RESULTS / "xfrm-siteA-serve.log")
+def test_kernel_sad_spd_and_xfrm_stat_in_get(served) -> None:
+    kernel_lab, da, db = served
+    lab = kernel_lab.lab
+    transport_pair(da, db, 0xA1B1, 0xB1A1)
+    r = lab.ns(lab.a, "ping", "-c", "3", "-i", "0.2", "-W", "5", str(B))
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = kernel_lab.m(lab.a)
+    flt = '<ike xmlns="urn:ipsec-nf:yang:ipsec-nf"><kernel/></ike>'
+    ok = wait_for(lambda: len(etree.fromstring(m.get(filter=("subtree", flt)).data_xml.encode())
+                              .xpath("//i:kernel/i:sa", namespaces=NS)) == 2,
+                  timeout=SLOW, every=1)
+    assert ok, m.get(filter=("subtree", flt)).data_xml
+    # counters are still: the kernel's and ours must be equal now
+    data = etree.fromstring(m.get(filter=("subtree", flt)).data_xml.encode())
+    stat = lab.ns(lab.a, "cat", "/proc/net/xfrm_stat").stdout
+    text = ip_states(lab, lab.a)
+    for sa in data.xpath("//i:kernel/i:sa", namespaces=NS):
+        spi = int(sa.findtext("i:spi", namespaces=NS))
+        assert (int(sa.findtext("i:current-bytes", namespaces=NS)),
+                int(sa.findtext("i:current-packets", namespaces=NS))) == ip_counters(text[spi])
+        assert sa.findtext("i:mode", namespaces=NS) == "transport"
+        assert sa.find("i:aead-algorithm", NS) is not None
+    pols = data.xpath("//i:kernel/i:policy", namespaces=NS)
+    assert {p.findtext("i:direction", namespaces=NS) for p in pols} >= {"in", "out"}
+    assert GCM_KEY.hex() not in etree.tostring(data).decode()
+    stats = data.find(".//i:kernel/i:statistics", NS)
+    assert stats is not None
+    assert int(stats.findtext("i:in-no-states", namespaces=NS)) == int(
+        re.search(r"XfrmInNoStates\s+(\d+)", stat)[1])
