@@ -22,38 +22,24 @@ value in the tree is older (what a targeted read replaced is newer). A snapshot'
 counted from it. The ``extra`` readers (the kernel's view, svti state) are read with the
 full reads only.
 
-Cache rules:
+Cache rules (docs/state.md has them in full, with the figures behind them):
 
 * :meth:`snapshot` answers from the cache when the daemon was fully read at most ``max_age``
   seconds ago and nothing made the cache out of date; otherwise it reads first. Concurrent
-  callers share one read (N gets, one read).
-* **Stale-while-revalidate**: a snapshot older than ``max_age`` but at most ``max_stale``
-  seconds old (the fronts pass :data:`nf.observed.READ_MAX_STALE`, 5 s; the default 0 turns
-  it off) that nothing made out of date is returned at once, and a full read starts in the
-  background ``revalidate_after`` seconds later (one at a time, shared, paced as below: the
-  reader's answer, rendered in a thread, is not made to share the interpreter with the read
-  it set off: at 1,000 SAs each took the other's time). Such a reader may see counters and
-  countdowns up to ``max_stale`` seconds old; ``read_at`` tells exactly.
-* An SA event (:meth:`sa_event`: ike/child up, down, rekeyed) makes the SAs it names out of
-  date: a targeted read follows at once (events within ``coalesce`` seconds share one), and
-  another ``reread`` seconds after the last event (charon still lists an SA being deleted
-  for a moment after its down event). A reader that comes after an event waits for the read
-  that covers it (a targeted read: a few milliseconds), never for later events' reads.
+  callers share one read.
+* **Stale-while-revalidate**: a snapshot at most ``max_stale`` seconds old that nothing made
+  out of date is returned at once, and a shared full read starts ``revalidate_after`` seconds
+  later (the reader's answer, rendered in a thread, does not share the interpreter with it).
+* An SA event (:meth:`sa_event`) makes the SAs it names out of date: a targeted read follows
+  (events within ``coalesce`` seconds share one), and another ``reread`` seconds after the
+  last event. A reader after an event waits for the read that covers it, never for later ones.
 * An action (:meth:`expire`) makes the daemon's part out of date: the next reader waits for a
-  full read.
-* An apply-status change (:meth:`apply_status`) or another change of what ``compose`` adds
-  (:meth:`invalidate`: a commit, any change of the status table) only recomposes the tree
-  from the cached reading: no daemon request. A reader always gets it recomposed; for the
-  subscribers, plain invalidations are gathered for ``recompose_delay`` seconds (a bulk load
-  changes thousands of statuses: one recompose, not thousands).
-* :meth:`run` samples the daemon (full reads) every ``interval`` seconds while there are
-  subscribers (:meth:`changes`); readers alone read on demand.
-* Reads are paced: after a full read that took T seconds, the next full read starts
-  ``read_pause`` * T after the last read ended at the earliest; likewise a targeted read
-  after the last targeted read's time (during an event storm the engine reads at most half
-  the time, and a cheap targeted read never waits for an expensive full one's pause).
-* A daemon that does not answer within the reader's bound leaves the last tables, ``stale``
-  with their ``read_at``; the engine waits ``max_age`` before asking it again.
+  full read. An apply-status change or :meth:`invalidate` only recomposes the tree from the
+  cached reading (gathered for ``recompose_delay`` seconds for the subscribers).
+* :meth:`run` samples the daemon every ``interval`` seconds while there are subscribers.
+  Reads are paced (``read_pause`` times the last read's duration between two full reads,
+  likewise between targeted reads). A daemon that does not answer leaves the last tables,
+  ``stale``; the engine waits ``max_age`` before asking again.
 
 Versions and changes: ``version`` grows when the content changes, where content leaves out
 the leaves that only move with the clock (:data:`CLOCK`: ages, countdowns, the read time) —
@@ -79,19 +65,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from datetime import datetime
 from typing import Any
 
-from nf.observed import (
-    CLOCK,
-    READ_MAX_AGE,
-    StateChange,
-    StateSnapshot,
-    same_content,
-    steady,
-    unwalked,
-)
+from nf.observed import READ_MAX_AGE, StateChange, StateSnapshot, same_content, unwalked
 from southbound.state_changes import ChangeFeed
 from southbound.state_merge import merge
-
-__all__ = ["CLOCK", "StateEngine", "same_content", "steady"]
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from nf.observed import StateChange, StateSource
+from nf.observed import StateChange, StateSource, same_content, steady
 from southbound.charon_backend import DATAPLANES, CharonBackend
 from southbound.events import SaEventListener
-from southbound.state_engine import StateEngine, same_content, steady
+from southbound.state_engine import StateEngine
 from southbound.state_reader import StateReader
 from tests.fakes.vici_server import FakeCharon
 
