@@ -421,21 +421,28 @@ def test_removing_a_failed_entry_clears_the_failure(charon: FakeCharon) -> None:
     run(body)
 
 
+async def _restored_after_a_replacement(charon: FakeCharon, start: str):  # noqa: ANN202
+    """A VPN of start action ``start``, up, replaced behind our back and restored by the
+    reconciler; its (reconciler, task)."""
+    rec = make(charon, sync=0.2)
+    task = await started(rec)
+    rec.set_desired(effective({"up": vpn("up", start=start)}))
+    assert await rec.wait_converged(5)
+    await until(lambda: rec.syncs >= 2)
+    with charon.lock:
+        charon.sas = [{"up": {"uniqueid": "1", "state": "ESTABLISHED", "child-sas": {}}}]
+    with ViciClient(charon.path) as other:
+        other.load_conn("up", {"version": "1"})
+    assert await until(lambda: charon.conns["up"].get("version") == "2", 3)
+    return rec, task
+
+
 def test_a_connection_restored_after_a_replacement_is_renegotiated(
         charon: FakeCharon) -> None:
     """A trap connection's SA is re-negotiated by us (charon only installs the trap again;
     a ``start`` one charon closes and initiates itself: tests/integration, the charon pair)."""
     async def body() -> None:
-        rec = make(charon, sync=0.2)
-        task = await started(rec)
-        rec.set_desired(effective({"up": vpn("up", start="trap")}))
-        assert await rec.wait_converged(5)
-        await until(lambda: rec.syncs >= 2)
-        with charon.lock:
-            charon.sas = [{"up": {"uniqueid": "1", "state": "ESTABLISHED", "child-sas": {}}}]
-        with ViciClient(charon.path) as other:
-            other.load_conn("up", {"version": "1"})
-        assert await until(lambda: charon.conns["up"].get("version") == "2", 3)
+        _, task = await _restored_after_a_replacement(charon, "trap")
         assert await until(lambda: len(charon.terminated) >= 1, 3)
         task.cancel()
     run(body)
@@ -447,16 +454,7 @@ def test_a_start_connection_restored_after_a_replacement_is_left_to_charon(
     terminate and initiate of ours on top raced with it (a peer kept an SA this side had
     destroyed while connecting)."""
     async def body() -> None:
-        rec = make(charon, sync=0.2)
-        task = await started(rec)
-        rec.set_desired(effective({"up": vpn("up", start="start")}))
-        assert await rec.wait_converged(5)
-        await until(lambda: rec.syncs >= 2)
-        with charon.lock:
-            charon.sas = [{"up": {"uniqueid": "1", "state": "ESTABLISHED", "child-sas": {}}}]
-        with ViciClient(charon.path) as other:
-            other.load_conn("up", {"version": "1"})
-        assert await until(lambda: charon.conns["up"].get("version") == "2", 3)
+        rec, task = await _restored_after_a_replacement(charon, "start")
         assert await rec.wait_converged(3)
         assert charon.terminated == [] and charon.calls_to("initiate") == []
         task.cancel()
