@@ -48,8 +48,8 @@ from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
 from southbound.status import EntryStatus
 from tools.backends import backend_checks
-from tools.ca_refs import CaReferences, own_ca_checks
-from tools.ca_wiring import AUTHORITY_KIND, CrlFeed, keep_crl_fresh
+from tools.ca_refs import CaReferences, after_ca_change, own_ca_checks
+from tools.ca_wiring import CrlFeed, keep_crl_fresh
 from tools.charon_options import CharonOptions, options_done
 from tools.ikeless_wiring import IkelessPart
 from tools.notification_wiring import wire_notifications
@@ -221,22 +221,10 @@ class App:
         referenced certificate fails, a re-issued one is loaded), put the CRL in the
         effective config and hand what changed to the reconciler, in the event loop."""
         def apply() -> None:
-            resolved = self.ca_refs.resolve(self.effective)
-            self.effective, names = self.crl_feed.overlay(resolved.effective)
-            changed = {k: set(v) for k, v in resolved.changed.items()}
-            for kind, entries in sorted(changed.items()):
-                log.info("the gateway's CA changed: %s %s filled in again", kind,
-                         ", ".join(sorted(entries)))
-            if names:
-                changed.setdefault(AUTHORITY_KIND, set()).update(names)
+            self.effective, changed = after_ca_change(self.ca_refs, self.crl_feed,
+                                                      self.effective, der)
             if changed:
                 self.reconciler.set_desired(self.effective, changed)
-            if names:
-                log.info("new CRL of the gateway's CA: loading it into charon (%s)",
-                         ", ".join(sorted(names)))
-            elif der is not None:
-                log.warning("new CRL of the gateway's CA: no /ike/certificate-authority entry "
-                            "holds this CA's certificate, so charon does not use it")
 
         loop = self._loop
         if loop is None or loop.is_closed():

@@ -28,6 +28,7 @@ client of the VPNs that use it): the failure says so, it does not pretend otherw
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,6 +40,7 @@ from nf.effective import Certificate, CertificateAuthority, EffectiveConfig, Vpn
 from nf.pki import PkiRefusal, entry_path, pki_refusals
 from tools.ca_wiring import CrlFeed
 
+log = logging.getLogger(__name__)
 CERTIFICATE_KIND = "certificate"  # southbound.ra_session.CERTIFICATE
 AUTHORITY_KIND = "certificate-authority"
 VPN_KIND = "vpn"
@@ -169,3 +171,25 @@ def own_ca_checks(refs: CaReferences, feed: CrlFeed) -> Check:
         before = set(pki_refusals(eff))
         return resolved.refusals + [r for r in pki_refusals(overlaid) if r not in before]
     return check
+
+
+def after_ca_change(refs: CaReferences, feed: CrlFeed, eff: EffectiveConfig,
+                    der: bytes | None = None) -> tuple[EffectiveConfig, dict[str, set[str]]]:
+    """The CA signed a new CRL (``der``: a revocation) or issued a certificate: ``eff`` with
+    the references to the CA filled in again (a revoked referenced certificate fails, a
+    re-issued one is loaded) and the CA's CRL put in, and the names that changed per
+    apply-status kind (for the reconciler). Says in the log what changed."""
+    resolved = refs.resolve(eff)
+    effective, names = feed.overlay(resolved.effective)
+    changed = {k: set(v) for k, v in resolved.changed.items()}
+    for kind, entries in sorted(changed.items()):
+        log.info("the gateway's CA changed: %s %s filled in again", kind,
+                 ", ".join(sorted(entries)))
+    if names:
+        changed.setdefault(AUTHORITY_KIND, set()).update(names)
+        log.info("new CRL of the gateway's CA: loading it into charon (%s)",
+                 ", ".join(sorted(names)))
+    elif der is not None:
+        log.warning("new CRL of the gateway's CA: no /ike/certificate-authority entry holds "
+                    "this CA's certificate, so charon does not use it")
+    return effective, changed
