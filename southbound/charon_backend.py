@@ -303,28 +303,25 @@ class CharonSession:
         an SA this side never had (tests/kernel, test_aes_gcm). For ``trap`` children charon
         only installs the trap again and the SA it brought up keeps the old parameters:
         those are re-negotiated here."""
-        actions = [v.get("start_action") for v in conn["children"].values()
-                   if v.get("mode") in ("tunnel", "transport")]
-        if "start" in actions or "trap" not in actions:
+        actions = {c: v.get("start_action") for c, v in conn["children"].items()
+                   if v.get("mode") in ("tunnel", "transport")}
+        traps = [c for c, action in actions.items() if action == "trap"]
+        if "start" in actions.values() or not traps or not self._terminate(name):
             return
-        if not self.client.list_sas(ike=name):
-            return
-        self._terminate(name)
-        child = next(c for c, v in conn["children"].items()
-                     if v.get("mode") in ("tunnel", "transport")
-                     and v.get("start_action") == "trap")
         try:
-            self.client.initiate(child=child, ike=name, timeout_ms=-1)
+            self.client.initiate(child=traps[0], ike=name, timeout_ms=-1)
         except ViciError as exc:
-            log.warning("initiate %s/%s: %s", name, child, exc.errmsg)
+            log.warning("initiate %s/%s: %s", name, traps[0], exc.errmsg)
 
-    def _terminate(self, name: str) -> None:
+    def _terminate(self, name: str) -> bool:
+        """Terminate the SAs of connection ``name``; whether it had any."""
         if not self.client.list_sas(ike=name):
-            return
+            return False
         try:
             self.client.terminate(name, timeout_ms=2000, force=True)
         except ViciError as exc:
             log.info("terminate %s: %s", name, exc.errmsg)
+        return True
 
 
 class CharonBackend:
