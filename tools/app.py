@@ -42,7 +42,7 @@ from southbound.charon_backend import DATAPLANES, PSK, VPN, CharonBackend, refus
 from southbound.charon_supervisor import CharonSupervisor
 from southbound.events import SaEventListener
 from southbound.kernel_state import KernelStateReader
-from southbound.peer_refusals import RefusedPeer, RefusedPeerListener, RefusedPeers
+from southbound.peer_refusals import RefusedPeer, RefusedPeerLog, RefusedPeers
 from southbound.reconciler import Reconciler
 from southbound.sa_actions import CharonActions
 from southbound.state_engine import StateEngine
@@ -325,8 +325,8 @@ class App:
         always clean up charon."""
         loop = self._loop = asyncio.get_running_loop()
         events = SaEventListener(self.charon.socket_path, self._sa_event, loop)
-        refused = RefusedPeerListener(self.charon.socket_path, self.refused_peers, self._refused,
-                                      loop)
+        refused = RefusedPeerLog(self.charon.log_path, self.refused_peers, self._refused,
+                                 loop)
         acceptors: list[Any] = []
         try:
             await asyncio.to_thread(self.charon.start)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from southbound.peer_refusals import KEEP, RefusedPeers
+from southbound.peer_refusals import KEEP, RefusedPeers, log_event
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "charon_log_refusals.txt"
 NOW = datetime(2026, 11, 30, 1, 2, 3, tzinfo=UTC)
@@ -54,6 +54,34 @@ def test_the_road_warriors_capture() -> None:
     assert eap["message"] == ("RADIUS authentication of 'erin' failed; EAP method "
                               "EAP_MSCHAPV2 failed for peer erin@eap.example.net")
     assert "1" not in log._open  # the SA that got in is forgotten
+
+
+def _file_line(event: dict[str, bytes]) -> str:
+    """An event as charon.log writes it (our filelog: time_format, ike_name)."""
+    sa, name = event["ikesa-uniqueid"].decode(), event["ikesa-name"].decode()
+    who = f"<{sa}>" if name == "(unnamed)" else f"<{name}|{sa}>"
+    return f"Nov  1 19:00:00 07[{event['group'].decode()}] {who} {event['msg'].decode()}"
+
+
+def test_charon_log_gives_what_the_event_stream_gave() -> None:
+    by_events, by_lines = RefusedPeers(now=lambda: NOW), RefusedPeers(now=lambda: NOW)
+    feed(by_events, DATA.read_text())
+    for e in events(DATA.read_text()):
+        parsed = log_event(_file_line(e))
+        assert parsed is not None and parsed["msg"] == e["msg"].decode()
+        by_lines.feed(parsed)
+    assert by_lines.tree() == by_events.tree() and len(by_lines.tree()) == 3
+
+
+def test_peer_log_lines() -> None:
+    assert log_event("Nov 30 19:00:00 12[CFG] added vici connection: vpn7") is None  # no SA
+    assert log_event("Nov 30 19:00:00 05[NET] <3> received packet") == {
+        "ikesa-name": "(unnamed)", "ikesa-uniqueid": "3", "msg": "received packet"}
+    assert log_event("05[NET] <3> received packet: from 192.0.2.10[500]") == {
+        "ikesa-name": "(unnamed)", "ikesa-uniqueid": "3",
+        "msg": "received packet: from 192.0.2.10[500]"}
+    assert log_event("05[IKE] <a|b|12> IKE_SA deleted") == {
+        "ikesa-name": "a|b", "ikesa-uniqueid": "12", "msg": "IKE_SA deleted"}
 
 
 PSK = """7|(unnamed)|received packet: from 198.51.100.7[4500] to 192.0.2.1[4500] (320 bytes)
