@@ -30,9 +30,11 @@ Cache rules (docs/state.md has them in full, with the figures behind them):
 * **Stale-while-revalidate**: a snapshot at most ``max_stale`` seconds old that nothing made
   out of date is returned at once, and a shared full read starts ``revalidate_after`` seconds
   later (the reader's answer, rendered in a thread, does not share the interpreter with it).
-* An SA event (:meth:`sa_event`) makes the SAs it names out of date: a targeted read follows
-  (events within ``coalesce`` seconds share one), and another ``reread`` seconds after the
-  last event. A reader after an event waits for the read that covers it, never for later ones.
+* An SA event (:meth:`sa_event`) makes the SAs it names out of date: while anyone subscribes
+  to the changes, a targeted read follows (events within ``coalesce`` seconds share one);
+  with no subscriber, the next reader makes it. Either way another read follows ``reread``
+  seconds after the last event. A reader after an event waits for the read that covers it,
+  never for later ones.
 * An action (:meth:`expire`) makes the daemon's part out of date: the next reader waits for a
   full read. An apply-status change or :meth:`invalidate` only recomposes the tree from the
   cached reading (gathered for ``recompose_delay`` seconds for the subscribers).
@@ -85,7 +87,7 @@ class StateEngine:
                  queue_size: int = 256, coalesce: float = 0.02, reread: float = 1.0,
                  recompose_delay: float = 0.25, read_pause: float = 1.0,
                  targeted_share: float = 0.25, targeted_min: int = 16,
-                 revalidate_after: float = 0.2,
+                 revalidate_after: float = 0.2, targets_max: int = 10_000,
                  extra: Sequence[Callable[[], dict[str, Any]]] = ()) -> None:
         self.read_fn = read
         self.read_sas = read_sas
@@ -109,6 +111,8 @@ class StateEngine:
         self.revalidate_after = revalidate_after
         self.targeted_share = targeted_share
         self.targeted_min = targeted_min
+        # IKE SAs named by events kept to read again at most (more: a full read instead)
+        self.targets_max = targets_max
         self.reads = 0  # full daemon reads done
         self.targeted_reads = 0  # targeted ones
         self._reading: Reading = ({}, None, True)
@@ -169,17 +173,24 @@ class StateEngine:
         published with its result."""
         ev = dict(event)
         self._seen += 1
-        self._pending.append(("sa-event", ev, self._seen))
+        followed = bool(self._feed)
+        if followed:  # (nobody to publish it to otherwise)
+            self._pending.append(("sa-event", ev, self._seen))
         ids = [u for u in (ev.get("unique-id"), ev.get("old-unique-id"))
                if isinstance(u, int) and u > 0]
-        if ids and self.read_sas is not None:
+        if ids and self.read_sas is not None and len(self._targets) < self.targets_max:
             for uid in ids:
                 self._targets[uid] = self._later[uid] = ev.get("vpn")
-        else:  # nothing to target: the whole daemon, and readers wait for it
+        else:  # nothing to target (or too much): the whole daemon, and readers wait for it
             self._asked += 1
             self._needed = self._asked
         self._wake()
-        self._schedule(self.coalesce)
+        if followed:
+            self._schedule(self.coalesce)
+        # else nobody follows the changes: the read is left to the next reader (who waits for
+        # one covering this event, as always) and to the reread below. Reading at each event
+        # took charon and a core from the very negotiations the events came from: 1,000
+        # tunnels coming up, reads of hundreds of SAs back to back for nobody.
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -211,3 +211,41 @@ def test_stale_while_revalidate() -> None:
         await asyncio.sleep(0.1)
         assert (await eng.snapshot(max_age=0.05)).tree["n"] == 5
     asyncio.run(main())
+
+
+def test_without_subscribers_events_are_read_by_the_next_reader_not_at_once(
+        fake: FakeCharon) -> None:
+    async def main() -> None:
+        eng = engine(fake)
+        first = await eng.snapshot(max_age=60)
+        fake.calls.clear()
+        with fake.lock:  # SA 4 went away, SA 6 counted traffic
+            fake.sas = [sa(i, f"vpn-{i}", 100 if i == 6 else 84)
+                        for i in range(1, 41) if i != 4]
+        for uid in (4, 6):  # a storm of events with nobody following the changes
+            eng.sa_event({"kind": "ike", "event": "down", "vpn": f"vpn-{uid}", "unique-id": uid})
+        await asyncio.sleep(0.2)  # ten times the coalescing delay: no read for nobody
+        assert fake.calls_to("list-sas") == [] and eng.targeted_reads == 0
+        assert eng._pending == []  # nothing kept to publish
+        snap = await eng.snapshot(max_age=60)  # the reader waits for the read of the events
+        assert sorted(m["ike-id"] for m in fake.calls_to("list-sas")) == ["4", "6"]
+        new = by_id(snap.tree)
+        assert 4 not in new and new[6]["bytes-in"] == 100 and snap.read_at == first.read_at
+        changes = eng.changes()  # a subscriber: the next event is read at once
+        eng.sa_event({"kind": "ike", "event": "up", "vpn": "vpn-8", "unique-id": 8})
+        got = await take(changes, 1)
+        assert got[0].reason == "sa-event" and eng.targeted_reads == 2
+    asyncio.run(main())
+
+
+def test_events_naming_too_many_sas_to_keep_ask_readers_for_a_full_read(
+        fake: FakeCharon) -> None:
+    async def main() -> None:
+        eng = engine(fake, targets_max=3)
+        await eng.snapshot(max_age=60)
+        for uid in range(1, 6):
+            eng.sa_event({"kind": "child", "event": "up", "vpn": f"vpn-{uid}", "unique-id": uid})
+        assert len(eng._targets) == 3
+        await eng.snapshot(max_age=60)
+        assert full_reads(fake) == 2 and eng.targeted_reads == 0 and eng._targets == {}
+    asyncio.run(main())
