@@ -100,7 +100,7 @@ KINDS = (
                  digest=lambda psk, _payload: shared_digest(psk), secret=True),
     ResourceKind(VPN, 50, select=lambda eff: _enabled(eff, eff.vpns),
                  payload=lambda vpn, dp: conn_cache.take(vpn, trap_as_start=not dp.can_trap),
-                 digest=lambda _vpn, payload: conn_payload_digest(payload), parallel=True,
+                 digest=lambda vpn, payload: request_digest(vpn.name, payload), parallel=True,
                  upkeep=_upkeep),
     # remote access (southbound/ra_session.py)
     ResourceKind(ra_session.AUTHORITY, 12, select=lambda eff: _enabled(eff, eff.authorities),
@@ -126,6 +126,16 @@ KINDS = (
 )
 
 
+def request_digest(name: str, payload: Mapping[str, Any]) -> str:
+    """Digest of a VPN's load-conn request (equal payloads built alike, equal digests): of
+    the very bytes sent (``conn_cache.request``: encoded once, for the size check), or of the
+    payload when charon could not take it (such a VPN is refused before it is committed)."""
+    try:
+        return hashlib.sha256(conn_cache.request(name, payload)).hexdigest()
+    except ViciEncodingError:
+        return conn_payload_digest(payload)
+
+
 def conn_payload_digest(payload: Mapping[str, Any]) -> str:
     """Stable digest of a load-conn payload (equal payloads, equal digests)."""
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -136,7 +146,12 @@ def _request(client: ViciClient, command: str, message: Mapping[str, Any]) -> No
     """``load-conn``/``load-shared``/``unload-conn``/``unload-shared`` as ViciClient's methods
     send them (same bytes, same refusals and errors), encoded by :mod:`southbound.vici_encode`:
     the package's encoder was ~1.4 s of a bulk load of 10,000 VPNs."""
-    packet = encode_request(command, message)  # vici_encode's bytes; ViciEncodingError
+    _send(client, command, encode_request(command, message))  # ViciEncodingError
+
+
+def _send(client: ViciClient, command: str, packet: bytes) -> None:
+    """Send an encoded request (``vici_client.encode_request``'s bytes) and check its answer
+    as :func:`_request` does."""
     client._call(command, lambda: vici_stream.checked(
         vici_stream.exchange(client._session, client._sock, command, packet)))
 
@@ -170,8 +185,9 @@ class CharonSession:
             elif kind == PSK:
                 _request(self.client, "load-shared", {"id": name, **payload})
             else:
-                _request(self.client, "load-conn",
-                      {name: payload if type(payload) is dict else dict(payload)})
+                # the request the size check encoded (conn_cache): the bytes it counted
+                _send(self.client, "load-conn", conn_cache.request(name, payload))
+                conn_cache.sent(payload)
                 if replaced:
                     try:
                         self._restart_sas(name, payload)

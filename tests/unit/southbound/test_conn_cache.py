@@ -75,3 +75,28 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         conn_cache.payload(v)
     assert conn_cache.kept() == 3
     assert conn_cache.take(vpns[-1]) is not None and conn_cache.kept() == 2
+
+
+def test_the_request_is_encoded_once_for_the_check_the_digest_and_the_send() -> None:
+    import hashlib
+
+    import vici
+
+    from southbound.charon_backend import request_digest
+
+    conn_cache.size(VPN)  # the check encodes it
+    payload = conn_cache.take(VPN)
+    packet = conn_cache.request(VPN.name, payload)
+    assert conn_cache.request(VPN.name, payload) is packet  # kept, not encoded again
+    # the bytes the vici package would send for that payload
+    assert packet == vici.protocol.Packet.request("load-conn", vici.protocol.Message.serialize(
+        {VPN.name: conn_for(VPN)}))
+    assert len(packet) == conn_cache.size(copy.deepcopy(VPN))
+    assert request_digest(VPN.name, payload) == hashlib.sha256(packet).hexdigest()
+    assert request_digest(VPN.name, copy.deepcopy(payload)) == hashlib.sha256(packet).hexdigest()
+    copy_kept = conn_cache.requests_kept()  # the copy's request, encoded for its digest
+    conn_cache.sent(payload)
+    assert conn_cache.requests_kept() == copy_kept - 1
+    again = conn_cache.request(VPN.name, payload)  # sent: encoded anew, the same bytes
+    assert again == packet and again is not packet
+    assert conn_cache.request("other-name", payload) != packet  # the name is in the request
