@@ -15,6 +15,7 @@ import copy
 import difflib
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -30,6 +31,21 @@ from nf.tree import EntryKey, Tree
 log = logging.getLogger(__name__)
 KEEP = 20
 Images = dict[EntryKey, etree._Element | None]
+# printable ASCII that neither an XML attribute in double quotes nor a JSON string escapes:
+# such a value is written as it is (most names and keys; a bulk commit writes thousands)
+_PLAIN = re.compile(r"[ !#-%(-;=?-\[\]-~]*")
+
+
+def _attr(value: str) -> str:
+    """``value`` as an XML attribute value, quoted (``quoteattr``'s, faster when plain)."""
+    return f'"{value}"' if _PLAIN.fullmatch(value) else quoteattr(value)
+
+
+def _key_attr(parts: tuple[str, ...]) -> str:
+    """An entry key's values as the JSON list attribute ``images`` reads back."""
+    if all(_PLAIN.fullmatch(v) for v in parts):
+        return "'[" + ",".join(f'"{v}"' for v in parts) + "]'"
+    return quoteattr(json.dumps(list(parts)))
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,8 @@ class History:
                  f"user={quoteattr(user)} session-id={quoteattr(str(session_id))} "
                  f"comment={quoteattr(comment)}>".encode()]
         for key in before:  # serialized piece by piece: the images are never copied
-            parts.append(f"<entry top={quoteattr(key[0])} tag={quoteattr(key[1] or '')} "
-                         f"key={quoteattr(json.dumps(list(key[2])))}>".encode())
+            parts.append(f"<entry top={_attr(key[0])} tag={_attr(key[1] or '')} "
+                         f"key={_key_attr(key[2])}>".encode())
             for side, img in (("before", before[key]), ("after", after.get(key))):
                 parts.append(f"<{side}>".encode())
                 if img is not None:
