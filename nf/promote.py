@@ -52,7 +52,7 @@ def promote(txn: Txn, candidate: Tree, changes: Changes) -> set[EntryKey] | None
     moves: dict[EntryKey, tuple[etree._Element, etree._Element | None,
                                 etree._Element | None]] = {}
     for key in keys:
-        parent = running.root if key[1] is None else running.root.find(key[0])
+        parent = running.root if key[1] is None else running.top_element(key[0])
         new = candidate.lookup(key)
         if key[1] is not None and not key[2] and _repeats(running, key):
             return None  # a leaf-list right below a top container: no key names one element
