@@ -17,10 +17,9 @@ What this backend refuses in a config is in :mod:`southbound.charon_refusals`; r
 state back in :mod:`southbound.charon_state`; re-initiating tunnels that should be up in
 :mod:`southbound.charon_upkeep`.
 
-A connection's fingerprint is a digest of what ``list-conns`` reports for it, so a connection
-replaced behind our back is noticed. charon never shows a secret back, so a shared secret is
-only observed by its id: one deleted behind our back is noticed and loaded again, one replaced
-under the same id is not (VICI cannot tell).
+A connection's fingerprint is a digest of what ``list-conns`` reports for it, so one replaced
+behind our back is noticed. A shared secret is only observed by its id (charon never shows a
+secret): one deleted behind our back is noticed and loaded again, one replaced is not.
 """
 
 from __future__ import annotations
@@ -116,10 +115,9 @@ KINDS = (
     ResourceKind(ra_session.POOL, 30, select=lambda eff: _enabled(eff, eff.pools),
                  payload=lambda pool, _dp: {"pools": pool_payload(pool)},
                  digest=lambda _pool, payload: conn_payload_digest(payload)),
-    # route-based VPNs: xfrm interfaces in the kernel (southbound/xfrm_interfaces.py), made
-    # after the connections whose SAs carry their if_id (only a number to charon) and removed
-    # before them: no packet routed into an interface meets a policy whose SA is gone (the
-    # kernel's acquire would leave a larval SA behind)
+    # route-based VPNs' xfrm interfaces (southbound/xfrm_interfaces.py), after the connections
+    # whose SAs carry their if_id and removed before them: no packet routed into one meets a
+    # policy whose SA is gone (the kernel's acquire would leave a larval SA)
     ResourceKind(xfrm_interfaces.KIND, 60, select=lambda eff: _enabled(eff, eff.svtis),
                  payload=lambda svti, _dp: xfrm_interfaces.payload(svti),
                  digest=lambda _svti, payload: xfrm_interfaces.digest(payload)),
@@ -127,9 +125,8 @@ KINDS = (
 
 
 def request_digest(name: str, payload: Mapping[str, Any]) -> str:
-    """Digest of a VPN's load-conn request (equal payloads built alike, equal digests): of
-    the very bytes sent (``conn_cache.request``: encoded once, for the size check), or of the
-    payload when charon could not take it (such a VPN is refused before it is committed)."""
+    """Digest of a VPN's load-conn request: of the bytes sent (``conn_cache.request``), or of
+    the payload when charon could not take it (such a VPN is refused before its commit)."""
     try:
         return hashlib.sha256(conn_cache.request(name, payload)).hexdigest()
     except ViciEncodingError:
@@ -144,14 +141,12 @@ def conn_payload_digest(payload: Mapping[str, Any]) -> str:
 
 def _request(client: ViciClient, command: str, message: Mapping[str, Any]) -> None:
     """``load-conn``/``load-shared``/``unload-conn``/``unload-shared`` as ViciClient's methods
-    send them (same bytes, same refusals and errors), encoded by :mod:`southbound.vici_encode`:
-    the package's encoder was ~1.4 s of a bulk load of 10,000 VPNs."""
+    send them (same bytes, refusals and errors), encoded by :mod:`southbound.vici_encode`."""
     _send(client, command, encode_request(command, message))  # ViciEncodingError
 
 
 def _send(client: ViciClient, command: str, packet: bytes) -> None:
-    """Send an encoded request (``vici_client.encode_request``'s bytes) and check its answer
-    as :func:`_request` does."""
+    """Send an encoded request (``vici_client.encode_request``'s bytes); check the answer."""
     client._call(command, lambda: vici_stream.checked(
         vici_stream.exchange(client._session, client._sock, command, packet)))
 
@@ -185,7 +180,6 @@ class CharonSession:
             elif kind == PSK:
                 _request(self.client, "load-shared", {"id": name, **payload})
             else:
-                # the request the size check encoded (conn_cache): the bytes it counted
                 _send(self.client, "load-conn", conn_cache.request(name, payload))
                 conn_cache.sent(payload)
                 if replaced:

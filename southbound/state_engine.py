@@ -173,8 +173,7 @@ class StateEngine:
         published with its result."""
         ev = dict(event)
         self._seen += 1
-        followed = bool(self._feed)
-        if followed:  # (nobody to publish it to otherwise)
+        if followed := bool(self._feed):  # (nobody to publish it to otherwise)
             self._pending.append(("sa-event", ev, self._seen))
         ids = [u for u in (ev.get("unique-id"), ev.get("old-unique-id"))
                if isinstance(u, int) and u > 0]
@@ -187,10 +186,8 @@ class StateEngine:
         self._wake()
         if followed:
             self._schedule(self.coalesce)
-        # else nobody follows the changes: the read is left to the next reader (who waits for
-        # one covering this event, as always) and to the reread below. Reading at each event
-        # took charon and a core from the very negotiations the events came from: 1,000
-        # tunnels coming up, reads of hundreds of SAs back to back for nobody.
+        # else left to the next reader (who waits for it) and the reread below: reads at each
+        # event of 1,000 tunnels coming up took charon and a core from them, for nobody
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
