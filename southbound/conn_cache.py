@@ -19,6 +19,7 @@ Payloads are shared by the checks and the reconciler's desired set: nobody modif
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,9 @@ _built: dict[_Key, list[Any]] = {}  # (vpn, trap_as_start) -> [payload, request 
 _by_id: dict[tuple[int, bool], tuple[Vpn, _Key, list[Any]]] = {}
 # a taken payload's load-conn request by the payload's identity: (payload, name, request)
 _requests: dict[int, tuple[Mapping[str, Any], str, bytes]] = {}
+SWEEP_MIN = 1024  # requests kept before the first look for payloads nobody else holds
+_sweep_at = SWEEP_MIN
+_UNUSED = 2  # sys.getrefcount of a payload held only by _requests (its tuple, the call)
 
 
 def _key(vpn: Vpn, trap_as_start: bool) -> _Key | None:
@@ -131,8 +135,14 @@ def take(vpn: Vpn, trap_as_start: bool = False) -> dict[str, Any]:
 
 
 def _keep_request(payload: Mapping[str, Any], name: str, packet: bytes) -> None:
+    global _sweep_at
     with _lock:
         _requests[id(payload)] = (payload, name, packet)  # (payload kept: its id stays its own)
+        if len(_requests) > _sweep_at:
+            # a payload only this holds was never sent (the reconciler took a newer one): gone
+            for ident in [i for i, r in _requests.items() if sys.getrefcount(r[0]) <= _UNUSED]:
+                del _requests[ident]
+            _sweep_at = max(SWEEP_MIN, 2 * len(_requests))
         while len(_requests) > LIMIT:
             del _requests[next(iter(_requests))]
 

@@ -100,3 +100,15 @@ def test_the_request_is_encoded_once_for_the_check_the_digest_and_the_send() -> 
     again = conn_cache.request(VPN.name, payload)  # sent: encoded anew, the same bytes
     assert again == packet and again is not packet
     assert conn_cache.request("other-name", payload) != packet  # the name is in the request
+
+
+def test_requests_of_payloads_nobody_holds_any_more_are_dropped() -> None:
+    held = []
+    for i in range(conn_cache.SWEEP_MIN * 2):
+        payload = {"version": "2", "n": str(i)}  # the reconciler's payloads
+        conn_cache.request(f"vpn{i}", payload)
+        if i % 2:
+            held.append(payload)  # still desired; the others were superseded, never sent
+    kept = conn_cache.requests_kept()
+    assert len(held) <= kept < conn_cache.SWEEP_MIN * 2
+    assert all(conn_cache._requests[id(p)][0] is p for p in held)  # every held one kept
