@@ -169,8 +169,8 @@ class StateEngine:
 
     def sa_event(self, event: Mapping[str, Any]) -> None:
         """An SA event of the daemon (events.SaEventListener's dict): the IKE SAs it names
-        (``unique-id``, ``old-unique-id``) are out of date; a read follows, and the event is
-        published with its result."""
+        (``unique-id``, ``old-unique-id``) are out of date; read at once and published with
+        the result while anyone subscribes, else read by the next reader or the reread."""
         ev = dict(event)
         self._seen += 1
         if followed := bool(self._feed):  # (nobody to publish it to otherwise)
