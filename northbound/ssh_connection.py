@@ -13,6 +13,7 @@ import asyncssh
 
 from northbound import users
 from northbound.frontdoor import SIGNATURE_ALGS, FrontDoor, Slot, run_password_check, source_key
+from northbound.quick_ack import quick_ack
 from northbound.registry import SessionRegistry
 from northbound.session import Handler
 from northbound.ssh_channel import ChannelWriter, NetconfChannelSession
@@ -52,6 +53,7 @@ class NetconfSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        quick_ack(conn)  # no 40 ms stalls for Nagle clients (northbound/quick_ack.py)
         coalesce(conn)  # one send() per reply, not two (northbound/ssh_coalesce.py)
         peer = conn.get_extra_info("peername")
         self._peer = f"{peer[0]} port {peer[1]}" if peer else "?"

@@ -28,6 +28,7 @@ from ncclient.transport.errors import AuthenticationError
 
 from northbound import users
 from northbound.frontdoor import Limits
+from northbound.quick_ack import QUICK_READS
 from northbound.registry import SessionRegistry
 from northbound.session import NetconfSession
 from northbound.session_messages import NC_NS
@@ -439,4 +440,37 @@ def test_one_socket_write_per_reply(server: Server, monkeypatch: pytest.MonkeyPa
     finally:
         m.close_session()
     assert len(writes) == 40, writes  # 40 replies; without joining: 80
+    server.wait_sessions(0)
+
+
+def test_every_read_acknowledged_at_once(server: Server,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """ncclient (paramiko) leaves Nagle's algorithm on, so a request it writes in two pieces
+    waited for the kernel's delayed ACK (40 ms; tcpdump showed three such stalls in the SSH
+    handshake and one in the first RPC). northbound/quick_ack.py sets TCP_QUICKACK on the
+    server's socket after each of a connection's first 64 reads: here, on the session's own
+    socket, through the handshake and its first requests, and not after; the replies are
+    intact."""
+    from asyncio import trsock
+
+    quickacks: list[tuple[str, int]] = []
+    real = trsock.TransportSocket.setsockopt
+
+    def recording(self: Any, level: int, opt: int, value: Any) -> None:
+        if (level, opt) == (socket.IPPROTO_TCP, socket.TCP_QUICKACK):
+            quickacks.append((self.getsockname()[0], self.getpeername()[1]))
+        real(self, level, opt, value)
+
+    monkeypatch.setattr(trsock.TransportSocket, "setsockopt", recording)
+    m = nc_connect(server)
+    try:
+        before = len(quickacks)
+        for _ in range(40):
+            assert m.lock("running").ok and m.unlock("running").ok
+        port = m._session._transport.sock.getsockname()[1]
+    finally:
+        m.close_session()
+    assert before > 0  # the SSH handshake's reads
+    assert len(quickacks) == QUICK_READS  # then the first requests, then no more
+    assert {p for _, p in quickacks} == {port}
     server.wait_sessions(0)
