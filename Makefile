@@ -77,7 +77,7 @@ bench: deps
 	@echo "bench started $$(date -u +%FT%TZ), load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(nproc) CPUs"
 	$(PY) bench/commit_latency.py --sizes 10,1000,10000 --repeat 20
 	$(PY) bench/netconf_commit.py --sizes 10,1000,10000 --repeat 30
-	$(PY) bench/reads.py --sizes 10,1000,10000 --repeat 20 --cycles 3 --cycle-vpns 10000
+	$(PY) bench/reads.py --sizes 10,1000,10000 --repeat 20 --cycles 20 --cycle-vpns 10000
 	$(PY) bench/readback.py --vpns 1000,10000 --repeat 5
 	$(PY) bench/bulk_load.py --sizes 1000 --cycles 10 --json bench/results/bulk_load-1000.json
 	$(PY) bench/bulk_load.py --sizes 10000 --cycles 3 --json bench/results/bulk_load-10000.json
