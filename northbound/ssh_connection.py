@@ -53,8 +53,8 @@ class NetconfSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        quick_ack(conn)  # no 40 ms stalls for Nagle clients (northbound/quick_ack.py)
         coalesce(conn)  # one send() per reply, not two (northbound/ssh_coalesce.py)
+        quick_ack(conn)  # no 40 ms stalls for Nagle clients (northbound/quick_ack.py)
         peer = conn.get_extra_info("peername")
         self._peer = f"{peer[0]} port {peer[1]}" if peer else "?"
         self._source = source_key(peer[0] if peer else None)

@@ -28,7 +28,7 @@ from ncclient.transport.errors import AuthenticationError
 
 from northbound import users
 from northbound.frontdoor import Limits
-from northbound.quick_ack import QUICK_READS
+from northbound.quick_ack import AFTER_LARGE_REPLY, FIRST_READS
 from northbound.registry import SessionRegistry
 from northbound.session import NetconfSession
 from northbound.session_messages import NC_NS
@@ -62,7 +62,10 @@ async def ok_handler(session: NetconfSession, message: bytes) -> bytes | None:
     reply = etree.Element(f"{{{NC_NS}}}rpc-reply", nsmap={None: NC_NS})
     for k, v in rpc.attrib.items():
         reply.set(k, v)
-    etree.SubElement(reply, f"{{{NC_NS}}}ok")
+    if rpc.find("{urn:example:test}big") is not None:  # a 256 KB answer
+        etree.SubElement(reply, f"{{{NC_NS}}}data").text = "x" * 256 * 1024
+    else:
+        etree.SubElement(reply, f"{{{NC_NS}}}ok")
     if rpc.find(f"{{{NC_NS}}}close-session") is not None:
         session.closing = True
     if rpc.find("{urn:example:test}slow") is not None:
@@ -443,34 +446,43 @@ def test_one_socket_write_per_reply(server: Server, monkeypatch: pytest.MonkeyPa
     server.wait_sessions(0)
 
 
-def test_every_read_acknowledged_at_once(server: Server,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reads_acknowledged_at_once_when_a_nagle_client_would_wait(
+        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """ncclient (paramiko) leaves Nagle's algorithm on, so a request it writes in two pieces
-    waited for the kernel's delayed ACK (40 ms; tcpdump showed three such stalls in the SSH
-    handshake and one in the first RPC). northbound/quick_ack.py sets TCP_QUICKACK on the
-    server's socket after each of a connection's first 64 reads: here, on the session's own
-    socket, through the handshake and its first requests, and not after; the replies are
-    intact."""
+    waited for the kernel's delayed ACK (40 ms; tcpdump: three such stalls in the SSH
+    handshake, one in the first RPC, and one in every request after a large reply, whose
+    window adjust goes first). northbound/quick_ack.py sets TCP_QUICKACK on the session's
+    socket after each of its first 64 reads and after the reads that follow a large reply,
+    and not otherwise; the replies are intact."""
     from asyncio import trsock
 
-    quickacks: list[tuple[str, int]] = []
+    quickacks: list[int] = []
     real = trsock.TransportSocket.setsockopt
 
     def recording(self: Any, level: int, opt: int, value: Any) -> None:
         if (level, opt) == (socket.IPPROTO_TCP, socket.TCP_QUICKACK):
-            quickacks.append((self.getsockname()[0], self.getpeername()[1]))
+            quickacks.append(self.getpeername()[1])
         real(self, level, opt, value)
 
     monkeypatch.setattr(trsock.TransportSocket, "setsockopt", recording)
+    big = etree.fromstring('<big xmlns="urn:example:test"/>')
     m = nc_connect(server)
     try:
         before = len(quickacks)
         for _ in range(40):
             assert m.lock("running").ok and m.unlock("running").ok
+        assert len(quickacks) == FIRST_READS  # the handshake's reads, then the first requests
+        assert len(m.dispatch(big).xml) > 256 * 1024
+        for _ in range(10):
+            assert m.lock("running").ok and m.unlock("running").ok
+        after_big = len(quickacks) - FIRST_READS
+        for _ in range(10):
+            assert m.lock("running").ok and m.unlock("running").ok
         port = m._session._transport.sock.getsockname()[1]
     finally:
         m.close_session()
-    assert before > 0  # the SSH handshake's reads
-    assert len(quickacks) == QUICK_READS  # then the first requests, then no more
-    assert {p for _, p in quickacks} == {port}
+    assert before > 0
+    assert 1 <= after_big <= AFTER_LARGE_REPLY  # the reads right after the large reply
+    assert len(quickacks) == FIRST_READS + after_big  # small replies: none any more
+    assert set(quickacks) == {port}
     server.wait_sessions(0)

@@ -1,5 +1,6 @@
-"""northbound/quick_ack.py: every read asks the kernel for its pending ACK, then is handed on
-unchanged; the rest of the protocol's calls pass through."""
+"""northbound/quick_ack.py: a read asks the kernel for its pending ACK during a connection's
+first reads and right after a large reply, and is handed on unchanged either way; the rest of
+the protocol's calls pass through, and the connection's writes are counted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import asyncio
 import socket
 from typing import Any
 
-from northbound.quick_ack import QuickAckProtocol, quick_ack
+from northbound.quick_ack import (
+    AFTER_LARGE_REPLY,
+    LARGE_REPLY,
+    CountingTransport,
+    QuickAckProtocol,
+    quick_ack,
+)
+
+QUICKACK = (socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
 
 class Sock:
@@ -28,7 +37,7 @@ class Recorder(asyncio.Protocol):
         self.sock = sock
 
     def data_received(self, data: bytes) -> None:
-        # the ACK was asked for before the data is handled
+        # how many ACKs were asked for when the data is handled
         self.seen.append(("data", data, len(self.sock.calls) if self.sock else None))
 
     def eof_received(self) -> bool:
@@ -45,10 +54,10 @@ class Recorder(asyncio.Protocol):
         self.seen.append("resume")
 
 
-class Transport(asyncio.Transport):
+class Transport:
     def __init__(self, protocol: Any, sock: Any) -> None:
-        super().__init__()
         self.protocol, self.sock = protocol, sock
+        self.written: list[bytes] = []
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.sock if name == "socket" else default
@@ -59,32 +68,48 @@ class Transport(asyncio.Transport):
     def set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
 
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
 
-def test_each_early_read_sets_quickack_first_then_steps_aside() -> None:
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_the_first_reads_are_acknowledged_at_once_then_not() -> None:
     sock = Sock()
     inner = Recorder(sock)
-    transport = Transport(None, sock)
-    p = QuickAckProtocol(inner, sock, transport, reads=3)
-    transport.protocol = p
-    for data in (b"one", b"two"):
+    p = QuickAckProtocol(inner, sock, first_reads=2)
+    for data in (b"one", b"two", b"three"):
         p.data_received(data)
-    assert transport.protocol is p
-    p.data_received(b"three")
-    assert transport.protocol is inner  # later reads go straight to the connection
-    assert sock.calls == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)] * 3
-    assert inner.seen == [("data", b"one", 1), ("data", b"two", 2), ("data", b"three", 3)]
+    assert sock.calls == [QUICKACK] * 2
+    assert inner.seen == [("data", b"one", 1), ("data", b"two", 2), ("data", b"three", 2)]
+
+
+def test_the_reads_after_a_large_reply_are_acknowledged_at_once() -> None:
+    sock = Sock()
+    inner = Recorder(sock)
+    p = QuickAckProtocol(inner, sock, first_reads=0)
+    writer = CountingTransport(Transport(p, sock), p)
+    writer.write(b"x" * (LARGE_REPLY - 1))
+    p.data_received(b"after a small reply")
+    assert sock.calls == []
+    writer.writelines([b"x" * (LARGE_REPLY // 2), b"x" * (LARGE_REPLY // 2)])
+    for _ in range(AFTER_LARGE_REPLY + 2):
+        p.data_received(b"after a large reply")
+    assert sock.calls == [QUICKACK] * AFTER_LARGE_REPLY
+    assert len(inner.seen) == AFTER_LARGE_REPLY + 3
 
 
 def test_failing_setsockopt_still_hands_the_data_on() -> None:
     sock = Sock(fail=True)
     inner = Recorder(sock)
-    QuickAckProtocol(inner, sock, Transport(None, sock)).data_received(b"x")
+    QuickAckProtocol(inner, sock).data_received(b"x")
     assert inner.seen == [("data", b"x", 1)]
 
 
 def test_other_calls_pass_through() -> None:
     inner = Recorder()
-    p = QuickAckProtocol(inner, Sock(), Transport(None, None))
+    p = QuickAckProtocol(inner, Sock())
     err = ConnectionResetError()
     p.pause_writing()
     p.resume_writing()
@@ -99,12 +124,17 @@ class Conn:
 
 def test_installed_only_on_a_tcp_socket_feeding_the_connection() -> None:
     conn = Conn()
-    conn._transport = Transport(conn, Sock())
-    assert quick_ack(conn) and isinstance(conn._transport.protocol, QuickAckProtocol)
+    raw = Transport(conn, Sock())
+    conn._transport = raw
+    assert quick_ack(conn)
+    assert isinstance(raw.protocol, QuickAckProtocol)
+    conn._transport.write(b"abc")  # asyncssh writes through the counter to its transport
+    assert raw.written == [b"abc"] and raw.protocol.written == 3
+    assert conn._transport.is_closing() is False  # the rest is the transport's
     unix = Conn()
     unix._transport = Transport(unix, Sock(family=socket.AF_UNIX))
     assert not quick_ack(unix) and unix._transport.protocol is unix
     other = Conn()
     other._transport = Transport(object(), Sock())
     assert not quick_ack(other)
-    assert not quick_ack(Conn())  # no socket transport where asyncssh 2.24 keeps it
+    assert not quick_ack(Conn())  # no transport where asyncssh 2.24 keeps it
