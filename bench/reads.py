@@ -154,7 +154,7 @@ def reads(n: int, repeat: int) -> dict:
             "get-config whole list": lambda r: s.m.get_config(
                 source="running", filter=("subtree", f'<ike xmlns="{NS}"><vpn/></ike>')),
         }
-        out = {"vpns": n, "bulk_commit_s": round(bulk, 2)}
+        out = {"vpns": n, "bulk_commit_s": round(bulk, 3)}
         for name, call in cases.items():
             reply = call(0)
             if name.endswith("key subtree") and "vpn0<" not in reply.xml:
