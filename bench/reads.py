@@ -15,9 +15,11 @@ nothing is negotiated), then the p50/p95 over ``--repeat`` samples of
 
 Then, on one more fresh server, ``--cycles`` times: load ``--cycle-vpns`` VPNs (one
 edit-config + commit, then wait-applied), remove them all (one edit-config of deletes +
-commit, wait-applied), with the server's RSS after each step; and at the end, with the VPNs
-loaded, the time SIGTERM takes to end the server. ncclient's TICK is lowered to 1 ms so its
-polling does not dominate. Needs root (network namespace, charon).
+commit, wait-applied), with the server's RSS after each step (after a removal, ``SETTLE`` s
+later: the server checks every 2 s whether a removal has been applied, then trims its heap);
+and at the end, with the VPNs loaded, the time SIGTERM takes to end the server. ncclient's
+TICK is lowered to 1 ms so its polling does not dominate. Needs root (network namespace,
+charon).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import report  # noqa: E402
-from bulk_load import our_config  # noqa: E402
+from bulk_load import SETTLE, our_config  # noqa: E402
 
 PORT = 8830
 SMOKE_ARGS = ["--sizes", "2", "--repeat", "1", "--cycles", "1", "--cycle-vpns", "2"]
@@ -196,6 +198,7 @@ def cycles(n: int, count: int) -> dict:
             remove = s.commit(rm)
             s.wait_applied()
             removed_applied = time.perf_counter() - t
+            time.sleep(SETTLE)  # the server gives freed memory back once a removal is applied
             rows.append({"cycle": c + 1, "load_commit_s": round(load, 2),
                          "load_applied_s": round(applied, 2), "rss_loaded_mib": loaded,
                          "remove_commit_s": round(remove, 2),
